@@ -1,0 +1,1 @@
+//! Switchyard API: CRD types and the protocol names shared by every component.

@@ -1,0 +1,1 @@
+//! Conformance: end-to-end harness around a real Envoy.

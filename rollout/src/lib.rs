@@ -1,0 +1,1 @@
+//! Rollout controller: metric-gated canary weights on HTTPRoutes.
