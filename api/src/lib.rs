@@ -12,6 +12,7 @@
 //! - [`crds`]: the CRDs we serve, as rendered by the `crdgen` binary.
 
 pub mod condition;
+pub mod crds;
 pub mod error;
 pub mod objective;
 pub mod pool;

@@ -26,6 +26,7 @@ pub const DEFAULT_PRIORITY: i64 = 0;
     version = "v1alpha2",
     kind = "InferenceObjective",
     namespaced,
+    annotation("inference.networking.k8s.io/bundle-version", "v1.5.0"),
     status = "InferenceObjectiveStatus",
     derive = "PartialEq",
     schema = "manual",

@@ -29,6 +29,14 @@ use crate::schema::{CONTROLLER_NAME_PATTERN, GROUP_PATTERN, KIND_PATTERN};
     namespaced,
     status = "InferencePoolStatus",
     shortname = "infpool",
+    // `*.k8s.io` groups are protected: the apiserver rejects a CRD without an
+    // approval link. This is the pull request that approved upstream's API.
+    annotation(
+        "api-approved.kubernetes.io",
+        "https://github.com/kubernetes-sigs/gateway-api-inference-extension/pull/1173"
+    ),
+    // Declares which upstream bundle this CRD is equivalent to, as upstream does.
+    annotation("inference.networking.k8s.io/bundle-version", "v1.5.0"),
     derive = "PartialEq",
     schema = "manual",
     doc = "InferencePool is the Schema for the InferencePools API."

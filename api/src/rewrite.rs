@@ -22,6 +22,7 @@ use crate::reference::PoolObjectReference;
     version = "v1alpha2",
     kind = "InferenceModelRewrite",
     namespaced,
+    annotation("inference.networking.k8s.io/bundle-version", "v1.5.0"),
     status = "InferenceModelRewriteStatus",
     derive = "PartialEq",
     schema = "manual",
