@@ -1,0 +1,2 @@
+//! switchyard-sim binary.
+fn main() {}
