@@ -1,3 +1,62 @@
-//! Developer tasks: `cargo xtask tools|test|up`.
+//! Developer tasks for the Switchyard workspace, run as `cargo xtask <task>`.
+//!
+//! - `tools`: install the pinned external tools (Envoy) under `target/tools/`.
+//! - `test`: everything CI runs, in order, stopping at the first failing step.
+//! - `up`: a local gateway on 127.0.0.1:8080, supervised until Ctrl-C.
 
-fn main() {}
+mod steps;
+mod test;
+mod tools;
+mod up;
+
+use std::path::PathBuf;
+
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "cargo xtask", about = "Switchyard developer tasks")]
+struct Cli {
+    #[command(subcommand)]
+    task: Task,
+}
+
+#[derive(Subcommand)]
+enum Task {
+    /// Install the pinned tools (Envoy 1.40.0) under target/tools/; quick when already present.
+    Tools,
+    /// Run fmt, clippy, unit, integration, doc and end-to-end tests, like CI.
+    Test(test::Args),
+    /// Run a local gateway (Envoy + test ext_proc server + two backends) until Ctrl-C.
+    Up(up::Args),
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.task {
+        Task::Tools => tools::install_all(&workspace_root()).map(|_| ()),
+        Task::Test(args) => test::run(&workspace_root(), &args),
+        Task::Up(args) => up::run(&workspace_root(), &args),
+    };
+    report(result)
+}
+
+/// Prints the whole error chain, so the reader sees both what failed and why.
+fn report(result: Result<()>) -> std::process::ExitCode {
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("\nerror: {err:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+/// The workspace root: xtask lives one level below it, and every path we print or create is
+/// anchored there so the tasks work from any current directory.
+fn workspace_root() -> PathBuf {
+    let manifest_dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    manifest_dir
+        .parent()
+        .map_or_else(|| manifest_dir.clone(), PathBuf::from)
+}

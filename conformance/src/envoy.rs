@@ -1,0 +1,404 @@
+//! A real Envoy for tests: found on disk, started as a child process with a rendered
+//! bootstrap, awaited until ready, and stopped on drop.
+//!
+//! Envoy binds its listener and admin API to port 0; the harness learns the admin address
+//! from `--admin-address-path` and the listener's port from the admin API, so parallel tests
+//! never race for ports.
+
+pub mod bootstrap;
+
+use std::ffi::OsString;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitStatus};
+use std::time::{Duration, Instant};
+
+use http::StatusCode;
+use tempfile::TempDir;
+
+use crate::client::HttpClient;
+use crate::error::{Error, Result};
+use crate::process::{ChildProcess, TAIL_LINES};
+use bootstrap::{Bootstrap, LISTENER_NAME};
+
+/// Environment variable naming the Envoy binary; `cargo xtask test` exports it.
+pub const ENVOY_ENV: &str = "SWITCHYARD_ENVOY";
+/// Where `cargo xtask tools` puts Envoy, relative to the workspace root.
+pub const ENVOY_TOOL_PATH: &str = "target/tools/py/envoy/_bin/envoy";
+/// How often readiness is polled.
+const READY_POLL: Duration = Duration::from_millis(25);
+
+/// The workspace root (the conformance crate sits one level below it).
+pub fn workspace_root() -> PathBuf {
+    let manifest_dir = Path::new(env!("CARGO_MANIFEST_DIR"));
+    manifest_dir.parent().unwrap_or(manifest_dir).to_path_buf()
+}
+
+/// The Envoy binary: `$SWITCHYARD_ENVOY` if set, else the one `cargo xtask tools` installs.
+pub fn locate() -> Result<PathBuf> {
+    locate_from(std::env::var_os(ENVOY_ENV), &workspace_root())
+}
+
+/// [`locate`] with its inputs given, for tests.
+pub fn locate_from(env: Option<OsString>, root: &Path) -> Result<PathBuf> {
+    if let Some(path) = env.filter(|p| !p.is_empty()) {
+        let path = PathBuf::from(path);
+        return if path.is_file() {
+            Ok(path)
+        } else {
+            Err(Error::EnvoyNotFound {
+                reason: format!(
+                    "{ENVOY_ENV} is set to {}, which is not a file",
+                    path.display()
+                ),
+            })
+        };
+    }
+    let path = root.join(ENVOY_TOOL_PATH);
+    if path.is_file() {
+        Ok(path)
+    } else {
+        Err(Error::EnvoyNotFound {
+            reason: format!(
+                "{ENVOY_ENV} is not set and {} does not exist",
+                path.display()
+            ),
+        })
+    }
+}
+
+/// How to run Envoy.
+#[derive(Debug, Clone)]
+pub struct EnvoyOptions {
+    /// The binary; [`locate`] when `None`.
+    pub binary: Option<PathBuf>,
+    /// Where the config and log go; a temporary directory, removed on drop, when `None`.
+    pub work_dir: Option<PathBuf>,
+    /// Envoy's `--log-level`. `warning` by default: the info-level startup banner would fill
+    /// the log tail a failed test prints, while the access log (one line per request) is
+    /// written whatever the level.
+    pub log_level: String,
+    /// Envoy's `--component-log-level`, e.g. `ext_proc:debug`.
+    pub component_log_level: Option<String>,
+    /// How long to wait for the admin API to report LIVE. Envoy takes well under a second;
+    /// the margin is for a 2-core machine that is also compiling.
+    pub ready_timeout: Duration,
+}
+
+impl Default for EnvoyOptions {
+    fn default() -> Self {
+        Self {
+            binary: None,
+            work_dir: None,
+            log_level: "warning".to_owned(),
+            component_log_level: None,
+            ready_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// A running Envoy; stopped (SIGTERM, then SIGKILL) when dropped, and its log tail printed if
+/// that happens during a panic.
+#[derive(Debug)]
+pub struct Envoy {
+    // Dropped first: the process stops before its directory goes away.
+    process: ChildProcess,
+    admin: SocketAddr,
+    listener: SocketAddr,
+    config: PathBuf,
+    client: HttpClient,
+    _temp: Option<TempDir>,
+}
+
+// === impl Envoy ===
+
+impl Envoy {
+    /// Starts Envoy with default options and waits until it is ready.
+    pub async fn start(bootstrap: &Bootstrap) -> Result<Self> {
+        Self::start_with(bootstrap, EnvoyOptions::default()).await
+    }
+
+    /// Starts Envoy and waits until its admin API reports LIVE and its listener is bound.
+    pub async fn start_with(bootstrap: &Bootstrap, options: EnvoyOptions) -> Result<Self> {
+        let binary = match &options.binary {
+            Some(path) => path.clone(),
+            None => locate()?,
+        };
+        let (dir, temp) = work_dir(options.work_dir.as_deref())?;
+        let config = dir.join("envoy.json");
+        std::fs::write(&config, bootstrap.render())
+            .map_err(Error::io(format!("writing {}", config.display())))?;
+        let admin_file = dir.join("admin.addr");
+        remove_if_present(&admin_file)?;
+
+        let mut cmd = Command::new(&binary);
+        cmd.arg("-c")
+            .arg(&config)
+            .arg("--admin-address-path")
+            .arg(&admin_file)
+            // Hot restart needs shared memory keyed by base id; concurrent Envoys would clash.
+            .arg("--disable-hot-restart")
+            // One worker: tests run several Envoys side by side on 2 cores.
+            .args(["--concurrency", "1"])
+            .args(["--log-level", &options.log_level]);
+        if let Some(levels) = &options.component_log_level {
+            cmd.args(["--component-log-level", levels]);
+        }
+        let mut process = ChildProcess::spawn("envoy", &cmd, &dir.join("envoy.log"))?;
+        let client = HttpClient::new();
+        let (admin, listener) =
+            wait_ready(&mut process, &client, &admin_file, options.ready_timeout).await?;
+        tracing::info!(pid = process.pid(), %admin, %listener, "envoy ready");
+        Ok(Self {
+            process,
+            admin,
+            listener,
+            config,
+            client,
+            _temp: temp,
+        })
+    }
+
+    /// Checks a bootstrap with `envoy --mode validate` without starting a server.
+    pub fn validate(bootstrap: &Bootstrap) -> Result<()> {
+        let binary = locate()?;
+        let dir = TempDir::with_prefix("switchyard-envoy-validate-")
+            .map_err(Error::io("creating a temporary directory"))?;
+        let config = dir.path().join("envoy.json");
+        std::fs::write(&config, bootstrap.render())
+            .map_err(Error::io(format!("writing {}", config.display())))?;
+        let out = Command::new(&binary)
+            .args(["--mode", "validate", "--disable-hot-restart", "-c"])
+            .arg(&config)
+            .output()
+            .map_err(Error::io(format!(
+                "running {} --mode validate",
+                binary.display()
+            )))?;
+        if out.status.success() {
+            Ok(())
+        } else {
+            Err(Error::Admin(format!(
+                "envoy --mode validate rejected the bootstrap ({}):\n{}{}",
+                out.status,
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            )))
+        }
+    }
+
+    /// `http://<listener>/<path>`.
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}/{}", self.listener, path.trim_start_matches('/'))
+    }
+
+    /// The bound HTTP listener.
+    pub fn listener_addr(&self) -> SocketAddr {
+        self.listener
+    }
+
+    /// The bound admin API.
+    pub fn admin_addr(&self) -> SocketAddr {
+        self.admin
+    }
+
+    /// Envoy's process id.
+    pub fn pid(&self) -> u32 {
+        self.process.pid()
+    }
+
+    /// The log file (Envoy's stderr log plus the access log on stdout).
+    pub fn log_path(&self) -> &Path {
+        self.process.log_path()
+    }
+
+    /// The rendered bootstrap Envoy runs with.
+    pub fn config_path(&self) -> &Path {
+        &self.config
+    }
+
+    /// The last `lines` lines of the log.
+    pub fn log_tail(&self, lines: usize) -> String {
+        self.process.log_tail(lines)
+    }
+
+    /// The child process, for supervision.
+    pub fn process_mut(&mut self) -> &mut ChildProcess {
+        &mut self.process
+    }
+
+    /// Stops Envoy now instead of on drop.
+    pub fn stop(&mut self) -> Result<ExitStatus> {
+        self.process.stop()
+    }
+
+    /// `GET` an admin path such as `/stats` and return the body; non-200 is an error.
+    pub async fn admin_get(&self, path: &str) -> Result<String> {
+        let url = format!("http://{}/{}", self.admin, path.trim_start_matches('/'));
+        let response = self.client.get(&url, &[]).await?;
+        if response.status != StatusCode::OK {
+            return Err(Error::Admin(format!(
+                "GET {url} answered {}: {}",
+                response.status,
+                response.text()
+            )));
+        }
+        Ok(response.text())
+    }
+
+    /// The value of counter or gauge `name` from `/stats`, if Envoy has it.
+    pub async fn stat(&self, name: &str) -> Result<Option<u64>> {
+        let stats = self.admin_get("/stats").await?;
+        Ok(parse_stat(&stats, name))
+    }
+}
+
+fn parse_stat(stats: &str, name: &str) -> Option<u64> {
+    stats.lines().find_map(|line| {
+        let (key, value) = line.split_once(": ")?;
+        (key == name).then(|| value.trim().parse().ok())?
+    })
+}
+
+fn work_dir(requested: Option<&Path>) -> Result<(PathBuf, Option<TempDir>)> {
+    match requested {
+        Some(dir) => {
+            std::fs::create_dir_all(dir)
+                .map_err(Error::io(format!("creating {}", dir.display())))?;
+            Ok((dir.to_path_buf(), None))
+        }
+        None => {
+            let temp = TempDir::with_prefix("switchyard-envoy-")
+                .map_err(Error::io("creating a temporary directory for Envoy"))?;
+            Ok((temp.path().to_path_buf(), Some(temp)))
+        }
+    }
+}
+
+fn remove_if_present(path: &Path) -> Result<()> {
+    match std::fs::remove_file(path) {
+        Ok(()) => Ok(()),
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(err) => Err(Error::io(format!("removing {}", path.display()))(err)),
+    }
+}
+
+/// Polls until Envoy has written its admin address, `/ready` answers 200 (server LIVE, so
+/// the static listener is bound) and the listener's port is known.
+async fn wait_ready(
+    process: &mut ChildProcess,
+    client: &HttpClient,
+    admin_file: &Path,
+    timeout: Duration,
+) -> Result<(SocketAddr, SocketAddr)> {
+    let started = Instant::now();
+    let mut stage = "the admin address file was not written";
+    loop {
+        process.fail_if_exited()?;
+        if let Some(admin) = read_admin_addr(admin_file) {
+            stage = "/ready did not answer 200 LIVE";
+            let ready = client
+                .get(&format!("http://{admin}/ready"), &[])
+                .await
+                .is_ok_and(|r| r.status == StatusCode::OK);
+            if ready {
+                let listeners = client
+                    .get(&format!("http://{admin}/listeners?format=json"), &[])
+                    .await?;
+                let listener = listener_addr(&listeners.text())?;
+                return Ok((admin, listener));
+            }
+        }
+        if started.elapsed() > timeout {
+            return Err(Error::NotReady {
+                name: process.name().to_owned(),
+                pid: process.pid(),
+                waited: timeout,
+                what: stage.to_owned(),
+                log: process.log_path().to_path_buf(),
+                tail: process.log_tail(TAIL_LINES),
+            });
+        }
+        tokio::time::sleep(READY_POLL).await;
+    }
+}
+
+fn read_admin_addr(path: &Path) -> Option<SocketAddr> {
+    std::fs::read_to_string(path).ok()?.trim().parse().ok()
+}
+
+/// The bound address of [`LISTENER_NAME`] in `/listeners?format=json`.
+fn listener_addr(listeners_json: &str) -> Result<SocketAddr> {
+    let json: serde_json::Value =
+        serde_json::from_str(listeners_json).map_err(|source| Error::Json {
+            context: "parsing /listeners?format=json".to_owned(),
+            source,
+        })?;
+    let socket = json["listener_statuses"]
+        .as_array()
+        .and_then(|all| all.iter().find(|l| l["name"] == LISTENER_NAME))
+        .map(|l| &l["local_address"]["socket_address"])
+        .ok_or_else(|| {
+            Error::Admin(format!(
+                "no listener named {LISTENER_NAME} in {listeners_json}"
+            ))
+        })?;
+    let ip = socket["address"].as_str().unwrap_or_default();
+    let port = socket["port_value"].as_u64().unwrap_or_default();
+    format!("{ip}:{port}")
+        .parse()
+        .map_err(|_| Error::Admin(format!("unusable listener address in {listeners_json}")))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    #[test]
+    fn locate_prefers_the_env_var_and_says_how_to_fix_a_missing_envoy() {
+        let dir = tempfile::tempdir().unwrap();
+        let err = locate_from(None, dir.path()).unwrap_err().to_string();
+        assert!(err.contains("cargo xtask tools"), "{err}");
+        assert!(err.contains("SWITCHYARD_ENVOY is not set"), "{err}");
+
+        let err = locate_from(Some("/nonexistent/envoy".into()), dir.path())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("set to /nonexistent/envoy"), "{err}");
+
+        let installed = dir.path().join(ENVOY_TOOL_PATH);
+        std::fs::create_dir_all(installed.parent().unwrap()).unwrap();
+        std::fs::write(&installed, "").unwrap();
+        assert_eq!(locate_from(None, dir.path()).unwrap(), installed);
+        // An empty variable counts as unset.
+        assert_eq!(locate_from(Some("".into()), dir.path()).unwrap(), installed);
+        let other = dir.path().join("my-envoy");
+        std::fs::write(&other, "").unwrap();
+        assert_eq!(
+            locate_from(Some(other.clone().into()), dir.path()).unwrap(),
+            other
+        );
+    }
+
+    #[test]
+    fn listener_address_is_read_from_the_admin_api() {
+        let json = r#"{"listener_statuses":[{"name":"other","local_address":{"socket_address":
+            {"address":"127.0.0.1","port_value":1}}},{"name":"gateway","local_address":
+            {"socket_address":{"address":"127.0.0.1","port_value":36929}}}]}"#;
+        assert_eq!(
+            listener_addr(json).unwrap(),
+            "127.0.0.1:36929".parse().unwrap()
+        );
+        let err = listener_addr(r#"{"listener_statuses":[]}"#).unwrap_err();
+        assert!(err.to_string().contains("no listener named gateway"));
+    }
+
+    #[test]
+    fn stats_are_parsed_by_exact_name() {
+        let stats = "http.gateway.rq_total: 7\nhttp.gateway.rq_total_x: 9\ncluster.a.up: 1\n";
+        assert_eq!(parse_stat(stats, "http.gateway.rq_total"), Some(7));
+        assert_eq!(parse_stat(stats, "missing"), None);
+    }
+}
