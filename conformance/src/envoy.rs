@@ -140,6 +140,9 @@ impl Envoy {
             .arg("--disable-hot-restart")
             // One worker: tests run several Envoys side by side on 2 cores.
             .args(["--concurrency", "1"])
+            // The access log goes to stdout, which Envoy flushes every 10 s by default; a
+            // short interval keeps `tail -f` and failed tests' log tails current.
+            .args(["--file-flush-interval-msec", "100"])
             .args(["--log-level", &options.log_level]);
         if let Some(levels) = &options.component_log_level {
             cmd.args(["--component-log-level", levels]);

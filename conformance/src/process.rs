@@ -197,6 +197,9 @@ impl ChildProcess {
 
 impl Drop for ChildProcess {
     fn drop(&mut self) {
+        let stopped = self.stop();
+        // Printed after stopping: a process that buffers stdout (Envoy's access log) has
+        // flushed everything by the time it exits.
         if std::thread::panicking() && self.print_tail_on_panic {
             eprintln!(
                 "---- last {TAIL_LINES} lines of {} (pid {}, {}) ----\n{}\n---- end of {} log ----",
@@ -207,7 +210,7 @@ impl Drop for ChildProcess {
                 self.name
             );
         }
-        if let Err(err) = self.stop() {
+        if let Err(err) = stopped {
             eprintln!("could not stop {} (pid {}): {err}", self.name, self.pid());
         }
     }

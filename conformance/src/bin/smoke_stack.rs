@@ -38,7 +38,9 @@ fn parse_backend(text: &str) -> Result<(String, SocketAddr), String> {
 
 #[tokio::main]
 async fn main() -> Result<()> {
+    // Output goes to a log file that `cargo xtask up` tails: no colour codes.
     tracing_subscriber::fmt()
+        .with_ansi(false)
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
         )
