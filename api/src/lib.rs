@@ -11,6 +11,7 @@
 //! - [`protocol`]: header, metadata and label names.
 //! - [`crds`]: the CRDs we serve, as rendered by the `crdgen` binary.
 
+pub mod check;
 pub mod condition;
 pub mod crds;
 pub mod error;

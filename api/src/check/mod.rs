@@ -1,0 +1,191 @@
+//! The manifest checker: schema and semantic rules for our kinds and for the
+//! HTTPRoutes that point at them, with messages that say how to write each field
+//! for the served API version.
+//!
+//! One rule set, two front ends: the `switchyard-check` binary runs it over files
+//! and a validating webhook can run it over admission requests. Everything here is
+//! pure: [`parse_documents`] turns text into [`Document`]s and
+//! [`check_documents`] turns documents into [`Finding`]s. Problems in manifests are
+//! data, not errors; only unreadable YAML is a [`SyntaxError`].
+
+mod fields;
+mod hints;
+mod kinds;
+mod labels;
+mod load;
+mod meta;
+mod model;
+mod objective;
+mod pool;
+mod refs;
+mod rewrite;
+mod route;
+mod typed;
+
+use std::fmt;
+
+use serde_json::Value;
+
+pub use load::{Document, SyntaxError, parse_bytes, parse_documents};
+
+use kinds::{Class, Kind, classify};
+use refs::PoolIndex;
+
+/// One problem in one document.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Finding {
+    /// The document's source (file path).
+    pub source: String,
+    /// The document's 1-based position in its source.
+    pub index: usize,
+    /// The document's `kind`, or `<no kind>`.
+    pub kind: String,
+    /// The document's `metadata.name`, or `<unnamed>`.
+    pub name: String,
+    /// What is wrong and how to write it, starting with the field path.
+    pub message: String,
+}
+
+impl fmt::Display for Finding {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}:{}: {}/{}: {}",
+            self.source, self.index, self.kind, self.name, self.message
+        )
+    }
+}
+
+/// How many documents were checked and how many were someone else's kinds.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Tally {
+    /// Documents of our kinds (and HTTPRoutes), checked.
+    pub checked: usize,
+    /// Documents of other kinds (Deployment, Service, Gateway…), skipped.
+    pub other: usize,
+}
+
+/// Counts the documents [`check_documents`] checks and skips.
+pub fn tally(documents: &[Document]) -> Tally {
+    let mut tally = Tally::default();
+    for document in documents {
+        match classify_document(&document.value) {
+            Class::Other => tally.other += 1,
+            _ => tally.checked += 1,
+        }
+    }
+    tally
+}
+
+/// Checks every document; references between documents (a route's or objective's
+/// InferencePool) are resolved within `documents` whenever they hold any pool.
+pub fn check_documents(documents: &[Document]) -> Vec<Finding> {
+    let index = PoolIndex::build(documents);
+    let mut findings = Vec::new();
+    for document in documents {
+        check_document(document, &index, &mut findings);
+    }
+    findings
+}
+
+fn check_document(document: &Document, index: &PoolIndex, findings: &mut Vec<Finding>) {
+    let value = &document.value;
+    let class = classify_document(value);
+    if class == Class::Other {
+        return;
+    }
+    let mut rep = Reporter {
+        kind: text(value, "kind").unwrap_or("<no kind>").to_owned(),
+        name: value
+            .pointer("/metadata/name")
+            .and_then(Value::as_str)
+            .unwrap_or("<unnamed>")
+            .to_owned(),
+        document,
+        findings,
+    };
+    let kind = match class {
+        Class::Other => return,
+        Class::UnknownKind { message } => {
+            rep.report("kind", message);
+            return;
+        }
+        Class::Served(kind) => kind,
+        Class::Unserved { kind, message } => {
+            rep.report("apiVersion", message);
+            if kind == Kind::LegacyModel {
+                // An InferenceModel outside v1alpha2 is explained as a migration to
+                // InferenceObjective, field by field, not checked as legacy.
+                model::check_unserved(&mut rep, value, index);
+                return;
+            }
+            kind
+        }
+    };
+    let before = rep.findings.len();
+    meta::check(&mut rep, value);
+    match kind {
+        Kind::Pool => pool::check(&mut rep, value),
+        Kind::LegacyPool => pool::check_legacy(&mut rep, value),
+        Kind::LegacyModel => model::check(&mut rep, value, index),
+        Kind::Objective => objective::check(&mut rep, value, index),
+        Kind::Rewrite => rewrite::check(&mut rep, value, index),
+        Kind::HttpRoute => route::check(&mut rep, value, index),
+    }
+    if rep.findings.len() == before {
+        typed::check(&mut rep, kind, value);
+    }
+}
+
+fn classify_document(value: &Value) -> Class {
+    classify(text(value, "apiVersion"), text(value, "kind"))
+}
+
+/// A top-level string field of a document.
+fn text<'v>(value: &'v Value, key: &str) -> Option<&'v str> {
+    value.get(key).and_then(Value::as_str)
+}
+
+/// Collects the findings of one document.
+pub(crate) struct Reporter<'a> {
+    document: &'a Document,
+    kind: String,
+    name: String,
+    findings: &'a mut Vec<Finding>,
+}
+
+impl Reporter<'_> {
+    /// Records a problem at `path` (dotted, with list indices; empty for the whole
+    /// document). A message that starts with a verb ("is required", "must be…")
+    /// reads on from the path; any other is set off by a colon.
+    pub(crate) fn report(&mut self, path: &str, message: impl Into<String>) {
+        let message = message.into();
+        let reads_on = ["is ", "must ", "has "]
+            .iter()
+            .any(|verb| message.starts_with(verb));
+        let message = match (path.is_empty(), reads_on) {
+            (true, _) => message,
+            (false, true) => format!("{path} {message}"),
+            (false, false) => format!("{path}: {message}"),
+        };
+        self.findings.push(Finding {
+            source: self.document.source.clone(),
+            index: self.document.index,
+            kind: self.kind.clone(),
+            name: self.name.clone(),
+            message,
+        });
+    }
+
+    /// The namespace the document lands in.
+    pub(crate) fn namespace(&self) -> &str {
+        self.document
+            .value
+            .pointer("/metadata/namespace")
+            .and_then(Value::as_str)
+            .unwrap_or(hints::DEFAULT_NAMESPACE)
+    }
+}
+
+#[cfg(test)]
+mod tests;
