@@ -13,6 +13,7 @@
 
 pub mod engine;
 pub mod error;
+pub mod fleet;
 pub mod kv;
 pub mod lora;
 pub mod metrics;
