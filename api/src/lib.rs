@@ -11,10 +11,12 @@
 //! - [`protocol`]: header, metadata and label names.
 //! - [`crds`]: the CRDs we serve, as rendered by the `crdgen` binary.
 
+pub mod alias;
 pub mod check;
 pub mod condition;
 pub mod crds;
 pub mod error;
+pub mod legacy;
 pub mod objective;
 pub mod pool;
 pub mod protocol;
