@@ -16,6 +16,7 @@ pub mod check;
 pub mod condition;
 pub mod crds;
 pub mod error;
+pub mod httproute;
 pub mod legacy;
 pub mod objective;
 pub mod pool;
@@ -26,6 +27,7 @@ pub mod schema;
 
 pub use condition::{Condition, ConditionStatus};
 pub use error::{Error, Result};
+pub use httproute::{HttpRoute, HttpRouteSpec};
 pub use objective::{InferenceObjective, InferenceObjectiveSpec, InferenceObjectiveStatus};
 pub use pool::{
     AppProtocol, EndpointPickerRef, FailureMode, InferencePool, InferencePoolSpec,
