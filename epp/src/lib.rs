@@ -1,1 +1,13 @@
 //! Endpoint Picker (EPP): a per-InferencePool ext_proc server that picks the best model server.
+//!
+//! Layers, from pure to I/O:
+//! - [`metrics_text`]: a Prometheus text-format parser that keeps `vllm:` names.
+//! - [`engine`]: per-engine metric names and the extraction of [`engine::EndpointMetrics`].
+//!
+//! [`error`] holds the crate's one error type.
+
+pub mod engine;
+pub mod error;
+pub mod metrics_text;
+
+pub use error::{Error, Result};

@@ -1,0 +1,110 @@
+//! The EPP's one error type. Every message names what is wrong and what to
+//! change, because the reader is a platform engineer looking at a log line or a
+//! failed rollout, not at this code.
+
+/// Everything that can go wrong in the EPP outside the per-request pick (whose
+/// only outcome besides success is [`crate::scheduling::NoCapacity`]).
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A model server's exposition lacks a metric its engine config requires.
+    #[error(
+        "the {engine} metrics have no sample matching `{spec}` ({semantic}); check that the pod label \
+         `inference.networking.k8s.io/engine-type` names the right engine (vllm, sglang, \
+         trtllm-serve, triton-tensorrt-llm) or set `{field}` in the core-metrics-extractor's engineConfigs"
+    )]
+    MetricMissing {
+        /// The engine config in use.
+        engine: String,
+        /// What the metric means (e.g. "queued requests").
+        semantic: &'static str,
+        /// The selector that matched nothing.
+        spec: String,
+        /// The engineConfigs field that holds the selector.
+        field: &'static str,
+    },
+
+    /// A metric selector (`name{label=value}`) in an engine config is malformed.
+    #[error(
+        "invalid metric selector `{spec}` in engineConfigs.{field}: {reason}; write it as `name` or `name{{label=value,…}}`"
+    )]
+    MetricSpec {
+        /// The offending selector text.
+        spec: String,
+        /// The engineConfigs field holding it.
+        field: &'static str,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+
+    /// The EndpointPickerConfig is not valid YAML or does not match its schema.
+    #[error("invalid EndpointPickerConfig: {0}")]
+    ConfigSyntax(String),
+
+    /// The EndpointPickerConfig is well-formed but inconsistent.
+    #[error("invalid EndpointPickerConfig: {0}")]
+    Config(String),
+
+    /// A plugin's `type` names no plugin Switchyard knows.
+    #[error("unknown plugin type `{type_}` (plugin `{name}`); known types: {known}")]
+    UnknownPluginType {
+        /// The plugin's name in the config.
+        name: String,
+        /// The unknown type.
+        type_: String,
+        /// Every plugin type Switchyard implements, comma-separated.
+        known: String,
+    },
+
+    /// A plugin type upstream defines that Switchyard does not implement yet.
+    #[error(
+        "plugin type `{type_}` (plugin `{name}`) is an upstream plugin Switchyard does not implement; \
+         remove it from the config or use one of: {known}"
+    )]
+    UnsupportedPluginType {
+        /// The plugin's name in the config.
+        name: String,
+        /// The recognised but unsupported type.
+        type_: String,
+        /// Every plugin type Switchyard implements, comma-separated.
+        known: String,
+    },
+
+    /// A plugin's `parameters` do not fit its type.
+    #[error("plugin `{name}` ({type_}): invalid parameters: {reason}")]
+    PluginParameters {
+        /// The plugin's name in the config.
+        name: String,
+        /// The plugin's type.
+        type_: String,
+        /// What is wrong.
+        reason: String,
+    },
+
+    /// A pod annotation or label the EPP reads holds a value it cannot use.
+    #[error("pod {pod}: {reason}")]
+    PodMetadata {
+        /// The pod's name.
+        pod: String,
+        /// What is wrong and how to fix it.
+        reason: String,
+    },
+}
+
+/// `Result` with the EPP's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    /// A short, stable label for metrics and structured logs.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::MetricMissing { .. } => "metric_missing",
+            Self::MetricSpec { .. } => "metric_spec",
+            Self::ConfigSyntax(_) => "config_syntax",
+            Self::Config(_) => "config",
+            Self::UnknownPluginType { .. } => "unknown_plugin_type",
+            Self::UnsupportedPluginType { .. } => "unsupported_plugin_type",
+            Self::PluginParameters { .. } => "plugin_parameters",
+            Self::PodMetadata { .. } => "pod_metadata",
+        }
+    }
+}
