@@ -11,9 +11,12 @@
 //!
 //! Token counts come from text at 4 bytes per token ([`tokens`]).
 
+pub mod cli;
 pub mod engine;
 pub mod error;
+pub mod faults;
 pub mod fleet;
+pub mod http;
 pub mod kv;
 pub mod lora;
 pub mod metrics;

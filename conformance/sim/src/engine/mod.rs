@@ -176,13 +176,16 @@ impl Engine {
         if req.output_tokens == 0 {
             return Err(SimError::BadRequest("max_tokens must be at least 1".into()));
         }
-        let total = req.prompt_tokens as usize + req.output_tokens as usize;
-        if total > self.cfg.max_model_len {
+        // Like vLLM, judge the client's `max_tokens`, not how long the answer turns out.
+        let asked = req.max_tokens_param.unwrap_or(0).max(req.output_tokens);
+        let requested = req.prompt_tokens as usize + asked as usize;
+        if requested > self.cfg.max_model_len {
             return Err(SimError::TooLong(format!(
                 "This model's maximum context length is {} tokens. However, you requested {} tokens ({} in the messages, {} in the completion).",
-                self.cfg.max_model_len, total, req.prompt_tokens, req.output_tokens
+                self.cfg.max_model_len, requested, req.prompt_tokens, asked
             )));
         }
+        let total = req.prompt_tokens as usize + req.output_tokens as usize;
         if total.div_ceil(self.cfg.block_size) > self.usable_blocks() {
             return Err(SimError::TooLong(format!(
                 "the request needs {total} tokens of KV cache but only {} fit",
