@@ -111,7 +111,7 @@ fn command_line(cmd: &Command) -> String {
         .get_args()
         .map(|a| {
             let a = a.to_string_lossy();
-            if a.contains([' ', '(', ')', '&', '|', '\'']) {
+            if a.contains([' ', '(', ')', '&', '|', '*', '\'']) {
                 format!("'{a}'")
             } else {
                 a.into_owned()
