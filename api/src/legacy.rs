@@ -4,6 +4,12 @@
 //! Read-only: we watch them (hence `CustomResource`) but never serve their CRDs,
 //! so their schemas are not generated (`schema = "disabled"`). [`convert`] turns
 //! them into the current kinds.
+//!
+//! Upstream's legacy CRDs carry two CEL rules that we therefore never emit:
+//! `modelName` is immutable (`self == oldSelf`, a transition rule only the
+//! apiserver can check) and target-model weights are set on all targets or none
+//! (checked by [`convert::convert_model`] instead). Both are expressible with
+//! kube's `KubeSchema`; they are absent only because these schemas are not served.
 
 pub mod convert;
 

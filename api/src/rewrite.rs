@@ -5,7 +5,8 @@
 //! Semantics (enforced by the EPP, not by the schema): within a rule, `matches`
 //! are ORed and an empty list matches every request; an `Exact` match beats a
 //! catch-all rule, then the oldest object wins, then list order. Weights must be
-//! set on every target or on none. The same kind is served by llm-d under
+//! set on every target or on none (upstream v1.5.0 has no CEL rule for this, so
+//! neither do we). The same kind is served by llm-d under
 //! `llm-d.ai/v1alpha2`: [`crate::alias`] reads both.
 
 use kube::CustomResource;
