@@ -3,9 +3,11 @@
 //! Layers, from pure to I/O:
 //! - [`metrics_text`]: a Prometheus text-format parser that keeps `vllm:` names.
 //! - [`engine`]: per-engine metric names and the extraction of [`engine::EndpointMetrics`].
+//! - [`datastore`]: the pool as one immutable snapshot behind an `ArcSwap`, and in-flight accounting.
 //!
 //! [`error`] holds the crate's one error type.
 
+pub mod datastore;
 pub mod engine;
 pub mod error;
 pub mod metrics_text;

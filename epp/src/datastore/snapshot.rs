@@ -1,0 +1,98 @@
+//! [`PoolSnapshot`]: the endpoints, objectives and rewrites of one pool at one instant.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use switchyard_api::InferenceModelRewriteSpec;
+use switchyard_api::objective::DEFAULT_PRIORITY;
+
+use crate::datastore::endpoint::{Endpoint, PodView};
+use crate::engine::EndpointMetrics;
+use crate::error::Error;
+
+/// Everything a pick reads, immutable once published.
+#[derive(Clone, Debug, Default)]
+pub struct PoolSnapshot {
+    /// The pool's name.
+    pub pool_name: Arc<str>,
+    /// The endpoints, ordered by name so rebuilds are deterministic.
+    pub endpoints: Vec<Endpoint>,
+    /// InferenceObjective name → effective priority.
+    pub objectives: HashMap<String, i64>,
+    /// InferenceModelRewrite specs, oldest object first (precedence order).
+    pub rewrites: Vec<Arc<InferenceModelRewriteSpec>>,
+}
+
+// === impl PoolSnapshot ===
+
+impl PoolSnapshot {
+    /// The priority of the objective named `name` (0 when absent or unknown).
+    pub fn priority(&self, name: Option<&str>) -> i64 {
+        name.and_then(|n| self.objectives.get(n))
+            .copied()
+            .unwrap_or(DEFAULT_PRIORITY)
+    }
+
+    /// The endpoint at `address`, if it is a member.
+    pub fn endpoint_at(&self, address: SocketAddr) -> Option<&Endpoint> {
+        self.endpoints.iter().find(|e| e.address == address)
+    }
+
+    /// A new snapshot with the endpoints of `pods`. An endpoint that existed
+    /// before with the same name and address keeps its metrics and its load
+    /// counters. Pods with unusable metadata are skipped and reported.
+    pub fn rebuild(&self, pods: &[PodView], target_ports: &[u16]) -> (Self, Vec<Error>) {
+        let previous: HashMap<&str, &Endpoint> =
+            self.endpoints.iter().map(|e| (&*e.name, e)).collect();
+        let mut errors = Vec::new();
+        let mut endpoints = Vec::new();
+        for pod in pods {
+            let members = match pod.endpoints(target_ports) {
+                Ok(members) => members,
+                Err(err) => {
+                    errors.push(err);
+                    continue;
+                }
+            };
+            let labels = Arc::new(pod.labels.clone());
+            for (name, address) in members {
+                let endpoint = match previous.get(name.as_str()) {
+                    Some(old) if old.address == address => Endpoint {
+                        labels: Arc::clone(&labels),
+                        ..(*old).clone()
+                    },
+                    _ => Endpoint {
+                        labels: Arc::clone(&labels),
+                        ..Endpoint::new(&name, &pod.name, address)
+                    },
+                };
+                endpoints.push(endpoint);
+            }
+        }
+        endpoints.sort_by(|a, b| a.name.cmp(&b.name));
+        endpoints.dedup_by(|a, b| a.name == b.name);
+        let snapshot = Self {
+            endpoints,
+            ..self.clone()
+        };
+        (snapshot, errors)
+    }
+
+    /// A new snapshot with fresh metrics for the named endpoints; names no
+    /// longer in the pool are ignored (the pod left while being scraped).
+    pub fn with_metrics<'n>(
+        &self,
+        updates: impl IntoIterator<Item = (&'n str, EndpointMetrics, Instant)>,
+    ) -> Self {
+        let mut next = self.clone();
+        for (name, metrics, at) in updates {
+            if let Some(endpoint) = next.endpoints.iter_mut().find(|e| &*e.name == name) {
+                endpoint.metrics = metrics;
+                endpoint.scraped_at = Some(at);
+            }
+        }
+        next
+    }
+}

@@ -1,0 +1,128 @@
+use std::collections::BTreeMap;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::time::{Duration, Instant};
+
+use switchyard_api::protocol::ACTIVE_PORTS_ANNOTATION;
+
+use super::*;
+use crate::engine::EndpointMetrics;
+
+fn pod(name: &str, ip: IpAddr) -> PodView {
+    PodView {
+        name: name.into(),
+        ip: Some(ip),
+        labels: BTreeMap::new(),
+        annotations: BTreeMap::new(),
+        ready: true,
+        deleting: false,
+    }
+}
+
+const V4: IpAddr = IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1));
+const V6: IpAddr = IpAddr::V6(Ipv6Addr::new(0xfd00, 0, 0, 0, 0, 0, 0, 7));
+
+#[test]
+fn one_endpoint_per_ready_pod_and_port() {
+    let pods = [
+        pod("a", V4),
+        pod("b", V6),
+        PodView {
+            ready: false,
+            ..pod("c", V4)
+        },
+        PodView {
+            deleting: true,
+            ..pod("d", V4)
+        },
+        PodView {
+            ip: None,
+            ..pod("e", V4)
+        },
+    ];
+    let (snapshot, errors) = PoolSnapshot::default().rebuild(&pods, &[8000, 8001]);
+    assert!(errors.is_empty());
+    let names: Vec<&str> = snapshot.endpoints.iter().map(|e| &*e.name).collect();
+    assert_eq!(names, ["a-rank-0", "a-rank-1", "b-rank-0", "b-rank-1"]);
+    assert_eq!(snapshot.endpoints[3].address, SocketAddr::new(V6, 8001));
+    assert_eq!(snapshot.endpoints[3].address.to_string(), "[fd00::7]:8001");
+}
+
+#[test]
+fn active_ports_annotation_restricts_ports() {
+    let mut p = pod("a", V4);
+    p.annotations
+        .insert(ACTIVE_PORTS_ANNOTATION.into(), "8001".into());
+    let (snapshot, _) = PoolSnapshot::default().rebuild(&[p], &[8000, 8001]);
+    let names: Vec<&str> = snapshot.endpoints.iter().map(|e| &*e.name).collect();
+    assert_eq!(names, ["a-rank-1"]);
+}
+
+#[test]
+fn bad_active_ports_annotation_is_reported_and_the_pod_skipped() {
+    let mut bad = pod("bad", V4);
+    bad.annotations
+        .insert(ACTIVE_PORTS_ANNOTATION.into(), "8000,http".into());
+    let (snapshot, errors) = PoolSnapshot::default().rebuild(&[bad, pod("ok", V6)], &[8000]);
+    assert_eq!(snapshot.endpoints.len(), 1);
+    let text = errors[0].to_string();
+    assert!(
+        text.contains("pod bad") && text.contains("`http`") && text.contains("comma-separated"),
+        "{text}"
+    );
+}
+
+#[test]
+fn rebuild_keeps_metrics_and_load_of_surviving_endpoints() {
+    let (first, _) = PoolSnapshot::default().rebuild(&[pod("a", V4)], &[8000]);
+    let now = Instant::now();
+    let metrics = EndpointMetrics {
+        waiting_queue: 4,
+        ..EndpointMetrics::default()
+    };
+    let first = first.with_metrics([
+        ("a-rank-0", metrics.clone(), now),
+        ("gone", metrics.clone(), now),
+    ]);
+    let reservation = first.endpoints[0].load.reserve(10);
+    let (second, _) = first.rebuild(&[pod("a", V4), pod("b", V4)], &[8000]);
+    assert_eq!(second.endpoints[0].metrics, metrics);
+    assert_eq!(second.endpoints[0].load.in_flight(), 1);
+    drop(reservation);
+    assert_eq!(second.endpoints[0].load.in_flight(), 0);
+    // A pod that came back with a new IP starts from scratch.
+    let (third, _) = second.rebuild(&[pod("a", V6)], &[8000]);
+    assert_eq!(third.endpoints[0].metrics, EndpointMetrics::default());
+}
+
+#[test]
+fn staleness() {
+    let now = Instant::now();
+    let mut endpoint = Endpoint::new("a", "a", SocketAddr::new(V4, 1));
+    assert!(endpoint.is_stale(now, Duration::from_secs(1)));
+    endpoint.scraped_at = Some(now);
+    let later = now + Duration::from_millis(300);
+    assert_eq!(
+        endpoint.metrics_age(later),
+        Some(Duration::from_millis(300))
+    );
+    assert!(endpoint.is_stale(later, Duration::from_millis(200)));
+    assert!(!endpoint.is_stale(later, Duration::from_millis(400)));
+    // A clock that went backwards reads as age zero, not a panic.
+    assert_eq!(
+        endpoint.metrics_age(now - Duration::from_millis(5)),
+        Some(Duration::ZERO)
+    );
+}
+
+#[test]
+fn datastore_publishes_snapshots() {
+    let store = Datastore::default();
+    assert!(store.load().endpoints.is_empty());
+    let mut snapshot = PoolSnapshot::default();
+    snapshot.objectives.insert("critical".into(), 10);
+    store.publish(snapshot);
+    let loaded = store.load();
+    assert_eq!(loaded.priority(Some("critical")), 10);
+    assert_eq!(loaded.priority(Some("unknown")), 0);
+    assert_eq!(loaded.priority(None), 0);
+}
