@@ -80,8 +80,8 @@ pub const REQUEST_DROPPED_REASON_HEADER: &str = "x-llm-d-request-dropped-reason"
 /// the metric names the EPP scrapes.
 pub const ENGINE_TYPE_LABEL: &str = "inference.networking.k8s.io/engine-type";
 
-/// Pod annotation restricting which of the pool's target ports are live on that
-/// pod (comma-separated port numbers); absent means all of them.
+/// Pod annotation restricting which of the pool's target ports the EPP uses on
+/// that pod; absent means all of them. (Value format: see the EPP's datastore.)
 pub const ACTIVE_PORTS_ANNOTATION: &str = "inference.networking.k8s.io/active-ports";
 
 /// ConfigMap label marking BBR's base-model/adapter mappings (value `"true"`).
