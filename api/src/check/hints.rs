@@ -5,35 +5,38 @@
 
 use serde_json::Value;
 
+use crate::legacy::Criticality;
+
 /// The GA group of InferencePool.
-pub(crate) const POOL_GROUP: &str = "inference.networking.k8s.io";
+pub(crate) const POOL_GROUP: &str = crate::reference::INFERENCE_POOL_GROUP;
 /// The served apiVersion of InferencePool.
 pub(crate) const POOL_API: &str = "inference.networking.k8s.io/v1";
 /// The experimental group: legacy InferencePool/InferenceModel, InferenceObjective,
 /// InferenceModelRewrite.
-pub(crate) const X_GROUP: &str = "inference.networking.x-k8s.io";
+pub(crate) const X_GROUP: &str = crate::legacy::LEGACY_GROUP;
 /// The served apiVersion of the experimental group.
 pub(crate) const X_API: &str = "inference.networking.x-k8s.io/v1alpha2";
 /// llm-d's group, where InferenceObjective and InferenceModelRewrite also live.
-pub(crate) const LLMD_GROUP: &str = "llm-d.ai";
+pub(crate) const LLMD_GROUP: &str = crate::alias::LLM_D_GROUP;
 /// The Gateway API group.
-pub(crate) const GATEWAY_GROUP: &str = "gateway.networking.k8s.io";
+pub(crate) const GATEWAY_GROUP: &str = crate::reference::GATEWAY_API_GROUP;
 /// The namespace a namespaced object without `metadata.namespace` lands in.
 pub(crate) const DEFAULT_NAMESPACE: &str = "default";
 /// The port upstream's v1alpha2 API defaulted the endpoint picker to, and the
 /// one its charts still use.
-pub(crate) const DEFAULT_EPP_PORT: i64 = 9002;
+pub(crate) const DEFAULT_EPP_PORT: i64 =
+    crate::legacy::convert::LEGACY_DEFAULT_EXTENSION_PORT as i64;
 
 /// The InferenceObjective priority that stands for a legacy InferenceModel
-/// criticality: Standard is the unset default (0), Critical is served before it,
-/// Sheddable after it (negative priorities are shed first).
+/// criticality (matched without regard to case), as the legacy conversion maps it.
 pub(crate) fn priority_for(criticality: &str) -> Option<i64> {
-    match criticality.to_ascii_lowercase().as_str() {
-        "critical" => Some(1),
-        "standard" => Some(0),
-        "sheddable" => Some(-1),
-        _ => None,
-    }
+    let class = match criticality.to_ascii_lowercase().as_str() {
+        "critical" => Criticality::Critical,
+        "standard" => Criticality::Standard,
+        "sheddable" => Criticality::Sheddable,
+        _ => return None,
+    };
+    Some(class.priority())
 }
 
 /// How criticality maps to priority, for messages.
@@ -152,6 +155,20 @@ mod tests {
         assert_eq!(
             yaml(&json!({"v": "1", "x": "yes", "y": "a b"})),
             r#"{v: "1", x: "yes", "y": "a b"}"#
+        );
+    }
+
+    #[test]
+    fn api_versions_match_groups_and_priorities_match_the_conversion() {
+        assert_eq!(POOL_API, format!("{POOL_GROUP}/v1"));
+        assert_eq!(X_API, format!("{X_GROUP}/v1alpha2"));
+        let scale: Vec<Option<i64>> = ["Critical", "standard", "SHEDDABLE", "High"]
+            .iter()
+            .map(|c| priority_for(c))
+            .collect();
+        assert_eq!(scale, [Some(1), Some(0), Some(-1), None]);
+        assert!(
+            PRIORITY_SCALE.starts_with("Critical → 1, Standard → 0, the default, Sheddable → -1")
         );
     }
 

@@ -152,3 +152,36 @@ fn rewrite_match_and_target_shapes() {
         ]
     );
 }
+
+#[test]
+fn legacy_objects_must_convert_to_the_current_kinds() {
+    let labels: Vec<String> = (0..65).map(|i| format!("l{i}: v")).collect();
+    let pool = format!(
+        "apiVersion: inference.networking.x-k8s.io/v1alpha2\nkind: InferencePool\nmetadata: {{name: big}}\nspec: {{selector: {{{}}}, targetPortNumber: 8000, extensionRef: {{name: e}}}}\n",
+        labels.join(", ")
+    );
+    assert_eq!(
+        messages(&pool),
+        [
+            "m.yaml:1: InferencePool/big: spec.selector has 65 labels; v1 allows at most 64 (Switchyard reads this legacy object as inference.networking.k8s.io/v1, which cannot hold this value)"
+        ]
+    );
+    let model = format!("{MODEL}spec: {{modelName: '', poolRef: {{name: p}}}}\n");
+    assert_eq!(
+        messages(&model),
+        [
+            "m.yaml:1: InferenceModel/m: spec.modelName is empty; a rewrite match needs a model name (Switchyard reads this legacy object as an InferenceObjective (and an InferenceModelRewrite for targetModels), which cannot hold this value)"
+        ]
+    );
+}
+
+#[test]
+fn route_that_does_not_decode_is_reported() {
+    let route = "apiVersion: gateway.networking.k8s.io/v1\nkind: HTTPRoute\nmetadata: {name: r}\nspec:\n  rules:\n  - matches: [{headers: [{name: x-gateway-inference-model}]}]\n";
+    let out = messages(route);
+    assert_eq!(out.len(), 1);
+    assert!(
+        out[0].starts_with("m.yaml:1: HTTPRoute/r: spec: does not decode as Switchyard reads it: missing field `value`"),
+        "{out:?}"
+    );
+}
