@@ -4,6 +4,8 @@
 //! - [`metrics_text`]: a Prometheus text-format parser that keeps `vllm:` names.
 //! - [`engine`]: per-engine metric names and the extraction of [`engine::EndpointMetrics`].
 //! - [`datastore`]: the pool as one immutable snapshot behind an `ArcSwap`, and in-flight accounting.
+//! - [`prefix`]: chained block hashes and the per-endpoint lock-free prefix table.
+//! - [`scheduling`]: filters → weighted scorers → picker, configured by an `EndpointPickerConfig`.
 //!
 //! [`error`] holds the crate's one error type.
 
@@ -11,5 +13,7 @@ pub mod datastore;
 pub mod engine;
 pub mod error;
 pub mod metrics_text;
+pub mod prefix;
+pub mod scheduling;
 
 pub use error::{Error, Result};

@@ -10,6 +10,7 @@ use switchyard_api::protocol::ACTIVE_PORTS_ANNOTATION;
 use crate::datastore::load::EndpointLoad;
 use crate::engine::EndpointMetrics;
 use crate::error::{Error, Result};
+use crate::prefix::PrefixTable;
 
 /// What the pool watcher knows about one pod.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -47,6 +48,8 @@ pub struct Endpoint {
     pub ready: bool,
     /// The EPP's own in-flight accounting, shared across snapshots.
     pub load: Arc<EndpointLoad>,
+    /// The prompt prefixes this server has probably cached, shared across snapshots.
+    pub prefix: Arc<PrefixTable>,
 }
 
 // === impl Endpoint ===
@@ -63,6 +66,7 @@ impl Endpoint {
             scraped_at: None,
             ready: true,
             load: Arc::default(),
+            prefix: Arc::default(),
         }
     }
 

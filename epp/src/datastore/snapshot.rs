@@ -11,6 +11,11 @@ use switchyard_api::objective::DEFAULT_PRIORITY;
 use crate::datastore::endpoint::{Endpoint, PodView};
 use crate::engine::EndpointMetrics;
 use crate::error::Error;
+use crate::prefix::PrefixTable;
+
+/// A ceiling on one endpoint's prefix table (2²⁴ entries, 128 MiB), so a
+/// server reporting an absurd block count cannot exhaust the EPP's memory.
+const MAX_TABLE_CAPACITY: usize = 1 << 24;
 
 /// Everything a pick reads, immutable once published.
 #[derive(Clone, Debug, Default)]
@@ -89,6 +94,17 @@ impl PoolSnapshot {
         let mut next = self.clone();
         for (name, metrics, at) in updates {
             if let Some(endpoint) = next.endpoints.iter_mut().find(|e| &*e.name == name) {
+                // Auto-tune: size the prefix table to the server's KV cache
+                // (one entry per GPU block), starting afresh when it changes.
+                if let Some(blocks) = metrics.cache_num_blocks {
+                    let capacity = usize::try_from(blocks)
+                        .unwrap_or(usize::MAX)
+                        .min(MAX_TABLE_CAPACITY);
+                    let tuned = PrefixTable::new(capacity);
+                    if tuned.capacity() != endpoint.prefix.capacity() {
+                        endpoint.prefix = Arc::new(tuned);
+                    }
+                }
                 endpoint.metrics = metrics;
                 endpoint.scraped_at = Some(at);
             }
