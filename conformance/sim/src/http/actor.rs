@@ -79,6 +79,9 @@ impl Clock {
     }
 }
 
+/// Wake-up lag up to which the engine keeps its own step timeline (µs).
+const MAX_TIMER_LAG_US: Micros = 5_000;
+
 /// Settings the task needs besides the engine.
 pub struct ActorConfig {
     /// Exposition flavour.
@@ -96,6 +99,7 @@ pub async fn run(mut engine: Engine, mut rx: mpsc::Receiver<Command>, cfg: Actor
     let clock = Clock::new();
     let mut inflight: HashMap<RequestId, mpsc::UnboundedSender<Delivery>> = HashMap::new();
     let mut events = Vec::new();
+    let mut resume_at: Option<Micros> = None;
     loop {
         // Take in everything already queued so it can join this step.
         loop {
@@ -106,14 +110,23 @@ pub async fn run(mut engine: Engine, mut rx: mpsc::Receiver<Command>, cfg: Actor
             }
         }
         engine.set_latency_scale(cfg.faults.load().latency_scale(cfg.time_scale));
-        let now = clock.now_us();
+        // Back-to-back steps start exactly where the previous one ended: timer wake-ups
+        // are late by up to a millisecond, and that lag must not add up token after
+        // token. Only a real stall (an overloaded host) moves the engine's clock forward.
+        let real = clock.now_us();
+        let now = match resume_at {
+            Some(end) if real.saturating_sub(end) < MAX_TIMER_LAG_US => end,
+            _ => real,
+        };
         let Some(end) = engine.step(now) else {
+            resume_at = None;
             match rx.recv().await {
                 Some(cmd) => handle(&mut engine, &mut inflight, cmd, &clock, &cfg),
                 None => return,
             }
             continue;
         };
+        resume_at = Some(end);
         if end > now {
             let sleep = tokio::time::sleep_until(clock.instant_at(end).into());
             tokio::pin!(sleep);
