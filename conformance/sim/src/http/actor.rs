@@ -126,7 +126,8 @@ pub async fn run(mut engine: Engine, mut rx: mpsc::Receiver<Command>, cfg: Actor
             }
             continue;
         };
-        resume_at = Some(end);
+        // A zero-cost step (time scale 0) has no timeline to keep: use the real clock.
+        resume_at = (end > now).then_some(end);
         if end > now {
             let sleep = tokio::time::sleep_until(clock.instant_at(end).into());
             tokio::pin!(sleep);
