@@ -80,6 +80,10 @@ pub enum Error {
         reason: String,
     },
 
+    /// The proxy broke the ext_proc message order.
+    #[error("ext_proc protocol violation: {0}")]
+    Protocol(String),
+
     /// A pod annotation or label the EPP reads holds a value it cannot use.
     #[error("pod {pod}: {reason}")]
     PodMetadata {
@@ -105,6 +109,7 @@ impl Error {
             Self::UnsupportedPluginType { .. } => "unsupported_plugin_type",
             Self::PluginParameters { .. } => "plugin_parameters",
             Self::PodMetadata { .. } => "pod_metadata",
+            Self::Protocol(_) => "protocol",
         }
     }
 }

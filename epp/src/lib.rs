@@ -6,6 +6,7 @@
 //! - [`datastore`]: the pool as one immutable snapshot behind an `ArcSwap`, and in-flight accounting.
 //! - [`prefix`]: chained block hashes and the per-endpoint lock-free prefix table.
 //! - [`scheduling`]: filters → weighted scorers → picker, configured by an `EndpointPickerConfig`.
+//! - [`stream`]: one ext_proc stream as a state machine in plain Rust (no tonic).
 //!
 //! [`error`] holds the crate's one error type.
 
@@ -15,5 +16,6 @@ pub mod error;
 pub mod metrics_text;
 pub mod prefix;
 pub mod scheduling;
+pub mod stream;
 
 pub use error::{Error, Result};

@@ -1,0 +1,521 @@
+//! One ext_proc stream (one HTTP request) as a state machine in plain Rust
+//! (epp.md §1), so the protocol is tested without tonic or Envoy.
+//!
+//! The shell feeds each `ProcessingRequest` in as an [`Event`] and sends the
+//! returned [`Reply`]s in order. The request body is buffered to its end,
+//! then scheduled; the routing answer is one headers reply (destination
+//! header, `Content-Length`, `clear_route_cache`, the same destination under
+//! `envoy.lb` metadata) followed by the body in chunks of at most
+//! [`MAX_CHUNK_BYTES`]. The [`Pick`]'s in-flight reservation lives in the
+//! stream, so it is released when the response ends or the stream is dropped.
+
+pub mod body;
+pub mod reply;
+pub mod rewrite;
+
+use std::time::Instant;
+
+use rand::RngExt;
+use switchyard_api::protocol::{
+    DESTINATION_ENDPOINT_HEADER, DESTINATION_ENDPOINT_SERVED_KEY, DESTINATION_ENDPOINT_SUBSET_KEY,
+    INFERENCE_OBJECTIVE_HEADER, MODEL_NAME_REWRITE_HEADER, REQUEST_ID_HEADER,
+};
+
+use crate::datastore::PoolSnapshot;
+use crate::error::{Error, Result};
+use crate::scheduling::plugins::address_matches;
+use crate::scheduling::{NoCapacity, Pick, RequestView, Scheduler};
+
+pub use body::{Api, RequestBody};
+pub use reply::{ErrorCode, HeadersReply, Reply};
+
+/// Body chunks sent back to Envoy are at most this long (upstream's limit,
+/// under Envoy's per-message buffer).
+pub const MAX_CHUNK_BYTES: usize = 62_000;
+
+/// The conformance header that pins endpoints (`ip[:port],…`).
+pub const TEST_ENDPOINT_SELECTION_HEADER: &str = "test-epp-endpoint-selection";
+
+/// The debug header upstream adds to every response.
+pub const RESPONSE_HEADERS_MARKER: &str = "x-went-into-resp-headers";
+
+/// One message from Envoy, reduced to what the EPP reads.
+#[derive(Clone, Copy, Debug)]
+pub enum Event<'a> {
+    /// Request headers, with the subset hint from the request metadata.
+    RequestHeaders {
+        /// Lowercase names and raw values.
+        headers: &'a [(&'a str, &'a [u8])],
+        /// Set when the request has no body.
+        end_of_stream: bool,
+        /// `envoy.lb.subset_hint` entries, when the key is present.
+        subset: Option<&'a [String]>,
+    },
+    /// A request-body chunk.
+    RequestBody {
+        /// The bytes.
+        chunk: &'a [u8],
+        /// Set on the last chunk.
+        end_of_stream: bool,
+    },
+    /// Request trailers.
+    RequestTrailers,
+    /// Response headers.
+    ResponseHeaders {
+        /// Lowercase names and raw values.
+        headers: &'a [(&'a str, &'a [u8])],
+        /// Set when the response has no body.
+        end_of_stream: bool,
+    },
+    /// A response-body chunk.
+    ResponseBody {
+        /// The bytes.
+        chunk: &'a [u8],
+        /// Set on the last chunk.
+        end_of_stream: bool,
+    },
+    /// Response trailers: the completion signal for gRPC/h2.
+    ResponseTrailers,
+}
+
+/// What a stream consults while handling an event.
+#[derive(Clone, Copy, Debug)]
+pub struct Env<'a> {
+    /// The pool, loaded once for this event.
+    pub snapshot: &'a PoolSnapshot,
+    /// The scheduler.
+    pub scheduler: &'a Scheduler,
+    /// The current time.
+    pub now: Instant,
+    /// `--disable-endpoint-subset-filter`: ignore the subset hint.
+    pub disable_subset_filter: bool,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Phase {
+    RequestHeaders,
+    RequestBody,
+    ResponseHeaders,
+    ResponseBody,
+    Done,
+}
+
+/// The state of one request.
+#[derive(Debug)]
+pub struct RequestStream {
+    phase: Phase,
+    request_id: Option<String>,
+    generated_request_id: bool,
+    path: String,
+    objective: Option<String>,
+    forced_model: Option<String>,
+    test_selection: Option<String>,
+    subset: Option<Vec<String>>,
+    body: Vec<u8>,
+    client_model: Option<String>,
+    target_model: Option<String>,
+    pick: Option<Pick>,
+    streaming: bool,
+    response_status: Option<u16>,
+    response_body: Vec<u8>,
+}
+
+impl Default for RequestStream {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl RequestStream {
+    /// A stream awaiting request headers.
+    pub fn new() -> Self {
+        Self {
+            phase: Phase::RequestHeaders,
+            request_id: None,
+            generated_request_id: false,
+            path: String::new(),
+            objective: None,
+            forced_model: None,
+            test_selection: None,
+            subset: None,
+            body: Vec::new(),
+            client_model: None,
+            target_model: None,
+            pick: None,
+            streaming: false,
+            response_status: None,
+            response_body: Vec::new(),
+        }
+    }
+
+    /// The request id (from `x-request-id`, or generated).
+    pub fn request_id(&self) -> Option<&str> {
+        self.request_id.as_deref()
+    }
+
+    /// The endpoints picked, once scheduled.
+    pub fn pick(&self) -> Option<&Pick> {
+        self.pick.as_ref()
+    }
+
+    /// The model the client asked for and the one it is served as.
+    pub fn models(&self) -> (Option<&str>, Option<&str>) {
+        (self.client_model.as_deref(), self.target_model.as_deref())
+    }
+
+    /// The upstream status, once the response headers arrived.
+    pub fn response_status(&self) -> Option<u16> {
+        self.response_status
+    }
+
+    /// Whether the request completed (response ended or an immediate reply).
+    pub fn is_done(&self) -> bool {
+        self.phase == Phase::Done
+    }
+
+    /// Handles one event. `Err` is a protocol violation by the proxy, which
+    /// the shell turns into a gRPC stream error.
+    pub fn on_event(&mut self, event: Event<'_>, env: &Env<'_>) -> Result<Vec<Reply>> {
+        match (self.phase, event) {
+            (
+                Phase::RequestHeaders,
+                Event::RequestHeaders {
+                    headers,
+                    end_of_stream,
+                    subset,
+                },
+            ) => Ok(self.on_request_headers(headers, end_of_stream, subset, env)),
+            (
+                Phase::RequestBody,
+                Event::RequestBody {
+                    chunk,
+                    end_of_stream,
+                },
+            ) => {
+                self.body.extend_from_slice(chunk);
+                if end_of_stream {
+                    Ok(self.schedule(env))
+                } else {
+                    Ok(Vec::new())
+                }
+            }
+            (Phase::ResponseHeaders, Event::RequestTrailers) => {
+                Ok(vec![Reply::Trailers { response: false }])
+            }
+            (
+                Phase::ResponseHeaders,
+                Event::ResponseHeaders {
+                    headers,
+                    end_of_stream,
+                },
+            ) => Ok(self.on_response_headers(headers, end_of_stream)),
+            (
+                Phase::ResponseBody,
+                Event::ResponseBody {
+                    chunk,
+                    end_of_stream,
+                },
+            ) => Ok(self.on_response_body(chunk, end_of_stream)),
+            (Phase::ResponseBody | Phase::ResponseHeaders, Event::ResponseTrailers) => {
+                self.finish();
+                Ok(vec![Reply::Trailers { response: true }])
+            }
+            (phase, event) => Err(Error::Protocol(format!(
+                "{} arrived while the stream expected {}; check the ext_proc processing_mode \
+                 (request and response headers SEND, bodies FULL_DUPLEX_STREAMED, trailers SEND)",
+                event_name(&event),
+                phase_name(phase)
+            ))),
+        }
+    }
+
+    fn on_request_headers(
+        &mut self,
+        headers: &[(&str, &[u8])],
+        end_of_stream: bool,
+        subset: Option<&[String]>,
+        env: &Env<'_>,
+    ) -> Vec<Reply> {
+        let get = |name: &str| {
+            headers
+                .iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case(name))
+                .and_then(|(_, v)| std::str::from_utf8(v).ok())
+                .map(str::to_owned)
+        };
+        self.request_id = get(REQUEST_ID_HEADER).filter(|id| !id.is_empty());
+        if self.request_id.is_none() {
+            self.request_id = Some(random_uuid());
+            self.generated_request_id = true;
+        }
+        self.path = get(":path")
+            .or_else(|| get("x-original-path"))
+            .or_else(|| get("x-forwarded-path"))
+            .unwrap_or_else(|| "/v1/completions".into());
+        self.objective = get(INFERENCE_OBJECTIVE_HEADER);
+        self.forced_model = get(MODEL_NAME_REWRITE_HEADER).filter(|m| !m.is_empty());
+        self.test_selection = get(TEST_ENDPOINT_SELECTION_HEADER);
+        self.subset = if env.disable_subset_filter {
+            None
+        } else {
+            subset.map(<[String]>::to_vec)
+        };
+        if !end_of_stream {
+            self.phase = Phase::RequestBody;
+            return Vec::new();
+        }
+        // No body: no model to schedule on, so upstream routes to a random
+        // endpoint with no scheduling or admission.
+        match self.random_endpoint(env) {
+            Some(pick) => {
+                let reply = self.routing_headers(&pick, None);
+                self.pick = Some(pick);
+                self.phase = Phase::ResponseHeaders;
+                vec![Reply::RequestHeaders(reply)]
+            }
+            None => self.fail(ErrorCode::Internal, "the pool has no ready endpoint"),
+        }
+    }
+
+    fn random_endpoint(&self, env: &Env<'_>) -> Option<Pick> {
+        let eligible: Vec<_> = env
+            .snapshot
+            .endpoints
+            .iter()
+            .filter(|e| e.ready)
+            .filter(|e| {
+                self.subset
+                    .as_ref()
+                    .is_none_or(|s| s.iter().any(|entry| address_matches(entry, e.address)))
+            })
+            .collect();
+        if eligible.is_empty() {
+            return None;
+        }
+        let chosen = eligible[rand::rng().random_range(0..eligible.len())];
+        Some(Pick {
+            endpoints: vec![chosen.address],
+            reservation: chosen.load.reserve(0),
+        })
+    }
+
+    fn schedule(&mut self, env: &Env<'_>) -> Vec<Reply> {
+        let body = std::mem::take(&mut self.body);
+        let parsed = match RequestBody::parse(&body) {
+            Ok(parsed) => parsed,
+            Err(message) => return self.fail(ErrorCode::BadRequest, &message),
+        };
+        let client_model = parsed.model.as_deref().unwrap_or_default().to_owned();
+        let target = match &self.forced_model {
+            Some(forced) => forced.clone(),
+            None => rewrite::rewrite_target(&env.snapshot.rewrites, &client_model)
+                .unwrap_or(&client_model)
+                .to_owned(),
+        };
+        let priority = env.snapshot.priority(self.objective.as_deref());
+        if priority < 0 && crate::scheduling::saturation(env.snapshot, env.now) >= 1.0 {
+            return self.fail(
+                ErrorCode::ResourceExhausted,
+                "the pool is saturated and this request's objective is sheddable (priority < 0)",
+            );
+        }
+        let api = Api::from_path(&self.path);
+        let prefix_text = parsed.prefix_text(api);
+        let view = RequestView {
+            target_model: &target,
+            prompt: &prefix_text,
+            cache_salt: parsed.cache_salt.as_deref().unwrap_or_default(),
+            subset: self.subset.as_deref(),
+            test_endpoint_selection: self.test_selection.as_deref(),
+            now: env.now,
+        };
+        let pick = match env.scheduler.pick(env.snapshot, &view) {
+            Ok(pick) => pick,
+            Err(no) => {
+                let code = match no {
+                    NoCapacity::EmptyPool | NoCapacity::EmptySubset => {
+                        ErrorCode::ServiceUnavailable
+                    }
+                    NoCapacity::AllFiltered => ErrorCode::ResourceExhausted,
+                };
+                return self.fail(code, &no.to_string());
+            }
+        };
+        self.streaming = parsed.stream.unwrap_or(false);
+        let out_body = if target == client_model {
+            body.clone()
+        } else {
+            match body::with_model(&body, &target) {
+                Ok(rewritten) => rewritten,
+                Err(message) => return self.fail(ErrorCode::BadRequest, &message),
+            }
+        };
+        drop(parsed);
+        let mut replies = vec![Reply::RequestHeaders(
+            self.routing_headers(&pick, Some(out_body.len())),
+        )];
+        push_chunks(&out_body, |chunk, end_of_stream| {
+            replies.push(Reply::RequestBody {
+                chunk,
+                end_of_stream,
+            });
+        });
+        self.client_model = Some(client_model);
+        self.target_model = Some(target);
+        self.pick = Some(pick);
+        self.phase = Phase::ResponseHeaders;
+        replies
+    }
+
+    fn routing_headers(&self, pick: &Pick, content_length: Option<usize>) -> HeadersReply {
+        let destination = pick.destination();
+        let mut set_headers = vec![(DESTINATION_ENDPOINT_HEADER.to_owned(), destination.clone())];
+        if let Some(length) = content_length {
+            set_headers.push(("content-length".to_owned(), length.to_string()));
+        }
+        if self.generated_request_id
+            && let Some(id) = &self.request_id
+        {
+            set_headers.push((REQUEST_ID_HEADER.to_owned(), id.clone()));
+        }
+        HeadersReply {
+            set_headers,
+            // Clients must not steer the data plane with these.
+            remove_headers: vec![
+                DESTINATION_ENDPOINT_SUBSET_KEY.to_owned(),
+                DESTINATION_ENDPOINT_SERVED_KEY.to_owned(),
+            ],
+            clear_route_cache: true,
+            destination_metadata: Some(destination),
+        }
+    }
+
+    fn on_response_headers(
+        &mut self,
+        headers: &[(&str, &[u8])],
+        end_of_stream: bool,
+    ) -> Vec<Reply> {
+        let get = |name: &str| {
+            headers
+                .iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case(name))
+                .map(|(_, v)| *v)
+        };
+        self.response_status = get(":status")
+            .and_then(|v| std::str::from_utf8(v).ok())
+            .and_then(|v| v.trim().parse().ok());
+        if get("content-type").is_some_and(|v| v.starts_with(b"text/event-stream")) {
+            self.streaming = true;
+        }
+        self.phase = if end_of_stream {
+            Phase::Done
+        } else {
+            Phase::ResponseBody
+        };
+        if end_of_stream {
+            self.finish();
+        }
+        vec![Reply::ResponseHeaders(HeadersReply {
+            set_headers: vec![(RESPONSE_HEADERS_MARKER.to_owned(), "true".to_owned())],
+            ..HeadersReply::default()
+        })]
+    }
+
+    fn on_response_body(&mut self, chunk: &[u8], end_of_stream: bool) -> Vec<Reply> {
+        let restore = |bytes: &[u8]| match (&self.client_model, &self.target_model) {
+            (Some(client), Some(target)) if client != target => {
+                rewrite::restore_model(bytes, target, client)
+            }
+            _ => None,
+        };
+        let mut replies = Vec::new();
+        if self.streaming {
+            // Forward at once; a model name split across two chunks is missed.
+            let chunk = restore(chunk).unwrap_or_else(|| chunk.to_vec());
+            replies.push(Reply::ResponseBody {
+                chunk,
+                end_of_stream,
+            });
+        } else {
+            self.response_body.extend_from_slice(chunk);
+            if end_of_stream {
+                let body = std::mem::take(&mut self.response_body);
+                let body = restore(&body).unwrap_or(body);
+                push_chunks(&body, |chunk, end_of_stream| {
+                    replies.push(Reply::ResponseBody {
+                        chunk,
+                        end_of_stream,
+                    });
+                });
+            }
+        }
+        if end_of_stream {
+            self.finish();
+        }
+        replies
+    }
+
+    fn fail(&mut self, code: ErrorCode, message: &str) -> Vec<Reply> {
+        self.finish();
+        vec![code.reply(message)]
+    }
+
+    /// Ends the request: releases the reservation.
+    fn finish(&mut self) {
+        self.phase = Phase::Done;
+        self.pick = None;
+    }
+}
+
+/// Splits `body` into chunks of at most [`MAX_CHUNK_BYTES`], end-of-stream on
+/// the last; an empty body is one empty chunk.
+fn push_chunks(body: &[u8], mut push: impl FnMut(Vec<u8>, bool)) {
+    if body.is_empty() {
+        push(Vec::new(), true);
+        return;
+    }
+    let count = body.len().div_ceil(MAX_CHUNK_BYTES);
+    for (i, chunk) in body.chunks(MAX_CHUNK_BYTES).enumerate() {
+        push(chunk.to_vec(), i + 1 == count);
+    }
+}
+
+/// A random version-4 UUID.
+fn random_uuid() -> String {
+    let mut bytes: [u8; 16] = rand::rng().random();
+    bytes[6] = (bytes[6] & 0x0f) | 0x40;
+    bytes[8] = (bytes[8] & 0x3f) | 0x80;
+    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    format!(
+        "{}-{}-{}-{}-{}",
+        &hex[0..8],
+        &hex[8..12],
+        &hex[12..16],
+        &hex[16..20],
+        &hex[20..32]
+    )
+}
+
+fn event_name(event: &Event<'_>) -> &'static str {
+    match event {
+        Event::RequestHeaders { .. } => "request headers",
+        Event::RequestBody { .. } => "a request body chunk",
+        Event::RequestTrailers => "request trailers",
+        Event::ResponseHeaders { .. } => "response headers",
+        Event::ResponseBody { .. } => "a response body chunk",
+        Event::ResponseTrailers => "response trailers",
+    }
+}
+
+fn phase_name(phase: Phase) -> &'static str {
+    match phase {
+        Phase::RequestHeaders => "request headers",
+        Phase::RequestBody => "request body chunks",
+        Phase::ResponseHeaders => "response headers",
+        Phase::ResponseBody => "response body chunks or trailers",
+        Phase::Done => "nothing (the request is complete)",
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,642 @@
+use std::net::{IpAddr, Ipv6Addr, SocketAddr};
+use std::sync::Arc;
+use std::time::Instant;
+
+use switchyard_api::rewrite::{Match, ModelMatch};
+use switchyard_api::{
+    InferenceModelRewriteRule, InferenceModelRewriteSpec, PoolObjectReference, TargetModel,
+};
+
+use super::*;
+use crate::datastore::Endpoint;
+use crate::engine::EndpointMetrics;
+use crate::scheduling::tests::pool;
+
+const CHAT: &[u8] = br#"{"model":"base","messages":[{"role":"user","content":"hi"}]}"#;
+
+fn headers(path: &str) -> Vec<(&str, &[u8])> {
+    vec![
+        (":path", path.as_bytes()),
+        (":method", b"POST"),
+        ("x-request-id", b"req-1"),
+    ]
+}
+
+struct World {
+    snapshot: PoolSnapshot,
+    scheduler: Scheduler,
+}
+
+impl World {
+    fn new(endpoints: usize) -> Self {
+        Self {
+            snapshot: pool(&vec![EndpointMetrics::default(); endpoints]),
+            scheduler: Scheduler::default(),
+        }
+    }
+
+    fn env(&self) -> Env<'_> {
+        Env {
+            snapshot: &self.snapshot,
+            scheduler: &self.scheduler,
+            now: Instant::now(),
+            disable_subset_filter: false,
+        }
+    }
+
+    /// Sends headers then `body` in one final chunk; returns the replies to the body.
+    fn request(
+        &self,
+        stream: &mut RequestStream,
+        hdrs: &[(&str, &[u8])],
+        subset: Option<&[String]>,
+        body: &[u8],
+    ) -> Vec<Reply> {
+        let env = self.env();
+        let first = stream
+            .on_event(
+                Event::RequestHeaders {
+                    headers: hdrs,
+                    end_of_stream: false,
+                    subset,
+                },
+                &env,
+            )
+            .unwrap();
+        assert!(first.is_empty(), "headers are answered after the body");
+        stream
+            .on_event(
+                Event::RequestBody {
+                    chunk: body,
+                    end_of_stream: true,
+                },
+                &env,
+            )
+            .unwrap()
+    }
+}
+
+fn routing(replies: &[Reply]) -> &HeadersReply {
+    match &replies[0] {
+        Reply::RequestHeaders(h) => h,
+        other => panic!("expected request headers, got {other:?}"),
+    }
+}
+
+fn header<'h>(reply: &'h HeadersReply, name: &str) -> Option<&'h str> {
+    reply
+        .set_headers
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
+}
+
+fn immediate(replies: &[Reply]) -> (u16, &str) {
+    match replies {
+        [Reply::Immediate { status, body }] => (*status, body.as_str()),
+        other => panic!("expected one immediate reply, got {other:?}"),
+    }
+}
+
+#[test]
+fn routes_after_the_whole_body() {
+    let world = World::new(3);
+    let mut stream = RequestStream::new();
+    let env = world.env();
+    let hdrs = headers("/v1/chat/completions");
+    stream
+        .on_event(
+            Event::RequestHeaders {
+                headers: &hdrs,
+                end_of_stream: false,
+                subset: None,
+            },
+            &env,
+        )
+        .unwrap();
+    let (a, b) = CHAT.split_at(10);
+    assert!(
+        stream
+            .on_event(
+                Event::RequestBody {
+                    chunk: a,
+                    end_of_stream: false
+                },
+                &env
+            )
+            .unwrap()
+            .is_empty()
+    );
+    let replies = stream
+        .on_event(
+            Event::RequestBody {
+                chunk: b,
+                end_of_stream: true,
+            },
+            &env,
+        )
+        .unwrap();
+    let reply = routing(&replies);
+    let destination = header(reply, DESTINATION_ENDPOINT_HEADER).unwrap();
+    assert_eq!(reply.destination_metadata.as_deref(), Some(destination));
+    assert!(
+        world
+            .snapshot
+            .endpoint_at(destination.parse().unwrap())
+            .is_some()
+    );
+    assert!(reply.clear_route_cache);
+    assert_eq!(
+        header(reply, "content-length"),
+        Some(CHAT.len().to_string().as_str())
+    );
+    assert_eq!(
+        header(reply, "x-request-id"),
+        None,
+        "the client's id is kept"
+    );
+    assert_eq!(
+        replies[1],
+        Reply::RequestBody {
+            chunk: CHAT.to_vec(),
+            end_of_stream: true
+        }
+    );
+    assert_eq!(replies.len(), 2);
+    assert_eq!(stream.request_id(), Some("req-1"));
+    assert_eq!(stream.models(), (Some("base"), Some("base")));
+}
+
+#[test]
+fn large_bodies_go_back_in_62k_chunks() {
+    let world = World::new(1);
+    let prompt = "x".repeat(150_000);
+    let body = format!(r#"{{"model":"base","prompt":"{prompt}"}}"#);
+    let replies = world.request(
+        &mut RequestStream::new(),
+        &headers("/v1/completions"),
+        None,
+        body.as_bytes(),
+    );
+    let chunks: Vec<(usize, bool)> = replies[1..]
+        .iter()
+        .map(|r| match r {
+            Reply::RequestBody {
+                chunk,
+                end_of_stream,
+            } => (chunk.len(), *end_of_stream),
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    assert_eq!(chunks.len(), 3);
+    assert!(chunks.iter().all(|(len, _)| *len <= MAX_CHUNK_BYTES));
+    assert_eq!(chunks.iter().map(|(len, _)| len).sum::<usize>(), body.len());
+    assert_eq!(
+        chunks.iter().map(|(_, eos)| *eos).collect::<Vec<_>>(),
+        [false, false, true]
+    );
+}
+
+#[test]
+fn bodiless_requests_go_to_a_random_endpoint() {
+    let world = World::new(2);
+    let mut stream = RequestStream::new();
+    let hdrs: Vec<(&str, &[u8])> = vec![(":path", b"/v1/models"), (":method", b"GET")];
+    let replies = stream
+        .on_event(
+            Event::RequestHeaders {
+                headers: &hdrs,
+                end_of_stream: true,
+                subset: None,
+            },
+            &world.env(),
+        )
+        .unwrap();
+    let reply = routing(&replies);
+    assert!(header(reply, DESTINATION_ENDPOINT_HEADER).is_some());
+    let id = header(reply, "x-request-id").expect("an id is generated when absent");
+    assert_eq!((id.len(), &id[14..15]), (36, "4"));
+
+    let empty = World::new(0);
+    let replies = RequestStream::new()
+        .on_event(
+            Event::RequestHeaders {
+                headers: &hdrs,
+                end_of_stream: true,
+                subset: None,
+            },
+            &empty.env(),
+        )
+        .unwrap();
+    assert_eq!(immediate(&replies).0, 500);
+}
+
+#[test]
+fn bad_bodies_are_400_with_upstreams_wording() {
+    let world = World::new(1);
+    for body in [
+        &b"not json"[..],
+        b"",
+        b"[1,2]",
+        br#"{"prompt":"no model"}"#,
+        br#"{"model":""}"#,
+        br#"{"model":7}"#,
+    ] {
+        let replies = world.request(
+            &mut RequestStream::new(),
+            &headers("/v1/completions"),
+            None,
+            body,
+        );
+        let (status, text) = immediate(&replies);
+        assert_eq!(status, 400, "{body:?}");
+        assert!(text.starts_with("inference error: BadRequest - "), "{text}");
+    }
+}
+
+#[test]
+fn no_capacity_maps_to_503_and_429() {
+    let world = World::new(2);
+    let empty: Vec<String> = Vec::new();
+    let replies = world.request(
+        &mut RequestStream::new(),
+        &headers("/v1/chat/completions"),
+        Some(&empty),
+        CHAT,
+    );
+    let (status, text) = immediate(&replies);
+    assert_eq!(status, 503);
+    assert!(
+        text.starts_with("inference error: ServiceUnavailable - "),
+        "{text}"
+    );
+    let replies = World::new(0).request(
+        &mut RequestStream::new(),
+        &headers("/v1/chat/completions"),
+        None,
+        CHAT,
+    );
+    assert_eq!(immediate(&replies).0, 503);
+
+    let mut world = World::new(2);
+    world.scheduler = Scheduler::new(
+        crate::scheduling::SchedulerConfig::from_yaml(
+            "plugins: [{type: header-based-testing-filter}]\nschedulingProfiles: [{name: p, plugins: [{pluginRef: header-based-testing-filter}]}]\n",
+        )
+        .unwrap(),
+    );
+    let mut hdrs = headers("/v1/chat/completions");
+    hdrs.push((TEST_ENDPOINT_SELECTION_HEADER, b"192.0.2.1"));
+    let replies = world.request(&mut RequestStream::new(), &hdrs, None, CHAT);
+    let (status, text) = immediate(&replies);
+    assert_eq!(status, 429);
+    assert!(
+        text.starts_with("inference error: ResourceExhausted - "),
+        "{text}"
+    );
+}
+
+#[test]
+fn subset_hint_pins_and_can_be_disabled() {
+    let world = World::new(3);
+    let target = world.snapshot.endpoints[2].address.to_string();
+    let hint = vec![target.clone()];
+    let replies = world.request(
+        &mut RequestStream::new(),
+        &headers("/v1/chat/completions"),
+        Some(&hint),
+        CHAT,
+    );
+    assert_eq!(
+        header(routing(&replies), DESTINATION_ENDPOINT_HEADER),
+        Some(target.as_str())
+    );
+    // With the filter disabled an empty hint does not make the request fail.
+    let env = Env {
+        disable_subset_filter: true,
+        ..world.env()
+    };
+    let mut stream = RequestStream::new();
+    let none: Vec<String> = Vec::new();
+    let hdrs = headers("/v1/chat/completions");
+    stream
+        .on_event(
+            Event::RequestHeaders {
+                headers: &hdrs,
+                end_of_stream: false,
+                subset: Some(&none),
+            },
+            &env,
+        )
+        .unwrap();
+    let replies = stream
+        .on_event(
+            Event::RequestBody {
+                chunk: CHAT,
+                end_of_stream: true,
+            },
+            &env,
+        )
+        .unwrap();
+    assert!(matches!(replies[0], Reply::RequestHeaders(_)));
+}
+
+#[test]
+fn sheddable_requests_are_rejected_when_saturated() {
+    let mut world = World::new(2);
+    world.snapshot.objectives.insert("batch".into(), -1);
+    world.snapshot.objectives.insert("online".into(), 5);
+    // Never scraped: stale metrics count as saturated.
+    let mut hdrs = headers("/v1/chat/completions");
+    hdrs.push((INFERENCE_OBJECTIVE_HEADER, b"batch"));
+    let replies = world.request(&mut RequestStream::new(), &hdrs, None, CHAT);
+    assert_eq!(immediate(&replies).0, 429);
+    let mut hdrs = headers("/v1/chat/completions");
+    hdrs.push((INFERENCE_OBJECTIVE_HEADER, b"online"));
+    let replies = world.request(&mut RequestStream::new(), &hdrs, None, CHAT);
+    assert!(matches!(replies[0], Reply::RequestHeaders(_)));
+    // Fresh, idle metrics: not saturated, so the sheddable request passes.
+    let now = Instant::now();
+    for e in &mut world.snapshot.endpoints {
+        e.scraped_at = Some(now);
+    }
+    let mut hdrs = headers("/v1/chat/completions");
+    hdrs.push((INFERENCE_OBJECTIVE_HEADER, b"batch"));
+    let env = Env { now, ..world.env() };
+    let mut stream = RequestStream::new();
+    stream
+        .on_event(
+            Event::RequestHeaders {
+                headers: &hdrs,
+                end_of_stream: false,
+                subset: None,
+            },
+            &env,
+        )
+        .unwrap();
+    let replies = stream
+        .on_event(
+            Event::RequestBody {
+                chunk: CHAT,
+                end_of_stream: true,
+            },
+            &env,
+        )
+        .unwrap();
+    assert!(matches!(replies[0], Reply::RequestHeaders(_)));
+}
+
+fn rewrite_spec(rules: Vec<InferenceModelRewriteRule>) -> Arc<InferenceModelRewriteSpec> {
+    Arc::new(InferenceModelRewriteSpec {
+        pool_ref: PoolObjectReference {
+            group: "inference.networking.k8s.io".into(),
+            kind: "InferencePool".into(),
+            name: "p".into(),
+        },
+        rules,
+    })
+}
+
+fn rule(matches: &[&str], targets: &[(&str, Option<i32>)]) -> InferenceModelRewriteRule {
+    InferenceModelRewriteRule {
+        matches: matches
+            .iter()
+            .map(|m| Match {
+                model: ModelMatch::exact(*m),
+            })
+            .collect(),
+        targets: targets
+            .iter()
+            .map(|(t, w)| TargetModel {
+                model_rewrite: (*t).into(),
+                weight: *w,
+            })
+            .collect(),
+    }
+}
+
+#[test]
+fn rewrites_the_model_and_restores_it_in_the_response() {
+    let mut world = World::new(1);
+    world.snapshot.rewrites = vec![rewrite_spec(vec![rule(&["base"], &[("base-v2", None)])])];
+    let mut stream = RequestStream::new();
+    let replies = world.request(&mut stream, &headers("/v1/chat/completions"), None, CHAT);
+    let Reply::RequestBody { chunk, .. } = &replies[1] else {
+        panic!("{replies:?}")
+    };
+    let sent: serde_json::Value = serde_json::from_slice(chunk).unwrap();
+    assert_eq!(sent["model"], "base-v2");
+    assert_eq!(
+        header(routing(&replies), "content-length"),
+        Some(chunk.len().to_string().as_str())
+    );
+
+    let env = world.env();
+    let resp: Vec<(&str, &[u8])> = vec![(":status", b"200"), ("content-type", b"application/json")];
+    let replies = stream
+        .on_event(
+            Event::ResponseHeaders {
+                headers: &resp,
+                end_of_stream: false,
+            },
+            &env,
+        )
+        .unwrap();
+    let Reply::ResponseHeaders(h) = &replies[0] else {
+        panic!()
+    };
+    assert_eq!(header(h, RESPONSE_HEADERS_MARKER), Some("true"));
+    assert!(
+        stream
+            .on_event(
+                Event::ResponseBody {
+                    chunk: br#"{"model":"base"#,
+                    end_of_stream: false
+                },
+                &env
+            )
+            .unwrap()
+            .is_empty()
+    );
+    let replies = stream
+        .on_event(
+            Event::ResponseBody {
+                chunk: br#"-v2","id":1}"#,
+                end_of_stream: true,
+            },
+            &env,
+        )
+        .unwrap();
+    assert_eq!(
+        replies,
+        [Reply::ResponseBody {
+            chunk: br#"{"model":"base","id":1}"#.to_vec(),
+            end_of_stream: true
+        }]
+    );
+    assert!(stream.is_done());
+    assert_eq!(stream.response_status(), Some(200));
+}
+
+#[test]
+fn forced_model_header_beats_rules() {
+    let mut world = World::new(1);
+    world.snapshot.rewrites = vec![rewrite_spec(vec![rule(&[], &[("catch-all", None)])])];
+    let mut hdrs = headers("/v1/chat/completions");
+    hdrs.push((MODEL_NAME_REWRITE_HEADER, b"forced"));
+    let mut stream = RequestStream::new();
+    world.request(&mut stream, &hdrs, None, CHAT);
+    assert_eq!(stream.models(), (Some("base"), Some("forced")));
+    let mut stream = RequestStream::new();
+    world.request(&mut stream, &headers("/v1/chat/completions"), None, CHAT);
+    assert_eq!(stream.models(), (Some("base"), Some("catch-all")));
+}
+
+#[test]
+fn streaming_responses_are_forwarded_chunk_by_chunk_and_release_on_trailers() {
+    let world = World::new(1);
+    let load = Arc::clone(&world.snapshot.endpoints[0].load);
+    let mut stream = RequestStream::new();
+    world.request(&mut stream, &headers("/v1/chat/completions"), None, CHAT);
+    assert_eq!(load.in_flight(), 1);
+    let env = world.env();
+    let resp: Vec<(&str, &[u8])> =
+        vec![(":status", b"200"), ("content-type", b"text/event-stream")];
+    stream
+        .on_event(
+            Event::ResponseHeaders {
+                headers: &resp,
+                end_of_stream: false,
+            },
+            &env,
+        )
+        .unwrap();
+    let replies = stream
+        .on_event(
+            Event::ResponseBody {
+                chunk: b"data: {}\n\n",
+                end_of_stream: false,
+            },
+            &env,
+        )
+        .unwrap();
+    assert_eq!(
+        replies,
+        [Reply::ResponseBody {
+            chunk: b"data: {}\n\n".to_vec(),
+            end_of_stream: false
+        }]
+    );
+    let replies = stream.on_event(Event::ResponseTrailers, &env).unwrap();
+    assert_eq!(replies, [Reply::Trailers { response: true }]);
+    assert_eq!(load.in_flight(), 0);
+    assert!(stream.is_done());
+}
+
+#[test]
+fn dropping_a_stream_releases_its_reservation() {
+    let world = World::new(1);
+    let load = Arc::clone(&world.snapshot.endpoints[0].load);
+    let mut stream = RequestStream::new();
+    world.request(&mut stream, &headers("/v1/chat/completions"), None, CHAT);
+    assert_eq!(load.in_flight(), 1);
+    drop(stream);
+    assert_eq!(load.in_flight(), 0);
+}
+
+#[test]
+fn out_of_order_messages_are_protocol_errors() {
+    let world = World::new(1);
+    let env = world.env();
+    let err = RequestStream::new()
+        .on_event(
+            Event::RequestBody {
+                chunk: b"{}",
+                end_of_stream: true,
+            },
+            &env,
+        )
+        .unwrap_err();
+    let text = err.to_string();
+    assert!(
+        text.contains("request body chunk") && text.contains("processing_mode"),
+        "{text}"
+    );
+    let mut done = RequestStream::new();
+    let replies = world.request(&mut done, &headers("/v1/completions"), None, b"bad");
+    assert_eq!(immediate(&replies).0, 400);
+    assert!(done.on_event(Event::ResponseTrailers, &env).is_err());
+}
+
+#[test]
+fn ipv6_destinations_are_bracketed() {
+    let mut world = World::new(0);
+    world.snapshot.endpoints.push(Endpoint::new(
+        "v6",
+        "v6",
+        SocketAddr::new(IpAddr::V6(Ipv6Addr::LOCALHOST), 8000),
+    ));
+    let replies = world.request(
+        &mut RequestStream::new(),
+        &headers("/v1/chat/completions"),
+        None,
+        CHAT,
+    );
+    let reply = routing(&replies);
+    assert_eq!(
+        header(reply, DESTINATION_ENDPOINT_HEADER),
+        Some("[::1]:8000")
+    );
+    assert_eq!(reply.destination_metadata.as_deref(), Some("[::1]:8000"));
+}
+
+#[test]
+fn api_paths_and_prefix_texts() {
+    assert_eq!(Api::from_path("/v1/chat/completions?x=1"), Api::Chat);
+    assert_eq!(Api::from_path("/v1/completions"), Api::Completions);
+    assert_eq!(Api::from_path("/v1/responses/"), Api::Responses);
+    assert_eq!(Api::from_path("/v1/conversations"), Api::Conversations);
+    assert_eq!(Api::from_path("/v1/embeddings"), Api::Embeddings);
+    assert_eq!(Api::from_path("/whatever"), Api::Completions);
+    let body = br#"{"model":"m","prompt":"p","messages":[1],"input":"i","instructions":"s","tools":[],"items":[2],"cache_salt":"salt","stream":true}"#;
+    let parsed = RequestBody::parse(body).unwrap();
+    assert_eq!(&*parsed.prefix_text(Api::Completions), br#""p""#);
+    assert_eq!(&*parsed.prefix_text(Api::Chat), b"[1]");
+    assert_eq!(&*parsed.prefix_text(Api::Embeddings), br#""i""#);
+    assert_eq!(&*parsed.prefix_text(Api::Conversations), b"[2]");
+    assert_eq!(&*parsed.prefix_text(Api::Responses), br#""s"[]"i""#);
+    assert_eq!(
+        (parsed.cache_salt.as_deref(), parsed.stream),
+        (Some("salt"), Some(true))
+    );
+}
+
+#[test]
+fn rewrite_precedence_and_weights() {
+    let older = rewrite_spec(vec![
+        rule(&[], &[("generic", None)]),
+        rule(&["a"], &[("exact-old", None)]),
+    ]);
+    let newer = rewrite_spec(vec![rule(&["a"], &[("exact-new", None)])]);
+    let rewrites = vec![older, newer];
+    assert_eq!(rewrite::rewrite_target(&rewrites, "a"), Some("exact-old"));
+    assert_eq!(rewrite::rewrite_target(&rewrites, "b"), Some("generic"));
+    assert_eq!(rewrite::rewrite_target(&[], "a"), None);
+    let weighted = vec![rewrite_spec(vec![rule(
+        &["a"],
+        &[("never", Some(0)), ("always", Some(10))],
+    )])];
+    assert!((0..50).all(|_| rewrite::rewrite_target(&weighted, "a") == Some("always")));
+    let empty_targets = vec![rewrite_spec(vec![rule(&["a"], &[])])];
+    assert_eq!(rewrite::rewrite_target(&empty_targets, "a"), None);
+}
+
+#[test]
+fn restore_model_in_chunks() {
+    assert_eq!(
+        rewrite::restore_model(br#"{"model":"t","x":{"model": "t"}}"#, "t", "model").as_deref(),
+        Some(&br#"{"model":"model","x":{"model": "model"}}"#[..])
+    );
+    assert_eq!(rewrite::restore_model(b"no match", "t", "c"), None);
+    assert_eq!(rewrite::restore_model(b"", "t", "c"), None);
+}
