@@ -1,20 +1,14 @@
 use std::net::{IpAddr, Ipv6Addr, SocketAddr};
-use std::sync::Arc;
 use std::time::Instant;
-
-use switchyard_api::rewrite::{Match, ModelMatch};
-use switchyard_api::{
-    InferenceModelRewriteRule, InferenceModelRewriteSpec, PoolObjectReference, TargetModel,
-};
 
 use super::*;
 use crate::datastore::Endpoint;
 use crate::engine::EndpointMetrics;
 use crate::scheduling::tests::pool;
 
-const CHAT: &[u8] = br#"{"model":"base","messages":[{"role":"user","content":"hi"}]}"#;
+pub(super) const CHAT: &[u8] = br#"{"model":"base","messages":[{"role":"user","content":"hi"}]}"#;
 
-fn headers(path: &str) -> Vec<(&str, &[u8])> {
+pub(super) fn headers(path: &str) -> Vec<(&str, &[u8])> {
     vec![
         (":path", path.as_bytes()),
         (":method", b"POST"),
@@ -22,20 +16,20 @@ fn headers(path: &str) -> Vec<(&str, &[u8])> {
     ]
 }
 
-struct World {
+pub(super) struct World {
     snapshot: PoolSnapshot,
     scheduler: Scheduler,
 }
 
 impl World {
-    fn new(endpoints: usize) -> Self {
+    pub(super) fn new(endpoints: usize) -> Self {
         Self {
             snapshot: pool(&vec![EndpointMetrics::default(); endpoints]),
             scheduler: Scheduler::default(),
         }
     }
 
-    fn env(&self) -> Env<'_> {
+    pub(super) fn env(&self) -> Env<'_> {
         Env {
             snapshot: &self.snapshot,
             scheduler: &self.scheduler,
@@ -76,14 +70,14 @@ impl World {
     }
 }
 
-fn routing(replies: &[Reply]) -> &HeadersReply {
+pub(super) fn routing(replies: &[Reply]) -> &HeadersReply {
     match &replies[0] {
         Reply::RequestHeaders(h) => h,
         other => panic!("expected request headers, got {other:?}"),
     }
 }
 
-fn header<'h>(reply: &'h HeadersReply, name: &str) -> Option<&'h str> {
+pub(super) fn header<'h>(reply: &'h HeadersReply, name: &str) -> Option<&'h str> {
     reply
         .set_headers
         .iter()
@@ -91,7 +85,7 @@ fn header<'h>(reply: &'h HeadersReply, name: &str) -> Option<&'h str> {
         .map(|(_, v)| v.as_str())
 }
 
-fn immediate(replies: &[Reply]) -> (u16, &str) {
+pub(super) fn immediate(replies: &[Reply]) -> (u16, &str) {
     match replies {
         [Reply::Immediate { status, body }] => (*status, body.as_str()),
         other => panic!("expected one immediate reply, got {other:?}"),
@@ -386,164 +380,6 @@ fn sheddable_requests_are_rejected_when_saturated() {
     assert!(matches!(replies[0], Reply::RequestHeaders(_)));
 }
 
-fn rewrite_spec(rules: Vec<InferenceModelRewriteRule>) -> Arc<InferenceModelRewriteSpec> {
-    Arc::new(InferenceModelRewriteSpec {
-        pool_ref: PoolObjectReference {
-            group: "inference.networking.k8s.io".into(),
-            kind: "InferencePool".into(),
-            name: "p".into(),
-        },
-        rules,
-    })
-}
-
-fn rule(matches: &[&str], targets: &[(&str, Option<i32>)]) -> InferenceModelRewriteRule {
-    InferenceModelRewriteRule {
-        matches: matches
-            .iter()
-            .map(|m| Match {
-                model: ModelMatch::exact(*m),
-            })
-            .collect(),
-        targets: targets
-            .iter()
-            .map(|(t, w)| TargetModel {
-                model_rewrite: (*t).into(),
-                weight: *w,
-            })
-            .collect(),
-    }
-}
-
-#[test]
-fn rewrites_the_model_and_restores_it_in_the_response() {
-    let mut world = World::new(1);
-    world.snapshot.rewrites = vec![rewrite_spec(vec![rule(&["base"], &[("base-v2", None)])])];
-    let mut stream = RequestStream::new();
-    let replies = world.request(&mut stream, &headers("/v1/chat/completions"), None, CHAT);
-    let Reply::RequestBody { chunk, .. } = &replies[1] else {
-        panic!("{replies:?}")
-    };
-    let sent: serde_json::Value = serde_json::from_slice(chunk).unwrap();
-    assert_eq!(sent["model"], "base-v2");
-    assert_eq!(
-        header(routing(&replies), "content-length"),
-        Some(chunk.len().to_string().as_str())
-    );
-
-    let env = world.env();
-    let resp: Vec<(&str, &[u8])> = vec![(":status", b"200"), ("content-type", b"application/json")];
-    let replies = stream
-        .on_event(
-            Event::ResponseHeaders {
-                headers: &resp,
-                end_of_stream: false,
-            },
-            &env,
-        )
-        .unwrap();
-    let Reply::ResponseHeaders(h) = &replies[0] else {
-        panic!()
-    };
-    assert_eq!(header(h, RESPONSE_HEADERS_MARKER), Some("true"));
-    assert!(
-        stream
-            .on_event(
-                Event::ResponseBody {
-                    chunk: br#"{"model":"base"#,
-                    end_of_stream: false
-                },
-                &env
-            )
-            .unwrap()
-            .is_empty()
-    );
-    let replies = stream
-        .on_event(
-            Event::ResponseBody {
-                chunk: br#"-v2","id":1}"#,
-                end_of_stream: true,
-            },
-            &env,
-        )
-        .unwrap();
-    assert_eq!(
-        replies,
-        [Reply::ResponseBody {
-            chunk: br#"{"model":"base","id":1}"#.to_vec(),
-            end_of_stream: true
-        }]
-    );
-    assert!(stream.is_done());
-    assert_eq!(stream.response_status(), Some(200));
-}
-
-#[test]
-fn forced_model_header_beats_rules() {
-    let mut world = World::new(1);
-    world.snapshot.rewrites = vec![rewrite_spec(vec![rule(&[], &[("catch-all", None)])])];
-    let mut hdrs = headers("/v1/chat/completions");
-    hdrs.push((MODEL_NAME_REWRITE_HEADER, b"forced"));
-    let mut stream = RequestStream::new();
-    world.request(&mut stream, &hdrs, None, CHAT);
-    assert_eq!(stream.models(), (Some("base"), Some("forced")));
-    let mut stream = RequestStream::new();
-    world.request(&mut stream, &headers("/v1/chat/completions"), None, CHAT);
-    assert_eq!(stream.models(), (Some("base"), Some("catch-all")));
-}
-
-#[test]
-fn streaming_responses_are_forwarded_chunk_by_chunk_and_release_on_trailers() {
-    let world = World::new(1);
-    let load = Arc::clone(&world.snapshot.endpoints[0].load);
-    let mut stream = RequestStream::new();
-    world.request(&mut stream, &headers("/v1/chat/completions"), None, CHAT);
-    assert_eq!(load.in_flight(), 1);
-    let env = world.env();
-    let resp: Vec<(&str, &[u8])> =
-        vec![(":status", b"200"), ("content-type", b"text/event-stream")];
-    stream
-        .on_event(
-            Event::ResponseHeaders {
-                headers: &resp,
-                end_of_stream: false,
-            },
-            &env,
-        )
-        .unwrap();
-    let replies = stream
-        .on_event(
-            Event::ResponseBody {
-                chunk: b"data: {}\n\n",
-                end_of_stream: false,
-            },
-            &env,
-        )
-        .unwrap();
-    assert_eq!(
-        replies,
-        [Reply::ResponseBody {
-            chunk: b"data: {}\n\n".to_vec(),
-            end_of_stream: false
-        }]
-    );
-    let replies = stream.on_event(Event::ResponseTrailers, &env).unwrap();
-    assert_eq!(replies, [Reply::Trailers { response: true }]);
-    assert_eq!(load.in_flight(), 0);
-    assert!(stream.is_done());
-}
-
-#[test]
-fn dropping_a_stream_releases_its_reservation() {
-    let world = World::new(1);
-    let load = Arc::clone(&world.snapshot.endpoints[0].load);
-    let mut stream = RequestStream::new();
-    world.request(&mut stream, &headers("/v1/chat/completions"), None, CHAT);
-    assert_eq!(load.in_flight(), 1);
-    drop(stream);
-    assert_eq!(load.in_flight(), 0);
-}
-
 #[test]
 fn out_of_order_messages_are_protocol_errors() {
     let world = World::new(1);
@@ -611,32 +447,4 @@ fn api_paths_and_prefix_texts() {
     );
 }
 
-#[test]
-fn rewrite_precedence_and_weights() {
-    let older = rewrite_spec(vec![
-        rule(&[], &[("generic", None)]),
-        rule(&["a"], &[("exact-old", None)]),
-    ]);
-    let newer = rewrite_spec(vec![rule(&["a"], &[("exact-new", None)])]);
-    let rewrites = vec![older, newer];
-    assert_eq!(rewrite::rewrite_target(&rewrites, "a"), Some("exact-old"));
-    assert_eq!(rewrite::rewrite_target(&rewrites, "b"), Some("generic"));
-    assert_eq!(rewrite::rewrite_target(&[], "a"), None);
-    let weighted = vec![rewrite_spec(vec![rule(
-        &["a"],
-        &[("never", Some(0)), ("always", Some(10))],
-    )])];
-    assert!((0..50).all(|_| rewrite::rewrite_target(&weighted, "a") == Some("always")));
-    let empty_targets = vec![rewrite_spec(vec![rule(&["a"], &[])])];
-    assert_eq!(rewrite::rewrite_target(&empty_targets, "a"), None);
-}
-
-#[test]
-fn restore_model_in_chunks() {
-    assert_eq!(
-        rewrite::restore_model(br#"{"model":"t","x":{"model": "t"}}"#, "t", "model").as_deref(),
-        Some(&br#"{"model":"model","x":{"model": "model"}}"#[..])
-    );
-    assert_eq!(rewrite::restore_model(b"no match", "t", "c"), None);
-    assert_eq!(rewrite::restore_model(b"", "t", "c"), None);
-}
+mod response;
