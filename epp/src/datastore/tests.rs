@@ -126,3 +126,27 @@ fn datastore_publishes_snapshots() {
     assert_eq!(loaded.priority(Some("unknown")), 0);
     assert_eq!(loaded.priority(None), 0);
 }
+
+#[test]
+fn prefix_table_is_sized_from_the_servers_kv_cache() {
+    let (snapshot, _) = PoolSnapshot::default().rebuild(&[pod("a", V4)], &[8000]);
+    assert_eq!(snapshot.endpoints[0].prefix.capacity(), 31_256);
+    let now = Instant::now();
+    let metrics = EndpointMetrics {
+        cache_num_blocks: Some(2810),
+        ..EndpointMetrics::default()
+    };
+    let tuned = snapshot.with_metrics([("a-rank-0", metrics.clone(), now)]);
+    assert_eq!(tuned.endpoints[0].prefix.capacity(), 2816);
+    // The same figure again keeps the table (and what it learnt).
+    tuned.endpoints[0].prefix.insert(42);
+    let again = tuned.with_metrics([("a-rank-0", metrics, now)]);
+    assert!(again.endpoints[0].prefix.contains(42));
+    // An absurd figure is capped.
+    let huge = EndpointMetrics {
+        cache_num_blocks: Some(u64::MAX),
+        ..EndpointMetrics::default()
+    };
+    let capped = again.with_metrics([("a-rank-0", huge, now)]);
+    assert_eq!(capped.endpoints[0].prefix.capacity(), 1 << 24);
+}
