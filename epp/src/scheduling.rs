@@ -244,7 +244,8 @@ impl Scheduler {
             .picker
             .order(&s.totals, &mut s.keys, &mut s.order);
 
-        let count = self.config.picker.max_endpoints.clamp(1, n);
+        // `n` ≥ 1 here; min/max (not clamp) so a future path with n = 0 cannot panic.
+        let count = self.config.picker.max_endpoints.max(1).min(n);
         let chosen = s.order[..count].iter().filter_map(|&pos| {
             s.candidates
                 .get(pos)
