@@ -1,17 +1,24 @@
-//! JSON strings: the fast scan to the closing quote, escape validation, and unescaping.
+//! JSON strings: the fast scan to the closing quote, escape and UTF-8 validation, unescaping.
 //!
-//! The scan is the hot loop of extraction (chat bodies are almost all string content). It
-//! looks at 32 bytes at a time for the only bytes that end a plain run — `"`, `\` and control
-//! characters — with a branch-free fold that LLVM vectorises (SSE2 on x86-64, NEON on
-//! aarch64) without `unsafe`. Non-ASCII bytes do not stop the run: they are OR-ed into an
-//! accumulator, and only a string that saw one is UTF-8-validated (by `std`) at its end.
-//! That is sound because an ASCII byte never occurs inside a UTF-8 multi-byte sequence, so
-//! validating the raw bytes between the quotes validates the string's text.
+//! The scan is the hot loop of extraction: chat bodies are almost all string content. Only four
+//! kinds of byte interrupt a plain run: `"`, `\`, control characters and non-ASCII bytes.
+//! Without `unsafe` there are no SIMD intrinsics (and LLVM does not synthesise `pmovmskb` from
+//! portable code), so the scan classifies a 64-byte window at a time with an element-wise map
+//! that LLVM *does* vectorise (SSE2 on x86-64, NEON on aarch64): each byte becomes `0xFF` if it
+//! is special and `0x00` if not. The eight resulting words are exact per byte, so the first
+//! special byte is one `trailing_zeros` away, and the window is kept between calls: the next
+//! search after an escape or a short string masks off the lanes already passed instead of
+//! classifying again.
+//!
+//! Non-ASCII bytes are validated where they occur: a run of bytes ≥ 0x80 is handed to
+//! `std::str::from_utf8`, which is exact (overlongs, surrogates, range) and fast on long runs
+//! such as CJK text. Checking runs separately is sound because an ASCII byte never occurs
+//! inside a UTF-8 multi-byte sequence: the body is valid UTF-8 exactly when every such run is.
 
 use super::error::{ExtractError, ExtractErrorKind};
 
-/// Bytes per fast-path step; 32 lets the fold use two 16-byte vectors per step.
-const LANES: usize = 32;
+/// Bytes classified at once: eight words, one vectorised map.
+const WINDOW: usize = 64;
 
 /// Where a scanned string's contents lie in the body (quotes excluded).
 #[derive(Debug, Clone, Copy)]
@@ -21,55 +28,163 @@ pub(super) struct StrSpan {
     pub has_escapes: bool,
 }
 
+/// `1` for a byte that interrupts a plain run, `0` otherwise. Branch-free so that the map
+/// over a window vectorises: `b - 0x20 >= 0x60` (wrapping) is "control or non-ASCII".
 #[inline(always)]
-fn is_special(b: u8) -> bool {
-    b == b'"' || b == b'\\' || b < 0x20
+fn special_lane(b: u8) -> u8 {
+    u8::from(b == b'"') | u8::from(b == b'\\') | u8::from(b.wrapping_sub(0x20) >= 0x60)
 }
 
-/// Returns the index of the first `"`, `\` or control byte in `bytes` (or `bytes.len()`),
-/// and the OR of all bytes before it.
-#[inline]
-fn find_special(bytes: &[u8]) -> (usize, u8) {
-    let mut seen = 0u8;
-    let mut offset = 0;
-    let mut chunks = bytes.chunks_exact(LANES);
-    for chunk in &mut chunks {
-        let mut special = 0u8;
-        let mut or = 0u8;
-        for &b in chunk {
-            special |= u8::from(b == b'"') | u8::from(b == b'\\') | u8::from(b < 0x20);
-            or |= b;
-        }
-        if special != 0 {
-            break;
-        }
-        seen |= or;
-        offset += LANES;
+/// Gathers the low bit of each byte of `w` into an 8-bit mask (byte `i` → bit `i`).
+///
+/// With bytes `b_i ∈ {0, 1}`, the product's term `b_i · 2^(8i) · 2^(7j+7)` lands on bit
+/// `56 + i` exactly when `i + j = 7`; every other term lands below bit 56 or beyond bit 63,
+/// and no two terms share a bit, so there are no carries into the top byte.
+#[inline(always)]
+fn gather_lanes(w: u64) -> u64 {
+    w.wrapping_mul(0x0102_0408_1020_4080) >> 56
+}
+
+/// Classifies 64 bytes into a bitmask: bit `i` set when byte `i` is special.
+#[inline(always)]
+fn classify(window: &[u8; WINDOW]) -> u64 {
+    let mut lanes = [0u8; WINDOW];
+    for (lane, &b) in lanes.iter_mut().zip(window) {
+        *lane = special_lane(b);
     }
-    // At most LANES - 1 bytes: the rest of the chunk that stopped the loop, or the tail.
-    let rest = bytes.get(offset..).unwrap_or_default();
-    for (i, &b) in rest.iter().enumerate() {
-        if is_special(b) {
-            return (offset + i, seen);
-        }
-        seen |= b;
+    let mut mask = 0u64;
+    for (i, bytes) in lanes.chunks_exact(8).enumerate() {
+        let word = u64::from_le_bytes(bytes.try_into().unwrap_or_default());
+        mask |= gather_lanes(word) << (8 * i);
     }
-    (bytes.len(), seen)
+    mask
+}
+
+/// Finds special bytes, keeping the last classified window so that nearby searches are cheap.
+/// One lives in each scanner; it never allocates.
+#[derive(Debug, Clone)]
+pub(super) struct Specials {
+    /// Body offset of the window's first byte; the window covers `start..start + WINDOW`.
+    start: usize,
+    /// Whether `mask` describes the window at `start`.
+    valid: bool,
+    /// Bit `i`: byte `start + i` is special.
+    mask: u64,
+}
+
+impl Specials {
+    pub(super) fn new() -> Self {
+        Specials {
+            start: 0,
+            valid: false,
+            mask: 0,
+        }
+    }
+
+    /// Classifies the window that starts at `start`; past the end of the body it is padded
+    /// with spaces, which are never special.
+    #[inline(always)]
+    fn load(&mut self, body: &[u8], start: usize) {
+        self.start = start;
+        self.valid = true;
+        self.mask = match body.get(start..start + WINDOW) {
+            Some(full) => classify(full.try_into().unwrap_or(&[b' '; WINDOW])),
+            None => Self::classify_tail(body, start),
+        };
+    }
+
+    /// A window reaching past the end of the body, padded with spaces (only near the end).
+    #[cold]
+    #[inline(never)]
+    fn classify_tail(body: &[u8], start: usize) -> u64 {
+        let mut padded = [b' '; WINDOW];
+        let rest = body.get(start..).unwrap_or_default();
+        if let Some(head) = padded.get_mut(..rest.len()) {
+            head.copy_from_slice(rest);
+        }
+        classify(&padded)
+    }
+
+    /// The position of the first special byte at or after `pos`, or `body.len()`.
+    #[inline]
+    pub(super) fn next(&mut self, body: &[u8], pos: usize) -> usize {
+        if !self.valid || pos < self.start || pos >= self.start + WINDOW {
+            self.load(body, pos);
+        }
+        loop {
+            // 0 after moving to the following window; below 64 always, so the shift is in range.
+            let offset = pos.saturating_sub(self.start);
+            let ahead = self.mask & (!0u64 << offset);
+            if ahead != 0 {
+                return (self.start + ahead.trailing_zeros() as usize).min(body.len());
+            }
+            let next = self.start + WINDOW;
+            if next >= body.len() {
+                return body.len();
+            }
+            self.load(body, next);
+        }
+    }
+}
+
+/// The characters that may follow `\` on their own (`\u` needs four hex digits more).
+static SIMPLE_ESCAPE: [bool; 256] = {
+    let mut table = [false; 256];
+    let allowed = *b"\"\\/bfnrt";
+    let mut i = 0;
+    while i < allowed.len() {
+        table[allowed[i] as usize] = true;
+        i += 1;
+    }
+    table
+};
+
+/// Validates the run of non-ASCII bytes starting at `at`; returns the position after it.
+fn scan_non_ascii(body: &[u8], at: usize) -> Result<usize, ExtractError> {
+    let rest = body.get(at..).unwrap_or_default();
+    let len = rest.iter().position(|&b| b < 0x80).unwrap_or(rest.len());
+    let run = rest.get(..len).unwrap_or_default();
+    match std::str::from_utf8(run) {
+        Ok(_) => Ok(at + len),
+        Err(e) => Err(ExtractError::new(
+            ExtractErrorKind::InvalidUtf8,
+            at + e.valid_up_to(),
+        )),
+    }
 }
 
 /// Scans the string whose opening quote is at `quote`; returns its span and the position just
 /// after the closing quote. Validates escapes, surrogate pairing, control characters and UTF-8.
-pub(super) fn scan_string(body: &[u8], quote: usize) -> Result<(StrSpan, usize), ExtractError> {
+#[inline]
+pub(super) fn scan_string(
+    specials: &mut Specials,
+    body: &[u8],
+    quote: usize,
+) -> Result<(StrSpan, usize), ExtractError> {
     let start = quote + 1;
     let mut pos = start;
-    let mut seen = 0u8;
     let mut has_escapes = false;
     loop {
-        let rest = body.get(pos..).unwrap_or_default();
-        let (skip, or) = find_special(rest);
-        seen |= or;
-        pos += skip;
+        pos = specials.next(body, pos);
         match body.get(pos) {
+            Some(b'"') => break,
+            Some(b'\\') => {
+                has_escapes = true;
+                // One table lookup for the common escapes; `\u` and errors take the slow path.
+                let next = body.get(pos + 1).copied().unwrap_or(0);
+                pos = if SIMPLE_ESCAPE[usize::from(next)] {
+                    pos + 2
+                } else {
+                    scan_escape(body, pos)?
+                };
+            }
+            Some(&b) if b >= 0x80 => pos = scan_non_ascii(body, pos)?,
+            Some(&b) => {
+                return Err(ExtractError::new(
+                    ExtractErrorKind::ControlCharacter(b),
+                    pos,
+                ));
+            }
             None => {
                 return Err(ExtractError::new(
                     ExtractErrorKind::UnexpectedEnd {
@@ -78,26 +193,6 @@ pub(super) fn scan_string(body: &[u8], quote: usize) -> Result<(StrSpan, usize),
                     pos,
                 ));
             }
-            Some(b'"') => break,
-            Some(b'\\') => {
-                has_escapes = true;
-                pos = scan_escape(body, pos)?;
-            }
-            Some(&b) => {
-                return Err(ExtractError::new(
-                    ExtractErrorKind::ControlCharacter(b),
-                    pos,
-                ));
-            }
-        }
-    }
-    if seen >= 0x80 {
-        let raw = body.get(start..pos).unwrap_or_default();
-        if let Err(e) = std::str::from_utf8(raw) {
-            return Err(ExtractError::new(
-                ExtractErrorKind::InvalidUtf8,
-                start + e.valid_up_to(),
-            ));
         }
     }
     let span = StrSpan {
@@ -231,30 +326,54 @@ pub(super) fn unescape(
 mod tests {
     use super::*;
 
+    fn first_special(bytes: &[u8], from: usize) -> usize {
+        Specials::new().next(bytes, from)
+    }
+
     #[test]
-    fn find_special_stops_at_first_special_in_every_lane_position() {
-        for len in 0..100 {
+    fn finds_the_first_special_in_every_position() {
+        let lens = (0..80).chain([127, 128, 129, 150, 255, 256, 257, 300]);
+        for len in lens {
             for at in 0..len {
-                for special in [b'"', b'\\', 0x00, 0x1f] {
+                for special in [b'"', b'\\', 0x00, 0x1f, 0x80, 0xff] {
                     let mut bytes = vec![b'a'; len];
                     bytes[at] = special;
                     if at + 1 < len {
                         bytes[at + 1] = b'"';
                     }
-                    assert_eq!(find_special(&bytes).0, at, "len {len} at {at}");
+                    assert_eq!(first_special(&bytes, 0), at, "len {len} at {at}");
+                    // Searching from just after it finds the next one (or the end).
+                    let after = if at + 1 < len { at + 1 } else { len };
+                    assert_eq!(first_special(&bytes, at + 1), after);
                 }
             }
-            assert_eq!(find_special(&vec![b'a'; len]).0, len);
+            assert_eq!(first_special(&vec![b'a'; len], 0), len);
+            assert_eq!(first_special(&vec![0x7f; len], 0), len);
         }
     }
 
     #[test]
-    fn find_special_reports_high_bytes_only_before_the_stop() {
-        let mut bytes = vec![b'a'; 70];
-        bytes[65] = 0xc3;
-        assert_eq!(find_special(&bytes), (70, b'a' | 0xc3));
-        bytes[40] = b'"';
-        assert_eq!(find_special(&bytes), (40, b'a'));
+    fn a_kept_window_answers_later_searches_exactly() {
+        // Specials every 5 bytes over several windows, searched in order with one finder.
+        let mut bytes = vec![b'x'; 500];
+        let expected: Vec<usize> = (3..500).step_by(5).collect();
+        for &i in &expected {
+            bytes[i] = b'\\';
+        }
+        let mut finder = Specials::new();
+        let mut pos = 0;
+        let mut found = Vec::new();
+        loop {
+            pos = finder.next(&bytes, pos);
+            if pos == bytes.len() {
+                break;
+            }
+            found.push(pos);
+            pos += 1;
+        }
+        assert_eq!(found, expected);
+        // Going backwards reloads the window instead of returning a stale answer.
+        assert_eq!(finder.next(&bytes, 0), 3);
     }
 
     #[test]
