@@ -18,6 +18,8 @@ pub mod error;
 #[cfg(feature = "extproc")]
 pub mod policy;
 #[cfg(feature = "extproc")]
+pub mod server;
+#[cfg(feature = "extproc")]
 pub mod stream;
 
 #[cfg(feature = "extproc")]

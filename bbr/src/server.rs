@@ -1,0 +1,237 @@
+//! The I/O shell: the ext_proc gRPC server, gRPC health, Prometheus metrics and the sources of
+//! base-model mappings, started together and drained together.
+//!
+//! [`start`] binds every listener first (so a port clash fails startup with the address), then
+//! serves until [`Running::shutdown`]: health turns NOT_SERVING, the listeners stop accepting,
+//! in-flight ext_proc streams finish (bounded by the drain timeout).
+
+pub mod cli;
+pub mod grpc;
+pub mod k8s;
+pub mod mappings;
+pub mod metrics;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use envoy_types::pb::envoy::service::ext_proc::v3::external_processor_server::ExternalProcessorServer;
+use tokio::net::TcpListener;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+use tonic::transport::server::TcpIncoming;
+use tonic_health::ServingStatus;
+use tonic_health::server::HealthReporter;
+
+use crate::config::RouterConfig;
+use crate::error::{Error, Result};
+use grpc::BbrService;
+use mappings::MappingStore;
+use metrics::Metrics;
+
+/// Everything [`start`] needs.
+pub struct Options {
+    /// Per-stream behaviour.
+    pub config: RouterConfig,
+    /// ext_proc gRPC listener.
+    pub grpc_addr: SocketAddr,
+    /// gRPC health listener.
+    pub health_addr: SocketAddr,
+    /// `/metrics` listener.
+    pub metrics_addr: SocketAddr,
+    /// Mapping file and its poll interval.
+    pub base_model_file: Option<(PathBuf, Duration)>,
+    /// Kubernetes client and namespace (`None`: all) for ConfigMap mappings.
+    pub config_maps: Option<(kube::Client, Option<String>)>,
+    /// Longest wait for in-flight streams on shutdown.
+    pub drain_timeout: Duration,
+}
+
+/// A running BBR.
+pub struct Running {
+    /// Bound ext_proc address (useful with port 0).
+    pub grpc_addr: SocketAddr,
+    /// Bound health address.
+    pub health_addr: SocketAddr,
+    /// Bound metrics address.
+    pub metrics_addr: SocketAddr,
+    /// The shared metrics.
+    pub metrics: Arc<Metrics>,
+    /// The shared mappings.
+    pub mappings: Arc<MappingStore>,
+    cancel: CancellationToken,
+    health: HealthReporter,
+    tasks: JoinSet<Result<()>>,
+    drain_timeout: Duration,
+}
+
+async fn bind(what: &'static str, addr: SocketAddr) -> Result<TcpListener> {
+    TcpListener::bind(addr)
+        .await
+        .map_err(|source| Error::Serve { what, addr, source })
+}
+
+fn local(what: &'static str, listener: &TcpListener, addr: SocketAddr) -> Result<SocketAddr> {
+    listener
+        .local_addr()
+        .map_err(|source| Error::Serve { what, addr, source })
+}
+
+/// Binds, loads the mappings and serves.
+pub async fn start(options: Options) -> Result<Running> {
+    let Options {
+        config,
+        grpc_addr,
+        health_addr,
+        metrics_addr,
+        base_model_file,
+        config_maps,
+        drain_timeout,
+    } = options;
+    let grpc_listener = bind("gRPC", grpc_addr).await?;
+    let health_listener = bind("gRPC health", health_addr).await?;
+    let metrics_listener = bind("metrics", metrics_addr).await?;
+    let grpc_bound = local("gRPC", &grpc_listener, grpc_addr)?;
+    let health_bound = local("gRPC health", &health_listener, health_addr)?;
+    let metrics_bound = local("metrics", &metrics_listener, metrics_addr)?;
+
+    let metrics = Arc::new(Metrics::new());
+    let mappings = Arc::new(MappingStore::new(metrics.clone()));
+    let cancel = CancellationToken::new();
+    let mut tasks = JoinSet::new();
+
+    if let Some((path, interval)) = base_model_file {
+        let poller = mappings::watch_file(path, interval, mappings.clone(), cancel.clone()).await?;
+        tasks.spawn(async move {
+            let _ = poller.await;
+            Ok(())
+        });
+    }
+    if let Some((client, namespace)) = config_maps {
+        let store = mappings.clone();
+        let cancel = cancel.clone();
+        tasks.spawn(async move {
+            k8s::watch_config_maps(client, namespace, store, cancel).await;
+            Ok(())
+        });
+    }
+
+    let service = BbrService::new(Arc::new(config), mappings.clone(), metrics.clone());
+    let shutdown = cancel.clone();
+    tasks.spawn(async move {
+        tonic::transport::Server::builder()
+            .add_service(service.into_server())
+            .serve_with_incoming_shutdown(
+                TcpIncoming::from(grpc_listener),
+                shutdown.cancelled_owned(),
+            )
+            .await
+            .map_err(|e| Error::Serve {
+                what: "gRPC",
+                addr: grpc_bound,
+                source: std::io::Error::other(e),
+            })
+    });
+
+    let (health, health_service) = tonic_health::server::health_reporter();
+    health.set_service_status("", ServingStatus::Serving).await;
+    health
+        .set_serving::<ExternalProcessorServer<BbrService>>()
+        .await;
+    let shutdown = cancel.clone();
+    tasks.spawn(async move {
+        tonic::transport::Server::builder()
+            .add_service(health_service)
+            .serve_with_incoming_shutdown(
+                TcpIncoming::from(health_listener),
+                shutdown.cancelled_owned(),
+            )
+            .await
+            .map_err(|e| Error::Serve {
+                what: "gRPC health",
+                addr: health_bound,
+                source: std::io::Error::other(e),
+            })
+    });
+
+    let shutdown = cancel.clone();
+    let router = metrics::router(metrics.clone());
+    tasks.spawn(async move {
+        axum::serve(metrics_listener, router)
+            .with_graceful_shutdown(shutdown.cancelled_owned())
+            .await
+            .map_err(|source| Error::Serve {
+                what: "metrics",
+                addr: metrics_bound,
+                source,
+            })
+    });
+
+    tracing::info!(
+        grpc = %grpc_bound,
+        health = %health_bound,
+        metrics = %metrics_bound,
+        "switchyard-bbr serving",
+    );
+    Ok(Running {
+        grpc_addr: grpc_bound,
+        health_addr: health_bound,
+        metrics_addr: metrics_bound,
+        metrics,
+        mappings,
+        cancel,
+        health,
+        tasks,
+        drain_timeout,
+    })
+}
+
+impl Running {
+    /// Waits until a server fails (an `Err`) — normally forever.
+    pub async fn wait_for_failure(&mut self) -> Result<()> {
+        while let Some(joined) = self.tasks.join_next().await {
+            match joined {
+                Ok(Ok(())) => {}
+                Ok(Err(err)) => return Err(err),
+                Err(join) => {
+                    return Err(Error::Serve {
+                        what: "a server task",
+                        addr: self.grpc_addr,
+                        source: std::io::Error::other(join),
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Drains: health NOT_SERVING, stop accepting, let in-flight streams finish (bounded).
+    pub async fn shutdown(mut self) -> Result<()> {
+        self.health
+            .set_service_status("", ServingStatus::NotServing)
+            .await;
+        self.health
+            .set_not_serving::<ExternalProcessorServer<BbrService>>()
+            .await;
+        self.cancel.cancel();
+        let drain = async {
+            while let Some(joined) = self.tasks.join_next().await {
+                if let Ok(Err(err)) = joined {
+                    tracing::warn!(%err, "server ended with an error while draining");
+                }
+            }
+        };
+        if tokio::time::timeout(self.drain_timeout, drain)
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                timeout_s = self.drain_timeout.as_secs(),
+                "drain timeout reached; closing the remaining streams",
+            );
+            self.tasks.abort_all();
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,224 @@
+//! Command-line flags (with environment fallbacks), named after upstream BBR's where they
+//! overlap, and their translation into a validated [`RouterConfig`].
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Parser, ValueEnum};
+use switchyard_api::protocol::{BASE_MODEL_NAME_HEADER, INFERENCE_MODEL_HEADER};
+
+use crate::config::{BodyMode, DEFAULT_MAX_BODY_BYTES, RouterConfig};
+use crate::error::{Error, Result};
+use crate::extract::{DEFAULT_MAX_DEPTH, Extractor};
+
+/// Log line format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// One JSON object per line (for log pipelines).
+    Json,
+    /// Human-readable lines.
+    Text,
+}
+
+/// Envoy request body mode assumed when Envoy does not announce it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum BodyModeArg {
+    /// `BUFFERED`.
+    Buffered,
+    /// `FULL_DUPLEX_STREAMED`.
+    FullDuplexStreamed,
+}
+
+/// switchyard-bbr: Envoy ext_proc Body-Based Router — sets the routing header from the JSON
+/// body's `model`.
+#[derive(Debug, Clone, Parser)]
+#[command(name = "switchyard-bbr", version, about)]
+pub struct Args {
+    /// Address the listeners bind to.
+    #[arg(long, env = "BBR_BIND_ADDRESS", default_value_t = IpAddr::V4(Ipv4Addr::UNSPECIFIED))]
+    pub bind_address: IpAddr,
+
+    /// gRPC port of the ext_proc service.
+    #[arg(long, env = "BBR_GRPC_PORT", default_value_t = 9004)]
+    pub grpc_port: u16,
+
+    /// gRPC port of the grpc.health.v1 service (kubelet and Envoy health checks).
+    #[arg(long, env = "BBR_GRPC_HEALTH_PORT", default_value_t = 9005)]
+    pub grpc_health_port: u16,
+
+    /// HTTP port of the Prometheus `/metrics` endpoint.
+    #[arg(long, env = "BBR_METRICS_PORT", default_value_t = 9090)]
+    pub metrics_port: u16,
+
+    /// Log format.
+    #[arg(long, env = "BBR_LOG_FORMAT", value_enum, default_value_t = LogFormat::Json)]
+    pub log_format: LogFormat,
+
+    /// Verbosity like upstream's `-v`: 0–1 info, 2–3 debug, 4+ trace (RUST_LOG overrides).
+    #[arg(short = 'v', long = "v", env = "BBR_VERBOSITY", default_value_t = 0)]
+    pub verbosity: u8,
+
+    /// Header set to the body's model.
+    #[arg(long, env = "BBR_MODEL_HEADER", default_value = INFERENCE_MODEL_HEADER)]
+    pub model_header: String,
+
+    /// Also set upstream BBR's `X-Gateway-Model-Name`, for routes written for upstream.
+    #[arg(long, env = "BBR_SET_MODEL_NAME_HEADER")]
+    pub set_model_name_header: bool,
+
+    /// Header set to the base model of a LoRA adapter (from the base-model mappings).
+    #[arg(long, env = "BBR_BASE_MODEL_HEADER", default_value = BASE_MODEL_NAME_HEADER)]
+    pub base_model_header: String,
+
+    /// Forward JSON bodies without `model` (with no routing header) instead of answering 400.
+    #[arg(long, env = "BBR_ALLOW_MISSING_MODEL")]
+    pub allow_missing_model: bool,
+
+    /// Largest request body accepted; larger bodies are answered 413.
+    #[arg(long, env = "BBR_MAX_BODY_BYTES", default_value_t = DEFAULT_MAX_BODY_BYTES)]
+    pub max_body_bytes: usize,
+
+    /// Deepest JSON nesting accepted (objects and arrays, the top-level object included).
+    #[arg(long, env = "BBR_MAX_JSON_DEPTH", default_value_t = DEFAULT_MAX_DEPTH)]
+    pub max_json_depth: usize,
+
+    /// Request body mode assumed when Envoy does not announce one (Envoy < 1.33).
+    #[arg(long, env = "BBR_DEFAULT_BODY_MODE", value_enum, default_value_t = BodyModeArg::Buffered)]
+    pub default_body_mode: BodyModeArg,
+
+    /// YAML file of base-model mappings (`- baseModel: … adapters: […]`), reloaded on change.
+    #[arg(long, env = "BBR_BASE_MODEL_FILE")]
+    pub base_model_file: Option<PathBuf>,
+
+    /// How often the mapping file is checked for changes, in seconds.
+    #[arg(long, env = "BBR_BASE_MODEL_FILE_POLL_SECONDS", default_value_t = 5)]
+    pub base_model_file_poll_seconds: u64,
+
+    /// Watch ConfigMaps labelled inference.networking.k8s.io/bbr-managed=true for mappings.
+    #[arg(long, env = "BBR_WATCH_CONFIGMAPS")]
+    pub watch_configmaps: bool,
+
+    /// Namespace of the watched ConfigMaps; empty watches every namespace (needs a ClusterRole).
+    #[arg(long, env = "NAMESPACE", default_value = "")]
+    pub configmap_namespace: String,
+
+    /// Longest wait for in-flight streams after SIGTERM, in seconds.
+    #[arg(long, env = "BBR_DRAIN_TIMEOUT_SECONDS", default_value_t = 30)]
+    pub drain_timeout_seconds: u64,
+}
+
+impl Args {
+    /// The per-stream configuration, validated.
+    pub fn router_config(&self) -> Result<RouterConfig> {
+        let extractor =
+            Extractor::with_max_depth(self.max_json_depth).map_err(|e| Error::Config {
+                flag: "--max-json-depth",
+                reason: e.to_string(),
+            })?;
+        RouterConfig {
+            model_header: self.model_header.clone(),
+            set_upstream_model_header: self.set_model_name_header,
+            base_model_header: self.base_model_header.clone(),
+            allow_missing_model: self.allow_missing_model,
+            max_body_bytes: self.max_body_bytes,
+            extractor,
+            default_body_mode: match self.default_body_mode {
+                BodyModeArg::Buffered => BodyMode::Buffered,
+                BodyModeArg::FullDuplexStreamed => BodyMode::FullDuplexStreamed,
+            },
+        }
+        .validate()
+    }
+
+    /// The three listener addresses, checked to be distinct.
+    pub fn addresses(&self) -> Result<[SocketAddr; 3]> {
+        let ports = [self.grpc_port, self.grpc_health_port, self.metrics_port];
+        for (i, a) in ports.iter().enumerate() {
+            if *a != 0 && ports.iter().skip(i + 1).any(|b| b == a) {
+                return Err(Error::Config {
+                    flag: "--grpc-port/--grpc-health-port/--metrics-port",
+                    reason: format!("port {a} is used twice; give each listener its own port"),
+                });
+            }
+        }
+        Ok(ports.map(|port| SocketAddr::new(self.bind_address, port)))
+    }
+
+    /// The mapping file's poll interval.
+    pub fn poll_interval(&self) -> Duration {
+        Duration::from_secs(self.base_model_file_poll_seconds.max(1))
+    }
+
+    /// The ConfigMap namespace, `None` for all.
+    pub fn namespace(&self) -> Option<String> {
+        let ns = self.configmap_namespace.trim();
+        (!ns.is_empty()).then(|| ns.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Args {
+        Args::try_parse_from(std::iter::once("switchyard-bbr").chain(args.iter().copied())).unwrap()
+    }
+
+    #[test]
+    fn defaults_match_upstream_ports() {
+        let args = parse(&[]);
+        let [grpc, health, metrics] = args.addresses().unwrap();
+        assert_eq!(
+            (grpc.port(), health.port(), metrics.port()),
+            (9004, 9005, 9090)
+        );
+        let config = args.router_config().unwrap();
+        assert_eq!(config.model_header, "x-gateway-inference-model");
+        assert_eq!(config.max_body_bytes, 32 * 1024 * 1024);
+        assert_eq!(config.extractor.max_depth(), 128);
+        assert!(!config.allow_missing_model);
+        assert_eq!(args.log_format, LogFormat::Json);
+    }
+
+    #[test]
+    fn flags_reach_the_config() {
+        let args = parse(&[
+            "--model-header",
+            "x-model",
+            "--set-model-name-header",
+            "--allow-missing-model",
+            "--max-body-bytes",
+            "1000",
+            "--max-json-depth",
+            "16",
+            "--default-body-mode",
+            "full-duplex-streamed",
+            "--log-format",
+            "text",
+            "-v",
+            "3",
+        ]);
+        let config = args.router_config().unwrap();
+        assert_eq!(config.model_header, "x-model");
+        assert!(config.set_upstream_model_header && config.allow_missing_model);
+        assert_eq!(config.max_body_bytes, 1000);
+        assert_eq!(config.extractor.max_depth(), 16);
+        assert_eq!(config.default_body_mode, BodyMode::FullDuplexStreamed);
+        assert_eq!(args.verbosity, 3);
+    }
+
+    #[test]
+    fn bad_values_name_the_flag() {
+        let err = parse(&["--max-json-depth", "0"])
+            .router_config()
+            .unwrap_err();
+        assert!(err.to_string().contains("--max-json-depth"), "{err}");
+        let err = parse(&["--metrics-port", "9004"]).addresses().unwrap_err();
+        assert!(err.to_string().contains("9004"), "{err}");
+        let err = parse(&["--model-header", "Bad Header"])
+            .router_config()
+            .unwrap_err();
+        assert!(err.to_string().contains("--model-header"), "{err}");
+    }
+}
