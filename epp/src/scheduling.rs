@@ -240,12 +240,11 @@ impl Scheduler {
         s.keys.resize(n, 0.0);
         s.order.clear();
         s.order.extend(0..n);
-        self.config
-            .picker
-            .order(&s.totals, &mut s.keys, &mut s.order);
-
         // `n` ≥ 1 here; min/max (not clamp) so a future path with n = 0 cannot panic.
         let count = self.config.picker.max_endpoints.max(1).min(n);
+        self.config
+            .picker
+            .order(&s.totals, &mut s.keys, &mut s.order, count);
         let chosen = s.order[..count].iter().filter_map(|&pos| {
             s.candidates
                 .get(pos)
