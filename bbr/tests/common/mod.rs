@@ -2,4 +2,5 @@
 
 #![allow(dead_code)]
 
+pub mod envoy;
 pub mod oracle;
