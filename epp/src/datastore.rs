@@ -17,7 +17,7 @@ use arc_swap::ArcSwap;
 
 pub use endpoint::{Endpoint, PodView};
 pub use load::{EndpointLoad, Reservation};
-pub use snapshot::PoolSnapshot;
+pub use snapshot::{PoolSnapshot, Scrape};
 
 /// Holds the current snapshot.
 #[derive(Debug, Default)]

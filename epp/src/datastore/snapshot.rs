@@ -17,6 +17,20 @@ use crate::prefix::PrefixTable;
 /// server reporting an absurd block count cannot exhaust the EPP's memory.
 const MAX_TABLE_CAPACITY: usize = 1 << 24;
 
+/// One endpoint's scrape result.
+#[derive(Clone, Debug)]
+pub struct Scrape<'n> {
+    /// The endpoint's name.
+    pub endpoint: &'n str,
+    /// What the scrape read.
+    pub metrics: EndpointMetrics,
+    /// When the scrape began.
+    pub scraped_at: Instant,
+    /// [`crate::datastore::EndpointLoad::mark_scrape_start`], taken just
+    /// before the request for `/metrics` was sent.
+    pub dispatch_mark: u64,
+}
+
 /// Everything a pick reads, immutable once published.
 #[derive(Clone, Debug, Default)]
 pub struct PoolSnapshot {
@@ -87,27 +101,35 @@ impl PoolSnapshot {
 
     /// A new snapshot with fresh metrics for the named endpoints; names no
     /// longer in the pool are ignored (the pod left while being scraped).
-    pub fn with_metrics<'n>(
-        &self,
-        updates: impl IntoIterator<Item = (&'n str, EndpointMetrics, Instant)>,
-    ) -> Self {
+    /// Publish the result at once: each endpoint's load counters learn here
+    /// which dispatches the new metrics already reflect.
+    pub fn with_metrics<'n>(&self, scrapes: impl IntoIterator<Item = Scrape<'n>>) -> Self {
         let mut next = self.clone();
-        for (name, metrics, at) in updates {
-            if let Some(endpoint) = next.endpoints.iter_mut().find(|e| &*e.name == name) {
-                // Auto-tune: size the prefix table to the server's KV cache
-                // (one entry per GPU block), starting afresh when it changes.
-                if let Some(blocks) = metrics.cache_num_blocks {
-                    let capacity = usize::try_from(blocks)
-                        .unwrap_or(usize::MAX)
-                        .min(MAX_TABLE_CAPACITY);
-                    let tuned = PrefixTable::new(capacity);
-                    if tuned.capacity() != endpoint.prefix.capacity() {
-                        endpoint.prefix = Arc::new(tuned);
-                    }
+        for scrape in scrapes {
+            // Endpoints are sorted by name (see `rebuild`).
+            let Ok(index) = next
+                .endpoints
+                .binary_search_by(|e| (*e.name).cmp(scrape.endpoint))
+            else {
+                continue;
+            };
+            let Some(endpoint) = next.endpoints.get_mut(index) else {
+                continue;
+            };
+            // Auto-tune: size the prefix table to the server's KV cache (one
+            // entry per GPU block), starting afresh when it changes.
+            if let Some(blocks) = scrape.metrics.cache_num_blocks {
+                let capacity = usize::try_from(blocks)
+                    .unwrap_or(usize::MAX)
+                    .min(MAX_TABLE_CAPACITY);
+                let tuned = PrefixTable::new(capacity);
+                if tuned.capacity() != endpoint.prefix.capacity() {
+                    endpoint.prefix = Arc::new(tuned);
                 }
-                endpoint.metrics = metrics;
-                endpoint.scraped_at = Some(at);
             }
+            endpoint.metrics = scrape.metrics;
+            endpoint.scraped_at = Some(scrape.scraped_at);
+            endpoint.load.scrape_published(scrape.dispatch_mark);
         }
         next
     }

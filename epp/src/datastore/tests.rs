@@ -7,6 +7,15 @@ use switchyard_api::protocol::ACTIVE_PORTS_ANNOTATION;
 use super::*;
 use crate::engine::EndpointMetrics;
 
+fn scrape(endpoint: &str, metrics: EndpointMetrics, scraped_at: Instant) -> Scrape<'_> {
+    Scrape {
+        endpoint,
+        metrics,
+        scraped_at,
+        dispatch_mark: 0,
+    }
+}
+
 fn pod(name: &str, ip: IpAddr) -> PodView {
     PodView {
         name: name.into(),
@@ -80,8 +89,8 @@ fn rebuild_keeps_metrics_and_load_of_surviving_endpoints() {
         ..EndpointMetrics::default()
     };
     let first = first.with_metrics([
-        ("a-rank-0", metrics.clone(), now),
-        ("gone", metrics.clone(), now),
+        scrape("a-rank-0", metrics.clone(), now),
+        scrape("gone", metrics.clone(), now),
     ]);
     let reservation = first.endpoints[0].load.reserve(10);
     let (second, _) = first.rebuild(&[pod("a", V4), pod("b", V4)], &[8000]);
@@ -136,17 +145,33 @@ fn prefix_table_is_sized_from_the_servers_kv_cache() {
         cache_num_blocks: Some(2810),
         ..EndpointMetrics::default()
     };
-    let tuned = snapshot.with_metrics([("a-rank-0", metrics.clone(), now)]);
+    let tuned = snapshot.with_metrics([scrape("a-rank-0", metrics.clone(), now)]);
     assert_eq!(tuned.endpoints[0].prefix.capacity(), 2816);
     // The same figure again keeps the table (and what it learnt).
     tuned.endpoints[0].prefix.insert(42);
-    let again = tuned.with_metrics([("a-rank-0", metrics, now)]);
+    let again = tuned.with_metrics([scrape("a-rank-0", metrics, now)]);
     assert!(again.endpoints[0].prefix.contains(42));
     // An absurd figure is capped.
     let huge = EndpointMetrics {
         cache_num_blocks: Some(u64::MAX),
         ..EndpointMetrics::default()
     };
-    let capped = again.with_metrics([("a-rank-0", huge, now)]);
+    let capped = again.with_metrics([scrape("a-rank-0", huge, now)]);
     assert_eq!(capped.endpoints[0].prefix.capacity(), 1 << 24);
+}
+
+#[test]
+fn published_scrapes_absorb_the_dispatches_they_saw() {
+    let (snapshot, _) = PoolSnapshot::default().rebuild(&[pod("a", V4)], &[8000]);
+    let load = std::sync::Arc::clone(&snapshot.endpoints[0].load);
+    let _seen = load.reserve(1);
+    let mark = load.mark_scrape_start();
+    let _unseen = load.reserve(1);
+    assert_eq!(load.unseen(), 2);
+    let scraped = Scrape {
+        dispatch_mark: mark,
+        ..scrape("a-rank-0", EndpointMetrics::default(), Instant::now())
+    };
+    let _next = snapshot.with_metrics([scraped]);
+    assert_eq!(load.unseen(), 1);
 }
