@@ -30,6 +30,12 @@ use grpc::BbrService;
 use mappings::MappingStore;
 use metrics::Metrics;
 
+/// HTTP/2 flow-control window per ext_proc stream: a 1 MiB body arrives in one round trip.
+const STREAM_WINDOW_BYTES: u32 = 1024 * 1024;
+
+/// HTTP/2 flow-control window per connection from Envoy (shared by its concurrent streams).
+const CONNECTION_WINDOW_BYTES: u32 = 8 * 1024 * 1024;
+
 /// Everything [`start`] needs.
 pub struct Options {
     /// Per-stream behaviour.
@@ -119,13 +125,16 @@ pub async fn start(options: Options) -> Result<Running> {
 
     let service = BbrService::new(Arc::new(config), mappings.clone(), metrics.clone());
     let shutdown = cancel.clone();
+    // Nagle would hold back the small answers (tonic sets TCP_NODELAY only on listeners it
+    // binds itself); large windows let a big BUFFERED body arrive without waiting for
+    // WINDOW_UPDATEs every 64 KiB.
+    let incoming = TcpIncoming::from(grpc_listener).with_nodelay(Some(true));
     tasks.spawn(async move {
         tonic::transport::Server::builder()
+            .initial_stream_window_size(STREAM_WINDOW_BYTES)
+            .initial_connection_window_size(CONNECTION_WINDOW_BYTES)
             .add_service(service.into_server())
-            .serve_with_incoming_shutdown(
-                TcpIncoming::from(grpc_listener),
-                shutdown.cancelled_owned(),
-            )
+            .serve_with_incoming_shutdown(incoming, shutdown.cancelled_owned())
             .await
             .map_err(|e| Error::Serve {
                 what: "gRPC",
@@ -144,7 +153,7 @@ pub async fn start(options: Options) -> Result<Running> {
         tonic::transport::Server::builder()
             .add_service(health_service)
             .serve_with_incoming_shutdown(
-                TcpIncoming::from(health_listener),
+                TcpIncoming::from(health_listener).with_nodelay(Some(true)),
                 shutdown.cancelled_owned(),
             )
             .await

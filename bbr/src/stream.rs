@@ -245,7 +245,12 @@ impl Stream {
         out: &mut Vec<ProcessingResponse>,
     ) -> Result<()> {
         match &mut self.phase {
-            Phase::Start => Err(Error::Protocol("request body received before its headers")),
+            // With `request_header_mode: SKIP` the headers go on to the router before the body
+            // is read, so a body-derived route can never apply.
+            Phase::Start => Err(Error::Protocol(
+                "request body received before its headers: set request_header_mode to SEND on \
+                 the BBR filter (with SKIP, Envoy routes before BBR sees the body)",
+            )),
             Phase::AwaitBody => {
                 // BUFFERED: this one message is the whole body (trailers may still follow).
                 self.body_bytes = chunk.len();
