@@ -3,7 +3,9 @@
 //! - `tools`: install the pinned external tools (Envoy) under `target/tools/`.
 //! - `test`: everything CI runs, in order, stopping at the first failing step.
 //! - `up`: a local gateway on 127.0.0.1:8080, supervised until Ctrl-C.
+//! - `fuzz`: a crate's cargo-fuzz target for a bounded time.
 
+mod fuzz;
 mod steps;
 mod test;
 mod tools;
@@ -29,6 +31,8 @@ enum Task {
     Test(test::Args),
     /// Run a local gateway (Envoy + test ext_proc server + two backends) until Ctrl-C.
     Up(up::Args),
+    /// Run a fuzz target for a bounded time (`cargo xtask fuzz bbr`); needs nightly.
+    Fuzz(fuzz::Args),
 }
 
 fn main() -> std::process::ExitCode {
@@ -37,6 +41,7 @@ fn main() -> std::process::ExitCode {
         Task::Tools => tools::install_all(&workspace_root()).map(|_| ()),
         Task::Test(args) => test::run(&workspace_root(), &args),
         Task::Up(args) => up::run(&workspace_root(), &args),
+        Task::Fuzz(args) => fuzz::run(&workspace_root(), &args),
     };
     report(result)
 }
