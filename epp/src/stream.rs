@@ -11,6 +11,7 @@
 
 pub mod body;
 pub mod reply;
+mod response;
 pub mod rewrite;
 
 use std::time::Instant;
@@ -388,71 +389,6 @@ impl RequestStream {
             clear_route_cache: true,
             destination_metadata: Some(destination),
         }
-    }
-
-    fn on_response_headers(
-        &mut self,
-        headers: &[(&str, &[u8])],
-        end_of_stream: bool,
-    ) -> Vec<Reply> {
-        let get = |name: &str| {
-            headers
-                .iter()
-                .find(|(k, _)| k.eq_ignore_ascii_case(name))
-                .map(|(_, v)| *v)
-        };
-        self.response_status = get(":status")
-            .and_then(|v| std::str::from_utf8(v).ok())
-            .and_then(|v| v.trim().parse().ok());
-        if get("content-type").is_some_and(|v| v.starts_with(b"text/event-stream")) {
-            self.streaming = true;
-        }
-        self.phase = if end_of_stream {
-            Phase::Done
-        } else {
-            Phase::ResponseBody
-        };
-        if end_of_stream {
-            self.finish();
-        }
-        vec![Reply::ResponseHeaders(HeadersReply {
-            set_headers: vec![(RESPONSE_HEADERS_MARKER.to_owned(), "true".to_owned())],
-            ..HeadersReply::default()
-        })]
-    }
-
-    fn on_response_body(&mut self, chunk: &[u8], end_of_stream: bool) -> Vec<Reply> {
-        let restore = |bytes: &[u8]| match (&self.client_model, &self.target_model) {
-            (Some(client), Some(target)) if client != target => {
-                rewrite::restore_model(bytes, target, client)
-            }
-            _ => None,
-        };
-        let mut replies = Vec::new();
-        if self.streaming {
-            // Forward at once; a model name split across two chunks is missed.
-            let chunk = restore(chunk).unwrap_or_else(|| chunk.to_vec());
-            replies.push(Reply::ResponseBody {
-                chunk,
-                end_of_stream,
-            });
-        } else {
-            self.response_body.extend_from_slice(chunk);
-            if end_of_stream {
-                let body = std::mem::take(&mut self.response_body);
-                let body = restore(&body).unwrap_or(body);
-                push_chunks(&body, |chunk, end_of_stream| {
-                    replies.push(Reply::ResponseBody {
-                        chunk,
-                        end_of_stream,
-                    });
-                });
-            }
-        }
-        if end_of_stream {
-            self.finish();
-        }
-        replies
     }
 
     fn fail(&mut self, code: ErrorCode, message: &str) -> Vec<Reply> {
