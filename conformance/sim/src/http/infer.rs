@@ -13,7 +13,8 @@ use tokio::sync::mpsc;
 
 use super::actor::{Command, Delivery};
 use super::openai::{
-    ChatRequest, CompletionRequest, EmbeddingRequest, ResponsesRequest, Usage, push_content,
+    ChatRequest, CompletionRequest, EmbeddingRequest, ResponsesRequest, StreamOptions, Usage,
+    push_content,
 };
 use super::stream::{StreamKind, StreamSpec, sse_response};
 use super::{ApiError, AppState, Mode};
@@ -103,6 +104,35 @@ pub(super) async fn submit(
     }
 }
 
+/// The SSE answer shared by the chat and completion endpoints; `kind` picks the
+/// chunk schema and the id prefix.
+fn stream_reply(
+    state: &AppState,
+    rx: mpsc::UnboundedReceiver<Delivery>,
+    kind: StreamKind,
+    model: String,
+    echo: Option<String>,
+    stream_options: Option<StreamOptions>,
+    max_tokens: Option<u32>,
+) -> Response {
+    let id_prefix = match kind {
+        StreamKind::Chat => "chatcmpl",
+        StreamKind::Completion => "cmpl",
+    };
+    sse_response(
+        state,
+        rx,
+        StreamSpec {
+            kind,
+            id: response_id(state, id_prefix),
+            model,
+            include_usage: stream_options.is_some_and(|o| o.include_usage),
+            max_tokens,
+            echo,
+        },
+    )
+}
+
 /// Waits for the end of a non-streaming request.
 async fn finish(mut rx: mpsc::UnboundedReceiver<Delivery>) -> Result<RequestOutcome, ApiError> {
     while let Some(d) = rx.recv().await {
@@ -179,18 +209,14 @@ pub(super) async fn chat(State(state): State<AppState>, body: Bytes) -> Result<R
     );
     let rx = submit(&state, p.req).await?;
     if r.stream {
-        let include_usage = r.stream_options.is_some_and(|o| o.include_usage);
-        return Ok(sse_response(
+        return Ok(stream_reply(
             &state,
             rx,
-            StreamSpec {
-                kind: StreamKind::Chat,
-                id: response_id(&state, "chatcmpl"),
-                model: p.model,
-                include_usage,
-                max_tokens,
-                echo: p.echo,
-            },
+            StreamKind::Chat,
+            p.model,
+            p.echo,
+            r.stream_options,
+            max_tokens,
         ));
     }
     let o = finish(rx).await?;
@@ -235,18 +261,14 @@ pub(super) async fn completions(
     );
     let rx = submit(&state, p.req).await?;
     if r.stream {
-        let include_usage = r.stream_options.is_some_and(|o| o.include_usage);
-        return Ok(sse_response(
+        return Ok(stream_reply(
             &state,
             rx,
-            StreamSpec {
-                kind: StreamKind::Completion,
-                id: response_id(&state, "cmpl"),
-                model: p.model,
-                include_usage,
-                max_tokens,
-                echo: p.echo,
-            },
+            StreamKind::Completion,
+            p.model,
+            p.echo,
+            r.stream_options,
+            max_tokens,
         ));
     }
     let o = finish(rx).await?;
