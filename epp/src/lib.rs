@@ -6,6 +6,7 @@
 //! - [`datastore`]: the pool as one immutable snapshot behind an `ArcSwap`, and in-flight accounting.
 //! - [`prefix`]: chained block hashes and the per-endpoint lock-free prefix table.
 //! - [`scheduling`]: filters → weighted scorers → picker, configured by an `EndpointPickerConfig`.
+//! - [`source`]: the [`source::PoolSource`] trait the Kubernetes and file sources implement.
 //! - [`stream`]: one ext_proc stream as a state machine in plain Rust (no tonic).
 //!
 //! [`error`] holds the crate's one error type.
@@ -16,6 +17,7 @@ pub mod error;
 pub mod metrics_text;
 pub mod prefix;
 pub mod scheduling;
+pub mod source;
 pub mod stream;
 
 pub use error::{Error, Result};
