@@ -8,7 +8,7 @@ use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomRe
 use kube::CustomResourceExt;
 
 use crate::error::{Error, Result};
-use crate::{InferenceModelRewrite, InferenceObjective, InferencePool};
+use crate::{InferenceModelRewrite, InferenceObjective, InferencePool, InferenceRollout};
 
 /// The command that regenerates [`COMMITTED_PATH`].
 pub const REGENERATE_COMMAND: &str =
@@ -23,6 +23,7 @@ pub fn served() -> Vec<CustomResourceDefinition> {
         InferencePool::crd(),
         InferenceObjective::crd(),
         InferenceModelRewrite::crd(),
+        InferenceRollout::crd(),
     ]
 }
 

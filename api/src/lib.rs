@@ -9,6 +9,7 @@
 //!   with conversions to the current kinds.
 //! - [`httproute`]: the subset of Gateway API `HTTPRoute` we read and patch.
 //! - [`protocol`]: header, metadata and label names.
+//! - [`rollout`]: `InferenceRollout` v1alpha1, our canary rollout kind.
 //! - [`crds`]: the CRDs we serve, as rendered by the `crdgen` binary.
 
 pub mod alias;
@@ -23,6 +24,7 @@ pub mod pool;
 pub mod protocol;
 pub mod reference;
 pub mod rewrite;
+pub mod rollout;
 pub mod schema;
 
 pub use condition::{Condition, ConditionStatus};
@@ -38,3 +40,4 @@ pub use rewrite::{
     InferenceModelRewrite, InferenceModelRewriteRule, InferenceModelRewriteSpec,
     InferenceModelRewriteStatus, TargetModel,
 };
+pub use rollout::{InferenceRollout, InferenceRolloutSpec, InferenceRolloutStatus};

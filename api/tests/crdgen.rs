@@ -41,7 +41,7 @@ fn rendered_yaml_parses_back_to_the_served_crds() {
         .into_iter()
         .map(|crd| serde_json::to_value(crd).unwrap())
         .collect();
-    assert_eq!(documents.len(), 3);
+    assert_eq!(documents.len(), 4);
     assert_eq!(documents, served);
 }
 
