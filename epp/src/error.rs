@@ -84,6 +84,40 @@ pub enum Error {
     #[error("ext_proc protocol violation: {0}")]
     Protocol(String),
 
+    /// A listener could not be bound or a server stopped (`switchyard-epp` shell).
+    #[error("{what} server on {addr}: {source}")]
+    Serve {
+        /// Which server (`gRPC`, `gRPC health`, `metrics`).
+        what: &'static str,
+        /// Its address.
+        addr: std::net::SocketAddr,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// A flag's value is unusable.
+    #[error("{flag}: {reason}")]
+    Flag {
+        /// The flag, e.g. `--grpc-port`.
+        flag: &'static str,
+        /// What is wrong and what to write instead.
+        reason: String,
+    },
+
+    /// The standalone endpoints file cannot be read or is invalid.
+    #[error("endpoints file {path}: {reason}")]
+    EndpointsFile {
+        /// The file.
+        path: std::path::PathBuf,
+        /// What is wrong, naming the field.
+        reason: String,
+    },
+
+    /// The serving certificate cannot be loaded or generated.
+    #[error("TLS: {0}")]
+    Tls(String),
+
     /// A pod annotation or label the EPP reads holds a value it cannot use.
     #[error("pod {pod}: {reason}")]
     PodMetadata {
@@ -110,6 +144,10 @@ impl Error {
             Self::PluginParameters { .. } => "plugin_parameters",
             Self::PodMetadata { .. } => "pod_metadata",
             Self::Protocol(_) => "protocol",
+            Self::Serve { .. } => "serve",
+            Self::Flag { .. } => "flag",
+            Self::EndpointsFile { .. } => "endpoints_file",
+            Self::Tls(_) => "tls",
         }
     }
 }

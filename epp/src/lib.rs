@@ -9,14 +9,20 @@
 //! - [`source`]: the [`source::PoolSource`] trait the Kubernetes and file sources implement.
 //! - [`stream`]: one ext_proc stream as a state machine in plain Rust (no tonic).
 //!
+//! - [`server`], [`cli`], [`metrics`]: the I/O shell (tonic ext_proc, health, TLS, flags,
+//!   Prometheus) run by the `switchyard-epp` binary.
+//!
 //! [`error`] holds the crate's one error type.
 
+pub mod cli;
 pub mod datastore;
 pub mod engine;
 pub mod error;
+pub mod metrics;
 pub mod metrics_text;
 pub mod prefix;
 pub mod scheduling;
+pub mod server;
 pub mod source;
 pub mod stream;
 

@@ -7,6 +7,8 @@
 //! datastore's owner turns it into a snapshot with [`PoolSnapshot::apply`], so
 //! both sources share one merge rule and the request path never sees a source.
 
+pub mod standalone;
+
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::Arc;

@@ -7,11 +7,21 @@
 //! 404 fallback. Every ext_proc filter gets its own cluster with HTTP/2 enabled: gRPC needs it
 //! and `envoy --mode validate` does not catch its absence (the runtime then fails every request
 //! with a protocol error).
+//!
+//! For the Endpoint Picker: [`ExtProc::endpoint_picker`] sets GIE's processing mode,
+//! [`Route::to_pool`] sends a route to an `ORIGINAL_DST` cluster that connects to whatever
+//! `x-gateway-destination-endpoint` names, [`Route::ext_proc_cluster`] points a filter at a
+//! per-pool server (each pool has its own EPP) and [`Bootstrap::header_to_metadata`] lets a
+//! test put a subset hint into the request's dynamic metadata.
+
+mod ext_proc;
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use serde_json::{Value, json};
+
+pub use ext_proc::{BodyMode, ExtProc, grpc_cluster};
 
 /// The listener's name; the harness finds its bound port under this name in the admin API.
 pub const LISTENER_NAME: &str = "gateway";
@@ -23,124 +33,36 @@ pub const NO_ROUTE_BODY: &str = "no route\n";
 /// Envoy's 1 MiB default is small for chat prompts, and the reference bootstrap uses 4 MiB.
 const BUFFER_LIMIT_BYTES: u64 = 4 * 1024 * 1024;
 
-/// How much of the request body an ext_proc filter sends to its server.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum BodyMode {
-    /// Headers only.
-    None,
-    /// The whole body in one message, after Envoy buffered it.
-    Buffered,
-}
+/// The header an `ORIGINAL_DST` pool cluster reads its destination from (set by the EPP).
+pub const DESTINATION_HEADER: &str = "x-gateway-destination-endpoint";
 
-impl BodyMode {
-    fn as_envoy(self) -> &'static str {
-        match self {
-            Self::None => "NONE",
-            Self::Buffered => "BUFFERED",
-        }
-    }
-}
-
-/// One ext_proc HTTP filter and the gRPC server it talks to.
+/// Where a route's requests go.
 #[derive(Debug, Clone)]
-pub struct ExtProc {
-    name: String,
-    server: SocketAddr,
-    failure_mode_allow: bool,
-    body: BodyMode,
-    message_timeout: Duration,
+enum Target {
+    /// A static cluster of these backends.
+    Static(Vec<SocketAddr>),
+    /// An `ORIGINAL_DST` cluster honouring [`DESTINATION_HEADER`], like an InferencePool.
+    Pool,
 }
 
-// === impl ExtProc ===
-
-impl ExtProc {
-    /// A filter named `envoy.filters.http.ext_proc.<name>` calling `server`: fail closed,
-    /// request headers and BUFFERED request body, no response processing, 5 s per message
-    /// (Envoy's 200 ms default is too tight for a loaded 2-core CI machine).
-    pub fn new(name: impl Into<String>, server: SocketAddr) -> Self {
-        Self {
-            name: name.into(),
-            server,
-            failure_mode_allow: false,
-            body: BodyMode::Buffered,
-            message_timeout: Duration::from_secs(5),
-        }
-    }
-
-    /// Whether Envoy continues without the server when it fails (`true`) or answers 5xx.
-    #[must_use]
-    pub fn failure_mode_allow(mut self, allow: bool) -> Self {
-        self.failure_mode_allow = allow;
-        self
-    }
-
-    /// How the request body is sent.
-    #[must_use]
-    pub fn body_mode(mut self, body: BodyMode) -> Self {
-        self.body = body;
-        self
-    }
-
-    /// How long Envoy waits for each answer.
-    #[must_use]
-    pub fn message_timeout(mut self, timeout: Duration) -> Self {
-        self.message_timeout = timeout;
-        self
-    }
-
-    /// The HTTP filter's name.
-    pub fn filter_name(&self) -> String {
-        format!("envoy.filters.http.ext_proc.{}", self.name)
-    }
-
-    /// The gRPC cluster's name.
-    pub fn cluster_name(&self) -> String {
-        format!("ext_proc_{}", self.name)
-    }
-
-    fn filter(&self) -> Value {
-        json!({
-            "name": self.filter_name(),
-            "typed_config": {
-                "@type": "type.googleapis.com/envoy.extensions.filters.http.ext_proc.v3.ExternalProcessor",
-                "stat_prefix": self.name,
-                "grpc_service": {
-                    "envoy_grpc": { "cluster_name": self.cluster_name() },
-                    "timeout": duration(self.message_timeout),
-                },
-                "failure_mode_allow": self.failure_mode_allow,
-                "processing_mode": {
-                    "request_header_mode": "SEND",
-                    "request_body_mode": self.body.as_envoy(),
-                    "request_trailer_mode": "SKIP",
-                    "response_header_mode": "SKIP",
-                    "response_body_mode": "NONE",
-                    "response_trailer_mode": "SKIP",
-                },
-                "message_timeout": duration(self.message_timeout),
-            }
-        })
-    }
-
-    fn cluster(&self) -> Value {
-        let mut cluster = static_cluster(&self.cluster_name(), &[self.server]);
-        cluster["typed_extension_protocol_options"] = json!({
-            "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {
-                "@type": "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions",
-                "explicit_http_config": { "http2_protocol_options": {} },
-            }
-        });
-        cluster
-    }
+/// A route's setting for one ext_proc filter.
+#[derive(Debug, Clone)]
+enum PerFilter {
+    /// The filter is skipped on this route.
+    Disabled,
+    /// The filter calls this gRPC cluster on this route.
+    Cluster(String),
 }
 
-/// A route chosen by an exact header match, to a static cluster of backends.
+/// A route chosen by an exact header match, to a static cluster or an InferencePool-like
+/// `ORIGINAL_DST` cluster.
 #[derive(Debug, Clone)]
 pub struct Route {
     name: String,
     header: String,
     value: String,
-    backends: Vec<SocketAddr>,
+    target: Target,
+    per_filter: Vec<(String, PerFilter)>,
 }
 
 // === impl Route ===
@@ -157,8 +79,43 @@ impl Route {
             name: name.into(),
             header: header.into(),
             value: value.into(),
-            backends: backends.to_vec(),
+            target: Target::Static(backends.to_vec()),
+            per_filter: Vec::new(),
         }
+    }
+
+    /// Requests whose `header` equals `value` go to the endpoint named by
+    /// `x-gateway-destination-endpoint` (an `ORIGINAL_DST` cluster `route_<name>`, as
+    /// Gateways implement an InferencePool backend).
+    pub fn to_pool(
+        name: impl Into<String>,
+        header: impl Into<String>,
+        value: impl Into<String>,
+    ) -> Self {
+        Self {
+            target: Target::Pool,
+            ..Self::on_header(name, header, value, &[])
+        }
+    }
+
+    /// On this route, the ext_proc filter `filter` (its [`ExtProc::filter_name`]) calls the
+    /// gRPC cluster `cluster` instead of its own (e.g. this pool's EPP).
+    #[must_use]
+    pub fn ext_proc_cluster(
+        mut self,
+        filter: impl Into<String>,
+        cluster: impl Into<String>,
+    ) -> Self {
+        self.per_filter
+            .push((filter.into(), PerFilter::Cluster(cluster.into())));
+        self
+    }
+
+    /// On this route, the ext_proc filter `filter` is skipped.
+    #[must_use]
+    pub fn ext_proc_disabled(mut self, filter: impl Into<String>) -> Self {
+        self.per_filter.push((filter.into(), PerFilter::Disabled));
+        self
     }
 
     /// The cluster's name.
@@ -167,13 +124,83 @@ impl Route {
     }
 
     fn route(&self) -> Value {
-        json!({
+        let mut route = json!({
             "name": self.name,
             "match": {
                 "prefix": "/",
                 "headers": [{ "name": self.header, "string_match": { "exact": self.value } }],
             },
             "route": { "cluster": self.cluster_name(), "timeout": "300s" },
+        });
+        if !self.per_filter.is_empty() {
+            // Per-route settings are read when the filter runs, i.e. after an earlier filter
+            // (BBR) re-routed the request, unlike HCM-level `disabled`.
+            let configs: serde_json::Map<String, Value> = self
+                .per_filter
+                .iter()
+                .map(|(filter, setting)| {
+                    let mut config = json!({
+                        "@type": "type.googleapis.com/envoy.extensions.filters.http.ext_proc.v3.ExtProcPerRoute",
+                    });
+                    match setting {
+                        PerFilter::Disabled => config["disabled"] = json!(true),
+                        PerFilter::Cluster(cluster) => {
+                            config["overrides"] = json!({
+                                "grpc_service": { "envoy_grpc": { "cluster_name": cluster }, "timeout": "10s" },
+                            });
+                        }
+                    }
+                    (filter.clone(), config)
+                })
+                .collect();
+            route["typed_per_filter_config"] = Value::Object(configs);
+        }
+        route
+    }
+
+    fn cluster(&self) -> Value {
+        let name = self.cluster_name();
+        match &self.target {
+            Target::Static(backends) => static_cluster(&name, backends),
+            Target::Pool => json!({
+                "name": name,
+                "type": "ORIGINAL_DST",
+                "lb_policy": "CLUSTER_PROVIDED",
+                "connect_timeout": "2s",
+                "original_dst_lb_config": {
+                    "use_http_header": true,
+                    "http_header_name": DESTINATION_HEADER,
+                },
+            }),
+        }
+    }
+}
+
+/// Copies a request header into dynamic metadata (Envoy's header-to-metadata filter), e.g. a
+/// test's subset hint into `envoy.lb.subset_hint`. The header is removed.
+#[derive(Debug, Clone)]
+struct HeaderToMetadata {
+    header: String,
+    namespace: String,
+    key: String,
+}
+
+impl HeaderToMetadata {
+    fn filter(&self) -> Value {
+        json!({
+            "name": format!("envoy.filters.http.header_to_metadata.{}", self.key),
+            "typed_config": {
+                "@type": "type.googleapis.com/envoy.extensions.filters.http.header_to_metadata.v3.Config",
+                "request_rules": [{
+                    "header": self.header,
+                    "on_header_present": {
+                        "metadata_namespace": self.namespace,
+                        "key": self.key,
+                        "type": "STRING",
+                    },
+                    "remove": true,
+                }],
+            }
         })
     }
 }
@@ -185,6 +212,8 @@ pub struct Bootstrap {
     admin: SocketAddr,
     ext_procs: Vec<ExtProc>,
     routes: Vec<Route>,
+    grpc_clusters: Vec<(String, SocketAddr, bool)>,
+    header_to_metadata: Vec<HeaderToMetadata>,
 }
 
 impl Default for Bootstrap {
@@ -205,6 +234,8 @@ impl Bootstrap {
             admin: any,
             ext_procs: Vec::new(),
             routes: Vec::new(),
+            grpc_clusters: Vec::new(),
+            header_to_metadata: Vec::new(),
         }
     }
 
@@ -236,6 +267,31 @@ impl Bootstrap {
         self
     }
 
+    /// Adds a gRPC cluster (HTTP/2, TLS when `tls`) that routes can point an ext_proc filter
+    /// at with [`Route::ext_proc_cluster`].
+    #[must_use]
+    pub fn grpc_cluster(mut self, name: impl Into<String>, server: SocketAddr, tls: bool) -> Self {
+        self.grpc_clusters.push((name.into(), server, tls));
+        self
+    }
+
+    /// Copies request header `header` into dynamic metadata `namespace`.`key` (as a string)
+    /// before the ext_proc filters run, and removes the header.
+    #[must_use]
+    pub fn header_to_metadata(
+        mut self,
+        header: impl Into<String>,
+        namespace: impl Into<String>,
+        key: impl Into<String>,
+    ) -> Self {
+        self.header_to_metadata.push(HeaderToMetadata {
+            header: header.into(),
+            namespace: namespace.into(),
+            key: key.into(),
+        });
+        self
+    }
+
     /// The bootstrap as a JSON value.
     pub fn to_json(&self) -> Value {
         let mut routes: Vec<Value> = self.routes.iter().map(Route::route).collect();
@@ -244,7 +300,12 @@ impl Bootstrap {
             "match": { "prefix": "/" },
             "direct_response": { "status": 404, "body": { "inline_string": NO_ROUTE_BODY } },
         }));
-        let mut http_filters: Vec<Value> = self.ext_procs.iter().map(ExtProc::filter).collect();
+        let mut http_filters: Vec<Value> = self
+            .header_to_metadata
+            .iter()
+            .map(HeaderToMetadata::filter)
+            .chain(self.ext_procs.iter().map(ExtProc::filter))
+            .collect();
         http_filters.push(json!({
             "name": "envoy.filters.http.router",
             "typed_config": {
@@ -256,10 +317,11 @@ impl Bootstrap {
             .iter()
             .map(ExtProc::cluster)
             .chain(
-                self.routes
+                self.grpc_clusters
                     .iter()
-                    .map(|r| static_cluster(&r.cluster_name(), &r.backends)),
+                    .map(|(name, server, tls)| grpc_cluster(name, *server, *tls)),
             )
+            .chain(self.routes.iter().map(Route::cluster))
             .collect();
 
         json!({
@@ -305,6 +367,7 @@ fn access_log() -> Value {
             "@type": "type.googleapis.com/envoy.extensions.access_loggers.stream.v3.StdoutAccessLog",
             "log_format": { "text_format_source": { "inline_string": concat!(
                 "[access] %REQ(:METHOD)% %REQ(:PATH)% model=%REQ(X-GATEWAY-INFERENCE-MODEL)% ",
+                "dst=%REQ(X-GATEWAY-DESTINATION-ENDPOINT)% ",
                 "route=%ROUTE_NAME% -> %RESPONSE_CODE% %RESPONSE_FLAGS% ",
                 "%RESPONSE_CODE_DETAILS% upstream=%UPSTREAM_HOST%\n"
             ) } },
@@ -312,7 +375,7 @@ fn access_log() -> Value {
     })
 }
 
-fn static_cluster(name: &str, endpoints: &[SocketAddr]) -> Value {
+pub(crate) fn static_cluster(name: &str, endpoints: &[SocketAddr]) -> Value {
     let lb_endpoints: Vec<Value> = endpoints
         .iter()
         .map(|addr| json!({ "endpoint": { "address": socket_address(*addr) } }))
@@ -330,7 +393,7 @@ fn socket_address(addr: SocketAddr) -> Value {
 }
 
 /// A protobuf JSON duration such as `"5s"` or `"0.250s"`.
-fn duration(d: Duration) -> String {
+pub(crate) fn duration(d: Duration) -> String {
     match d.subsec_millis() {
         0 => format!("{}s", d.as_secs()),
         ms => format!("{}.{ms:03}s", d.as_secs()),
@@ -338,128 +401,4 @@ fn duration(d: Duration) -> String {
 }
 
 #[cfg(test)]
-mod tests {
-    #![allow(clippy::unwrap_used)]
-
-    use super::*;
-
-    fn addr(port: u16) -> SocketAddr {
-        SocketAddr::from(([127, 0, 0, 1], port))
-    }
-
-    fn cluster<'a>(json: &'a Value, name: &str) -> &'a Value {
-        json["static_resources"]["clusters"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|c| c["name"] == name)
-            .unwrap()
-    }
-
-    #[test]
-    fn ext_proc_cluster_speaks_http2_and_filter_runs_before_router() {
-        let json = Bootstrap::new()
-            .ext_proc(ExtProc::new("bbr", addr(9004)))
-            .to_json();
-        let ext_proc = cluster(&json, "ext_proc_bbr");
-        let options = &ext_proc["typed_extension_protocol_options"]["envoy.extensions.upstreams.http.v3.HttpProtocolOptions"];
-        assert!(options["explicit_http_config"]["http2_protocol_options"].is_object());
-        let endpoint = &ext_proc["load_assignment"]["endpoints"][0]["lb_endpoints"][0]["endpoint"];
-        assert_eq!(endpoint["address"]["socket_address"]["port_value"], 9004);
-
-        let filters = json["static_resources"]["listeners"][0]["filter_chains"][0]["filters"][0]
-            ["typed_config"]["http_filters"]
-            .as_array()
-            .unwrap();
-        let names: Vec<&str> = filters
-            .iter()
-            .map(|f| f["name"].as_str().unwrap())
-            .collect();
-        assert_eq!(
-            names,
-            [
-                "envoy.filters.http.ext_proc.bbr",
-                "envoy.filters.http.router"
-            ]
-        );
-        let config = &filters[0]["typed_config"];
-        assert_eq!(config["failure_mode_allow"], false);
-        assert_eq!(config["processing_mode"]["request_body_mode"], "BUFFERED");
-        assert_eq!(
-            config["grpc_service"]["envoy_grpc"]["cluster_name"],
-            "ext_proc_bbr"
-        );
-        assert_eq!(config["message_timeout"], "5s");
-    }
-
-    #[test]
-    fn ext_proc_options_reach_the_filter() {
-        let json = Bootstrap::new()
-            .ext_proc(
-                ExtProc::new("x", addr(1))
-                    .failure_mode_allow(true)
-                    .body_mode(BodyMode::None)
-                    .message_timeout(Duration::from_millis(250)),
-            )
-            .to_json();
-        let config = &json["static_resources"]["listeners"][0]["filter_chains"][0]["filters"][0]["typed_config"]
-            ["http_filters"][0]["typed_config"];
-        assert_eq!(config["failure_mode_allow"], true);
-        assert_eq!(config["processing_mode"]["request_body_mode"], "NONE");
-        assert_eq!(config["message_timeout"], "0.250s");
-    }
-
-    #[test]
-    fn header_routes_come_before_the_404_fallback() {
-        let json = Bootstrap::new()
-            .route(Route::on_header(
-                "a",
-                MODEL_HEADER,
-                "model-a",
-                &[addr(8001)],
-            ))
-            .route(Route::on_header(
-                "b",
-                MODEL_HEADER,
-                "model-b",
-                &[addr(8002), addr(8003)],
-            ))
-            .to_json();
-        let routes = json["static_resources"]["listeners"][0]["filter_chains"][0]["filters"][0]
-            ["typed_config"]["route_config"]["virtual_hosts"][0]["routes"]
-            .as_array()
-            .unwrap();
-        assert_eq!(routes.len(), 3);
-        assert_eq!(routes[0]["match"]["headers"][0]["name"], MODEL_HEADER);
-        assert_eq!(
-            routes[1]["match"]["headers"][0]["string_match"]["exact"],
-            "model-b"
-        );
-        assert_eq!(routes[1]["route"]["cluster"], "route_b");
-        assert_eq!(routes[2]["direct_response"]["status"], 404);
-        let b = cluster(&json, "route_b");
-        assert_eq!(
-            b["load_assignment"]["endpoints"][0]["lb_endpoints"]
-                .as_array()
-                .unwrap()
-                .len(),
-            2
-        );
-    }
-
-    #[test]
-    fn listener_and_admin_default_to_ephemeral_loopback_ports() {
-        let json = Bootstrap::new().to_json();
-        let listener = &json["static_resources"]["listeners"][0];
-        assert_eq!(listener["name"], LISTENER_NAME);
-        assert_eq!(
-            listener["address"]["socket_address"]["address"],
-            "127.0.0.1"
-        );
-        assert_eq!(listener["address"]["socket_address"]["port_value"], 0);
-        assert_eq!(json["admin"]["address"]["socket_address"]["port_value"], 0);
-        // The rendered text is what Envoy reads; it must round-trip.
-        let reparsed: Value = serde_json::from_str(&Bootstrap::new().render()).unwrap();
-        assert_eq!(reparsed, json);
-    }
-}
+mod tests;

@@ -1,0 +1,245 @@
+//! Command-line flags of `switchyard-epp`, named and defaulted as upstream's EPP
+//! (`pkg/epp/server/options.go@v1.5.0`) where they overlap, and their translation into
+//! validated settings. Boolean flags accept Go's `--flag=false` spelling.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{ArgAction, Parser, ValueEnum};
+
+use crate::error::{Error, Result};
+use crate::scheduling::SchedulerConfig;
+use crate::server::DEFAULT_MAX_BODY_BYTES;
+use crate::server::tls::CertSource;
+
+/// How often `--cert-path` is checked for new files.
+const CERT_POLL: Duration = Duration::from_secs(1);
+
+/// Log line format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// One JSON object per line (for log pipelines).
+    Json,
+    /// Human-readable lines.
+    Text,
+}
+
+/// switchyard-epp: the Endpoint Picker — an Envoy ext_proc server that picks the model
+/// server for each request of one InferencePool.
+#[derive(Debug, Clone, Parser)]
+#[command(name = "switchyard-epp", version, about)]
+pub struct Args {
+    /// The InferencePool this EPP serves (Kubernetes mode; names the pool in standalone mode).
+    #[arg(long, env = "POOL_NAME")]
+    pub pool_name: Option<String>,
+
+    /// The pool's namespace.
+    #[arg(long, env = "NAMESPACE", default_value = "default")]
+    pub pool_namespace: String,
+
+    /// The pool's API group.
+    #[arg(long, default_value = "inference.networking.k8s.io")]
+    pub pool_group: String,
+
+    /// Standalone mode: a YAML file of endpoints, objectives and rewrites (see
+    /// `epp/README.md`), reloaded when it changes. Replaces the Kubernetes pool watch.
+    #[arg(long, env = "EPP_ENDPOINTS_FILE")]
+    pub endpoints_file: Option<PathBuf>,
+
+    /// How often the endpoints file is checked for changes.
+    #[arg(long, value_parser = parse_duration, default_value = "1s")]
+    pub endpoints_file_poll_interval: Duration,
+
+    /// Address the listeners bind to.
+    #[arg(long, env = "EPP_BIND_ADDRESS", default_value_t = IpAddr::V4(Ipv4Addr::UNSPECIFIED))]
+    pub bind_address: IpAddr,
+
+    /// gRPC port of the ext_proc service.
+    #[arg(long, default_value_t = 9002)]
+    pub grpc_port: u16,
+
+    /// gRPC port of the grpc.health.v1 service.
+    #[arg(long, default_value_t = 9003)]
+    pub grpc_health_port: u16,
+
+    /// HTTP port of the Prometheus `/metrics` endpoint.
+    #[arg(long, default_value_t = 9090)]
+    pub metrics_port: u16,
+
+    /// EndpointPickerConfig file (upstream's format); upstream's defaults without it.
+    #[arg(long)]
+    pub config_file: Option<PathBuf>,
+
+    /// EndpointPickerConfig as inline text (instead of --config-file).
+    #[arg(long, conflicts_with = "config_file")]
+    pub config_text: Option<String>,
+
+    /// Length of the fallback list in x-gateway-destination-endpoint; overrides the picker's
+    /// `maxNumOfEndpoints` (default 1).
+    #[arg(long)]
+    pub max_endpoints: Option<usize>,
+
+    /// How often each endpoint's /metrics is scraped.
+    #[arg(long, value_parser = parse_duration, default_value = "50ms")]
+    pub refresh_metrics_interval: Duration,
+
+    /// How often the pool gauges are refreshed (accepted for compatibility: ours are
+    /// computed when /metrics is read).
+    #[arg(long, value_parser = parse_duration, default_value = "5s")]
+    pub refresh_prometheus_metrics_interval: Duration,
+
+    /// Age after which an endpoint's metrics count as stale in the pool gauges.
+    #[arg(long, value_parser = parse_duration, default_value = "2s")]
+    pub metrics_staleness_threshold: Duration,
+
+    /// Ignore the data plane's subset hint (envoy.lb.subset_hint).
+    #[arg(long, default_value_t = false, action = ArgAction::Set, num_args = 0..=1,
+          require_equals = true, default_missing_value = "true")]
+    pub disable_endpoint_subset_filter: bool,
+
+    /// Serve ext_proc over TLS (ALPN h2): --cert-path, or a self-signed certificate.
+    #[arg(long, default_value_t = true, action = ArgAction::Set, num_args = 0..=1,
+          require_equals = true, default_missing_value = "true")]
+    pub secure_serving: bool,
+
+    /// Directory holding tls.crt and tls.key for --secure-serving.
+    #[arg(long)]
+    pub cert_path: Option<PathBuf>,
+
+    /// Reload the --cert-path files when they change.
+    #[arg(long, default_value_t = true, action = ArgAction::Set, num_args = 0..=1,
+          require_equals = true, default_missing_value = "true")]
+    pub enable_cert_reload: bool,
+
+    /// Active-passive replicas: only the Lease holder reports ready.
+    #[arg(long, default_value_t = false, action = ArgAction::Set, num_args = 0..=1,
+          require_equals = true, default_missing_value = "true")]
+    pub ha_enable_leader_election: bool,
+
+    /// Largest request body buffered; larger ones are answered 413.
+    #[arg(long, default_value_t = DEFAULT_MAX_BODY_BYTES)]
+    pub max_body_bytes: usize,
+
+    /// Longest wait for in-flight streams after SIGTERM.
+    #[arg(long, value_parser = parse_duration, default_value = "30s")]
+    pub drain_timeout: Duration,
+
+    /// Log format.
+    #[arg(long, env = "EPP_LOG_FORMAT", value_enum, default_value_t = LogFormat::Json)]
+    pub log_format: LogFormat,
+
+    /// Verbosity like upstream's `-v`: 0–1 info, 2–3 debug, 4+ trace (RUST_LOG overrides).
+    #[arg(short = 'v', long = "v", default_value_t = 0)]
+    pub verbosity: u8,
+}
+
+/// Parses `50ms`, `2s`, `1m`, `1h`, `1m30s` or a bare number of seconds.
+pub fn parse_duration(text: &str) -> std::result::Result<Duration, String> {
+    let bad = || format!("`{text}` is not a duration; write e.g. `50ms`, `2s` or `1m30s`");
+    let text = text.trim();
+    if text.is_empty() {
+        return Err(bad());
+    }
+    if let Ok(seconds) = text.parse::<f64>() {
+        return Duration::try_from_secs_f64(seconds).map_err(|_| bad());
+    }
+    let mut total = Duration::ZERO;
+    let mut rest = text;
+    while !rest.is_empty() {
+        let digits = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .ok_or_else(bad)?;
+        let (number, tail) = rest.split_at(digits);
+        let unit_len = tail
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(tail.len());
+        let (unit, tail) = tail.split_at(unit_len);
+        let value: f64 = number.parse().map_err(|_| bad())?;
+        let scale = match unit {
+            "ns" => 1e-9,
+            "us" | "µs" => 1e-6,
+            "ms" => 1e-3,
+            "s" => 1.0,
+            "m" => 60.0,
+            "h" => 3600.0,
+            _ => return Err(bad()),
+        };
+        total += Duration::try_from_secs_f64(value * scale).map_err(|_| bad())?;
+        rest = tail;
+    }
+    Ok(total)
+}
+
+impl Args {
+    /// The scheduler configuration: the config file or text, else upstream's defaults, with
+    /// `--max-endpoints` applied.
+    pub fn scheduler_config(&self) -> Result<SchedulerConfig> {
+        let mut config = match (&self.config_file, &self.config_text) {
+            (Some(path), _) => {
+                let text = std::fs::read_to_string(path).map_err(|e| Error::Flag {
+                    flag: "--config-file",
+                    reason: format!("cannot read {}: {e}", path.display()),
+                })?;
+                SchedulerConfig::from_yaml(&text)?
+            }
+            (None, Some(text)) => SchedulerConfig::from_yaml(text)?,
+            (None, None) => SchedulerConfig::default(),
+        };
+        if let Some(n) = self.max_endpoints {
+            if n == 0 {
+                return Err(Error::Flag {
+                    flag: "--max-endpoints",
+                    reason: "must be at least 1".into(),
+                });
+            }
+            config.picker.max_endpoints = n;
+        }
+        Ok(config)
+    }
+
+    /// The three listener addresses, checked to be distinct.
+    pub fn addresses(&self) -> Result<[SocketAddr; 3]> {
+        let ports = [self.grpc_port, self.grpc_health_port, self.metrics_port];
+        for (i, a) in ports.iter().enumerate() {
+            if *a != 0 && ports.iter().skip(i + 1).any(|b| b == a) {
+                return Err(Error::Flag {
+                    flag: "--grpc-port/--grpc-health-port/--metrics-port",
+                    reason: format!("port {a} is used twice; give each listener its own port"),
+                });
+            }
+        }
+        Ok(ports.map(|port| SocketAddr::new(self.bind_address, port)))
+    }
+
+    /// The TLS certificate source, `None` when `--secure-serving=false`.
+    pub fn cert_source(&self) -> Option<CertSource> {
+        if !self.secure_serving {
+            return None;
+        }
+        Some(match &self.cert_path {
+            Some(path) => CertSource::Dir {
+                path: path.clone(),
+                poll: self.enable_cert_reload.then_some(CERT_POLL),
+            },
+            None => CertSource::SelfSigned,
+        })
+    }
+
+    /// The pool name: `--pool-name`, else `standalone` with an endpoints file.
+    pub fn pool_name(&self) -> Result<String> {
+        match (&self.pool_name, &self.endpoints_file) {
+            (Some(name), _) if !name.trim().is_empty() => Ok(name.trim().to_owned()),
+            (_, Some(_)) => Ok("standalone".to_owned()),
+            _ => Err(Error::Flag {
+                flag: "--pool-name",
+                reason: "give the InferencePool to serve (--pool-name) or run standalone \
+                         with --endpoints-file"
+                    .into(),
+            }),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

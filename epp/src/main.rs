@@ -1,0 +1,83 @@
+//! `switchyard-epp`: parses flags, sets up logging, starts the servers with the pool source
+//! and drains on SIGTERM. Where the scraper and the Kubernetes source plug in: see
+//! `switchyard_epp::server::wiring`.
+
+use anyhow::Context;
+use clap::Parser;
+use switchyard_epp::cli::{Args, LogFormat};
+use switchyard_epp::scheduling::Scheduler;
+use switchyard_epp::server::{self, Options};
+use switchyard_epp::source::standalone::StandaloneSource;
+use tracing_subscriber::EnvFilter;
+
+fn init_logging(args: &Args) {
+    let level = match args.verbosity {
+        0 | 1 => "info",
+        2 | 3 => "debug",
+        _ => "trace",
+    };
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    match args.log_format {
+        LogFormat::Json => builder.json().init(),
+        LogFormat::Text => builder.init(),
+    }
+}
+
+async fn terminated() {
+    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(term) => term,
+        Err(err) => {
+            tracing::warn!(%err, "cannot listen for SIGTERM; only Ctrl-C stops the EPP");
+            let _ = tokio::signal::ctrl_c().await;
+            return;
+        }
+    };
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = tokio::signal::ctrl_c() => {}
+    }
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    init_logging(&args);
+    let scheduler = Scheduler::new(args.scheduler_config()?);
+    let [grpc_addr, health_addr, metrics_addr] = args.addresses()?;
+    let pool_name = args.pool_name()?;
+    if args.ha_enable_leader_election {
+        anyhow::bail!(
+            "--ha-enable-leader-election: leader election is not built into this binary yet; \
+             run one replica"
+        );
+    }
+    let Some(file) = args.endpoints_file.clone() else {
+        anyhow::bail!(
+            "--pool-name {pool_name}: the Kubernetes pool watch is not built into this binary \
+             yet; run standalone with --endpoints-file"
+        );
+    };
+    let source = StandaloneSource::open(file, &pool_name, args.endpoints_file_poll_interval)
+        .context("loading --endpoints-file")?;
+    let options = Options {
+        scheduler,
+        grpc_addr,
+        health_addr,
+        metrics_addr,
+        tls: args.cert_source(),
+        disable_subset_filter: args.disable_endpoint_subset_filter,
+        max_body_bytes: args.max_body_bytes,
+        leader_election: args.ha_enable_leader_election,
+        drain_timeout: args.drain_timeout,
+    };
+    let mut running = server::start(options, source).await?;
+    tokio::select! {
+        () = terminated() => {
+            tracing::info!("termination signal received; draining");
+            running.shutdown().await?;
+        }
+        failed = running.wait_for_failure() => failed?,
+    }
+    Ok(())
+}

@@ -1,0 +1,255 @@
+//! Per-model metric handles, resolved once per `(model, target, priority)` and cached in an
+//! arc-swap map keyed by a hash of the labels, so recording takes no lock and allocates
+//! nothing once a model has been seen.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+/// Distinct `(model, target, priority)` combinations tracked; later ones are reported with
+/// the model labels `other` (llm-d caps its model labels at 1,000 values the same way).
+pub const MAX_MODEL_LABELS: usize = 1000;
+
+/// The label value used once [`MAX_MODEL_LABELS`] is reached.
+pub const OVERFLOW_LABEL: &str = "other";
+
+/// Upstream's error codes, in the order of [`ModelHandles::errors`].
+pub const ERROR_CODES: [&str; 4] = [
+    "BadRequest",
+    "ResourceExhausted",
+    "ServiceUnavailable",
+    "Internal",
+];
+
+/// The labels of one request.
+#[derive(Clone, Copy, Debug)]
+pub struct ModelLabels<'a> {
+    /// The model the client asked for (empty when the body had none).
+    pub model_name: &'a str,
+    /// The model it was served as.
+    pub target_model_name: &'a str,
+    /// The request's priority (from its InferenceObjective).
+    pub priority: i64,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RequestLabels {
+    model_name: String,
+    target_model_name: String,
+    priority: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ErrorLabels {
+    model_name: String,
+    target_model_name: String,
+    error_code: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct PairLabels {
+    model_name: String,
+    target_model_name: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct NameLabel {
+    model_name: String,
+}
+
+/// The resolved handles for one label combination.
+#[derive(Debug)]
+pub struct ModelHandles {
+    /// `inference_objective_request_total`.
+    pub requests: Counter,
+    /// `inference_objective_request_error_total`, by [`ERROR_CODES`].
+    pub errors: [Counter; ERROR_CODES.len()],
+    /// `inference_objective_request_duration_seconds`.
+    pub duration: Histogram,
+    /// `inference_objective_request_sizes`.
+    pub request_sizes: Histogram,
+    /// `inference_objective_running_requests`.
+    pub running: Gauge,
+}
+
+impl ModelHandles {
+    /// Counts an error by the HTTP status of the local reply.
+    pub fn error(&self, status: u16) {
+        let code = match status {
+            400 | 413 => 0,
+            429 => 1,
+            503 => 2,
+            _ => 3,
+        };
+        if let Some(counter) = self.errors.get(code) {
+            counter.inc();
+        }
+    }
+}
+
+struct Entry {
+    model: Box<str>,
+    target: Box<str>,
+    priority: i64,
+    handles: Arc<ModelHandles>,
+}
+
+/// The per-model families and the handle cache.
+pub struct ModelFamilies {
+    requests: Family<RequestLabels, Counter>,
+    errors: Family<ErrorLabels, Counter>,
+    duration: Family<PairLabels, Histogram>,
+    sizes: Family<PairLabels, Histogram>,
+    running: Family<NameLabel, Gauge>,
+    cache: ArcSwap<HashMap<u64, Vec<Arc<Entry>>>>,
+}
+
+fn duration_histogram() -> Histogram {
+    // 5 ms to about 5.5 min.
+    Histogram::new(exponential_buckets(0.005, 2.0, 17))
+}
+
+fn size_histogram() -> Histogram {
+    // 64 B to 64 MiB.
+    Histogram::new(exponential_buckets(64.0, 4.0, 11))
+}
+
+fn key(model: &str, target: &str, priority: i64) -> u64 {
+    let mut bytes = [0u8; 8];
+    bytes.copy_from_slice(&priority.to_le_bytes());
+    let seed = xxhash_rust::xxh3::xxh3_64(model.as_bytes());
+    let seed = xxhash_rust::xxh3::xxh3_64_with_seed(target.as_bytes(), seed);
+    xxhash_rust::xxh3::xxh3_64_with_seed(&bytes, seed)
+}
+
+impl ModelFamilies {
+    /// Registers the families under upstream's names.
+    pub fn register(registry: &mut Registry) -> Self {
+        let requests = Family::<RequestLabels, Counter>::default();
+        registry.register(
+            "inference_objective_request",
+            "Requests scheduled, by model, target model and priority",
+            requests.clone(),
+        );
+        let errors = Family::<ErrorLabels, Counter>::default();
+        registry.register(
+            "inference_objective_request_error",
+            "Requests answered with an error by the EPP, by error code",
+            errors.clone(),
+        );
+        let duration = Family::<PairLabels, Histogram>::new_with_constructor(
+            duration_histogram as fn() -> Histogram,
+        );
+        registry.register(
+            "inference_objective_request_duration_seconds",
+            "Time from the request's headers to its end",
+            duration.clone(),
+        );
+        let sizes = Family::<PairLabels, Histogram>::new_with_constructor(
+            size_histogram as fn() -> Histogram,
+        );
+        registry.register(
+            "inference_objective_request_sizes",
+            "Request body sizes in bytes",
+            sizes.clone(),
+        );
+        let running = Family::<NameLabel, Gauge>::default();
+        registry.register(
+            "inference_objective_running_requests",
+            "Requests scheduled and not yet complete",
+            running.clone(),
+        );
+        Self {
+            requests,
+            errors,
+            duration,
+            sizes,
+            running,
+            cache: ArcSwap::default(),
+        }
+    }
+
+    /// The handles for `labels`, created on first use.
+    pub fn handles(&self, labels: ModelLabels<'_>) -> Arc<ModelHandles> {
+        let ModelLabels {
+            model_name,
+            target_model_name,
+            priority,
+        } = labels;
+        let k = key(model_name, target_model_name, priority);
+        if let Some(found) = self.find(k, model_name, target_model_name, priority) {
+            return found;
+        }
+        let full = self.cache.load().values().map(Vec::len).sum::<usize>() >= MAX_MODEL_LABELS;
+        let (model, target) = if full {
+            (OVERFLOW_LABEL, OVERFLOW_LABEL)
+        } else {
+            (model_name, target_model_name)
+        };
+        let k = key(model, target, priority);
+        if let Some(found) = self.find(k, model, target, priority) {
+            return found;
+        }
+        let entry = Arc::new(Entry {
+            model: model.into(),
+            target: target.into(),
+            priority,
+            handles: Arc::new(self.resolve(model, target, priority)),
+        });
+        let handles = Arc::clone(&entry.handles);
+        self.cache.rcu(|current| {
+            let mut next = HashMap::clone(current);
+            let bucket = next.entry(k).or_default();
+            if !bucket
+                .iter()
+                .any(|e| &*e.model == model && &*e.target == target && e.priority == priority)
+            {
+                bucket.push(Arc::clone(&entry));
+            }
+            next
+        });
+        handles
+    }
+
+    fn find(&self, k: u64, model: &str, target: &str, priority: i64) -> Option<Arc<ModelHandles>> {
+        self.cache.load().get(&k).and_then(|bucket| {
+            bucket
+                .iter()
+                .find(|e| &*e.model == model && &*e.target == target && e.priority == priority)
+                .map(|e| Arc::clone(&e.handles))
+        })
+    }
+
+    fn resolve(&self, model: &str, target: &str, priority: i64) -> ModelHandles {
+        let pair = PairLabels {
+            model_name: model.to_owned(),
+            target_model_name: target.to_owned(),
+        };
+        ModelHandles {
+            requests: self.requests.get_or_create_owned(&RequestLabels {
+                model_name: model.to_owned(),
+                target_model_name: target.to_owned(),
+                priority: priority.to_string(),
+            }),
+            errors: ERROR_CODES.map(|error_code| {
+                self.errors.get_or_create_owned(&ErrorLabels {
+                    model_name: model.to_owned(),
+                    target_model_name: target.to_owned(),
+                    error_code,
+                })
+            }),
+            duration: self.duration.get_or_create_owned(&pair),
+            request_sizes: self.sizes.get_or_create_owned(&pair),
+            running: self.running.get_or_create_owned(&NameLabel {
+                model_name: model.to_owned(),
+            }),
+        }
+    }
+}

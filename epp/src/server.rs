@@ -1,0 +1,275 @@
+//! The I/O shell: the ext_proc gRPC server (plain or TLS), gRPC health, Prometheus metrics
+//! and the pool source, started together and drained together.
+//!
+//! [`start`] binds every listener first (so a port clash fails startup naming the address),
+//! then serves until [`Running::shutdown`]: health turns NOT_SERVING, the listeners stop
+//! accepting, in-flight ext_proc streams finish (bounded by the drain timeout).
+
+pub mod convert;
+pub mod grpc;
+pub mod health;
+pub mod tls;
+pub mod wiring;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+use tonic::transport::server::TcpIncoming;
+
+use crate::datastore::Datastore;
+use crate::error::{Error, Result};
+use crate::metrics::{self, Metrics};
+use crate::scheduling::Scheduler;
+use crate::source::PoolSource;
+use grpc::{EppService, Shared};
+use health::{HealthService, Readiness};
+use tls::{CertSource, Tls};
+
+/// HTTP/2 flow-control window per ext_proc stream: a large prompt arrives in one round trip.
+const STREAM_WINDOW_BYTES: u32 = 1024 * 1024;
+/// HTTP/2 flow-control window per connection from Envoy (shared by its concurrent streams).
+const CONNECTION_WINDOW_BYTES: u32 = 8 * 1024 * 1024;
+/// Default largest request body the EPP buffers.
+pub const DEFAULT_MAX_BODY_BYTES: usize = 32 * 1024 * 1024;
+
+/// Everything [`start`] needs.
+pub struct Options {
+    /// The scheduler (from `--config-file`, or upstream's defaults).
+    pub scheduler: Scheduler,
+    /// ext_proc gRPC listener.
+    pub grpc_addr: SocketAddr,
+    /// gRPC health listener.
+    pub health_addr: SocketAddr,
+    /// `/metrics` listener.
+    pub metrics_addr: SocketAddr,
+    /// `Some`: serve ext_proc over TLS with this certificate.
+    pub tls: Option<CertSource>,
+    /// `--disable-endpoint-subset-filter`.
+    pub disable_subset_filter: bool,
+    /// Largest request body buffered (413 above).
+    pub max_body_bytes: usize,
+    /// Whether readiness waits for leadership.
+    pub leader_election: bool,
+    /// Longest wait for in-flight streams on shutdown.
+    pub drain_timeout: Duration,
+}
+
+/// A running EPP.
+pub struct Running {
+    /// Bound ext_proc address (useful with port 0).
+    pub grpc_addr: SocketAddr,
+    /// Bound health address.
+    pub health_addr: SocketAddr,
+    /// Bound metrics address.
+    pub metrics_addr: SocketAddr,
+    datastore: Arc<Datastore>,
+    readiness: Arc<Readiness>,
+    metrics: Arc<Metrics>,
+    cancel: CancellationToken,
+    tasks: JoinSet<Result<()>>,
+    drain_timeout: Duration,
+}
+
+async fn bind(what: &'static str, addr: SocketAddr) -> Result<(TcpListener, SocketAddr)> {
+    let serve_error = |source| Error::Serve { what, addr, source };
+    let listener = TcpListener::bind(addr).await.map_err(serve_error)?;
+    let bound = listener.local_addr().map_err(serve_error)?;
+    Ok((listener, bound))
+}
+
+/// Binds, starts the pool source and serves.
+pub async fn start<S: PoolSource>(options: Options, source: S) -> Result<Running> {
+    let Options {
+        scheduler,
+        grpc_addr,
+        health_addr,
+        metrics_addr,
+        tls,
+        disable_subset_filter,
+        max_body_bytes,
+        leader_election,
+        drain_timeout,
+    } = options;
+    let (grpc_listener, grpc_bound) = bind("gRPC", grpc_addr).await?;
+    let (health_listener, health_bound) = bind("gRPC health", health_addr).await?;
+    let (metrics_listener, metrics_bound) = bind("metrics", metrics_addr).await?;
+
+    let cancel = CancellationToken::new();
+    let tls = tls.map(|source| Tls::load(&source, &cancel)).transpose()?;
+    let datastore = Arc::new(Datastore::default());
+    let readiness = Arc::new(Readiness::new(leader_election));
+    let metrics = Arc::new(Metrics::new());
+    let mut tasks = JoinSet::new();
+
+    tasks.spawn(wiring::run_pool_source(
+        source,
+        Arc::clone(&datastore),
+        Arc::clone(&readiness),
+        cancel.clone(),
+    ));
+
+    let service = EppService::new(Arc::new(Shared {
+        datastore: Arc::clone(&datastore),
+        scheduler,
+        disable_subset_filter,
+        max_body_bytes,
+        metrics: Arc::clone(&metrics),
+    }))
+    .into_server();
+    // Large windows let a big prompt arrive without waiting for WINDOW_UPDATEs every 64 KiB.
+    let router = tonic::transport::Server::builder()
+        .initial_stream_window_size(STREAM_WINDOW_BYTES)
+        .initial_connection_window_size(CONNECTION_WINDOW_BYTES)
+        .add_service(service);
+    let shutdown = cancel.clone();
+    let grpc_error = move |e: tonic::transport::Error| Error::Serve {
+        what: "gRPC",
+        addr: grpc_bound,
+        source: std::io::Error::other(e),
+    };
+    match tls {
+        Some(tls) => {
+            let incoming = tls.incoming(grpc_listener, cancel.clone());
+            tasks.spawn(async move {
+                router
+                    .serve_with_incoming_shutdown(incoming, shutdown.cancelled_owned())
+                    .await
+                    .map_err(grpc_error)
+            });
+        }
+        None => {
+            // tonic sets TCP_NODELAY only on listeners it binds itself; Nagle would hold
+            // back the small routing answers.
+            let incoming = TcpIncoming::from(grpc_listener).with_nodelay(Some(true));
+            tasks.spawn(async move {
+                router
+                    .serve_with_incoming_shutdown(incoming, shutdown.cancelled_owned())
+                    .await
+                    .map_err(grpc_error)
+            });
+        }
+    }
+
+    let health_service = HealthService::new(Arc::clone(&readiness));
+    let shutdown = cancel.clone();
+    tasks.spawn(async move {
+        tonic::transport::Server::builder()
+            .add_service(health_service)
+            .serve_with_incoming_shutdown(
+                TcpIncoming::from(health_listener).with_nodelay(Some(true)),
+                shutdown.cancelled_owned(),
+            )
+            .await
+            .map_err(|e| Error::Serve {
+                what: "gRPC health",
+                addr: health_bound,
+                source: std::io::Error::other(e),
+            })
+    });
+
+    let shutdown = cancel.clone();
+    let app = metrics::router(Arc::clone(&metrics), Arc::clone(&datastore));
+    tasks.spawn(async move {
+        axum::serve(metrics_listener, app)
+            .with_graceful_shutdown(shutdown.cancelled_owned())
+            .await
+            .map_err(|source| Error::Serve {
+                what: "metrics",
+                addr: metrics_bound,
+                source,
+            })
+    });
+
+    tracing::info!(
+        grpc = %grpc_bound,
+        health = %health_bound,
+        metrics = %metrics_bound,
+        "switchyard-epp serving",
+    );
+    Ok(Running {
+        grpc_addr: grpc_bound,
+        health_addr: health_bound,
+        metrics_addr: metrics_bound,
+        datastore,
+        readiness,
+        metrics,
+        cancel,
+        tasks,
+        drain_timeout,
+    })
+}
+
+impl Running {
+    /// The pool datastore (the scraper publishes metrics into it).
+    pub fn datastore(&self) -> Arc<Datastore> {
+        Arc::clone(&self.datastore)
+    }
+
+    /// What health checks report (leader election sets leadership here).
+    pub fn readiness(&self) -> Arc<Readiness> {
+        Arc::clone(&self.readiness)
+    }
+
+    /// The EPP's metrics.
+    pub fn metrics(&self) -> Arc<Metrics> {
+        Arc::clone(&self.metrics)
+    }
+
+    /// Cancelled when the EPP starts draining; background tasks stop on it.
+    pub fn shutdown_token(&self) -> CancellationToken {
+        self.cancel.clone()
+    }
+
+    /// Runs a background task (the scraper, leader election) that is awaited on drain; an
+    /// `Err` from it ends [`Running::wait_for_failure`].
+    pub fn spawn(&mut self, task: impl Future<Output = Result<()>> + Send + 'static) {
+        self.tasks.spawn(task);
+    }
+
+    /// Waits until a task fails (an `Err`); returns `Ok` once every task ended cleanly.
+    pub async fn wait_for_failure(&mut self) -> Result<()> {
+        while let Some(joined) = self.tasks.join_next().await {
+            match joined {
+                Ok(Ok(())) => {}
+                Ok(Err(err)) => return Err(err),
+                Err(join) => {
+                    return Err(Error::Serve {
+                        what: "a server task",
+                        addr: self.grpc_addr,
+                        source: std::io::Error::other(join),
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Drains: health NOT_SERVING, stop accepting, let in-flight streams finish (bounded).
+    pub async fn shutdown(mut self) -> Result<()> {
+        self.readiness.set_draining();
+        self.cancel.cancel();
+        let drain = async {
+            while let Some(joined) = self.tasks.join_next().await {
+                if let Ok(Err(err)) = joined {
+                    tracing::warn!(%err, "task ended with an error while draining");
+                }
+            }
+        };
+        if tokio::time::timeout(self.drain_timeout, drain)
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                timeout_s = self.drain_timeout.as_secs(),
+                "drain timeout reached; closing the remaining streams",
+            );
+            self.tasks.abort_all();
+        }
+        Ok(())
+    }
+}

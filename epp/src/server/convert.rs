@@ -1,0 +1,248 @@
+//! Mapping between envoy-types messages and the state machine's plain-Rust [`Event`]s and
+//! [`Reply`]s. Everything here is pure, so it is tested without tonic.
+
+use envoy_types::pb::envoy::config::core::v3::header_value_option::HeaderAppendAction;
+use envoy_types::pb::envoy::config::core::v3::{HeaderMap, HeaderValue, HeaderValueOption};
+use envoy_types::pb::envoy::service::ext_proc::v3::body_mutation::Mutation as BodyChange;
+use envoy_types::pb::envoy::service::ext_proc::v3::processing_request::Request as Inbound;
+use envoy_types::pb::envoy::service::ext_proc::v3::processing_response::Response as Outbound;
+use envoy_types::pb::envoy::service::ext_proc::v3::{
+    BodyMutation, BodyResponse, CommonResponse, HeaderMutation, HeadersResponse, ImmediateResponse,
+    ProcessingRequest, ProcessingResponse, StreamedBodyResponse, TrailersResponse,
+};
+use envoy_types::pb::envoy::r#type::v3::HttpStatus;
+use envoy_types::pb::google::protobuf::value::Kind;
+use envoy_types::pb::google::protobuf::{Struct, Value};
+use switchyard_api::protocol::{
+    DESTINATION_ENDPOINT_KEY, DESTINATION_ENDPOINT_SUBSET_KEY, ENVOY_LB_METADATA_NAMESPACE,
+    REQUEST_DROPPED_REASON_HEADER, SUBSET_HINT_METADATA_NAMESPACE,
+};
+
+use crate::stream::{HeadersReply, Reply};
+
+/// The headers of a headers message as `(name, raw value)` pairs. Envoy sends `raw_value`;
+/// `value` is read when an older proxy sends only that.
+pub fn header_pairs(map: Option<&HeaderMap>) -> Vec<(&str, &[u8])> {
+    map.map(|m| {
+        m.headers
+            .iter()
+            .map(|h| {
+                let value = if h.raw_value.is_empty() {
+                    h.value.as_bytes()
+                } else {
+                    &h.raw_value[..]
+                };
+                (h.key.as_str(), value)
+            })
+            .collect()
+    })
+    .unwrap_or_default()
+}
+
+/// The subset hint (`envoy.lb.subset_hint` → `x-gateway-destination-endpoint-subset`), if the
+/// key is present: a list of strings as upstream sends it, or one comma-separated string (as
+/// lwepp accepts, and as Envoy's header-to-metadata filter writes it). Non-string list items
+/// are ignored, so a malformed hint narrows the choice and can only give a 503.
+pub fn subset_hint(request: &ProcessingRequest) -> Option<Vec<String>> {
+    let value = request
+        .metadata_context
+        .as_ref()?
+        .filter_metadata
+        .get(SUBSET_HINT_METADATA_NAMESPACE)?
+        .fields
+        .get(DESTINATION_ENDPOINT_SUBSET_KEY)?;
+    let entries = match &value.kind {
+        Some(Kind::ListValue(list)) => list
+            .values
+            .iter()
+            .filter_map(|v| match &v.kind {
+                Some(Kind::StringValue(s)) => Some(s.trim().to_owned()),
+                _ => None,
+            })
+            .filter(|s| !s.is_empty())
+            .collect(),
+        Some(Kind::StringValue(s)) => s
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+            .collect(),
+        _ => Vec::new(),
+    };
+    Some(entries)
+}
+
+/// Which phase an inbound message belongs to (for logs and metrics).
+pub fn phase(request: &ProcessingRequest) -> &'static str {
+    match &request.request {
+        Some(Inbound::RequestHeaders(_)) => "request_headers",
+        Some(Inbound::RequestBody(_)) => "request_body",
+        Some(Inbound::RequestTrailers(_)) => "request_trailers",
+        Some(Inbound::ResponseHeaders(_)) => "response_headers",
+        Some(Inbound::ResponseBody(_)) => "response_body",
+        Some(Inbound::ResponseTrailers(_)) => "response_trailers",
+        None => "empty",
+    }
+}
+
+fn set_header(key: &str, value: &str) -> HeaderValueOption {
+    HeaderValueOption {
+        header: Some(HeaderValue {
+            key: key.to_owned(),
+            raw_value: value.as_bytes().to_vec(),
+            ..HeaderValue::default()
+        }),
+        append_action: HeaderAppendAction::OverwriteIfExistsOrAdd as i32,
+        ..HeaderValueOption::default()
+    }
+}
+
+fn string_value(s: String) -> Value {
+    Value {
+        kind: Some(Kind::StringValue(s)),
+    }
+}
+
+fn headers_response(reply: HeadersReply) -> (HeadersResponse, Option<Struct>) {
+    let HeadersReply {
+        set_headers,
+        remove_headers,
+        clear_route_cache,
+        destination_metadata,
+    } = reply;
+    let mutation =
+        (!set_headers.is_empty() || !remove_headers.is_empty()).then(|| HeaderMutation {
+            set_headers: set_headers.iter().map(|(k, v)| set_header(k, v)).collect(),
+            remove_headers,
+        });
+    let metadata = destination_metadata.map(|destination| {
+        let inner = Struct {
+            fields: [(
+                DESTINATION_ENDPOINT_KEY.to_owned(),
+                string_value(destination),
+            )]
+            .into(),
+        };
+        Struct {
+            fields: [(
+                ENVOY_LB_METADATA_NAMESPACE.to_owned(),
+                Value {
+                    kind: Some(Kind::StructValue(inner)),
+                },
+            )]
+            .into(),
+        }
+    });
+    let response = HeadersResponse {
+        response: Some(CommonResponse {
+            header_mutation: mutation,
+            clear_route_cache,
+            ..CommonResponse::default()
+        }),
+    };
+    (response, metadata)
+}
+
+fn streamed_body(chunk: Vec<u8>, end_of_stream: bool) -> BodyResponse {
+    BodyResponse {
+        response: Some(CommonResponse {
+            body_mutation: Some(BodyMutation {
+                mutation: Some(BodyChange::StreamedResponse(StreamedBodyResponse {
+                    body: chunk,
+                    end_of_stream,
+                    ..StreamedBodyResponse::default()
+                })),
+            }),
+            ..CommonResponse::default()
+        }),
+    }
+}
+
+/// The `x-llm-d-request-dropped-reason` value and OpenAI error type for an immediate status.
+fn error_kind(status: u16) -> (&'static str, &'static str) {
+    match status {
+        400 => ("bad-request", "BadRequestError"),
+        413 => ("body-too-large", "BadRequestError"),
+        429 => ("rejected-saturated", "RateLimitError"),
+        503 => ("rejected-no-endpoints", "ServiceUnavailableError"),
+        _ => ("internal-error", "InternalServerError"),
+    }
+}
+
+/// An OpenAI-style error body: `{"error":{"message","type","param","code"}}`.
+pub fn error_body(status: u16, message: &str) -> Vec<u8> {
+    let (_, kind) = error_kind(status);
+    let body = serde_json::json!({
+        "error": { "message": message, "type": kind, "param": null, "code": status }
+    });
+    serde_json::to_vec(&body).unwrap_or_else(|_| message.as_bytes().to_vec())
+}
+
+/// A local reply ending the request: OpenAI-style JSON body, JSON content type and the
+/// dropped-reason header.
+pub fn immediate(status: u16, message: &str) -> ProcessingResponse {
+    let (reason, _) = error_kind(status);
+    ProcessingResponse {
+        response: Some(Outbound::ImmediateResponse(ImmediateResponse {
+            status: Some(HttpStatus {
+                code: i32::from(status),
+            }),
+            headers: Some(HeaderMutation {
+                set_headers: vec![
+                    set_header("content-type", "application/json"),
+                    set_header(REQUEST_DROPPED_REASON_HEADER, reason),
+                ],
+                remove_headers: Vec::new(),
+            }),
+            body: error_body(status, message),
+            details: format!("epp_{reason}"),
+            ..ImmediateResponse::default()
+        })),
+        ..ProcessingResponse::default()
+    }
+}
+
+/// One reply as the message Envoy expects.
+pub fn to_response(reply: Reply) -> ProcessingResponse {
+    let (response, dynamic_metadata) = match reply {
+        Reply::RequestHeaders(h) => {
+            let (headers, metadata) = headers_response(h);
+            (Outbound::RequestHeaders(headers), metadata)
+        }
+        Reply::ResponseHeaders(h) => {
+            let (headers, metadata) = headers_response(h);
+            (Outbound::ResponseHeaders(headers), metadata)
+        }
+        Reply::RequestBody {
+            chunk,
+            end_of_stream,
+        } => (
+            Outbound::RequestBody(streamed_body(chunk, end_of_stream)),
+            None,
+        ),
+        Reply::ResponseBody {
+            chunk,
+            end_of_stream,
+        } => (
+            Outbound::ResponseBody(streamed_body(chunk, end_of_stream)),
+            None,
+        ),
+        Reply::Trailers { response } => {
+            let trailers = TrailersResponse::default();
+            if response {
+                (Outbound::ResponseTrailers(trailers), None)
+            } else {
+                (Outbound::RequestTrailers(trailers), None)
+            }
+        }
+        Reply::Immediate { status, body } => return immediate(status, &body),
+    };
+    ProcessingResponse {
+        response: Some(response),
+        dynamic_metadata,
+        ..ProcessingResponse::default()
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,194 @@
+use envoy_types::pb::envoy::config::core::v3::{HeaderMap, HeaderValue, Metadata};
+use envoy_types::pb::envoy::service::ext_proc::v3::HttpHeaders;
+use envoy_types::pb::google::protobuf::ListValue;
+
+use super::*;
+
+fn with_hint(value: Value) -> ProcessingRequest {
+    let inner = Struct {
+        fields: [(DESTINATION_ENDPOINT_SUBSET_KEY.to_owned(), value)].into(),
+    };
+    ProcessingRequest {
+        metadata_context: Some(Metadata {
+            filter_metadata: [(SUBSET_HINT_METADATA_NAMESPACE.to_owned(), inner)].into(),
+            ..Metadata::default()
+        }),
+        request: Some(Inbound::RequestHeaders(HttpHeaders::default())),
+        ..ProcessingRequest::default()
+    }
+}
+
+fn string(s: &str) -> Value {
+    string_value(s.to_owned())
+}
+
+#[test]
+fn subset_hint_reads_a_list_or_a_comma_separated_string() {
+    let list = Value {
+        kind: Some(Kind::ListValue(ListValue {
+            values: vec![
+                string("10.0.0.1:8000"),
+                string(" 10.0.0.2 "),
+                Value {
+                    kind: Some(Kind::NumberValue(3.0)),
+                },
+            ],
+        })),
+    };
+    assert_eq!(
+        subset_hint(&with_hint(list)),
+        Some(vec!["10.0.0.1:8000".to_owned(), "10.0.0.2".to_owned()])
+    );
+    assert_eq!(
+        subset_hint(&with_hint(string("10.0.0.1:8000, [fd00::1]:8000,"))),
+        Some(vec![
+            "10.0.0.1:8000".to_owned(),
+            "[fd00::1]:8000".to_owned()
+        ])
+    );
+    // Present but empty or of the wrong type: an empty subset (the EPP answers 503).
+    assert_eq!(subset_hint(&with_hint(string(""))), Some(Vec::new()));
+    assert_eq!(
+        subset_hint(&with_hint(Value {
+            kind: Some(Kind::BoolValue(true))
+        })),
+        Some(Vec::new())
+    );
+    // Absent: the whole pool is eligible.
+    assert_eq!(subset_hint(&ProcessingRequest::default()), None);
+}
+
+#[test]
+fn header_pairs_prefer_raw_values() {
+    let map = HeaderMap {
+        headers: vec![
+            HeaderValue {
+                key: ":path".into(),
+                raw_value: b"/v1/completions".to_vec(),
+                ..HeaderValue::default()
+            },
+            HeaderValue {
+                key: "x-old".into(),
+                value: "text".into(),
+                ..HeaderValue::default()
+            },
+        ],
+    };
+    let pairs = header_pairs(Some(&map));
+    assert_eq!(
+        pairs,
+        [(":path", &b"/v1/completions"[..]), ("x-old", &b"text"[..])]
+    );
+    assert!(header_pairs(None).is_empty());
+}
+
+#[test]
+fn routing_headers_carry_the_same_destination_in_metadata() {
+    let reply = Reply::RequestHeaders(HeadersReply {
+        set_headers: vec![(
+            DESTINATION_ENDPOINT_KEY.to_owned(),
+            "[fd00::1]:8000".to_owned(),
+        )],
+        remove_headers: vec![DESTINATION_ENDPOINT_SUBSET_KEY.to_owned()],
+        clear_route_cache: true,
+        destination_metadata: Some("[fd00::1]:8000".to_owned()),
+    });
+    let response = to_response(reply);
+    let Some(Outbound::RequestHeaders(headers)) = &response.response else {
+        panic!("expected request headers, got {response:?}");
+    };
+    let common = headers.response.as_ref().unwrap();
+    assert!(common.clear_route_cache);
+    let mutation = common.header_mutation.as_ref().unwrap();
+    let header = mutation.set_headers[0].header.as_ref().unwrap();
+    assert_eq!(header.key, DESTINATION_ENDPOINT_KEY);
+    assert_eq!(header.raw_value, b"[fd00::1]:8000");
+    assert_eq!(mutation.remove_headers, [DESTINATION_ENDPOINT_SUBSET_KEY]);
+    let lb = &response.dynamic_metadata.as_ref().unwrap().fields[ENVOY_LB_METADATA_NAMESPACE];
+    let Some(Kind::StructValue(lb)) = &lb.kind else {
+        panic!("envoy.lb is not a struct: {lb:?}");
+    };
+    assert_eq!(
+        lb.fields[DESTINATION_ENDPOINT_KEY].kind,
+        Some(Kind::StringValue("[fd00::1]:8000".into()))
+    );
+}
+
+#[test]
+fn bodies_go_back_as_streamed_chunks() {
+    for (reply, response_side) in [
+        (
+            Reply::RequestBody {
+                chunk: b"abc".to_vec(),
+                end_of_stream: true,
+            },
+            false,
+        ),
+        (
+            Reply::ResponseBody {
+                chunk: b"abc".to_vec(),
+                end_of_stream: false,
+            },
+            true,
+        ),
+    ] {
+        let out = to_response(reply);
+        let body = match out.response {
+            Some(Outbound::RequestBody(b)) if !response_side => b,
+            Some(Outbound::ResponseBody(b)) if response_side => b,
+            other => panic!("wrong phase: {other:?}"),
+        };
+        let mutation = body
+            .response
+            .unwrap()
+            .body_mutation
+            .unwrap()
+            .mutation
+            .unwrap();
+        let BodyChange::StreamedResponse(streamed) = mutation else {
+            panic!("not a streamed body");
+        };
+        assert_eq!(streamed.body, b"abc");
+        assert_eq!(streamed.end_of_stream, !response_side);
+    }
+    assert!(matches!(
+        to_response(Reply::Trailers { response: true }).response,
+        Some(Outbound::ResponseTrailers(_))
+    ));
+    assert!(matches!(
+        to_response(Reply::Trailers { response: false }).response,
+        Some(Outbound::RequestTrailers(_))
+    ));
+}
+
+#[test]
+fn immediate_replies_are_openai_errors_with_a_reason_header() {
+    let out = to_response(Reply::Immediate {
+        status: 503,
+        body: "inference error: ServiceUnavailable - the pool has no ready endpoint".into(),
+    });
+    let Some(Outbound::ImmediateResponse(immediate)) = out.response else {
+        panic!("not immediate");
+    };
+    assert_eq!(immediate.status.unwrap().code, 503);
+    let body: serde_json::Value = serde_json::from_slice(&immediate.body).unwrap();
+    assert_eq!(body["error"]["code"], 503);
+    assert_eq!(body["error"]["type"], "ServiceUnavailableError");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("no ready endpoint")
+    );
+    let headers = immediate.headers.unwrap().set_headers;
+    let reason = headers
+        .iter()
+        .filter_map(|h| h.header.as_ref())
+        .find(|h| h.key == REQUEST_DROPPED_REASON_HEADER)
+        .unwrap();
+    assert_eq!(reason.raw_value, b"rejected-no-endpoints");
+    // A message with quotes stays valid JSON.
+    let tricky: serde_json::Value =
+        serde_json::from_slice(&error_body(400, "bad \"model\"\n")).unwrap();
+    assert_eq!(tricky["error"]["message"], "bad \"model\"\n");
+}

@@ -1,0 +1,296 @@
+//! The tonic ext_proc service: one [`RequestStream`] per gRPC stream, driven inline (no task,
+//! no channel). Each inbound message loads the pool snapshot once, goes through the state
+//! machine, and its replies are yielded in order.
+//!
+//! A protocol violation ends the stream with an error status, never with a clean close: a
+//! clean close lets Envoy continue without the EPP and forward the request to whatever
+//! destination the client supplied, even with a fail-closed filter.
+
+use std::collections::VecDeque;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Instant;
+
+use envoy_types::pb::envoy::service::ext_proc::v3::external_processor_server::{
+    ExternalProcessor, ExternalProcessorServer,
+};
+use envoy_types::pb::envoy::service::ext_proc::v3::processing_request::Request as Inbound;
+use envoy_types::pb::envoy::service::ext_proc::v3::{ProcessingRequest, ProcessingResponse};
+use futures::Stream;
+use switchyard_api::protocol::INFERENCE_OBJECTIVE_HEADER;
+use tonic::{Request, Response, Status, Streaming};
+
+use crate::datastore::Datastore;
+use crate::metrics::{Metrics, ModelHandles, ModelLabels};
+use crate::scheduling::Scheduler;
+use crate::server::convert;
+use crate::stream::{Env, Event, Reply, RequestStream};
+
+/// Room for the protobuf envelope (headers, metadata, attributes) around a body chunk.
+const MESSAGE_OVERHEAD_BYTES: usize = 1024 * 1024;
+
+/// What every stream shares.
+pub struct Shared {
+    /// The pool.
+    pub datastore: Arc<Datastore>,
+    /// The configured scheduler.
+    pub scheduler: Scheduler,
+    /// `--disable-endpoint-subset-filter`.
+    pub disable_subset_filter: bool,
+    /// Largest request body buffered; larger ones are answered 413.
+    pub max_body_bytes: usize,
+    /// The metrics.
+    pub metrics: Arc<Metrics>,
+}
+
+/// The ext_proc service.
+#[derive(Clone)]
+pub struct EppService {
+    shared: Arc<Shared>,
+}
+
+impl EppService {
+    /// A service over `shared`.
+    pub fn new(shared: Arc<Shared>) -> Self {
+        Self { shared }
+    }
+
+    /// The tonic server with the message limits raised to fit `max_body_bytes` (in
+    /// FULL_DUPLEX_STREAMED mode Envoy sends chunks, but a client may send one large chunk,
+    /// and tonic's 4 MiB default would fail it with a transport error instead of a 413).
+    pub fn into_server(self) -> ExternalProcessorServer<Self> {
+        let limit = self
+            .shared
+            .max_body_bytes
+            .saturating_add(MESSAGE_OVERHEAD_BYTES);
+        ExternalProcessorServer::new(self)
+            .max_decoding_message_size(limit)
+            .max_encoding_message_size(limit)
+    }
+}
+
+type Answers = Pin<Box<dyn Stream<Item = Result<ProcessingResponse, Status>> + Send>>;
+
+/// Decrements the running-requests gauge when the stream ends, however it ends.
+struct Running(Arc<ModelHandles>);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.0.running.dec();
+    }
+}
+
+/// Per-stream state.
+struct Driver {
+    inbound: Streaming<ProcessingRequest>,
+    machine: RequestStream,
+    shared: Arc<Shared>,
+    pending: VecDeque<ProcessingResponse>,
+    started: Instant,
+    body_bytes: usize,
+    priority: i64,
+    model: Option<Arc<ModelHandles>>,
+    running: Option<Running>,
+    done: bool,
+}
+
+impl Driver {
+    async fn next(&mut self) -> Option<Result<ProcessingResponse, Status>> {
+        loop {
+            if let Some(answer) = self.pending.pop_front() {
+                return Some(Ok(answer));
+            }
+            if self.done {
+                return None;
+            }
+            let message = match self.inbound.message().await {
+                Ok(Some(message)) => message,
+                // Envoy closed its side; dropping the driver releases the reservation.
+                Ok(None) => {
+                    self.finish();
+                    return None;
+                }
+                Err(status) => {
+                    self.done = true;
+                    self.shared.metrics.stream_error("transport");
+                    tracing::debug!(code = ?status.code(), message = status.message(), "ext_proc stream ended by the proxy");
+                    return Some(Err(status));
+                }
+            };
+            if let Err(status) = self.handle(&message) {
+                self.done = true;
+                return Some(Err(status));
+            }
+        }
+    }
+
+    fn handle(&mut self, message: &ProcessingRequest) -> Result<(), Status> {
+        let shared = Arc::clone(&self.shared);
+        let subset = convert::subset_hint(message);
+        let headers;
+        let mut schedules = false;
+        let event = match &message.request {
+            Some(Inbound::RequestHeaders(h)) => {
+                headers = convert::header_pairs(h.headers.as_ref());
+                self.note_objective(&headers);
+                schedules = h.end_of_stream;
+                Event::RequestHeaders {
+                    headers: &headers,
+                    end_of_stream: h.end_of_stream,
+                    subset: subset.as_deref(),
+                }
+            }
+            Some(Inbound::RequestBody(b)) => {
+                self.body_bytes = self.body_bytes.saturating_add(b.body.len());
+                if self.body_bytes > shared.max_body_bytes {
+                    self.reject_too_large();
+                    return Ok(());
+                }
+                schedules = b.end_of_stream;
+                Event::RequestBody {
+                    chunk: &b.body,
+                    end_of_stream: b.end_of_stream,
+                }
+            }
+            Some(Inbound::RequestTrailers(_)) => Event::RequestTrailers,
+            Some(Inbound::ResponseHeaders(h)) => {
+                headers = convert::header_pairs(h.headers.as_ref());
+                Event::ResponseHeaders {
+                    headers: &headers,
+                    end_of_stream: h.end_of_stream,
+                }
+            }
+            Some(Inbound::ResponseBody(b)) => Event::ResponseBody {
+                chunk: &b.body,
+                end_of_stream: b.end_of_stream,
+            },
+            Some(Inbound::ResponseTrailers(_)) => Event::ResponseTrailers,
+            None => {
+                shared.metrics.stream_error("protocol");
+                return Err(Status::invalid_argument(
+                    "ext_proc ProcessingRequest without a request field",
+                ));
+            }
+        };
+        let snapshot = shared.datastore.load();
+        let env = Env {
+            snapshot: &snapshot,
+            scheduler: &shared.scheduler,
+            now: Instant::now(),
+            disable_subset_filter: shared.disable_subset_filter,
+        };
+        let replies = match self.machine.on_event(event, &env) {
+            Ok(replies) => replies,
+            Err(err) => {
+                shared.metrics.stream_error("protocol");
+                tracing::warn!(%err, phase = convert::phase(message), "ending ext_proc stream with an error");
+                return Err(Status::failed_precondition(err.to_string()));
+            }
+        };
+        if schedules {
+            shared
+                .metrics
+                .observe_scheduling(env.now.elapsed().as_secs_f64());
+            self.after_scheduling(&replies);
+        }
+        self.pending
+            .extend(replies.into_iter().map(convert::to_response));
+        if self.machine.is_done() {
+            self.finish();
+        }
+        Ok(())
+    }
+
+    fn note_objective(&mut self, headers: &[(&str, &[u8])]) {
+        let objective = headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(INFERENCE_OBJECTIVE_HEADER))
+            .and_then(|(_, v)| std::str::from_utf8(v).ok());
+        self.priority = self.shared.datastore.load().priority(objective);
+    }
+
+    fn handles(&mut self) -> Arc<ModelHandles> {
+        if let Some(handles) = &self.model {
+            return Arc::clone(handles);
+        }
+        let (client, target) = self.machine.models();
+        let handles = self.shared.metrics.model(ModelLabels {
+            model_name: client.unwrap_or_default(),
+            target_model_name: target.or(client).unwrap_or_default(),
+            priority: self.priority,
+        });
+        self.model = Some(Arc::clone(&handles));
+        handles
+    }
+
+    fn after_scheduling(&mut self, replies: &[Reply]) {
+        let handles = self.handles();
+        if let Some(Reply::Immediate { status, body }) = replies.first() {
+            handles.error(*status);
+            tracing::debug!(status, reason = %body, "request answered by the EPP");
+            return;
+        }
+        if let Some(pick) = self.machine.pick() {
+            handles.requests.inc();
+            handles.request_sizes.observe(self.body_bytes as f64);
+            handles.running.inc();
+            self.running = Some(Running(Arc::clone(&handles)));
+            tracing::debug!(
+                destination = ?pick.endpoints,
+                request_id = self.machine.request_id().unwrap_or_default(),
+                "request scheduled",
+            );
+        }
+    }
+
+    fn reject_too_large(&mut self) {
+        self.shared.metrics.stream_error("body_too_large");
+        self.handles().error(413);
+        let message = format!(
+            "inference error: BadRequest - the request body exceeds the EPP's limit of {} bytes \
+             (--max-body-bytes)",
+            self.shared.max_body_bytes
+        );
+        self.pending.push_back(convert::immediate(413, &message));
+        self.done = true;
+        self.running = None;
+    }
+
+    /// The request is complete: record its duration and release its running slot.
+    fn finish(&mut self) {
+        if let Some(running) = self.running.take() {
+            running
+                .0
+                .duration
+                .observe(self.started.elapsed().as_secs_f64());
+        }
+        self.done = true;
+    }
+}
+
+#[tonic::async_trait]
+impl ExternalProcessor for EppService {
+    type ProcessStream = Answers;
+
+    async fn process(
+        &self,
+        request: Request<Streaming<ProcessingRequest>>,
+    ) -> Result<Response<Self::ProcessStream>, Status> {
+        let driver = Driver {
+            inbound: request.into_inner(),
+            machine: RequestStream::new(),
+            shared: Arc::clone(&self.shared),
+            pending: VecDeque::new(),
+            started: Instant::now(),
+            body_bytes: 0,
+            priority: 0,
+            model: None,
+            running: None,
+            done: false,
+        };
+        let answers = futures::stream::unfold(driver, |mut driver| async move {
+            driver.next().await.map(|answer| (answer, driver))
+        });
+        Ok(Response::new(Box::pin(answers)))
+    }
+}
