@@ -1,0 +1,247 @@
+//! The EPP end to end through the real Envoy with BBR in front and simulator replicas:
+//! BBR sets the model header, the route picks the pool, the pool's own EPP picks the replica,
+//! an ORIGINAL_DST cluster connects to it.
+//!
+//! Three pools: `model-a` (3 replicas), `model-b` (2 replicas) and `model-c` (no endpoints),
+//! each with its own EPP and standalone endpoints file. A test header is copied by Envoy's
+//! header-to-metadata filter into `envoy.lb.subset_hint`, the way a gateway passes a subset.
+//!
+//! Needs Envoy: run `cargo xtask tools` (or `cargo xtask test`, which does). The metrics
+//! scraper is not part of this build, so spreading rests on the EPP's in-flight reservations
+//! and random tie-breaks, and stickiness on its prefix index.
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use common::{EppSetup, any_port, endpoints_file};
+use futures::future::join_all;
+use serde_json::json;
+use switchyard_bbr::config::RouterConfig;
+use switchyard_conformance::client::{HttpClient, HttpResponse};
+use switchyard_conformance::envoy::Envoy;
+use switchyard_conformance::envoy::bootstrap::{Bootstrap, ExtProc, MODEL_HEADER, Route};
+use switchyard_epp::server::Running;
+use switchyard_sim::http::{ReplicaHandle, ReplicaOptions, spawn_replica};
+use tempfile::NamedTempFile;
+use tokio::net::TcpListener;
+
+/// The test header Envoy turns into the subset hint.
+const SUBSET_HEADER: &str = "x-test-subset-hint";
+
+struct Pool {
+    replicas: Vec<ReplicaHandle>,
+    epp: Running,
+    _file: NamedTempFile,
+}
+
+impl Pool {
+    fn addr_of(&self, name: &str) -> SocketAddr {
+        self.replicas.iter().find(|r| r.name == name).unwrap().addr
+    }
+}
+
+async fn pool(model: &str, replicas: usize) -> Pool {
+    let mut handles = Vec::new();
+    for i in 0..replicas {
+        let mut options = ReplicaOptions::new(format!("{model}-{i}"), model);
+        // A few milliseconds per request: concurrent requests overlap, so in-flight load
+        // matters, and the suite stays fast.
+        options.time_scale = 0.1;
+        let listener = TcpListener::bind(any_port()).await.unwrap();
+        handles.push(spawn_replica(listener, options).unwrap());
+    }
+    let addrs: Vec<SocketAddr> = handles.iter().map(|r| r.addr).collect();
+    let file = endpoints_file(model, &addrs, "");
+    let epp = EppSetup::new(file.path().to_owned()).start().await;
+    Pool {
+        replicas: handles,
+        epp,
+        _file: file,
+    }
+}
+
+struct Stack {
+    envoy: Envoy,
+    a: Pool,
+    b: Pool,
+    _c: Pool,
+    _bbr: switchyard_bbr::server::Running,
+    client: HttpClient,
+}
+
+async fn stack() -> Stack {
+    let (a, b, c) = tokio::join!(pool("model-a", 3), pool("model-b", 2), pool("model-c", 0));
+    let bbr = switchyard_bbr::server::start(switchyard_bbr::server::Options {
+        config: RouterConfig::default(),
+        grpc_addr: any_port(),
+        health_addr: any_port(),
+        metrics_addr: any_port(),
+        base_model_file: None,
+        config_maps: None,
+        drain_timeout: Duration::from_secs(5),
+    })
+    .await
+    .unwrap();
+    let epp = ExtProc::endpoint_picker("epp", a.epp.grpc_addr);
+    let bootstrap = Bootstrap::new()
+        .header_to_metadata(
+            SUBSET_HEADER,
+            "envoy.lb.subset_hint",
+            "x-gateway-destination-endpoint-subset",
+        )
+        .ext_proc(ExtProc::new("bbr", bbr.grpc_addr))
+        .ext_proc(epp.clone())
+        .grpc_cluster("epp_b", b.epp.grpc_addr, false)
+        .grpc_cluster("epp_c", c.epp.grpc_addr, false)
+        .route(Route::to_pool("model-a", MODEL_HEADER, "model-a"))
+        .route(
+            Route::to_pool("model-b", MODEL_HEADER, "model-b")
+                .ext_proc_cluster(epp.filter_name(), "epp_b"),
+        )
+        .route(
+            Route::to_pool("model-c", MODEL_HEADER, "model-c")
+                .ext_proc_cluster(epp.filter_name(), "epp_c"),
+        );
+    let envoy = Envoy::start(&bootstrap).await.unwrap();
+    Stack {
+        envoy,
+        a,
+        b,
+        _c: c,
+        _bbr: bbr,
+        client: HttpClient::new(),
+    }
+}
+
+fn chat(model: &str, system: &str, user: &str) -> Vec<u8> {
+    serde_json::to_vec(&json!({
+        "model": model,
+        "messages": [
+            {"role": "system", "content": system},
+            {"role": "user", "content": user},
+        ],
+        "max_tokens": 2,
+    }))
+    .unwrap()
+}
+
+impl Stack {
+    async fn send(&self, body: Vec<u8>, headers: &[(&str, &str)]) -> HttpResponse {
+        let mut all = vec![("content-type", "application/json")];
+        all.extend_from_slice(headers);
+        self.client
+            .post(&self.envoy.url("/v1/chat/completions"), &all, body)
+            .await
+            .unwrap()
+    }
+
+    /// Sends `body`, expects 200 and returns the replica that answered.
+    async fn served_by(&self, body: Vec<u8>, headers: &[(&str, &str)]) -> String {
+        let response = self.send(body, headers).await;
+        assert_eq!(response.status, 200, "{}", response.text());
+        response.header("x-inference-pod").unwrap().to_owned()
+    }
+}
+
+fn count(names: impl IntoIterator<Item = String>) -> HashMap<String, usize> {
+    let mut counts = HashMap::new();
+    for name in names {
+        *counts.entry(name).or_default() += 1;
+    }
+    counts
+}
+
+#[tokio::test]
+async fn the_epp_routes_spreads_sticks_honours_hints_and_refuses_empty_pools() {
+    let s = stack().await;
+
+    // Two pools routed by model: each request stays inside its model's pool.
+    for model in ["model-a", "model-b"] {
+        let served = s.served_by(chat(model, "s", "hello"), &[]).await;
+        assert!(served.starts_with(model), "{model} served by {served}");
+        // The response carries the model the client asked for.
+    }
+
+    // Load spreads: 30 concurrent short, distinct prompts reach every replica of pool A.
+    let burst = (0..30).map(|i| s.served_by(chat("model-a", "s", &format!("q{i}")), &[]));
+    let spread = count(join_all(burst).await);
+    assert_eq!(spread.len(), 3, "every replica gets traffic: {spread:?}");
+    assert!(
+        spread.keys().all(|k| k.starts_with("model-a-")),
+        "{spread:?}"
+    );
+
+    // Shared prefixes stay together: one long system prompt, different questions.
+    let system = "You are a support agent for a storage company. ".repeat(20);
+    let mut sticky = Vec::new();
+    for i in 0..8 {
+        sticky.push(
+            s.served_by(chat("model-a", &system, &format!("question {i}")), &[])
+                .await,
+        );
+    }
+    let sticky = count(sticky);
+    assert_eq!(
+        sticky.len(),
+        1,
+        "one replica serves the shared prefix: {sticky:?}"
+    );
+
+    // The subset hint is honoured, by ip:port.
+    let target = s.a.addr_of("model-a-2").to_string();
+    for i in 0..6 {
+        let served = s
+            .served_by(
+                chat("model-a", "s", &format!("h{i}")),
+                &[(SUBSET_HEADER, &target)],
+            )
+            .await;
+        assert_eq!(served, "model-a-2");
+    }
+    // A hint naming no member of the pool: 503.
+    let elsewhere = s.b.addr_of("model-b-0").to_string();
+    let response = s
+        .send(chat("model-a", "s", "x"), &[(SUBSET_HEADER, &elsewhere)])
+        .await;
+    assert_eq!(response.status, 503, "{}", response.text());
+
+    // A client-supplied destination header is replaced: pointing at pool B's replica does
+    // not take a model-a request out of pool A.
+    for i in 0..4 {
+        let served = s
+            .served_by(
+                chat("model-a", "s", &format!("d{i}")),
+                &[("x-gateway-destination-endpoint", &elsewhere)],
+            )
+            .await;
+        assert!(served.starts_with("model-a-"), "{served}");
+    }
+
+    // An empty pool: 503 with an OpenAI-style error and the reason header.
+    let response = s.send(chat("model-c", "s", "x"), &[]).await;
+    assert_eq!(response.status, 503, "{}", response.text());
+    let error = response.json().unwrap();
+    assert_eq!(error["error"]["code"], 503, "{error}");
+    assert_eq!(
+        response.header("x-llm-d-request-dropped-reason"),
+        Some("rejected-no-endpoints")
+    );
+
+    // Pool B's EPP saw only pool B's requests.
+    let metrics = s
+        .client
+        .get(&format!("http://{}/metrics", s.b.epp.metrics_addr), &[])
+        .await
+        .unwrap()
+        .text();
+    assert!(
+        metrics.contains("inference_objective_request_total{model_name=\"model-b\",target_model_name=\"model-b\",priority=\"0\"} 1"),
+        "{metrics}"
+    );
+    assert!(!metrics.contains("model_name=\"model-a\""), "{metrics}");
+}
