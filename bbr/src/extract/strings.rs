@@ -1,14 +1,18 @@
 //! JSON strings: the fast scan to the closing quote, escape and UTF-8 validation, unescaping.
 //!
 //! The scan is the hot loop of extraction: chat bodies are almost all string content. Only four
-//! kinds of byte interrupt a plain run: `"`, `\`, control characters and non-ASCII bytes.
-//! Without `unsafe` there are no SIMD intrinsics (and LLVM does not synthesise `pmovmskb` from
-//! portable code), so the scan classifies a 64-byte window at a time with an element-wise map
-//! that LLVM *does* vectorise (SSE2 on x86-64, NEON on aarch64): each byte becomes `0xFF` if it
-//! is special and `0x00` if not. The eight resulting words are exact per byte, so the first
-//! special byte is one `trailing_zeros` away, and the window is kept between calls: the next
-//! search after an escape or a short string masks off the lanes already passed instead of
-//! classifying again.
+//! kinds of byte interrupt a plain run: `"`, `\`, control characters and non-ASCII bytes. The
+//! scan classifies a 64-byte window at a time into a bitmask (bit `i` set when byte `i` is
+//! special), so the first special byte is one `trailing_zeros` away, and the window is kept
+//! between calls: the next search after an escape or a short string masks off the lanes already
+//! passed instead of classifying again.
+//!
+//! The workspace forbids `unsafe`, and `std::arch` intrinsics are unsafe to call outside a
+//! `#[target_feature]` function even when the feature is on for the whole target. On x86-64
+//! the classification uses SSE2 (part of the x86-64 baseline) through `safe_arch`, which
+//! exposes intrinsics as safe functions gated by `cfg(target_feature)`: four compares and a
+//! `pmovmskb` per 16 bytes. Elsewhere an element-wise map that LLVM vectorises produces one
+//! `0x00`/`0x01` lane per byte, and a multiply gathers each eight lanes into eight bits.
 //!
 //! Non-ASCII bytes are validated where they occur: a run of bytes ≥ 0x80 is handed to
 //! `std::str::from_utf8`, which is exact (overlongs, surrogates, range) and fast on long runs
@@ -30,6 +34,7 @@ pub(super) struct StrSpan {
 
 /// `1` for a byte that interrupts a plain run, `0` otherwise. Branch-free so that the map
 /// over a window vectorises: `b - 0x20 >= 0x60` (wrapping) is "control or non-ASCII".
+#[cfg(any(test, not(target_arch = "x86_64")))]
 #[inline(always)]
 fn special_lane(b: u8) -> u8 {
     u8::from(b == b'"') | u8::from(b == b'\\') | u8::from(b.wrapping_sub(0x20) >= 0x60)
@@ -40,14 +45,56 @@ fn special_lane(b: u8) -> u8 {
 /// With bytes `b_i ∈ {0, 1}`, the product's term `b_i · 2^(8i) · 2^(7j+7)` lands on bit
 /// `56 + i` exactly when `i + j = 7`; every other term lands below bit 56 or beyond bit 63,
 /// and no two terms share a bit, so there are no carries into the top byte.
+#[cfg(any(test, not(target_arch = "x86_64")))]
 #[inline(always)]
 fn gather_lanes(w: u64) -> u64 {
     w.wrapping_mul(0x0102_0408_1020_4080) >> 56
 }
 
 /// Classifies 64 bytes into a bitmask: bit `i` set when byte `i` is special.
+///
+/// x86-64 always has SSE2; `safe_arch` exposes its intrinsics as safe functions gated by
+/// `cfg(target_feature)`, so this is four compares-and-`pmovmskb` with no `unsafe` here.
+#[cfg(target_arch = "x86_64")]
 #[inline(always)]
 fn classify(window: &[u8; WINDOW]) -> u64 {
+    use safe_arch::{
+        bitor_m128i, cmp_eq_mask_i8_m128i, cmp_lt_mask_i8_m128i, load_unaligned_m128i,
+        move_mask_i8_m128i, set_splat_i8_m128i,
+    };
+    let quote = set_splat_i8_m128i(b'"' as i8);
+    let backslash = set_splat_i8_m128i(b'\\' as i8);
+    // A signed compare: control bytes (0x00–0x1F) and non-ASCII bytes (0x80–0xFF, negative
+    // as i8) are both below 0x20.
+    let space = set_splat_i8_m128i(0x20);
+    let mut mask = 0u64;
+    for (i, chunk) in window.chunks_exact(16).enumerate() {
+        let bytes = load_unaligned_m128i(chunk.try_into().unwrap_or(&[b' '; 16]));
+        let special = bitor_m128i(
+            bitor_m128i(
+                cmp_eq_mask_i8_m128i(bytes, quote),
+                cmp_eq_mask_i8_m128i(bytes, backslash),
+            ),
+            cmp_lt_mask_i8_m128i(bytes, space),
+        );
+        // `pmovmskb` sets only the low 16 bits.
+        let bits = u64::from(move_mask_i8_m128i(special) as u16);
+        mask |= bits << (16 * i);
+    }
+    mask
+}
+
+/// Classifies 64 bytes into a bitmask: bit `i` set when byte `i` is special.
+#[cfg(not(target_arch = "x86_64"))]
+#[inline(always)]
+fn classify(window: &[u8; WINDOW]) -> u64 {
+    classify_portable(window)
+}
+
+/// The classification in portable code (the only one off x86-64; tested against SSE2 on it).
+#[cfg(any(test, not(target_arch = "x86_64")))]
+#[inline(always)]
+fn classify_portable(window: &[u8; WINDOW]) -> u64 {
     let mut lanes = [0u8; WINDOW];
     for (lane, &b) in lanes.iter_mut().zip(window) {
         *lane = special_lane(b);
@@ -349,6 +396,27 @@ mod tests {
             }
             assert_eq!(first_special(&vec![b'a'; len], 0), len);
             assert_eq!(first_special(&vec![0x7f; len], 0), len);
+        }
+    }
+
+    #[test]
+    fn both_classifiers_agree_on_every_byte_in_every_lane() {
+        for byte in 0..=255u8 {
+            for lane in 0..WINDOW {
+                let mut window = [b'a'; WINDOW];
+                window[lane] = byte;
+                let expected = if special_lane(byte) == 1 {
+                    1 << lane
+                } else {
+                    0
+                };
+                assert_eq!(
+                    classify_portable(&window),
+                    expected,
+                    "byte {byte:#x} lane {lane}"
+                );
+                assert_eq!(classify(&window), expected, "byte {byte:#x} lane {lane}");
+            }
         }
     }
 
