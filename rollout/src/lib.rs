@@ -1,1 +1,17 @@
 //! Rollout controller: metric-gated canary weights on HTTPRoutes.
+//!
+//! Layers, pure first:
+//! - [`plan`]: `plan(spec, status, observations) → Decision`, every transition,
+//!   no I/O;
+//! - [`judge`]: one analysis window's verdicts from measurements;
+//! - [`route`]: finding the two backendRefs in an HTTPRoute and the guarded
+//!   JSON Patch that moves only their weights;
+//! - [`conflict`]: which rollout owns a route rule when several target it.
+
+pub mod conflict;
+pub mod error;
+pub mod judge;
+pub mod plan;
+pub mod route;
+
+pub use error::{Error, Result};

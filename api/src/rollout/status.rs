@@ -111,7 +111,8 @@ pub struct WeightsStatus {
     /// What the route carries, once written.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub applied: Option<AppliedWeights>,
-    /// An admin's `PUT weight` override; progress stays paused while it is set.
+    /// A canary weight that replaces the step's until the step changes: an
+    /// admin's `PUT weight` (which also pauses) or weights adopted from the route.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub manual_canary: Option<i32>,
 }

@@ -1,0 +1,73 @@
+//! The crate's single error type.
+
+/// Everything that can go wrong in the rollout controller.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The HTTPRoute does not hold what the rollout targets.
+    #[error("HTTPRoute {route:?}: {message}")]
+    Route {
+        /// The route's name.
+        route: String,
+        /// What is wrong and how to fix it.
+        message: String,
+    },
+
+    /// The rollout's spec cannot be followed.
+    #[error("invalid spec: {0}")]
+    InvalidSpec(String),
+
+    /// Building a JSON document failed.
+    #[error("cannot encode {what}")]
+    Encode {
+        /// What was being encoded.
+        what: &'static str,
+        /// The serde error.
+        #[source]
+        source: serde_json::Error,
+    },
+
+    /// A Prometheus query failed.
+    #[error("Prometheus query {query:?} at {address}: {message}")]
+    Prometheus {
+        /// The server's base URL.
+        address: String,
+        /// The PromQL sent.
+        query: String,
+        /// What went wrong, said so that it can be fixed.
+        message: String,
+    },
+
+    /// A Kubernetes API call failed.
+    #[error("Kubernetes API: {action}")]
+    Kube {
+        /// What was being done, e.g. `patch HTTPRoute llm/route`.
+        action: String,
+        /// The client error.
+        #[source]
+        source: kube::Error,
+    },
+
+    /// Another controller changed the weights between our read and write.
+    #[error("HTTPRoute {route:?} changed under us (the JSON Patch test failed)")]
+    Conflict {
+        /// The route's name.
+        route: String,
+    },
+}
+
+impl Error {
+    /// A short, stable label for metrics and logs.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Route { .. } => "route",
+            Self::InvalidSpec(_) => "invalid_spec",
+            Self::Encode { .. } => "encode",
+            Self::Prometheus { .. } => "prometheus",
+            Self::Kube { .. } => "kube",
+            Self::Conflict { .. } => "conflict",
+        }
+    }
+}
+
+/// `Result` with this crate's [`Error`] as the default error type.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
