@@ -115,12 +115,15 @@ pub async fn start(options: Options) -> Result<Running> {
         });
     }
     if let Some((client, namespace)) = config_maps {
-        let store = mappings.clone();
-        let cancel = cancel.clone();
-        tasks.spawn(async move {
-            k8s::watch_config_maps(client, namespace, store, cancel).await;
-            Ok(())
-        });
+        for labelled in k8s::WATCHED_LABELS {
+            let (client, namespace) = (client.clone(), namespace.clone());
+            let store = mappings.clone();
+            let cancel = cancel.clone();
+            tasks.spawn(async move {
+                k8s::watch_config_maps(client, namespace, labelled, store, cancel).await;
+                Ok(())
+            });
+        }
     }
 
     let service = BbrService::new(Arc::new(config), mappings.clone(), metrics.clone());

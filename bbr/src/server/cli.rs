@@ -95,7 +95,8 @@ pub struct Args {
     #[arg(long, env = "BBR_BASE_MODEL_FILE_POLL_SECONDS", default_value_t = 5)]
     pub base_model_file_poll_seconds: u64,
 
-    /// Watch ConfigMaps labelled inference.networking.k8s.io/bbr-managed=true for mappings.
+    /// Watch ConfigMaps labelled inference.networking.k8s.io/bbr-managed=true (GIE) or
+    /// inference.llm-d.ai/ipp-managed=true (llm-d) for mappings.
     #[arg(long, env = "BBR_WATCH_CONFIGMAPS")]
     pub watch_configmaps: bool,
 

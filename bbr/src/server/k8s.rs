@@ -1,6 +1,8 @@
 //! Base-model mappings from Kubernetes: ConfigMaps labelled
-//! `inference.networking.k8s.io/bbr-managed=true`, in upstream's data format (`baseModel`,
-//! `adapters`), watched with kube's watcher and published to the [`MappingStore`].
+//! `inference.networking.k8s.io/bbr-managed=true` (GIE) or `inference.llm-d.ai/ipp-managed=true`
+//! (llm-d), in upstream's data format (`baseModel`, `adapters`), watched with kube's watcher and
+//! published to the [`MappingStore`]. A label selector cannot OR two keys, so each label has
+//! its own watch and its own [`Source`].
 //!
 //! The watch events drive [`ConfigMapMappings`], a plain index with `apply`/`delete`/`reset`
 //! that is tested without an API server.
@@ -12,16 +14,39 @@ use futures::StreamExt;
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::runtime::watcher::{self, Event};
 use kube::{Api, Client, ResourceExt};
-use switchyard_api::protocol::BBR_MANAGED_LABEL;
+use switchyard_api::protocol::{BBR_MANAGED_LABEL, LLM_D_BBR_MANAGED_LABEL};
 use tokio_util::sync::CancellationToken;
 
 use crate::adapters::{Mapping, parse_config_map};
 use crate::server::mappings::{MappingStore, Source};
 
-/// The label selector of BBR's ConfigMaps.
-pub fn label_selector() -> String {
-    format!("{BBR_MANAGED_LABEL}=true")
+/// One label that marks ConfigMaps of base-model mappings, and the source it publishes as.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LabelledConfigMaps {
+    /// The label key; the value must be `true`.
+    pub label: &'static str,
+    /// Where the watch publishes in the [`MappingStore`].
+    pub source: Source,
 }
+
+impl LabelledConfigMaps {
+    /// The label selector of the watch.
+    pub fn label_selector(&self) -> String {
+        format!("{}=true", self.label)
+    }
+}
+
+/// Every label BBR watches: GIE's, and llm-d's for clusters set up for its payload processor.
+pub const WATCHED_LABELS: [LabelledConfigMaps; 2] = [
+    LabelledConfigMaps {
+        label: BBR_MANAGED_LABEL,
+        source: Source::ConfigMaps,
+    },
+    LabelledConfigMaps {
+        label: LLM_D_BBR_MANAGED_LABEL,
+        source: Source::LlmdConfigMaps,
+    },
+];
 
 /// The mappings of every watched ConfigMap, keyed by `namespace/name` (so conflicts resolve in
 /// a stable order).
@@ -72,20 +97,22 @@ impl ConfigMapMappings {
     }
 }
 
-/// Watches the ConfigMaps (in `namespace`, or cluster-wide when `None`) until cancelled.
-/// Watch errors are logged and retried with backoff by kube's watcher; the last good mappings
-/// stay in place meanwhile.
+/// Watches the ConfigMaps with one label (in `namespace`, or cluster-wide when `None`) until
+/// cancelled. Watch errors are logged and retried with backoff by kube's watcher; the last good
+/// mappings stay in place meanwhile.
 pub async fn watch_config_maps(
     client: Client,
     namespace: Option<String>,
+    labelled: LabelledConfigMaps,
     store: Arc<MappingStore>,
     cancel: CancellationToken,
 ) {
+    let source = labelled.source;
     let api: Api<ConfigMap> = match &namespace {
         Some(ns) => Api::namespaced(client, ns),
         None => Api::all(client),
     };
-    let config = watcher::Config::default().labels(&label_selector());
+    let config = watcher::Config::default().labels(&labelled.label_selector());
     let events = kube::runtime::WatchStreamExt::default_backoff(watcher::watcher(api, config));
     let mut events = std::pin::pin!(events);
     let mut index = ConfigMapMappings::default();
@@ -105,21 +132,22 @@ pub async fn watch_config_maps(
             Ok(Event::InitApply(cm)) => log_invalid(index.apply(&cm)),
             Ok(Event::InitDone) => {
                 listing = false;
-                store.publish(Source::ConfigMaps, index.mappings());
+                store.publish(source, index.mappings());
             }
             Ok(Event::Apply(cm)) => {
                 log_invalid(index.apply(&cm));
-                store.publish(Source::ConfigMaps, index.mappings());
+                store.publish(source, index.mappings());
             }
             Ok(Event::Delete(cm)) => {
                 index.delete(&cm);
                 if !listing {
-                    store.publish(Source::ConfigMaps, index.mappings());
+                    store.publish(source, index.mappings());
                 }
             }
             Err(err) => tracing::warn!(
                 %err,
                 namespace = namespace.as_deref().unwrap_or("<all>"),
+                label = labelled.label,
                 "watching base-model ConfigMaps failed; retrying (check BBR's RBAC: get, list \
                  and watch on configmaps)",
             ),

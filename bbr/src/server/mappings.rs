@@ -22,8 +22,12 @@ use crate::server::metrics::Metrics;
 pub enum Source {
     /// `--base-model-file`.
     File,
-    /// ConfigMaps labelled `inference.networking.k8s.io/bbr-managed=true`.
+    /// ConfigMaps labelled `inference.networking.k8s.io/bbr-managed=true` (GIE).
     ConfigMaps,
+    /// ConfigMaps labelled `inference.llm-d.ai/ipp-managed=true` (llm-d's payload processor).
+    /// A ConfigMap carrying both labels is read by both watches; its two identical claims do
+    /// not conflict, and dropping one label leaves the other watch's copy in place.
+    LlmdConfigMaps,
 }
 
 /// The current index, and the mappings each source last published.

@@ -10,6 +10,14 @@ use super::*;
 use crate::server::metrics::Metrics;
 
 fn config_map(name: &str, data: serde_json::Value) -> serde_json::Value {
+    labelled_config_map(name, &[BBR_MANAGED_LABEL], data)
+}
+
+fn labelled_config_map(name: &str, labels: &[&str], data: serde_json::Value) -> serde_json::Value {
+    let labels: serde_json::Map<String, serde_json::Value> = labels
+        .iter()
+        .map(|l| (l.to_string(), json!("true")))
+        .collect();
     json!({
         "apiVersion": "v1",
         "kind": "ConfigMap",
@@ -17,7 +25,7 @@ fn config_map(name: &str, data: serde_json::Value) -> serde_json::Value {
             "name": name,
             "namespace": "inference",
             "resourceVersion": "2",
-            "labels": { BBR_MANAGED_LABEL: "true" },
+            "labels": labels,
         },
         "data": data,
     })
@@ -103,6 +111,7 @@ async fn watcher_publishes_list_and_watch_events() {
     let watch = tokio::spawn(watch_config_maps(
         client,
         Some("inference".into()),
+        WATCHED_LABELS[0],
         store.clone(),
         cancel.clone(),
     ));
@@ -129,5 +138,146 @@ async fn watcher_publishes_list_and_watch_events() {
         .await
         .unwrap()
         .unwrap();
+    server.abort();
+}
+
+/// What the mocked API server saw of one request.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+struct Recorded {
+    method: String,
+    path: String,
+    label_selector: String,
+    watch: bool,
+    body: Vec<u8>,
+}
+
+async fn record(request: Request<Body>) -> Recorded {
+    let (parts, body) = request.into_parts();
+    let query: Vec<(String, String)> = parts
+        .uri
+        .query()
+        .unwrap_or_default()
+        .split('&')
+        .filter_map(|pair| pair.split_once('='))
+        .map(|(k, v)| (k.to_string(), v.replace("%2F", "/").replace("%3D", "=")))
+        .collect();
+    let param = |name: &str| {
+        query
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default()
+    };
+    Recorded {
+        method: parts.method.to_string(),
+        path: parts.uri.path().to_string(),
+        label_selector: param("labelSelector"),
+        watch: param("watch") == "true",
+        body: body.collect_bytes().await.unwrap().to_vec(),
+    }
+}
+
+#[tokio::test]
+async fn both_upstream_labels_are_watched_and_merged() {
+    let (service, mut handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
+    let (seen_tx, mut seen_rx) = tokio::sync::mpsc::unbounded_channel();
+    let gie = format!("{BBR_MANAGED_LABEL}=true");
+    let llm_d = format!("{LLM_D_BBR_MANAGED_LABEL}=true");
+    let server = tokio::spawn({
+        let (gie, llm_d) = (gie.clone(), llm_d.clone());
+        async move {
+            let mut pending = Vec::new();
+            while let Some((request, respond)) = handle.next_request().await {
+                let seen = record(request).await;
+                assert!(
+                    seen.label_selector == gie || seen.label_selector == llm_d,
+                    "{seen:?}"
+                );
+                let items = if seen.label_selector == gie {
+                    vec![config_map(
+                        "llama",
+                        json!({"baseModel": "llama", "adapters": "- food-review"}),
+                    )]
+                } else {
+                    vec![
+                        labelled_config_map(
+                            "qwen",
+                            &[LLM_D_BBR_MANAGED_LABEL],
+                            json!({"baseModel": "qwen", "adapters": "- qwen-sql"}),
+                        ),
+                        // Carries both labels: each watch reads it, the claims agree.
+                        labelled_config_map(
+                            "llama",
+                            &[BBR_MANAGED_LABEL, LLM_D_BBR_MANAGED_LABEL],
+                            json!({"baseModel": "llama", "adapters": "- food-review"}),
+                        ),
+                    ]
+                };
+                if seen.watch {
+                    pending.push(respond);
+                } else {
+                    let list = json!({
+                        "apiVersion": "v1",
+                        "kind": "ConfigMapList",
+                        "metadata": { "resourceVersion": "10" },
+                        "items": items,
+                    });
+                    respond.send_response(Response::new(Body::from(list.to_string().into_bytes())));
+                }
+                let _ = seen_tx.send(seen);
+            }
+        }
+    });
+    let client = Client::new(service, "inference");
+    let store = Arc::new(MappingStore::new(Arc::new(Metrics::new())));
+    let cancel = CancellationToken::new();
+    let watches: Vec<_> = WATCHED_LABELS
+        .into_iter()
+        .map(|labelled| {
+            tokio::spawn(watch_config_maps(
+                client.clone(),
+                Some("inference".into()),
+                labelled,
+                store.clone(),
+                cancel.clone(),
+            ))
+        })
+        .collect();
+
+    // Each watch lists, then watches from the list's resource version.
+    let mut seen = Vec::new();
+    while seen.len() < 4 {
+        let next = tokio::time::timeout(Duration::from_secs(5), seen_rx.recv()).await;
+        seen.push(next.expect("the watches made too few requests").unwrap());
+    }
+    seen.sort();
+    let expected = |selector: &str, watch: bool| Recorded {
+        method: "GET".into(),
+        path: "/api/v1/namespaces/inference/configmaps".into(),
+        label_selector: selector.into(),
+        watch,
+        body: Vec::new(),
+    };
+    let mut want = vec![
+        expected(&gie, false),
+        expected(&gie, true),
+        expected(&llm_d, false),
+        expected(&llm_d, true),
+    ];
+    want.sort();
+    assert_eq!(seen, want);
+
+    let index = store.snapshot();
+    assert_eq!(index.base_of("food-review"), Some("llama"));
+    assert_eq!(index.base_of("qwen-sql"), Some("qwen"));
+    assert_eq!(index.base_of("qwen"), Some("qwen"));
+
+    cancel.cancel();
+    for watch in watches {
+        tokio::time::timeout(Duration::from_secs(5), watch)
+            .await
+            .unwrap()
+            .unwrap();
+    }
     server.abort();
 }
