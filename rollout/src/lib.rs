@@ -6,12 +6,14 @@
 //! - [`judge`]: one analysis window's verdicts from measurements;
 //! - [`route`]: finding the two backendRefs in an HTTPRoute and the guarded
 //!   JSON Patch that moves only their weights;
+//! - [`prometheus`]: the PromQL source (instant queries over HTTP);
 //! - [`conflict`]: which rollout owns a route rule when several target it.
 
 pub mod conflict;
 pub mod error;
 pub mod judge;
 pub mod plan;
+pub mod prometheus;
 pub mod route;
 
 pub use error::{Error, Result};

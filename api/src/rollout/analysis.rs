@@ -164,8 +164,10 @@ pub struct MetricCheck {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub no_data: Option<NoDataPolicy>,
 
-    /// Query: a PromQL expression returning one number. `{{arm}}` is the backend
-    /// name, `{{selector}}` the arm selector, `{{window}}` the window (`90s`).
+    /// A PromQL expression returning one number (Prometheus source): required
+    /// for `Query`, and replaces the built-in query of any other type.
+    /// `{{arm}}` is the backend name, `{{selector}}` the arm selector,
+    /// `{{window}}` the window (`90s`), `{{quantile}}` the quantile.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 1, max = 4096))]
     pub query: Option<String>,
