@@ -7,11 +7,15 @@
 //! - [`route`]: finding the two backendRefs in an HTTPRoute and the guarded
 //!   JSON Patch that moves only their weights;
 //! - [`prometheus`]: the PromQL source (instant queries over HTTP);
-//! - [`conflict`]: which rollout owns a route rule when several target it.
+//! - [`conflict`]: which rollout owns a route rule when several target it;
+//! - [`controller`]: the kube-rs shell that reads, plans and writes;
+//! - [`metrics`]: the controller's own Prometheus metrics.
 
 pub mod conflict;
+pub mod controller;
 pub mod error;
 pub mod judge;
+pub mod metrics;
 pub mod plan;
 pub mod prometheus;
 pub mod route;

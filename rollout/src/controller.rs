@@ -1,0 +1,181 @@
+//! The I/O shell around [`crate::plan`]: kube-rs `Controller`, one `reconcile`
+//! per InferenceRollout.
+//!
+//! `reconcile` reads (route, pool readiness, other rollouts, the analysis
+//! window's measurements), calls the pure planner, then writes — the route's
+//! weights with a guarded JSON Patch, the status with server-side apply under
+//! its own field manager (so the admin API's `status.intent` is never
+//! overwritten), and one Kubernetes event per planned event.
+//!
+//! No finalizer: deleting a rollout leaves the route's weights where they are,
+//! which is what the user last saw; there is nothing of ours to clean up.
+
+mod observe;
+mod write;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt;
+use k8s_openapi::jiff::Timestamp;
+use kube::runtime::controller::{Action, Controller};
+use kube::runtime::events::{Recorder, Reporter};
+use kube::runtime::reflector::{ObjectRef, Store};
+use kube::runtime::watcher;
+use kube::{Api, Client, ResourceExt};
+use switchyard_api::{HttpRoute, InferenceRollout};
+use tracing::{info, instrument, warn};
+
+use crate::error::{Error, Result};
+use crate::metrics::Metrics;
+use crate::plan::{self, Observations};
+
+/// The field manager of the controller's writes.
+pub const FIELD_MANAGER: &str = "inference-rollout-controller";
+
+/// Everything `reconcile` needs besides the object.
+pub struct Context {
+    /// The Kubernetes client.
+    pub client: Client,
+    /// Publishes events.
+    pub recorder: Recorder,
+    /// Every InferenceRollout, to find two on one route rule.
+    pub rollouts: Store<InferenceRollout>,
+    /// The clock; tests pin it.
+    pub clock: Arc<dyn Fn() -> Timestamp + Send + Sync>,
+    /// The controller's own metrics.
+    pub metrics: Metrics,
+}
+
+impl Context {
+    /// A context with the system clock.
+    pub fn new(client: Client, rollouts: Store<InferenceRollout>, metrics: Metrics) -> Self {
+        let reporter = Reporter {
+            controller: FIELD_MANAGER.into(),
+            instance: std::env::var("POD_NAME").ok(),
+        };
+        Self {
+            recorder: Recorder::new(client.clone(), reporter),
+            client,
+            rollouts,
+            clock: Arc::new(Timestamp::now),
+            metrics,
+        }
+    }
+}
+
+/// Plans and applies one rollout.
+#[instrument(skip_all, fields(rollout = %rollout.name_any(), namespace = rollout.namespace().unwrap_or_default()))]
+pub async fn reconcile(rollout: Arc<InferenceRollout>, ctx: Arc<Context>) -> Result<Action> {
+    let namespace = rollout.namespace().unwrap_or_default();
+    let now = (ctx.clock)();
+    let status = rollout.status.clone().unwrap_or_default();
+    let spec = &rollout.spec;
+    let route = observe::route(&ctx.client, &namespace, spec).await?;
+    let (canary_ready, stable_ready) = observe::readiness(&ctx.client, &namespace, spec).await?;
+    let analysis = observe::analysis(spec, &status, now).await;
+    let others = ctx.rollouts.state();
+    let observations = Observations {
+        now,
+        generation: rollout.metadata.generation,
+        route: route.observation.clone(),
+        canary_ready,
+        stable_ready,
+        analysis,
+        conflict_with: crate::conflict::conflict_with(&rollout, others.iter().map(Arc::as_ref)),
+    };
+    let decision = plan::plan(spec, &status, &observations);
+
+    let mut events = decision.events.clone();
+    if let (Some(weights), Some(found)) = (decision.write, &route.found) {
+        match write::route_weights(&ctx.client, &namespace, spec, found, weights).await {
+            Ok(()) => ctx.metrics.weight_write("ok"),
+            Err(Error::Conflict { route }) => {
+                ctx.metrics.weight_write("conflict");
+                events.push(plan::PlannedEvent {
+                    reason: "WeightWriteConflict",
+                    warning: true,
+                    message: format!(
+                        "HTTPRoute {route:?} changed between read and write; re-reading it"
+                    ),
+                });
+            }
+            Err(err) => {
+                ctx.metrics.weight_write("error");
+                return Err(err);
+            }
+        }
+    }
+    if write::strip_intent(&decision.status) != write::strip_intent(&status) {
+        write::status(&ctx.client, &rollout, &decision.status).await?;
+    }
+    for event in &events {
+        info!(reason = event.reason, message = %event.message, "rollout event");
+        if let Err(err) = write::event(&ctx.recorder, &rollout, event).await {
+            // An event is worth a log line, not a failed reconcile.
+            warn!(error = %err, reason = event.reason, "cannot publish event");
+        }
+    }
+    if let Some(weights) = decision
+        .status
+        .weights
+        .as_ref()
+        .and_then(|w| w.applied.as_ref())
+    {
+        ctx.metrics
+            .canary_weight(&namespace, &rollout.name_any(), weights.canary);
+    }
+    Ok(Action::requeue(decision.requeue_after))
+}
+
+/// Retries a failed reconcile after a pause that grows with nothing: the
+/// planner is idempotent, so a fixed short delay is enough.
+pub fn error_policy(rollout: Arc<InferenceRollout>, error: &Error, ctx: Arc<Context>) -> Action {
+    warn!(rollout = %rollout.name_any(), error = %error, kind = error.kind(), "reconcile failed");
+    ctx.metrics.reconcile_error(error.kind());
+    Action::requeue(Duration::from_secs(10))
+}
+
+/// Runs the controller until `shutdown` resolves: watches InferenceRollouts and
+/// the HTTPRoutes they target.
+pub async fn run(
+    client: Client,
+    metrics: Metrics,
+    shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
+) {
+    let rollouts: Api<InferenceRollout> = Api::all(client.clone());
+    let routes: Api<HttpRoute> = Api::all(client.clone());
+    let controller = Controller::new(rollouts, watcher::Config::default());
+    let store = controller.store();
+    let mapper_store = store.clone();
+    let ctx = Arc::new(Context::new(client, store, metrics.clone()));
+    controller
+        .watches(
+            routes,
+            watcher::Config::default(),
+            move |route: HttpRoute| {
+                let namespace = route.namespace();
+                let name = route.name_any();
+                mapper_store
+                    .state()
+                    .into_iter()
+                    .filter(move |r| {
+                        r.namespace() == namespace
+                            && r.spec.target.route.as_ref().is_some_and(|t| t.name == name)
+                    })
+                    .map(|r| ObjectRef::from_obj(r.as_ref()))
+            },
+        )
+        .graceful_shutdown_on(shutdown)
+        .run(reconcile, error_policy, ctx)
+        .for_each(|result| {
+            let metrics = metrics.clone();
+            async move {
+                metrics.reconcile(result.is_ok());
+            }
+        })
+        .await;
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,7 @@
+//! `reconcile` against kube-rs's mock service (tower-test): each test lists
+//! the exact calls the apiserver must see — method, path, query, body — and
+//! answers them like the apiserver would. A missing call, an extra call or a
+//! different body fails the test.
+
+mod fixtures;
+mod scenarios;
