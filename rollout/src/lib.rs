@@ -9,8 +9,10 @@
 //! - [`prometheus`]: the PromQL source (instant queries over HTTP);
 //! - [`conflict`]: which rollout owns a route rule when several target it;
 //! - [`controller`]: the kube-rs shell that reads, plans and writes;
+//! - [`admin`]: the admin HTTP API (axum) recording actions on the CR;
 //! - [`metrics`]: the controller's own Prometheus metrics.
 
+pub mod admin;
 pub mod conflict;
 pub mod controller;
 pub mod error;

@@ -30,7 +30,7 @@ use switchyard_api::rollout::{
 
 use crate::route::RouteView;
 
-pub use desired::{Clamp, clamp, step_target};
+pub use desired::{Clamp, clamp, max_manual_weight, step_target};
 pub use intent::intent_allowed;
 pub use progress::{Window, analysis_window};
 

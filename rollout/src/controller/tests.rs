@@ -3,5 +3,5 @@
 //! answers them like the apiserver would. A missing call, an extra call or a
 //! different body fails the test.
 
-mod fixtures;
+pub(crate) mod fixtures;
 mod scenarios;

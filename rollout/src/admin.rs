@@ -1,0 +1,68 @@
+//! The admin HTTP API (axum): read rollouts, and record admin actions on them.
+//!
+//! Routes (`R` = `/api/v1/namespaces/{ns}/inferencerollouts/{name}`):
+//! - `GET /api/v1/inferencerollouts`, `GET R`, `GET R/analysis`;
+//! - `POST R/pause {reason}`, `POST R/resume`, `POST R/promote {mode: step|full}`,
+//!   `POST R/abort {reason}`, `POST R/retry`, `PUT R/weight {canary, unit: bp|percent}`;
+//! - `GET /healthz`, `GET /metrics` (no authentication).
+//!
+//! Every action is recorded on the CR as `status.intent` (server-side apply,
+//! field manager `inference-rollout-admin`), so it survives restarts and the
+//! controller acts on it in its next reconcile. `Idempotency-Key` becomes the
+//! intent's nonce (a repeat is a no-op), `If-Match` must equal the
+//! resourceVersion (412), a state that forbids the action answers 409, a
+//! safety rule 422. One audit log line per action (target `audit`).
+
+mod auth;
+mod error;
+mod handlers;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::routing::{get, post, put};
+use k8s_openapi::jiff::Timestamp;
+use kube::Client;
+
+pub use auth::{Authenticator, TokenFile};
+pub use error::AdminError;
+
+use crate::metrics::Metrics;
+
+/// The field manager of the admin API's status writes.
+pub const ADMIN_FIELD_MANAGER: &str = "inference-rollout-admin";
+
+/// What every handler needs.
+#[derive(Clone)]
+pub struct AdminState {
+    /// The Kubernetes client.
+    pub client: Client,
+    /// Who may call.
+    pub auth: Arc<Authenticator>,
+    /// Request counters.
+    pub metrics: Metrics,
+    /// The clock; tests pin it.
+    pub clock: Arc<dyn Fn() -> Timestamp + Send + Sync>,
+}
+
+/// The admin API's routes.
+pub fn router(state: AdminState) -> Router {
+    let r = "/api/v1/namespaces/{namespace}/inferencerollouts/{name}";
+    Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/metrics", get(handlers::metrics))
+        .route("/api/v1/inferencerollouts", get(handlers::list))
+        .route(r, get(handlers::get_one))
+        .route(&format!("{r}/analysis"), get(handlers::analysis))
+        .route(&format!("{r}/pause"), post(handlers::pause))
+        .route(&format!("{r}/resume"), post(handlers::resume))
+        .route(&format!("{r}/promote"), post(handlers::promote))
+        .route(&format!("{r}/abort"), post(handlers::abort))
+        .route(&format!("{r}/retry"), post(handlers::retry))
+        .route(&format!("{r}/weight"), put(handlers::set_weight))
+        .fallback(handlers::not_found)
+        .with_state(state)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,528 @@
+//! The admin API's handlers.
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use kube::api::{ListParams, Patch, PatchParams};
+use kube::{Api, Resource, ResourceExt};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use switchyard_api::rollout::{FULL_WEIGHT, Intent, IntentAction, Phase, PromoteMode, RouteTarget};
+use switchyard_api::{HttpRoute, InferenceRollout};
+use tracing::info;
+
+use super::auth::Access;
+use super::{ADMIN_FIELD_MANAGER, AdminError, AdminState};
+use crate::plan::{intent_allowed, max_manual_weight};
+use crate::route::locate;
+
+type Answer = Result<Response, AdminError>;
+
+/// `GET /metrics`.
+pub async fn metrics(State(state): State<AdminState>) -> Response {
+    let mut response = state.metrics.encode().into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/openmetrics-text; version=1.0.0; charset=utf-8"),
+    );
+    response
+}
+
+/// Any other path.
+pub async fn not_found() -> AdminError {
+    AdminError::NotFound("no such endpoint; see GET /api/v1/inferencerollouts".into())
+}
+
+/// `GET /api/v1/inferencerollouts`.
+pub async fn list(State(state): State<AdminState>, headers: HeaderMap) -> Answer {
+    let access = Access {
+        verb: "list",
+        namespace: None,
+        name: None,
+        subresource: None,
+    };
+    state
+        .auth
+        .authorize(&state.client, &headers, access)
+        .await?;
+    let api: Api<InferenceRollout> = Api::all(state.client.clone());
+    let list = api
+        .list(&ListParams::default())
+        .await
+        .map_err(|err| AdminError::from_kube("list InferenceRollouts", err))?;
+    let items: Vec<Value> = list.items.iter().map(|r| snapshot(r, None)).collect();
+    Ok(Json(json!({ "items": items })).into_response())
+}
+
+/// `GET R`: the rollout and the weights its route carries now.
+pub async fn get_one(
+    State(state): State<AdminState>,
+    Path((namespace, name)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Answer {
+    let access = Access {
+        verb: "get",
+        namespace: Some(&namespace),
+        name: Some(&name),
+        subresource: None,
+    };
+    state
+        .auth
+        .authorize(&state.client, &headers, access)
+        .await?;
+    let rollout = fetch(&state, &namespace, &name).await?;
+    let route = route_weights(&state, &namespace, &rollout).await;
+    Ok(with_etag(
+        &rollout,
+        Json(snapshot(&rollout, Some(route))).into_response(),
+    ))
+}
+
+/// `GET R/analysis`: the metrics, the source and the last verdicts.
+pub async fn analysis(
+    State(state): State<AdminState>,
+    Path((namespace, name)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Answer {
+    let access = Access {
+        verb: "get",
+        namespace: Some(&namespace),
+        name: Some(&name),
+        subresource: None,
+    };
+    state
+        .auth
+        .authorize(&state.client, &headers, access)
+        .await?;
+    let rollout = fetch(&state, &namespace, &name).await?;
+    let status = rollout.status.clone().unwrap_or_default();
+    let body = json!({
+        "source": rollout.spec.analysis.source,
+        "minRequestsPerWindow": rollout.spec.analysis.min_requests_per_window,
+        "noData": rollout.spec.analysis.no_data,
+        "metrics": rollout.spec.analysis.metrics,
+        "status": status.analysis,
+    });
+    Ok(with_etag(&rollout, Json(body).into_response()))
+}
+
+#[derive(Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ReasonBody {
+    #[serde(default)]
+    reason: String,
+}
+
+#[derive(Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PromoteBody {
+    #[serde(default)]
+    mode: Option<PromoteMode>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WeightBody {
+    canary: f64,
+    #[serde(default)]
+    unit: WeightUnit,
+}
+
+#[derive(Clone, Copy, Default, Deserialize)]
+enum WeightUnit {
+    #[default]
+    #[serde(rename = "bp")]
+    BasisPoints,
+    #[serde(rename = "percent")]
+    Percent,
+}
+
+/// The fields of an intent besides action, nonce, user and time.
+#[derive(Default)]
+struct Details {
+    mode: Option<PromoteMode>,
+    canary_weight: Option<i32>,
+    reason: String,
+}
+
+/// `POST R/pause {reason}`.
+pub async fn pause(
+    state: State<AdminState>,
+    path: Path<(String, String)>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    audited(state, path, headers, IntentAction::Pause, move || {
+        let body: ReasonBody = parse(&body)?;
+        Ok(Details {
+            reason: body.reason,
+            ..Details::default()
+        })
+    })
+    .await
+}
+
+/// `POST R/resume`.
+pub async fn resume(
+    state: State<AdminState>,
+    path: Path<(String, String)>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    audited(state, path, headers, IntentAction::Resume, move || {
+        let _: ReasonBody = parse(&body)?;
+        Ok(Details::default())
+    })
+    .await
+}
+
+/// `POST R/promote {mode: step|full}` (step by default).
+pub async fn promote(
+    state: State<AdminState>,
+    path: Path<(String, String)>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    audited(state, path, headers, IntentAction::Promote, move || {
+        let body: PromoteBody = parse(&body)?;
+        Ok(Details {
+            mode: Some(body.mode.unwrap_or(PromoteMode::Step)),
+            ..Details::default()
+        })
+    })
+    .await
+}
+
+/// `POST R/abort {reason}`.
+pub async fn abort(
+    state: State<AdminState>,
+    path: Path<(String, String)>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    audited(state, path, headers, IntentAction::Abort, move || {
+        let body: ReasonBody = parse(&body)?;
+        Ok(Details {
+            reason: body.reason,
+            ..Details::default()
+        })
+    })
+    .await
+}
+
+/// `POST R/retry`.
+pub async fn retry(
+    state: State<AdminState>,
+    path: Path<(String, String)>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    audited(state, path, headers, IntentAction::Retry, move || {
+        let _: ReasonBody = parse(&body)?;
+        Ok(Details::default())
+    })
+    .await
+}
+
+/// `PUT R/weight {canary, unit: bp|percent}`.
+pub async fn set_weight(
+    state: State<AdminState>,
+    path: Path<(String, String)>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    audited(state, path, headers, IntentAction::SetWeight, move || {
+        if body.iter().all(u8::is_ascii_whitespace) {
+            return Err(AdminError::BadRequest(
+                "the body must be {\"canary\": <weight>, \"unit\": \"bp\" or \"percent\"}".into(),
+            ));
+        }
+        let body: WeightBody = serde_json::from_slice(&body)
+            .map_err(|err| AdminError::BadRequest(format!("invalid JSON body: {err}")))?;
+        let basis_points = match body.unit {
+            WeightUnit::BasisPoints => body.canary,
+            WeightUnit::Percent => body.canary * 100.0,
+        };
+        if !basis_points.is_finite() || basis_points.fract() != 0.0 {
+            return Err(AdminError::BadRequest(format!(
+                "canary {} is not a whole number of basis points",
+                body.canary
+            )));
+        }
+        if !(0.0..=f64::from(FULL_WEIGHT)).contains(&basis_points) {
+            return Err(AdminError::Unprocessable(format!(
+                "canary weight {basis_points} bp is outside 0 to 10000"
+            )));
+        }
+        Ok(Details {
+            canary_weight: Some(basis_points as i32),
+            ..Details::default()
+        })
+    })
+    .await
+}
+
+fn parse<T: Default + for<'de> Deserialize<'de>>(body: &Bytes) -> Result<T, AdminError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(T::default());
+    }
+    serde_json::from_slice(body)
+        .map_err(|err| AdminError::BadRequest(format!("invalid JSON body: {err}")))
+}
+
+/// Runs an action and writes its audit line and metric, whatever the outcome.
+async fn audited(
+    State(state): State<AdminState>,
+    Path((namespace, name)): Path<(String, String)>,
+    headers: HeaderMap,
+    action: IntentAction,
+    details: impl FnOnce() -> Result<Details, AdminError>,
+) -> Response {
+    let label = action_label(action);
+    let mut user = String::from("-");
+    let result = act(
+        &state, &namespace, &name, &headers, action, details, &mut user,
+    )
+    .await;
+    let response = match result {
+        Ok(response) => response,
+        Err(err) => err.into_response(),
+    };
+    let code = response.status().as_u16();
+    info!(target: "audit", user = %user, action = label, namespace = %namespace, name = %name, code, "admin action");
+    state.metrics.admin_request(label, code);
+    response
+}
+
+fn action_label(action: IntentAction) -> &'static str {
+    match action {
+        IntentAction::Pause => "pause",
+        IntentAction::Resume => "resume",
+        IntentAction::Promote => "promote",
+        IntentAction::Abort => "abort",
+        IntentAction::Retry => "retry",
+        IntentAction::SetWeight => "setWeight",
+    }
+}
+
+async fn act(
+    state: &AdminState,
+    namespace: &str,
+    name: &str,
+    headers: &HeaderMap,
+    action: IntentAction,
+    details: impl FnOnce() -> Result<Details, AdminError>,
+    user_out: &mut String,
+) -> Answer {
+    let access = Access {
+        verb: "patch",
+        namespace: Some(namespace),
+        name: Some(name),
+        subresource: Some("status"),
+    };
+    let user = state.auth.authorize(&state.client, headers, access).await?;
+    user_out.clone_from(&user);
+    let details = details()?;
+    let key = idempotency_key(headers)?;
+    let rollout = fetch(state, namespace, name).await?;
+    let version = rollout.resource_version().unwrap_or_default();
+    let if_match = if_match(headers)?;
+    if let Some(wanted) = &if_match
+        && *wanted != version
+    {
+        return Err(AdminError::PreconditionFailed(format!(
+            "If-Match {wanted:?} does not match resourceVersion {version:?}; read the rollout again"
+        )));
+    }
+    let status = rollout.status.clone().unwrap_or_default();
+    if let Some(pending) = &status.intent {
+        if key.as_deref() == Some(pending.nonce.as_str()) {
+            if pending.action != action {
+                return Err(AdminError::Conflict(format!(
+                    "Idempotency-Key {:?} was already used for {:?}",
+                    pending.nonce, pending.action
+                )));
+            }
+            // A repeat of a recorded action: nothing to do.
+            return Ok(accepted(&rollout, pending, false));
+        }
+        if status.observed_intent_nonce.as_deref() != Some(pending.nonce.as_str()) {
+            return Err(AdminError::Conflict(format!(
+                "another admin action is still pending: {:?} by {} (nonce {}); retry once the controller has acted on it",
+                pending.action, pending.by, pending.nonce
+            )));
+        }
+    }
+    let phase = status.phase.unwrap_or(Phase::Pending);
+    intent_allowed(phase, status.pause.as_ref().map(|p| p.reason), action)
+        .map_err(AdminError::Conflict)?;
+    if let Some(weight) = details.canary_weight {
+        let limit = max_manual_weight(&rollout.spec);
+        if weight > limit {
+            return Err(AdminError::Unprocessable(format!(
+                "canary weight {weight} bp is above {limit} bp (maxWeight {}, and stable keeps traffic until promotion); use promote with mode full to finish",
+                rollout.spec.strategy.max_weight
+            )));
+        }
+    }
+    let now = (state.clock)();
+    let intent = Intent {
+        action,
+        nonce: key.unwrap_or_else(|| generated_nonce(&user, now)),
+        by: user,
+        at: Time(now),
+        mode: details.mode,
+        canary_weight: details.canary_weight,
+        reason: details.reason,
+    };
+    let mut body = json!({
+        "apiVersion": InferenceRollout::api_version(&()),
+        "kind": InferenceRollout::kind(&()),
+        "status": {"intent": intent},
+    });
+    if if_match.is_some() {
+        // Optimistic concurrency: the apiserver refuses the write if the object moved on.
+        body["metadata"] = json!({"resourceVersion": version});
+    }
+    let api: Api<InferenceRollout> = Api::namespaced(state.client.clone(), namespace);
+    let updated = api
+        .patch_status(
+            name,
+            &PatchParams::apply(ADMIN_FIELD_MANAGER).force(),
+            &Patch::Apply(body),
+        )
+        .await
+        .map_err(|err| {
+            AdminError::from_kube(
+                &format!("record intent on InferenceRollout {namespace}/{name}"),
+                err,
+            )
+        })?;
+    Ok(accepted(&updated, &intent, true))
+}
+
+fn accepted(rollout: &InferenceRollout, intent: &Intent, recorded: bool) -> Response {
+    let body = json!({
+        "accepted": true,
+        "recorded": recorded,
+        "intent": intent,
+        "resourceVersion": rollout.resource_version(),
+        "rollout": snapshot(rollout, None),
+    });
+    with_etag(rollout, (StatusCode::ACCEPTED, Json(body)).into_response())
+}
+
+fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, AdminError> {
+    let Some(value) = headers.get("idempotency-key") else {
+        return Ok(None);
+    };
+    match value.to_str() {
+        Ok(key) if (1..=128).contains(&key.len()) && key.bytes().all(|b| b.is_ascii_graphic()) => {
+            Ok(Some(key.to_owned()))
+        }
+        _ => Err(AdminError::BadRequest(
+            "Idempotency-Key must be 1 to 128 visible ASCII characters".into(),
+        )),
+    }
+}
+
+fn if_match(headers: &HeaderMap) -> Result<Option<String>, AdminError> {
+    let Some(value) = headers.get(header::IF_MATCH) else {
+        return Ok(None);
+    };
+    let text = value
+        .to_str()
+        .map_err(|_| AdminError::BadRequest("If-Match must be ASCII".into()))?;
+    Ok(Some(
+        text.trim()
+            .trim_start_matches("W/")
+            .trim_matches('"')
+            .to_owned(),
+    ))
+}
+
+fn generated_nonce(user: &str, now: k8s_openapi::jiff::Timestamp) -> String {
+    static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let count = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let seed = format!("{user}/{}/{count}", now.as_nanosecond());
+    format!("{:016x}", xxhash_rust::xxh3::xxh3_64(seed.as_bytes()))
+}
+
+async fn fetch(
+    state: &AdminState,
+    namespace: &str,
+    name: &str,
+) -> Result<InferenceRollout, AdminError> {
+    let api: Api<InferenceRollout> = Api::namespaced(state.client.clone(), namespace);
+    api.get_opt(name)
+        .await
+        .map_err(|err| {
+            AdminError::from_kube(&format!("get InferenceRollout {namespace}/{name}"), err)
+        })?
+        .ok_or_else(|| {
+            AdminError::NotFound(format!("InferenceRollout {namespace}/{name} not found"))
+        })
+}
+
+/// The weights on the route now, or why they cannot be read.
+async fn route_weights(state: &AdminState, namespace: &str, rollout: &InferenceRollout) -> Value {
+    let target = &rollout.spec.target;
+    let (Some(RouteTarget { name, .. }), Some(stable), Some(canary)) =
+        (&target.route, &target.stable, &target.canary)
+    else {
+        return json!({"error": "the rollout has no route target"});
+    };
+    let api: Api<HttpRoute> = Api::namespaced(state.client.clone(), namespace);
+    let route = match api.get_opt(name).await {
+        Ok(Some(route)) => route,
+        Ok(None) => return json!({"error": format!("HTTPRoute {namespace}/{name} not found")}),
+        Err(err) => {
+            return json!({"error": format!("cannot read HTTPRoute {namespace}/{name}: {err}")});
+        }
+    };
+    let Some(rule) = target.route.as_ref() else {
+        return Value::Null;
+    };
+    match locate(&route, rule, stable, canary) {
+        Ok(view) => {
+            let (stable, canary) = view.effective();
+            json!({"stable": stable, "canary": canary, "generation": view.generation, "parentsAccepted": view.parents_accepted})
+        }
+        Err(err) => json!({"error": err.to_string()}),
+    }
+}
+
+fn snapshot(rollout: &InferenceRollout, route: Option<Value>) -> Value {
+    let status = rollout.status.clone().unwrap_or_default();
+    let mut body = json!({
+        "namespace": rollout.namespace(),
+        "name": rollout.name_any(),
+        "resourceVersion": rollout.resource_version(),
+        "phase": status.phase.unwrap_or(Phase::Pending),
+        "currentStep": status.current_step.unwrap_or(0),
+        "steps": rollout.spec.strategy.steps.iter().map(|s| s.weight).collect::<Vec<_>>(),
+        "weights": status.weights,
+        "pause": status.pause,
+        "abort": status.abort,
+        "intent": status.intent,
+        "observedIntentNonce": status.observed_intent_nonce,
+        "conditions": status.conditions,
+        "verdicts": status.analysis.map(|a| a.last).unwrap_or_default(),
+    });
+    if let Some(route) = route {
+        body["route"] = route;
+    }
+    body
+}
+
+fn with_etag(rollout: &InferenceRollout, mut response: Response) -> Response {
+    if let Some(version) = rollout.resource_version()
+        && let Ok(value) = HeaderValue::from_str(&format!("\"{version}\""))
+    {
+        response.headers_mut().insert(header::ETAG, value);
+    }
+    response
+}

@@ -1,0 +1,473 @@
+//! The admin API over real HTTP on loopback, with the apiserver behind it
+//! mocked by tower-test (exact calls and bodies, as in the controller tests).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http::{HeaderMap, Method, Request, StatusCode};
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+use serde_json::{Value, json};
+
+use super::{AdminState, Authenticator, TokenFile, router};
+use crate::controller::tests::fixtures::{Expect, Handle, context, now, rollout, route, serve};
+use crate::metrics::Metrics;
+
+const TOKEN: &str = "0123456789abcdef0123";
+const ROLLOUT_PATH: &str =
+    "/apis/rollout.switchyard.dev/v1alpha1/namespaces/llm/inferencerollouts/qwen";
+const STATUS_PATH: &str =
+    "/apis/rollout.switchyard.dev/v1alpha1/namespaces/llm/inferencerollouts/qwen/status";
+const ADMIN_QUERY: &[(&str, &str)] = &[
+    ("fieldManager", "inference-rollout-admin"),
+    ("force", "true"),
+];
+const R: &str = "/api/v1/namespaces/llm/inferencerollouts/qwen";
+
+struct Admin {
+    addr: SocketAddr,
+    metrics: Metrics,
+}
+
+async fn start(auth: Authenticator) -> (Admin, Handle) {
+    let (ctx, handle) = context();
+    let metrics = Metrics::new();
+    let state = AdminState {
+        client: ctx.client.clone(),
+        auth: Arc::new(auth),
+        metrics: metrics.clone(),
+        clock: Arc::new(now),
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, router(state)).await.unwrap() });
+    (Admin { addr, metrics }, handle)
+}
+
+fn token_file() -> Authenticator {
+    Authenticator::TokenFile(TokenFile::parse(&format!("{TOKEN} alice\n")).unwrap())
+}
+
+async fn call(
+    admin: &Admin,
+    method: Method,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> (StatusCode, HeaderMap, Value) {
+    let client = Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
+    let mut request = Request::builder()
+        .method(method)
+        .uri(format!("http://{}{path}", admin.addr));
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    let response = client
+        .request(
+            request
+                .body(Full::new(Bytes::from(body.to_owned())))
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    let status = response.status();
+    let headers = response.headers().clone();
+    let bytes = response.into_body().collect().await.unwrap().to_bytes();
+    let value = serde_json::from_slice(&bytes)
+        .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into()));
+    (status, headers, value)
+}
+
+fn bearer() -> (&'static str, &'static str) {
+    ("authorization", "Bearer 0123456789abcdef0123")
+}
+
+/// The rollout as the apiserver returns it, at resourceVersion 77.
+fn stored(status: Value) -> Value {
+    let mut value = serde_json::to_value(rollout(status).as_ref()).unwrap();
+    value["metadata"]["resourceVersion"] = json!("77");
+    value
+}
+
+fn progressing() -> Value {
+    json!({"phase": "Progressing", "currentStep": 0, "observedIntentNonce": "old",
+           "intent": {"action": "resume", "nonce": "old", "by": "bob", "at": "2027-01-01T00:00:00Z"}})
+}
+
+fn intent_patch(check: impl FnOnce(&Value) + Send + 'static) -> Expect {
+    Expect::patch(STATUS_PATH, ADMIN_QUERY, move |body| {
+        assert_eq!(body["kind"], "InferenceRollout");
+        assert_eq!(
+            body["status"].as_object().unwrap().len(),
+            1,
+            "only the intent is written: {body:#}"
+        );
+        check(&body);
+    })
+}
+
+#[tokio::test]
+async fn requests_without_a_valid_token_are_refused_before_any_api_call() {
+    let (admin, handle) = start(token_file()).await;
+    let server = serve(handle, vec![]);
+    let (status, _, body) = call(&admin, Method::GET, R, &[], "").await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(body["error"]["reason"], "Unauthorized");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("Authorization: Bearer")
+    );
+    let (status, _, _) = call(
+        &admin,
+        Method::POST,
+        &format!("{R}/pause"),
+        &[("authorization", "Bearer wrong-token-0000000")],
+        "",
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (status, _, _) = call(
+        &admin,
+        Method::GET,
+        R,
+        &[("authorization", "Basic abc")],
+        "",
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    server.await.unwrap();
+    assert!(
+        admin
+            .metrics
+            .encode()
+            .contains("action=\"pause\",code=\"401\"")
+    );
+}
+
+#[tokio::test]
+async fn get_returns_the_snapshot_with_route_weights_and_etag() {
+    let (admin, handle) = start(token_file()).await;
+    let server = serve(
+        handle,
+        vec![
+            Expect::get(ROLLOUT_PATH, stored(progressing())),
+            Expect::get(
+                "/apis/gateway.networking.k8s.io/v1/namespaces/llm/httproutes/llm-route",
+                route(9000, 1000),
+            ),
+        ],
+    );
+    let (status, headers, body) = call(&admin, Method::GET, R, &[bearer()], "").await;
+    server.await.unwrap();
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(headers[http::header::ETAG], "\"77\"");
+    assert_eq!(body["phase"], "Progressing");
+    assert_eq!(body["steps"], json!([1000, 5000]));
+    assert_eq!(body["route"]["stable"], 9000);
+    assert_eq!(body["route"]["canary"], 1000);
+}
+
+#[tokio::test]
+async fn kubernetes_auth_reviews_the_token_then_the_access() {
+    let (admin, handle) = start(Authenticator::Kubernetes).await;
+    let server = serve(
+        handle,
+        vec![
+            Expect {
+                method: Method::POST,
+                path: "/apis/authentication.k8s.io/v1/tokenreviews",
+                query: &[],
+                body: Box::new(|body| assert_eq!(body["spec"]["token"], TOKEN)),
+                status: 201,
+                reply: json!({"apiVersion": "authentication.k8s.io/v1", "kind": "TokenReview", "spec": {},
+                          "status": {"authenticated": true, "user": {"username": "alice", "groups": ["devs"]}}}),
+            },
+            Expect {
+                method: Method::POST,
+                path: "/apis/authorization.k8s.io/v1/subjectaccessreviews",
+                query: &[],
+                body: Box::new(|body| {
+                    assert_eq!(body["spec"]["user"], "alice");
+                    assert_eq!(body["spec"]["groups"], json!(["devs"]));
+                    assert_eq!(
+                        body["spec"]["resourceAttributes"],
+                        json!({"group": "rollout.switchyard.dev", "resource": "inferencerollouts", "subresource": "status",
+                           "verb": "patch", "namespace": "llm", "name": "qwen"})
+                    );
+                }),
+                status: 201,
+                reply: json!({"apiVersion": "authorization.k8s.io/v1", "kind": "SubjectAccessReview", "spec": {},
+                          "status": {"allowed": false}}),
+            },
+        ],
+    );
+    let (status, _, body) =
+        call(&admin, Method::POST, &format!("{R}/abort"), &[bearer()], "").await;
+    server.await.unwrap();
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("may not patch inferencerollouts/status")
+    );
+}
+
+#[tokio::test]
+async fn pause_records_the_intent_with_the_idempotency_key_as_nonce() {
+    let (admin, handle) = start(token_file()).await;
+    let server = serve(handle, vec![
+        Expect::get(ROLLOUT_PATH, stored(progressing())),
+        intent_patch(|body| {
+            assert_eq!(
+                body["status"]["intent"],
+                json!({"action": "pause", "nonce": "key-1", "by": "alice", "at": "2027-01-15T08:00:00Z", "reason": "dashboards"})
+            );
+            assert!(body.get("metadata").is_none());
+        })
+        .answering(200, stored(progressing())),
+    ]);
+    let headers = [
+        bearer(),
+        ("idempotency-key", "key-1"),
+        ("content-type", "application/json"),
+    ];
+    let (status, _, body) = call(
+        &admin,
+        Method::POST,
+        &format!("{R}/pause"),
+        &headers,
+        r#"{"reason":"dashboards"}"#,
+    )
+    .await;
+    server.await.unwrap();
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    assert_eq!(body["recorded"], true);
+    assert_eq!(body["intent"]["nonce"], "key-1");
+    assert_eq!(body["resourceVersion"], "77");
+}
+
+#[tokio::test]
+async fn a_repeated_idempotency_key_is_a_no_op_and_a_pending_action_blocks_others() {
+    let mut pending = progressing();
+    pending["intent"] =
+        json!({"action": "pause", "nonce": "key-1", "by": "alice", "at": "2027-01-15T07:59:00Z"});
+    let (admin, handle) = start(token_file()).await;
+    let server = serve(
+        handle,
+        vec![
+            Expect::get(ROLLOUT_PATH, stored(pending.clone())),
+            Expect::get(ROLLOUT_PATH, stored(pending.clone())),
+            Expect::get(ROLLOUT_PATH, stored(pending)),
+        ],
+    );
+    let (status, _, body) = call(
+        &admin,
+        Method::POST,
+        &format!("{R}/pause"),
+        &[bearer(), ("idempotency-key", "key-1")],
+        "",
+    )
+    .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    assert_eq!(body["recorded"], false);
+    let (status, _, body) = call(
+        &admin,
+        Method::POST,
+        &format!("{R}/abort"),
+        &[bearer(), ("idempotency-key", "key-1")],
+        "",
+    )
+    .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("already used for Pause")
+    );
+    let (status, _, body) = call(
+        &admin,
+        Method::POST,
+        &format!("{R}/abort"),
+        &[bearer(), ("idempotency-key", "key-2")],
+        "",
+    )
+    .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("still pending")
+    );
+    server.await.unwrap();
+}
+
+#[tokio::test]
+async fn actions_the_state_forbids_are_409() {
+    let (admin, handle) = start(token_file()).await;
+    let server = serve(
+        handle,
+        vec![Expect::get(ROLLOUT_PATH, stored(progressing()))],
+    );
+    let (status, _, body) = call(
+        &admin,
+        Method::POST,
+        &format!("{R}/resume"),
+        &[bearer()],
+        "",
+    )
+    .await;
+    server.await.unwrap();
+    assert_eq!(status, StatusCode::CONFLICT);
+    assert_eq!(
+        body["error"]["message"],
+        "cannot Resume a rollout that is Progressing: it is not paused"
+    );
+}
+
+#[tokio::test]
+async fn if_match_is_checked_and_then_sent_as_a_precondition() {
+    let (admin, handle) = start(token_file()).await;
+    let server = serve(
+        handle,
+        vec![
+            Expect::get(ROLLOUT_PATH, stored(progressing())),
+            Expect::get(ROLLOUT_PATH, stored(progressing())),
+            intent_patch(|body| assert_eq!(body["metadata"]["resourceVersion"], "77"))
+                .answering(200, stored(progressing())),
+        ],
+    );
+    let (status, _, body) = call(
+        &admin,
+        Method::POST,
+        &format!("{R}/promote"),
+        &[bearer(), ("if-match", "\"76\"")],
+        "",
+    )
+    .await;
+    assert_eq!(status, StatusCode::PRECONDITION_FAILED, "{body}");
+    let (status, _, body) = call(
+        &admin,
+        Method::POST,
+        &format!("{R}/promote"),
+        &[bearer(), ("if-match", "\"77\"")],
+        r#"{"mode":"full"}"#,
+    )
+    .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    assert_eq!(body["intent"]["mode"], "full");
+    server.await.unwrap();
+}
+
+#[tokio::test]
+async fn set_weight_converts_percent_and_refuses_unsafe_weights() {
+    let (admin, handle) = start(token_file()).await;
+    let server = serve(
+        handle,
+        vec![
+            Expect::get(ROLLOUT_PATH, stored(progressing())),
+            intent_patch(|body| assert_eq!(body["status"]["intent"]["canaryWeight"], 250))
+                .answering(200, stored(progressing())),
+            Expect::get(ROLLOUT_PATH, stored(progressing())),
+        ],
+    );
+    let weight = format!("{R}/weight");
+    let (status, _, body) = call(
+        &admin,
+        Method::PUT,
+        &weight,
+        &[bearer()],
+        r#"{"canary": 2.5, "unit": "percent"}"#,
+    )
+    .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    let (status, _, body) = call(
+        &admin,
+        Method::PUT,
+        &weight,
+        &[bearer()],
+        r#"{"canary": 10000}"#,
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("use promote with mode full")
+    );
+    // Refused before reading the rollout.
+    for (bad, code) in [
+        (r#"{"canary": -1}"#, StatusCode::UNPROCESSABLE_ENTITY),
+        (r#"{"canary": 12.5}"#, StatusCode::BAD_REQUEST),
+        (r#"{"canary": "lots"}"#, StatusCode::BAD_REQUEST),
+        (r#"{"weight": 5}"#, StatusCode::BAD_REQUEST),
+        ("", StatusCode::BAD_REQUEST),
+        ("{", StatusCode::BAD_REQUEST),
+    ] {
+        let (status, _, body) = call(&admin, Method::PUT, &weight, &[bearer()], bad).await;
+        assert_eq!(status, code, "{bad}: {body}");
+        assert!(body["error"]["message"].is_string());
+        if bad.is_empty() {
+            assert!(
+                body["error"]["message"]
+                    .as_str()
+                    .unwrap()
+                    .contains("\"canary\""),
+                "{body}"
+            );
+        }
+    }
+    server.await.unwrap();
+}
+
+#[tokio::test]
+async fn list_unknown_paths_missing_rollouts_and_metrics() {
+    let (admin, handle) = start(token_file()).await;
+    let not_found = json!({"kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": "NotFound", "code": 404, "message": "not found"});
+    let server = serve(
+        handle,
+        vec![
+            Expect::list(
+                "/apis/rollout.switchyard.dev/v1alpha1/inferencerollouts",
+                &[],
+                json!({"apiVersion": "rollout.switchyard.dev/v1alpha1", "kind": "InferenceRolloutList", "metadata": {}, "items": [stored(progressing())]}),
+            ),
+            Expect::get(ROLLOUT_PATH, Value::Null).answering(404, not_found),
+        ],
+    );
+    let (status, _, body) = call(
+        &admin,
+        Method::GET,
+        "/api/v1/inferencerollouts",
+        &[bearer()],
+        "",
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["items"][0]["name"], "qwen");
+    let (status, _, body) =
+        call(&admin, Method::POST, &format!("{R}/retry"), &[bearer()], "").await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+    assert_eq!(
+        body["error"]["message"],
+        "InferenceRollout llm/qwen not found"
+    );
+    let (status, _, body) = call(&admin, Method::GET, "/nope", &[], "").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(body["error"]["reason"], "NotFound");
+    let (status, _, body) = call(&admin, Method::GET, "/metrics", &[], "").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        body.as_str()
+            .unwrap()
+            .contains("switchyard_rollout_admin_requests_total{action=\"retry\",code=\"404\"} 1")
+    );
+    server.await.unwrap();
+}
