@@ -13,6 +13,7 @@
 //! - [`metrics`]: the controller's own Prometheus metrics.
 
 pub mod admin;
+pub mod cli;
 pub mod conflict;
 pub mod controller;
 pub mod error;

@@ -1,0 +1,209 @@
+//! Command line of `switchyard-rollout`: `serve` runs the controller and the
+//! admin API; the other subcommands call a running admin API.
+
+pub mod client;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args as ClapArgs, Parser, Subcommand, ValueEnum};
+
+/// Log line format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// One JSON object per line (for log pipelines).
+    Json,
+    /// Human-readable lines.
+    Text,
+}
+
+/// switchyard-rollout: metric-gated canary weights on HTTPRoutes for
+/// InferencePools (InferenceRollout, rollout.switchyard.dev/v1alpha1).
+#[derive(Debug, Parser)]
+#[command(name = "switchyard-rollout", version, about)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the controller and the admin API (in a cluster or with a kubeconfig).
+    Serve(ServeArgs),
+    /// List every InferenceRollout.
+    List(ClientArgs),
+    /// Show one rollout: phase, step, weights, conditions, verdicts.
+    Get(TargetArgs),
+    /// Stop progress; weights stay where they are.
+    Pause(ReasonArgs),
+    /// Carry on after a pause (a manual gate moves to the next step).
+    Resume(TargetArgs),
+    /// Skip the current step's analysis (or go straight to 100 % with --full).
+    Promote(PromoteArgs),
+    /// Send all traffic back to stable and stop.
+    Abort(ReasonArgs),
+    /// Start again at step 0 after an abort or a rollback.
+    Retry(TargetArgs),
+    /// Set the canary weight by hand (pauses progress).
+    SetWeight(WeightArgs),
+}
+
+/// Flags of `serve`.
+#[derive(Debug, ClapArgs)]
+pub struct ServeArgs {
+    /// Address of the admin API, `/healthz` and `/metrics`.
+    #[arg(long, env = "ROLLOUT_ADMIN_ADDRESS", default_value = "127.0.0.1:9443")]
+    pub admin_address: SocketAddr,
+
+    /// Allow the admin API on a non-loopback address (put TLS in front of it).
+    #[arg(long, env = "ROLLOUT_ADMIN_ALLOW_REMOTE")]
+    pub admin_allow_remote: bool,
+
+    /// Authenticate admin callers with this token file (`<token> <user>` per
+    /// line) instead of TokenReview and SubjectAccessReview.
+    #[arg(long, env = "ROLLOUT_ADMIN_TOKEN_FILE")]
+    pub admin_token_file: Option<PathBuf>,
+
+    /// Log line format.
+    #[arg(long, value_enum, default_value = "text")]
+    pub log_format: LogFormat,
+}
+
+/// How the client subcommands reach the admin API.
+#[derive(Debug, Clone, ClapArgs)]
+pub struct ClientArgs {
+    /// Base URL of the admin API.
+    #[arg(long, env = "ROLLOUT_SERVER", default_value = "http://127.0.0.1:9443")]
+    pub server: String,
+
+    /// Bearer token (a service-account token in a cluster, or one from the token file).
+    #[arg(long, env = "ROLLOUT_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+}
+
+/// A rollout as `namespace/name` (or `name` in `default`).
+#[derive(Debug, Clone, ClapArgs)]
+pub struct TargetArgs {
+    /// The rollout: `namespace/name`, or `name` for the `default` namespace.
+    pub rollout: String,
+
+    /// Makes a repeated command a no-op (sent as `Idempotency-Key`).
+    #[arg(long)]
+    pub idempotency_key: Option<String>,
+
+    /// Only act if the rollout's resourceVersion is still this (`If-Match`).
+    #[arg(long)]
+    pub if_match: Option<String>,
+
+    #[command(flatten)]
+    pub client: ClientArgs,
+}
+
+/// A target plus a reason.
+#[derive(Debug, ClapArgs)]
+pub struct ReasonArgs {
+    #[command(flatten)]
+    pub target: TargetArgs,
+
+    /// Why (recorded on the rollout and in its events).
+    #[arg(long, default_value = "")]
+    pub reason: String,
+}
+
+/// `promote` flags.
+#[derive(Debug, ClapArgs)]
+pub struct PromoteArgs {
+    #[command(flatten)]
+    pub target: TargetArgs,
+
+    /// Go straight to 100 % canary (still subject to the safety clamps).
+    #[arg(long)]
+    pub full: bool,
+}
+
+/// `set-weight` flags.
+#[derive(Debug, ClapArgs)]
+pub struct WeightArgs {
+    #[command(flatten)]
+    pub target: TargetArgs,
+
+    /// The canary's weight in basis points (10000 = 100 %), or percent with --percent.
+    #[arg(long)]
+    pub canary: f64,
+
+    /// Read --canary as a percentage.
+    #[arg(long)]
+    pub percent: bool,
+}
+
+/// Splits `namespace/name` (or `name` → `default`).
+pub fn split_target(text: &str) -> Result<(String, String), String> {
+    let (namespace, name) = match text.split_once('/') {
+        Some((namespace, name)) => (namespace, name),
+        None => ("default", text),
+    };
+    let valid = |part: &str| {
+        !part.is_empty()
+            && part.len() <= 253
+            && part
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.')
+    };
+    if !valid(namespace) || !valid(name) {
+        return Err(format!(
+            "{text:?} is not namespace/name (lowercase letters, digits, '-', '.')"
+        ));
+    }
+    Ok((namespace.to_owned(), name.to_owned()))
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::{Cli, Command, split_target};
+
+    #[test]
+    fn targets_split_into_namespace_and_name() {
+        assert_eq!(
+            split_target("llm/qwen").unwrap(),
+            ("llm".into(), "qwen".into())
+        );
+        assert_eq!(
+            split_target("qwen").unwrap(),
+            ("default".into(), "qwen".into())
+        );
+        for bad in ["", "/x", "x/", "Llm/qwen", "a/b/c", "a b"] {
+            assert!(split_target(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn serve_defaults_to_a_loopback_admin_address() {
+        let cli = Cli::try_parse_from(["switchyard-rollout", "serve"]).unwrap();
+        let Command::Serve(args) = cli.command else {
+            panic!("not serve")
+        };
+        assert!(args.admin_address.ip().is_loopback());
+        assert!(!args.admin_allow_remote);
+    }
+
+    #[test]
+    fn set_weight_needs_a_canary_weight() {
+        let err =
+            Cli::try_parse_from(["switchyard-rollout", "set-weight", "llm/qwen"]).unwrap_err();
+        assert!(err.to_string().contains("--canary"), "{err}");
+        let cli = Cli::try_parse_from([
+            "switchyard-rollout",
+            "set-weight",
+            "llm/qwen",
+            "--canary",
+            "2.5",
+            "--percent",
+        ])
+        .unwrap();
+        assert!(matches!(cli.command, Command::SetWeight(ref w) if w.percent && w.canary == 2.5));
+    }
+}

@@ -1,0 +1,121 @@
+//! `switchyard-rollout`: `serve` runs the controller and the admin API until
+//! SIGTERM; the other subcommands call the admin API.
+
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::{Context, bail};
+use clap::Parser;
+use switchyard_rollout::admin::{self, AdminState, Authenticator, TokenFile};
+use switchyard_rollout::cli::{Cli, Command, LogFormat, ServeArgs, client};
+use switchyard_rollout::controller;
+use switchyard_rollout::metrics::Metrics;
+use tokio_util::sync::CancellationToken;
+use tracing_subscriber::EnvFilter;
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Serve(args) => match serve(args).await {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(err) => {
+                eprintln!("switchyard-rollout: {err:#}");
+                ExitCode::FAILURE
+            }
+        },
+        command => match client::run(&command).await {
+            Ok(outcome) => {
+                let text = serde_json::to_string_pretty(&outcome.body).unwrap_or_default();
+                if (200..300).contains(&outcome.status) {
+                    println!("{text}");
+                    ExitCode::SUCCESS
+                } else {
+                    let message = outcome.body["error"]["message"]
+                        .as_str()
+                        .map_or(text.clone(), str::to_owned);
+                    eprintln!("switchyard-rollout: HTTP {}: {message}", outcome.status);
+                    ExitCode::FAILURE
+                }
+            }
+            Err(err) => {
+                eprintln!("switchyard-rollout: {err}");
+                ExitCode::FAILURE
+            }
+        },
+    }
+}
+
+fn init_logging(format: LogFormat) {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    match format {
+        LogFormat::Json => builder.json().init(),
+        LogFormat::Text => builder.init(),
+    }
+}
+
+async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    // Validate everything that needs no cluster before connecting to one.
+    if !args.admin_address.ip().is_loopback() && !args.admin_allow_remote {
+        bail!(
+            "--admin-address {} is not a loopback address; pass --admin-allow-remote to expose the admin API (and put TLS in front of it)",
+            args.admin_address
+        );
+    }
+    let auth = match &args.admin_token_file {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading --admin-token-file {}", path.display()))?;
+            let file = TokenFile::parse(&text)
+                .map_err(|err| anyhow::anyhow!("--admin-token-file {}: {err}", path.display()))?;
+            Authenticator::TokenFile(file)
+        }
+        None => Authenticator::Kubernetes,
+    };
+    let listener = tokio::net::TcpListener::bind(args.admin_address)
+        .await
+        .with_context(|| format!("binding the admin API to {}", args.admin_address))?;
+    init_logging(args.log_format);
+    let client = kube::Client::try_default()
+        .await
+        .context("connecting to Kubernetes (in-cluster config or KUBECONFIG)")?;
+    let metrics = Metrics::new();
+    let shutdown = CancellationToken::new();
+    let state = AdminState {
+        client: client.clone(),
+        auth: Arc::new(auth),
+        metrics: metrics.clone(),
+        clock: Arc::new(k8s_openapi::jiff::Timestamp::now),
+    };
+    tracing::info!(address = %args.admin_address, "admin API listening");
+    let admin = axum::serve(listener, admin::router(state))
+        .with_graceful_shutdown(shutdown.clone().cancelled_owned());
+    let controller = controller::run(client, metrics, shutdown.clone().cancelled_owned());
+    let signal = {
+        let shutdown = shutdown.clone();
+        async move {
+            terminated().await;
+            tracing::info!("shutting down");
+            shutdown.cancel();
+        }
+    };
+    let (admin, (), ()) = tokio::join!(admin, controller, signal);
+    admin.context("admin API")?;
+    Ok(())
+}
+
+async fn terminated() {
+    match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(mut term) => {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = tokio::signal::ctrl_c() => {}
+            }
+        }
+        Err(err) => {
+            tracing::warn!(%err, "cannot listen for SIGTERM; only Ctrl-C stops the controller");
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+}
