@@ -42,8 +42,9 @@ pub struct Args {
     #[arg(long, default_value = "inference.networking.k8s.io")]
     pub pool_group: String,
 
-    /// Standalone mode: a YAML file of endpoints, objectives and rewrites (see
-    /// `epp/README.md`), reloaded when it changes. Replaces the Kubernetes pool watch.
+    /// Standalone mode: a YAML file of endpoints, objectives and rewrites (format in the
+    /// `switchyard_epp::source::standalone` docs), reloaded when it changes. Replaces the
+    /// Kubernetes pool watch.
     #[arg(long, env = "EPP_ENDPOINTS_FILE")]
     pub endpoints_file: Option<PathBuf>,
 

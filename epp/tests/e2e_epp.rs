@@ -84,6 +84,7 @@ async fn stack() -> Stack {
         base_model_file: None,
         config_maps: None,
         drain_timeout: Duration::from_secs(5),
+        tls: None,
     })
     .await
     .unwrap();
