@@ -1,0 +1,407 @@
+//! The translator's output on the real Envoy: HTTPRoutes and InferencePools → routes, weighted
+//! pools, per-pool pickers, failure modes, hot route changes.
+//!
+//! Test ext_proc servers stand in for BBR (copies the body's `model` into
+//! `x-gateway-model-name`, as upstream BBR does); a FULL_DUPLEX_STREAMED stand-in
+//! (`e2e_translate/picker.rs`) for each pool's endpoint picker, which picks the endpoint named
+//! in a per-pool request header, so the test decides the pick and can tell which picker ran.
+//! Loopback backends answer with their name.
+//!
+//! Needs Envoy: run `cargo xtask tools` (or set SWITCHYARD_ENVOY).
+
+#![allow(clippy::unwrap_used)]
+
+#[path = "e2e_translate/picker.rs"]
+mod picker;
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use http::StatusCode;
+use serde_json::json;
+use switchyard_conformance::backend::{BACKEND_HEADER, TestBackend};
+use switchyard_conformance::client::{HttpClient, HttpResponse};
+use switchyard_conformance::extproc::{Rule, TestExtProc};
+use switchyard_conformance::local::gateway::GatewayEnvoy;
+use switchyard_conformance::ports;
+use switchyard_conformance::translate::{
+    ConfigDir, GatewayConfig, GatewayWiring, Manifests, PickerHealth, PoolKey, PoolWiring,
+    translate,
+};
+
+use picker::TestPicker;
+
+/// The header BBR's stand-in sets and the routes match.
+const MODEL_HEADER: &str = "x-gateway-model-name";
+
+/// The header pool `pool`'s picker stand-in copies into the destination header.
+fn pick_header(pool: &str) -> String {
+    format!("x-test-pick-{pool}")
+}
+
+fn pool_yaml(name: &str, failure_mode: &str) -> String {
+    format!(
+        "apiVersion: inference.networking.k8s.io/v1\nkind: InferencePool\nmetadata:\n  name: {name}\n\
+         spec:\n  targetPorts: [{{number: 8000}}]\n  selector:\n    matchLabels: {{app: {name}}}\n\
+         \x20 endpointPickerRef:\n    name: {name}-epp\n    port: {{number: 9002}}\n    failureMode: {failure_mode}\n---\n"
+    )
+}
+
+/// One HTTPRoute; `rules` maps a model to its `(pool, weight)` backends.
+fn route_yaml(rules: &[(&str, &[(&str, u32)])]) -> String {
+    let mut yaml = "apiVersion: gateway.networking.k8s.io/v1\nkind: HTTPRoute\nmetadata:\n  \
+                    name: llm-route\nspec:\n  parentRefs: [{name: inference-gateway}]\n  rules:\n"
+        .to_owned();
+    for (model, backends) in rules {
+        yaml.push_str(&format!(
+            "  - matches:\n    - headers: [{{name: X-Gateway-Model-Name, value: {model}}}]\n    backendRefs:\n"
+        ));
+        for (pool, weight) in *backends {
+            yaml.push_str(&format!(
+                "    - {{group: inference.networking.k8s.io, kind: InferencePool, name: {pool}, weight: {weight}}}\n"
+            ));
+        }
+    }
+    yaml
+}
+
+/// A pool's picker stand-in and model servers.
+struct TestPool {
+    picker: Option<TestPicker>,
+    picker_addr: SocketAddr,
+    backends: Vec<TestBackend>,
+}
+
+impl TestPool {
+    /// A live picker and `replicas` backends named `<name>-<i>`.
+    async fn start(name: &str, replicas: usize) -> Self {
+        let picker = TestPicker::start(pick_header(name)).await;
+        let mut pool = Self::without_picker(name, replicas).await;
+        pool.picker_addr = picker.addr();
+        pool.picker = Some(picker);
+        pool
+    }
+
+    /// A picker address nothing listens on.
+    async fn without_picker(name: &str, replicas: usize) -> Self {
+        let mut backends = Vec::new();
+        for i in 0..replicas {
+            backends.push(TestBackend::start(format!("{name}-{i}")).await.unwrap());
+        }
+        Self {
+            picker: None,
+            picker_addr: ports::free_addr().unwrap(),
+            backends,
+        }
+    }
+
+    fn picker_streams(&self) -> u64 {
+        self.picker.as_ref().map_or(0, TestPicker::streams)
+    }
+}
+
+/// BBR's stand-in, the pools, Envoy, and the files it watches.
+struct Stack {
+    _bbr: TestExtProc,
+    pools: BTreeMap<String, TestPool>,
+    manifests_prefix: String,
+    wiring: GatewayWiring,
+    dir: ConfigDir,
+    envoy: GatewayEnvoy,
+    client: HttpClient,
+    _temp: tempfile::TempDir,
+}
+
+impl Stack {
+    /// Starts Envoy on the translation of `pools` (YAML for each) plus `route`.
+    async fn start(pools: Vec<(&str, TestPool)>, pool_yaml: String, route: &str) -> Self {
+        let bbr = TestExtProc::start(Rule::body_field("model").set_header(MODEL_HEADER))
+            .await
+            .unwrap();
+        let mut wiring = GatewayWiring {
+            listener: SocketAddr::from(([127, 0, 0, 1], 0)),
+            admin: SocketAddr::from(([127, 0, 0, 1], 0)),
+            bbr: Some(bbr.addr()),
+            ..GatewayWiring::default()
+        };
+        for (name, pool) in &pools {
+            wiring.pools.insert(
+                PoolKey::new("default", *name),
+                PoolWiring {
+                    picker: pool.picker_addr,
+                    picker_health: PickerHealth::Tcp,
+                    endpoints: pool.backends.iter().map(TestBackend::addr).collect(),
+                },
+            );
+        }
+        let temp = tempfile::tempdir().unwrap();
+        let dir = ConfigDir::create(&temp.path().join("envoy")).unwrap();
+        let config = translate_with(&pool_yaml, route, &wiring);
+        dir.write(&config).unwrap();
+        let envoy = GatewayEnvoy::start(
+            &switchyard_conformance::envoy::locate().unwrap(),
+            &dir,
+            &temp.path().join("envoy.log"),
+            Duration::from_secs(30),
+        )
+        .await
+        .unwrap();
+        Self {
+            _bbr: bbr,
+            pools: pools
+                .into_iter()
+                .map(|(name, pool)| (name.to_owned(), pool))
+                .collect(),
+            manifests_prefix: pool_yaml,
+            wiring,
+            dir,
+            envoy,
+            client: HttpClient::new(),
+            _temp: temp,
+        }
+    }
+
+    /// Rewrites the routes of the running Envoy.
+    fn update_route(&self, route: &str) -> GatewayConfig {
+        let config = translate_with(&self.manifests_prefix, route, &self.wiring);
+        self.dir.write(&config).unwrap();
+        config
+    }
+
+    /// A chat request for `model`, with every live pool's picker told to pick that pool's
+    /// first backend.
+    async fn chat(&self, model: &str) -> HttpResponse {
+        let picks: Vec<(String, String)> = self
+            .pools
+            .iter()
+            .filter_map(|(name, pool)| {
+                let first = pool.backends.first()?;
+                Some((pick_header(name), first.addr().to_string()))
+            })
+            .collect();
+        let headers: Vec<(&str, &str)> = picks
+            .iter()
+            .map(|(name, value)| (name.as_str(), value.as_str()))
+            .collect();
+        let body = json!({"model": model, "messages": [{"role": "user", "content": "hi"}]});
+        self.client
+            .post(
+                &self.envoy.url("/v1/chat/completions"),
+                &headers,
+                body.to_string(),
+            )
+            .await
+            .unwrap()
+    }
+
+    fn pool(&self, name: &str) -> &TestPool {
+        &self.pools[name]
+    }
+}
+
+fn translate_with(pool_yaml: &str, route: &str, wiring: &GatewayWiring) -> GatewayConfig {
+    let manifests = Manifests::parse("test.yaml", &format!("{pool_yaml}{route}")).unwrap();
+    translate(&manifests, wiring).unwrap()
+}
+
+fn backend_of(response: &HttpResponse) -> &str {
+    response.header(BACKEND_HEADER).unwrap_or("<none>")
+}
+
+#[tokio::test]
+async fn e2e_translate_header_match_routes_to_the_pool_its_picker_picks() {
+    let pools = vec![
+        ("a", TestPool::start("a", 2).await),
+        ("b", TestPool::start("b", 1).await),
+    ];
+    let yaml = pool_yaml("a", "FailClose") + &pool_yaml("b", "FailClose");
+    let route = route_yaml(&[("model-a", &[("a", 1)]), ("model-b", &[("b", 1)])]);
+    let stack = Stack::start(pools, yaml, &route).await;
+
+    let response = stack.chat("model-a").await;
+    assert_eq!(
+        response.status,
+        StatusCode::OK,
+        "{}\n{}",
+        response.text(),
+        stack.envoy.log_tail(20)
+    );
+    assert_eq!(backend_of(&response), "a-0");
+    let response = stack.chat("model-b").await;
+    assert_eq!(response.status, StatusCode::OK, "{}", response.text());
+    assert_eq!(backend_of(&response), "b-0");
+    // Each pool's own picker ran once, and only for its own requests.
+    assert_eq!(stack.pool("a").picker_streams(), 1);
+    assert_eq!(stack.pool("b").picker_streams(), 1);
+
+    // A pick the client did not steer: the picker's answer alone chooses the endpoint.
+    let body = json!({"model": "model-a"}).to_string();
+    let second = stack.pool("a").backends[1].addr().to_string();
+    let response = stack
+        .client
+        .post(
+            &stack.envoy.url("/v1/completions"),
+            &[(pick_header("a").as_str(), second.as_str())],
+            body,
+        )
+        .await
+        .unwrap();
+    assert_eq!(backend_of(&response), "a-1", "{}", response.text());
+
+    // No rule matches: 404 from the catch-all, and no picker was asked.
+    let response = stack.chat("unknown-model").await;
+    assert_eq!(response.status, StatusCode::NOT_FOUND);
+    assert!(response.text().contains("no HTTPRoute rule matches"));
+    assert_eq!(stack.pool("a").picker_streams(), 2);
+    assert_eq!(stack.pool("b").picker_streams(), 1);
+}
+
+/// How many of `n` chat requests each backend answered; any failure panics. Requests go
+/// 50 at a time: one at a time, a 1,000-request split would take most of a minute.
+async fn split(stack: &Stack, model: &str, n: usize) -> BTreeMap<String, usize> {
+    let responses: Vec<HttpResponse> = futures::stream::iter(0..n)
+        .map(|_| stack.chat(model))
+        .buffer_unordered(50)
+        .collect()
+        .await;
+    let mut counts = BTreeMap::new();
+    for response in responses {
+        assert_eq!(response.status, StatusCode::OK, "{}", response.text());
+        *counts.entry(backend_of(&response).to_owned()).or_default() += 1;
+    }
+    counts
+}
+
+#[tokio::test]
+async fn e2e_translate_weighted_split_between_pools_and_hot_weight_change() {
+    let pools = vec![
+        ("a", TestPool::start("a", 1).await),
+        ("b", TestPool::start("b", 1).await),
+    ];
+    let yaml = pool_yaml("a", "FailClose") + &pool_yaml("b", "FailClose");
+    let stack = Stack::start(pools, yaml, &route_yaml(&[("m", &[("a", 70), ("b", 30)])])).await;
+
+    let counts = split(&stack, "m", 1000).await;
+    let a = counts.get("a-0").copied().unwrap_or(0);
+    let b = counts.get("b-0").copied().unwrap_or(0);
+    assert_eq!(a + b, 1000, "{counts:?}");
+    assert!(
+        (650..=750).contains(&a),
+        "70/30 split within ±5%: {counts:?}"
+    );
+    // Each request was picked by the picker of the pool it went to, never both.
+    let streams = stack.pool("a").picker_streams() + stack.pool("b").picker_streams();
+    assert_eq!(streams, 1000);
+
+    // Hot change: all traffic to b, no restart.
+    let pid = stack.envoy.pid();
+    let changed = Instant::now();
+    stack.update_route(&route_yaml(&[("m", &[("a", 0), ("b", 100)])]));
+    let applied = loop {
+        let response = stack.chat("m").await;
+        if backend_of(&response) == "b-0" {
+            let at = changed.elapsed();
+            // Not one lucky draw: the next 50 all go to b.
+            let counts = split(&stack, "m", 50).await;
+            if counts.get("b-0") == Some(&50) {
+                break at;
+            }
+        }
+        assert!(
+            changed.elapsed() < Duration::from_secs(1),
+            "the weight change was not applied within 1 s; log:\n{}",
+            stack.envoy.log_tail(20)
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert!(
+        applied < Duration::from_secs(1),
+        "applied after {applied:?}"
+    );
+    assert_eq!(stack.envoy.pid(), pid, "Envoy must not restart");
+}
+
+#[tokio::test]
+async fn e2e_translate_picker_down_fail_open_serves_and_fail_close_rejects() {
+    let pools = vec![
+        ("open", TestPool::without_picker("open", 2).await),
+        ("closed", TestPool::without_picker("closed", 1).await),
+        ("live", TestPool::start("live", 2).await),
+    ];
+    let yaml = pool_yaml("open", "FailOpen")
+        + &pool_yaml("closed", "FailClose")
+        + &pool_yaml("live", "FailOpen");
+    let route = route_yaml(&[
+        ("open", &[("open", 1)]),
+        ("closed", &[("closed", 1)]),
+        ("live", &[("live", 1)]),
+    ]);
+    let stack = Stack::start(pools, yaml, &route).await;
+
+    // FailClose: 5xx within a second, never reaching the pool.
+    for _ in 0..5 {
+        let started = Instant::now();
+        let response = stack.chat("closed").await;
+        assert!(response.status.is_server_error(), "{}", response.status);
+        assert!(started.elapsed() < Duration::from_secs(1));
+    }
+    assert_eq!(stack.pool("closed").backends[0].requests(), 0);
+
+    // FailOpen: served by the pool's own endpoints, round robin, once the health check has
+    // seen the picker down (it starts unhealthy, so at once here).
+    let mut served = BTreeMap::new();
+    for _ in 0..10 {
+        let response = stack.chat("open").await;
+        assert_eq!(response.status, StatusCode::OK, "{}", response.text());
+        *served.entry(backend_of(&response).to_owned()).or_insert(0) += 1;
+    }
+    assert_eq!(
+        served,
+        BTreeMap::from([("open-0".to_owned(), 5), ("open-1".to_owned(), 5)])
+    );
+
+    // FailOpen with its picker up: the picker's choice wins over the fallback's round robin.
+    for _ in 0..4 {
+        let response = stack.chat("live").await;
+        assert_eq!(backend_of(&response), "live-0", "{}", response.text());
+    }
+    assert_eq!(stack.pool("live").backends[1].requests(), 0);
+    assert_eq!(stack.pool("live").picker_streams(), 4);
+}
+
+#[tokio::test]
+async fn e2e_translate_route_naming_a_missing_pool_answers_500() {
+    let pools = vec![("a", TestPool::start("a", 1).await)];
+    let route = route_yaml(&[
+        ("gone", &[("missing", 1)]),
+        ("half", &[("a", 1), ("missing", 1)]),
+    ]);
+    let stack = Stack::start(pools, pool_yaml("a", "FailClose"), &route).await;
+    let config = stack.update_route(&route);
+    assert_eq!(config.warnings().len(), 2, "{:?}", config.warnings());
+
+    let response = stack.chat("gone").await;
+    assert_eq!(response.status, StatusCode::INTERNAL_SERVER_ERROR);
+    assert!(
+        response
+            .text()
+            .contains("InferencePool default/missing does not exist"),
+        "{}",
+        response.text()
+    );
+
+    // Half the weight names the missing pool: that half gets 500, the other half is served.
+    let mut statuses = BTreeMap::new();
+    for _ in 0..60 {
+        let response = stack.chat("half").await;
+        *statuses.entry(response.status.as_u16()).or_insert(0) += 1;
+    }
+    assert_eq!(
+        statuses.keys().copied().collect::<Vec<_>>(),
+        [200, 500],
+        "{statuses:?}"
+    );
+    assert!(statuses[&500] >= 15 && statuses[&200] >= 15, "{statuses:?}");
+}
