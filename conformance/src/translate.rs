@@ -7,9 +7,10 @@
 //! writes files.
 //!
 //! What Envoy gets:
-//! - one listener (`127.0.0.1:8080` by default) whose HTTP filters are BBR's ext_proc first
-//!   (it copies the body's `model` into a header and clears the route cache), then the
-//!   endpoint pickers' ext_proc, then the router;
+//! - one listener (`127.0.0.1:8080` by default) whose HTTP filters are: a header mutation
+//!   that drops any client-sent `x-gateway-destination-endpoint` (only pickers may choose a
+//!   host), BBR's ext_proc (it copies the body's `model` into a header and clears the route
+//!   cache), the endpoint pickers' ext_proc, the router;
 //! - routes from the HTTPRoute rules, in Gateway API precedence order; a rule's backendRefs
 //!   become weighted clusters, one ORIGINAL_DST cluster per InferencePool that sends each
 //!   request where the pool's picker said in `x-gateway-destination-endpoint`;
@@ -60,6 +61,8 @@ pub const LISTENER_NAME: &str = "inference_gateway";
 pub const ROUTE_CONFIG_NAME: &str = "inference_routes";
 /// The endpoint picker filter's name; per-route configuration is keyed by it.
 pub const PICKER_FILTER: &str = "envoy.filters.http.ext_proc.epp";
+/// The filter that drops a client-sent `x-gateway-destination-endpoint`.
+pub const STRIP_DESTINATION_FILTER: &str = "envoy.filters.http.header_mutation.strip_destination";
 /// BBR's filter name.
 pub const BBR_FILTER: &str = "envoy.filters.http.ext_proc.bbr";
 /// The gRPC cluster of the picker filter when no pool's picker applies. It has no endpoints,
@@ -270,7 +273,8 @@ pub fn translate(manifests: &Manifests, wiring: &GatewayWiring) -> Result<Gatewa
     if !problems.is_empty() {
         return Err(Error::Manifests { problems });
     }
-    let (routes, warnings) = planned;
+    let (routes, mut warnings) = planned;
+    warnings.extend(dangling_pool_refs(manifests));
     Ok(GatewayConfig {
         clusters: envoy::clusters(manifests, wiring),
         route_config: envoy::route_config(&routes, wiring),
@@ -278,6 +282,30 @@ pub fn translate(manifests: &Manifests, wiring: &GatewayWiring) -> Result<Gatewa
         wiring: wiring.clone(),
         warnings,
     })
+}
+
+/// Objectives and rewrites whose `poolRef` names no pool: no picker will ever apply them.
+fn dangling_pool_refs(manifests: &Manifests) -> Vec<Warning> {
+    let pools = manifests.pool_keys();
+    let objectives = manifests.objectives.iter().map(|o| {
+        let key = PoolKey::new(manifests::namespace_of(o), o.spec.pool_ref.name.as_str());
+        ("InferenceObjective", o.metadata.name.as_deref(), key)
+    });
+    let rewrites = manifests.rewrites.iter().map(|r| {
+        let key = PoolKey::new(manifests::namespace_of(r), r.spec.pool_ref.name.as_str());
+        ("InferenceModelRewrite", r.metadata.name.as_deref(), key)
+    });
+    objectives
+        .chain(rewrites)
+        .filter(|(_, _, key)| !pools.contains(key))
+        .map(|(kind, name, key)| Warning {
+            object: format!("{kind} {}/{}", key.namespace, name.unwrap_or("<unnamed>")),
+            message: format!(
+                "spec.poolRef names InferencePool {key}, which does not exist, so no endpoint \
+                 picker applies it: fix the name or add the pool"
+            ),
+        })
+        .collect()
 }
 
 #[cfg(test)]

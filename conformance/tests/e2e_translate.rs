@@ -362,6 +362,29 @@ async fn e2e_translate_picker_down_fail_open_serves_and_fail_close_rejects() {
         BTreeMap::from([("open-0".to_owned(), 5), ("open-1".to_owned(), 5)])
     );
 
+    // A client cannot pick the host itself: its destination header is dropped on the way in,
+    // so the request still takes the fallback (a spoofed header would otherwise reach
+    // ORIGINAL_DST, which connects wherever it points).
+    let elsewhere = stack.pool("closed").backends[0].addr().to_string();
+    let body = json!({"model": "open"}).to_string();
+    for _ in 0..4 {
+        let response = stack
+            .client
+            .post(
+                &stack.envoy.url("/v1/completions"),
+                &[("x-gateway-destination-endpoint", elsewhere.as_str())],
+                body.clone(),
+            )
+            .await
+            .unwrap();
+        assert!(
+            backend_of(&response).starts_with("open-"),
+            "{}",
+            response.text()
+        );
+    }
+    assert_eq!(stack.pool("closed").backends[0].requests(), 0);
+
     // FailOpen with its picker up: the picker's choice wins over the fallback's round robin.
     for _ in 0..4 {
         let response = stack.chat("live").await;
@@ -404,4 +427,61 @@ async fn e2e_translate_route_naming_a_missing_pool_answers_500() {
         "{statuses:?}"
     );
     assert!(statuses[&500] >= 15 && statuses[&200] >= 15, "{statuses:?}");
+}
+
+#[tokio::test]
+async fn e2e_translate_quickstart_loads_in_envoy() {
+    use switchyard_conformance::local::plan::{PlanOptions, plan};
+    use switchyard_conformance::local::{FILE_NAME, LocalEndpoints};
+
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/quickstart");
+    let manifests = Manifests::load(&dir).unwrap();
+    let endpoints = LocalEndpoints::load(&dir.join(FILE_NAME)).unwrap();
+    // Nothing runs behind the gateway: every process port is a free one nobody listens on.
+    let options = PlanOptions {
+        first_port: ports::free_port().unwrap(),
+        ..PlanOptions::default()
+    };
+    let mut plan = plan(&endpoints, &manifests, &options).unwrap();
+    plan.gateway.listener = SocketAddr::from(([127, 0, 0, 1], 0));
+    plan.gateway.admin = SocketAddr::from(([127, 0, 0, 1], 0));
+    let config = translate(&manifests, &plan.gateway).unwrap();
+    let temp = tempfile::tempdir().unwrap();
+    let config_dir = ConfigDir::create(&temp.path().join("envoy")).unwrap();
+    config_dir.write(&config).unwrap();
+    let envoy = GatewayEnvoy::start(
+        &switchyard_conformance::envoy::locate().unwrap(),
+        &config_dir,
+        &temp.path().join("envoy.log"),
+        Duration::from_secs(30),
+    )
+    .await
+    .unwrap();
+    // BBR is down and fails closed: 500 for everything but a request no filter processes.
+    let client = HttpClient::new();
+    let response = client
+        .post(
+            &envoy.url("/v1/chat/completions"),
+            &[],
+            r#"{"model":"Qwen/Qwen3-32B"}"#,
+        )
+        .await
+        .unwrap();
+    assert_eq!(response.status, StatusCode::INTERNAL_SERVER_ERROR);
+    let stats = client
+        .get(&format!("http://{}/clusters", envoy.admin_addr()), &[])
+        .await
+        .unwrap()
+        .text();
+    for cluster in [
+        "pool_default_vllm-llama3-8b::",
+        "epp_default_vllm-qwen3-32b-canary::",
+        "pool_default_vllm-qwen3-32b_fallback::",
+        "bbr::",
+    ] {
+        assert!(
+            stats.contains(cluster),
+            "{cluster} missing from /clusters:\n{stats}"
+        );
+    }
 }

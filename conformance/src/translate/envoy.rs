@@ -16,7 +16,7 @@ use super::manifests::pool_key;
 use super::routes::{Backend, HeaderCondition, PathMatch, PlannedRoute, RouteAction};
 use super::{
     BBR_CLUSTER, BBR_FILTER, GatewayWiring, LISTENER_NAME, Manifests, NO_PICKER_CLUSTER,
-    PICKER_FILTER, PickerHealth, PoolKey, ROUTE_CONFIG_NAME,
+    PICKER_FILTER, PickerHealth, PoolKey, ROUTE_CONFIG_NAME, STRIP_DESTINATION_FILTER,
 };
 
 const EXT_PROC_TYPE: &str =
@@ -73,7 +73,7 @@ pub(super) fn bootstrap(admin: SocketAddr, dir: &Path) -> Value {
 
 /// The HTTP listener: BBR, the picker filter, the router; routes from `rds.json`.
 pub(super) fn listener(wiring: &GatewayWiring, dir: &Path) -> Value {
-    let mut filters = Vec::new();
+    let mut filters = vec![strip_destination_filter()];
     if wiring.bbr.is_some() {
         filters.push(bbr_filter(wiring.bbr_message_timeout));
     }
@@ -124,6 +124,20 @@ pub(super) fn listener(wiring: &GatewayWiring, dir: &Path) -> Value {
                 }
             }]
         }]
+    })
+}
+
+/// Removes a client-sent `x-gateway-destination-endpoint` before anything else runs. Only
+/// pickers may set it: the ORIGINAL_DST clusters connect wherever it points, so a request that
+/// reaches them without a picker's answer (a `FailOpen` pool whose picker is down) must not
+/// choose its own host.
+fn strip_destination_filter() -> Value {
+    json!({
+        "name": STRIP_DESTINATION_FILTER,
+        "typed_config": {
+            "@type": "type.googleapis.com/envoy.extensions.filters.http.header_mutation.v3.HeaderMutation",
+            "mutations": { "request_mutations": [{ "remove": DESTINATION_ENDPOINT_HEADER }] },
+        }
     })
 }
 

@@ -152,9 +152,18 @@ fn listener_runs_bbr_then_the_picker_enabled_then_the_router() {
         .collect();
     assert_eq!(
         names,
-        [BBR_FILTER, PICKER_FILTER, "envoy.filters.http.router"]
+        [
+            STRIP_DESTINATION_FILTER,
+            BBR_FILTER,
+            PICKER_FILTER,
+            "envoy.filters.http.router"
+        ]
     );
-    let picker = &filters[1];
+    assert_eq!(
+        filters[0]["typed_config"]["mutations"]["request_mutations"],
+        json!([{"remove": "x-gateway-destination-endpoint"}])
+    );
+    let picker = &filters[2];
     // The chaining trap: never disabled in the connection manager.
     assert_eq!(picker.get("disabled"), None);
     let mode = &picker["typed_config"]["processing_mode"];
@@ -507,4 +516,22 @@ fn config_dir_writes_every_file_by_rename() {
         .collect();
     names.sort();
     assert_eq!(names, ["cds.json", "envoy.json", "lds.json", "rds.json"]);
+}
+
+#[test]
+fn objectives_and_rewrites_naming_a_missing_pool_are_warned_about() {
+    let objective = "apiVersion: inference.networking.x-k8s.io/v1alpha2\nkind: InferenceObjective\n\
+                     metadata: {name: chat}\nspec:\n  priority: 1\n  poolRef: {name: nope}\n---\n";
+    let rewrite = "apiVersion: llm-d.ai/v1alpha2\nkind: InferenceModelRewrite\nmetadata: {name: rw}\n\
+                   spec:\n  poolRef: {name: a}\n  rules: [{targets: [{modelRewrite: m}]}]\n---\n";
+    let yaml = pool("a", "FailClose") + objective + rewrite;
+    let config = translate_yaml(&yaml).unwrap();
+    let warnings: Vec<String> = config.warnings().iter().map(ToString::to_string).collect();
+    assert_eq!(
+        warnings,
+        [
+            "InferenceObjective default/chat: spec.poolRef names InferencePool default/nope, \
+          which does not exist, so no endpoint picker applies it: fix the name or add the pool"
+        ]
+    );
 }
