@@ -10,7 +10,9 @@
 use std::collections::BTreeSet;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
+use serde_json::json;
 use switchyard_api::FailureMode;
+use switchyard_api::protocol::ENGINE_TYPE_LABEL;
 
 use super::{LocalEndpoints, PoolEndpoints};
 use crate::error::{Error, Result};
@@ -95,7 +97,7 @@ pub struct SimulatorProcess {
     pub ready_urls: Vec<String>,
 }
 
-/// One pool's endpoint picker.
+/// One pool's endpoint picker (`switchyard-epp` on a standalone endpoints file).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PickerProcess {
     /// ext_proc gRPC.
@@ -104,14 +106,22 @@ pub struct PickerProcess {
     pub health: SocketAddr,
     /// Prometheus metrics.
     pub metrics: SocketAddr,
-    /// The pool's endpoints, as the picker's standalone source lists them.
+    /// The pool's endpoints.
     pub endpoints: Vec<PickerEndpoint>,
+    /// The `--endpoints-file` contents (the EPP's standalone format: pool name, endpoints,
+    /// the pool's InferenceObjectives and InferenceModelRewrites), as JSON, which YAML reads.
+    pub endpoints_file: String,
+    /// `switchyard-epp` flags, except `--endpoints-file`, whose path the caller chooses.
+    pub args: Vec<String>,
 }
 
 /// One endpoint in a picker's standalone list.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PickerEndpoint {
-    /// The pod's name (`<pool>-<i>`); with several target ports each port is a rank of it.
+    /// Unique in the pool: the pod's name (`<pool>-<i>`), with `-rank-<r>` added when the pod
+    /// has several target ports.
+    pub name: String,
+    /// The simulated pod it belongs to.
     pub pod: String,
     /// `ip:port`.
     pub address: SocketAddr,
@@ -190,20 +200,36 @@ pub fn plan(
         ..GatewayWiring::default()
     };
     for (entry, failure_mode, simulators) in planned {
-        let picker = PickerProcess {
-            grpc: ports.next(&mut problems),
-            health: ports.next(&mut problems),
-            metrics: ports.next(&mut problems),
-            endpoints: simulators
-                .iter()
-                .flat_map(|sim| {
-                    sim.endpoints.iter().map(|address| PickerEndpoint {
+        let endpoints: Vec<PickerEndpoint> = simulators
+            .iter()
+            .flat_map(|sim| {
+                let ranks = sim.endpoints.len();
+                sim.endpoints
+                    .iter()
+                    .enumerate()
+                    .map(move |(rank, address)| PickerEndpoint {
+                        name: if ranks == 1 {
+                            sim.name.clone()
+                        } else {
+                            format!("{}-rank-{rank}", sim.name)
+                        },
                         pod: sim.name.clone(),
                         address: *address,
                         engine: entry.engine.as_str(),
                     })
-                })
-                .collect(),
+            })
+            .collect();
+        let picker = PickerProcess {
+            grpc: ports.next(&mut problems),
+            health: ports.next(&mut problems),
+            metrics: ports.next(&mut problems),
+            endpoints_file: picker_file(&entry.key(), &endpoints, manifests),
+            endpoints,
+            args: Vec::new(),
+        };
+        let picker = PickerProcess {
+            args: picker_args(&entry.key(), &picker),
+            ..picker
         };
         gateway.pools.insert(
             entry.key(),
@@ -280,6 +306,67 @@ fn simulator(
         args,
         ready_urls,
     }
+}
+
+fn picker_args(pool: &PoolKey, picker: &PickerProcess) -> Vec<String> {
+    vec![
+        "--pool-name".to_owned(),
+        pool.name.clone(),
+        "--pool-namespace".to_owned(),
+        pool.namespace.clone(),
+        "--bind-address".to_owned(),
+        picker.grpc.ip().to_string(),
+        "--grpc-port".to_owned(),
+        picker.grpc.port().to_string(),
+        "--grpc-health-port".to_owned(),
+        picker.health.port().to_string(),
+        "--metrics-port".to_owned(),
+        picker.metrics.port().to_string(),
+        // Envoy reaches the picker over loopback in cleartext HTTP/2.
+        "--secure-serving=false".to_owned(),
+    ]
+}
+
+/// The picker's standalone endpoints file (epp/src/source/standalone.rs).
+fn picker_file(pool: &PoolKey, endpoints: &[PickerEndpoint], manifests: &Manifests) -> String {
+    let endpoints: Vec<serde_json::Value> = endpoints
+        .iter()
+        .map(|e| {
+            json!({
+                "name": e.name,
+                "address": e.address.to_string(),
+                "labels": { ENGINE_TYPE_LABEL: e.engine },
+            })
+        })
+        .collect();
+    let objectives: Vec<serde_json::Value> = manifests
+        .objectives_of(pool)
+        .iter()
+        .map(|o| {
+            json!({
+                "name": o.metadata.name.as_deref().unwrap_or_default(),
+                "priority": o.spec.effective_priority(),
+            })
+        })
+        .collect();
+    let rewrites: Vec<serde_json::Value> = manifests
+        .rewrites_of(pool)
+        .iter()
+        .map(|r| {
+            json!({
+                "name": r.metadata.name.as_deref().unwrap_or_default(),
+                "rules": r.spec.rules,
+            })
+        })
+        .collect();
+    let file = json!({
+        "poolName": pool.name,
+        "endpoints": endpoints,
+        "objectives": objectives,
+        "rewrites": rewrites,
+    });
+    // Rendering a `Value` cannot fail; the fallback keeps this total anyway.
+    serde_json::to_string_pretty(&file).unwrap_or_else(|_| file.to_string()) + "\n"
 }
 
 fn bbr_args(bbr: &BbrProcess) -> Vec<String> {

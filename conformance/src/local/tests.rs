@@ -211,6 +211,46 @@ fn simulator_and_bbr_flags() {
 }
 
 #[test]
+fn picker_files_are_in_the_epp_standalone_format() {
+    let (_, plan) = quickstart_plan();
+    let llama: serde_json::Value =
+        serde_saphyr::from_str(&plan.pools[0].picker.endpoints_file).unwrap();
+    assert_eq!(
+        llama,
+        serde_json::json!({
+            "poolName": "vllm-llama3-8b",
+            "endpoints": [
+                {"name": "vllm-llama3-8b-0", "address": "127.0.0.1:8100",
+                 "labels": {"inference.networking.k8s.io/engine-type": "vllm"}},
+                {"name": "vllm-llama3-8b-1", "address": "127.0.0.1:8101",
+                 "labels": {"inference.networking.k8s.io/engine-type": "vllm"}},
+                {"name": "vllm-llama3-8b-2", "address": "127.0.0.1:8102",
+                 "labels": {"inference.networking.k8s.io/engine-type": "vllm"}},
+            ],
+            "objectives": [
+                {"name": "interactive-chat", "priority": 10},
+                {"name": "batch", "priority": 0},
+                {"name": "best-effort", "priority": -1},
+            ],
+            "rewrites": [{
+                "name": "food-review",
+                "rules": [{
+                    "matches": [{"model": {"type": "Exact", "value": "food-review"}}],
+                    "targets": [
+                        {"modelRewrite": "food-review-1", "weight": 90},
+                        {"modelRewrite": "food-review-2", "weight": 10},
+                    ],
+                }],
+            }],
+        })
+    );
+    let canary: serde_json::Value =
+        serde_saphyr::from_str(&plan.pools[2].picker.endpoints_file).unwrap();
+    assert_eq!(canary["endpoints"].as_array().unwrap().len(), 1);
+    assert_eq!(canary["objectives"], serde_json::json!([]));
+}
+
+#[test]
 fn data_parallel_pools_get_one_port_per_target_port() {
     let manifests = Manifests::parse(
         "m.yaml",
@@ -235,7 +275,23 @@ fn data_parallel_pools_get_one_port_per_target_port() {
     let args = pod.args.join(" ");
     assert!(args.contains("--port 8079 --replicas 3"), "{args}");
     assert!(args.ends_with("--time-scale 0"), "{args}");
-    assert_eq!(plan.pools[0].picker.endpoints.len(), 6);
+    let names: Vec<&str> = plan.pools[0]
+        .picker
+        .endpoints
+        .iter()
+        .map(|e| e.name.as_str())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "dp-0-rank-0",
+            "dp-0-rank-1",
+            "dp-0-rank-2",
+            "dp-1-rank-0",
+            "dp-1-rank-1",
+            "dp-1-rank-2"
+        ]
+    );
     assert_eq!(pod.ready_urls.len(), 3);
 }
 
