@@ -199,6 +199,12 @@ impl Stack {
     fn pool(&self, name: &str) -> &TestPool {
         &self.pools[name]
     }
+
+    fn kill_picker(&mut self, name: &str) {
+        if let Some(picker) = self.pools.get_mut(name).and_then(|p| p.picker.as_mut()) {
+            picker.kill();
+        }
+    }
 }
 
 fn translate_with(pool_yaml: &str, route: &str, wiring: &GatewayWiring) -> GatewayConfig {
@@ -392,6 +398,63 @@ async fn e2e_translate_picker_down_fail_open_serves_and_fail_close_rejects() {
     }
     assert_eq!(stack.pool("live").backends[1].requests(), 0);
     assert_eq!(stack.pool("live").picker_streams(), 4);
+}
+
+#[tokio::test]
+async fn e2e_translate_picker_dying_fail_open_recovers_fail_close_rejects() {
+    let pools = vec![
+        ("open", TestPool::start("open", 2).await),
+        ("closed", TestPool::start("closed", 1).await),
+    ];
+    let yaml = pool_yaml("open", "FailOpen") + &pool_yaml("closed", "FailClose");
+    let route = route_yaml(&[("open", &[("open", 1)]), ("closed", &[("closed", 1)])]);
+    let mut stack = Stack::start(pools, yaml, &route).await;
+    // While the pickers run they pick (always the first endpoint here).
+    for model in ["open", "closed"] {
+        let response = stack.chat(model).await;
+        assert_eq!(
+            backend_of(&response),
+            format!("{model}-0"),
+            "{}",
+            response.text()
+        );
+    }
+
+    stack.kill_picker("open");
+    stack.kill_picker("closed");
+    for _ in 0..5 {
+        let started = Instant::now();
+        let response = stack.chat("closed").await;
+        assert!(response.status.is_server_error(), "{}", response.status);
+        assert!(started.elapsed() < Duration::from_secs(1));
+    }
+    // FailOpen: the first request to find the picker gone fails (Envoy cannot fail open once
+    // it streamed the body), which ejects the picker; from then on the fallback serves.
+    let killed = Instant::now();
+    let mut failed = 0;
+    loop {
+        let response = stack.chat("open").await;
+        if response.status == StatusCode::OK {
+            break;
+        }
+        failed += 1;
+        assert!(
+            killed.elapsed() < Duration::from_secs(2),
+            "no fallback 2 s after the picker died; {failed} failures"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(
+        failed <= 1,
+        "{failed} requests failed before the fallback took over"
+    );
+    // Round robin over the pool (per Envoy worker), not the dead picker's choice.
+    let counts = split(&stack, "open", 10).await;
+    assert_eq!(
+        counts.keys().collect::<Vec<_>>(),
+        ["open-0", "open-1"],
+        "{counts:?}"
+    );
 }
 
 #[tokio::test]

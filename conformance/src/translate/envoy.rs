@@ -379,6 +379,18 @@ fn add_health_check(cluster: &mut Value, health: PickerHealth) {
     }
     cluster["health_checks"] = json!([check]);
     cluster["common_lb_config"] = json!({ "healthy_panic_threshold": { "value": 0.0 } });
+    // The health check notices a dead picker within its interval; a refused connection from a
+    // real request ejects the picker at once, so only that request fails.
+    cluster["outlier_detection"] = json!({
+        "split_external_local_origin_errors": true,
+        "consecutive_local_origin_failure": 1,
+        "enforcing_consecutive_local_origin_failure": 100,
+        "consecutive_5xx": 1000000,
+        "consecutive_gateway_failure": 1000000,
+        "interval": interval,
+        "base_ejection_time": interval,
+        "max_ejection_percent": 100,
+    });
 }
 
 /// The cluster a pool's picker steers: the host is whatever `x-gateway-destination-endpoint`

@@ -219,6 +219,9 @@ fn clusters_per_pool_follow_the_failure_mode() {
         picker["common_lb_config"]["healthy_panic_threshold"]["value"],
         0.0
     );
+    let outlier = &picker["outlier_detection"];
+    assert_eq!(outlier["consecutive_local_origin_failure"], 1);
+    assert_eq!(outlier["split_external_local_origin_errors"], true);
     let fallback = config
         .cluster("pool_default_vllm-qwen3-32b_fallback")
         .unwrap();

@@ -27,46 +27,57 @@ use futures::{Stream, StreamExt};
 use switchyard_api::protocol::DESTINATION_ENDPOINT_HEADER;
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
-use tokio::task::JoinHandle;
 use tokio_stream::wrappers::{ReceiverStream, TcpListenerStream};
 use tonic::{Request, Response, Status, Streaming};
 
 /// Largest body chunk sent back (the EPP's limit).
 const MAX_CHUNK: usize = 62_000;
 
-/// A running picker stand-in; stops when dropped.
+/// A running picker stand-in; stops when dropped or killed.
+///
+/// It runs on its own runtime so that [`TestPicker::kill`] ends every connection at once, as a
+/// crashed picker would: aborting only the accept loop would leave Envoy's open HTTP/2
+/// connection served.
 pub struct TestPicker {
     addr: SocketAddr,
     streams: Arc<AtomicU64>,
-    task: JoinHandle<()>,
+    runtime: Option<tokio::runtime::Runtime>,
 }
 
 impl TestPicker {
     /// Picks the endpoint named in request header `pick_header`.
     pub async fn start(pick_header: String) -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
         let addr = listener.local_addr().unwrap();
         let streams = Arc::new(AtomicU64::new(0));
         let service = Service {
             pick_header: Arc::new(pick_header),
             streams: Arc::clone(&streams),
         };
-        let server =
-            tonic::transport::Server::builder().add_service(ExternalProcessorServer::new(service));
-        // Without TCP_NODELAY the body answer, written right after the headers answer, waits
-        // for Envoy's delayed ACK: 40 ms per request.
-        let incoming = TcpListenerStream::new(listener).map(|stream| {
-            stream.inspect(|s| {
-                let _ = s.set_nodelay(true);
-            })
-        });
-        let task = tokio::spawn(async move {
-            let _ = server.serve_with_incoming(incoming).await;
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.spawn(async move {
+            let listener = TcpListener::from_std(listener).unwrap();
+            // Without TCP_NODELAY the body answer, written right after the headers answer,
+            // waits for Envoy's delayed ACK: 40 ms per request.
+            let incoming = TcpListenerStream::new(listener).map(|stream| {
+                stream.inspect(|s| {
+                    let _ = s.set_nodelay(true);
+                })
+            });
+            let _ = tonic::transport::Server::builder()
+                .add_service(ExternalProcessorServer::new(service))
+                .serve_with_incoming(incoming)
+                .await;
         });
         Self {
             addr,
             streams,
-            task,
+            runtime: Some(runtime),
         }
     }
 
@@ -78,11 +89,18 @@ impl TestPicker {
     pub fn streams(&self) -> u64 {
         self.streams.load(Ordering::SeqCst)
     }
+
+    /// Stops serving and closes every connection, like a crash.
+    pub fn kill(&mut self) {
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_background();
+        }
+    }
 }
 
 impl Drop for TestPicker {
     fn drop(&mut self) {
-        self.task.abort();
+        self.kill();
     }
 }
 
