@@ -13,208 +13,21 @@
 
 #[path = "e2e_translate/picker.rs"]
 mod picker;
+#[path = "e2e_translate/stack.rs"]
+mod stack;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use futures::StreamExt;
 use http::StatusCode;
 use serde_json::json;
-use switchyard_conformance::backend::{BACKEND_HEADER, TestBackend};
-use switchyard_conformance::client::{HttpClient, HttpResponse};
-use switchyard_conformance::extproc::{Rule, TestExtProc};
+use switchyard_conformance::client::HttpClient;
 use switchyard_conformance::local::gateway::GatewayEnvoy;
 use switchyard_conformance::ports;
-use switchyard_conformance::translate::{
-    ConfigDir, GatewayConfig, GatewayWiring, Manifests, PickerHealth, PoolKey, PoolWiring,
-    translate,
-};
+use switchyard_conformance::translate::{ConfigDir, Manifests, translate};
 
-use picker::TestPicker;
-
-/// The header BBR's stand-in sets and the routes match.
-const MODEL_HEADER: &str = "x-gateway-model-name";
-
-/// The header pool `pool`'s picker stand-in copies into the destination header.
-fn pick_header(pool: &str) -> String {
-    format!("x-test-pick-{pool}")
-}
-
-fn pool_yaml(name: &str, failure_mode: &str) -> String {
-    format!(
-        "apiVersion: inference.networking.k8s.io/v1\nkind: InferencePool\nmetadata:\n  name: {name}\n\
-         spec:\n  targetPorts: [{{number: 8000}}]\n  selector:\n    matchLabels: {{app: {name}}}\n\
-         \x20 endpointPickerRef:\n    name: {name}-epp\n    port: {{number: 9002}}\n    failureMode: {failure_mode}\n---\n"
-    )
-}
-
-/// One HTTPRoute; `rules` maps a model to its `(pool, weight)` backends.
-fn route_yaml(rules: &[(&str, &[(&str, u32)])]) -> String {
-    let mut yaml = "apiVersion: gateway.networking.k8s.io/v1\nkind: HTTPRoute\nmetadata:\n  \
-                    name: llm-route\nspec:\n  parentRefs: [{name: inference-gateway}]\n  rules:\n"
-        .to_owned();
-    for (model, backends) in rules {
-        yaml.push_str(&format!(
-            "  - matches:\n    - headers: [{{name: X-Gateway-Model-Name, value: {model}}}]\n    backendRefs:\n"
-        ));
-        for (pool, weight) in *backends {
-            yaml.push_str(&format!(
-                "    - {{group: inference.networking.k8s.io, kind: InferencePool, name: {pool}, weight: {weight}}}\n"
-            ));
-        }
-    }
-    yaml
-}
-
-/// A pool's picker stand-in and model servers.
-struct TestPool {
-    picker: Option<TestPicker>,
-    picker_addr: SocketAddr,
-    backends: Vec<TestBackend>,
-}
-
-impl TestPool {
-    /// A live picker and `replicas` backends named `<name>-<i>`.
-    async fn start(name: &str, replicas: usize) -> Self {
-        let picker = TestPicker::start(pick_header(name)).await;
-        let mut pool = Self::without_picker(name, replicas).await;
-        pool.picker_addr = picker.addr();
-        pool.picker = Some(picker);
-        pool
-    }
-
-    /// A picker address nothing listens on.
-    async fn without_picker(name: &str, replicas: usize) -> Self {
-        let mut backends = Vec::new();
-        for i in 0..replicas {
-            backends.push(TestBackend::start(format!("{name}-{i}")).await.unwrap());
-        }
-        Self {
-            picker: None,
-            picker_addr: ports::free_addr().unwrap(),
-            backends,
-        }
-    }
-
-    fn picker_streams(&self) -> u64 {
-        self.picker.as_ref().map_or(0, TestPicker::streams)
-    }
-}
-
-/// BBR's stand-in, the pools, Envoy, and the files it watches.
-struct Stack {
-    _bbr: TestExtProc,
-    pools: BTreeMap<String, TestPool>,
-    manifests_prefix: String,
-    wiring: GatewayWiring,
-    dir: ConfigDir,
-    envoy: GatewayEnvoy,
-    client: HttpClient,
-    _temp: tempfile::TempDir,
-}
-
-impl Stack {
-    /// Starts Envoy on the translation of `pools` (YAML for each) plus `route`.
-    async fn start(pools: Vec<(&str, TestPool)>, pool_yaml: String, route: &str) -> Self {
-        let bbr = TestExtProc::start(Rule::body_field("model").set_header(MODEL_HEADER))
-            .await
-            .unwrap();
-        let mut wiring = GatewayWiring {
-            listener: SocketAddr::from(([127, 0, 0, 1], 0)),
-            admin: SocketAddr::from(([127, 0, 0, 1], 0)),
-            bbr: Some(bbr.addr()),
-            ..GatewayWiring::default()
-        };
-        for (name, pool) in &pools {
-            wiring.pools.insert(
-                PoolKey::new("default", *name),
-                PoolWiring {
-                    picker: pool.picker_addr,
-                    picker_health: PickerHealth::Tcp,
-                    endpoints: pool.backends.iter().map(TestBackend::addr).collect(),
-                },
-            );
-        }
-        let temp = tempfile::tempdir().unwrap();
-        let dir = ConfigDir::create(&temp.path().join("envoy")).unwrap();
-        let config = translate_with(&pool_yaml, route, &wiring);
-        dir.write(&config).unwrap();
-        let envoy = GatewayEnvoy::start(
-            &switchyard_conformance::envoy::locate().unwrap(),
-            &dir,
-            &temp.path().join("envoy.log"),
-            Duration::from_secs(30),
-        )
-        .await
-        .unwrap();
-        Self {
-            _bbr: bbr,
-            pools: pools
-                .into_iter()
-                .map(|(name, pool)| (name.to_owned(), pool))
-                .collect(),
-            manifests_prefix: pool_yaml,
-            wiring,
-            dir,
-            envoy,
-            client: HttpClient::new(),
-            _temp: temp,
-        }
-    }
-
-    /// Rewrites the routes of the running Envoy.
-    fn update_route(&self, route: &str) -> GatewayConfig {
-        let config = translate_with(&self.manifests_prefix, route, &self.wiring);
-        self.dir.write(&config).unwrap();
-        config
-    }
-
-    /// A chat request for `model`, with every live pool's picker told to pick that pool's
-    /// first backend.
-    async fn chat(&self, model: &str) -> HttpResponse {
-        let picks: Vec<(String, String)> = self
-            .pools
-            .iter()
-            .filter_map(|(name, pool)| {
-                let first = pool.backends.first()?;
-                Some((pick_header(name), first.addr().to_string()))
-            })
-            .collect();
-        let headers: Vec<(&str, &str)> = picks
-            .iter()
-            .map(|(name, value)| (name.as_str(), value.as_str()))
-            .collect();
-        let body = json!({"model": model, "messages": [{"role": "user", "content": "hi"}]});
-        self.client
-            .post(
-                &self.envoy.url("/v1/chat/completions"),
-                &headers,
-                body.to_string(),
-            )
-            .await
-            .unwrap()
-    }
-
-    fn pool(&self, name: &str) -> &TestPool {
-        &self.pools[name]
-    }
-
-    fn kill_picker(&mut self, name: &str) {
-        if let Some(picker) = self.pools.get_mut(name).and_then(|p| p.picker.as_mut()) {
-            picker.kill();
-        }
-    }
-}
-
-fn translate_with(pool_yaml: &str, route: &str, wiring: &GatewayWiring) -> GatewayConfig {
-    let manifests = Manifests::parse("test.yaml", &format!("{pool_yaml}{route}")).unwrap();
-    translate(&manifests, wiring).unwrap()
-}
-
-fn backend_of(response: &HttpResponse) -> &str {
-    response.header(BACKEND_HEADER).unwrap_or("<none>")
-}
+use stack::{Stack, TestPool, backend_of, pick_header, pool_yaml, route_yaml, split};
 
 #[tokio::test]
 async fn e2e_translate_header_match_routes_to_the_pool_its_picker_picks() {
@@ -264,22 +77,6 @@ async fn e2e_translate_header_match_routes_to_the_pool_its_picker_picks() {
     assert_eq!(stack.pool("b").picker_streams(), 1);
 }
 
-/// How many of `n` chat requests each backend answered; any failure panics. Requests go
-/// 50 at a time: one at a time, a 1,000-request split would take most of a minute.
-async fn split(stack: &Stack, model: &str, n: usize) -> BTreeMap<String, usize> {
-    let responses: Vec<HttpResponse> = futures::stream::iter(0..n)
-        .map(|_| stack.chat(model))
-        .buffer_unordered(50)
-        .collect()
-        .await;
-    let mut counts = BTreeMap::new();
-    for response in responses {
-        assert_eq!(response.status, StatusCode::OK, "{}", response.text());
-        *counts.entry(backend_of(&response).to_owned()).or_default() += 1;
-    }
-    counts
-}
-
 #[tokio::test]
 async fn e2e_translate_weighted_split_between_pools_and_hot_weight_change() {
     let pools = vec![
@@ -326,6 +123,42 @@ async fn e2e_translate_weighted_split_between_pools_and_hot_weight_change() {
         applied < Duration::from_secs(1),
         "applied after {applied:?}"
     );
+    assert_eq!(stack.envoy.pid(), pid, "Envoy must not restart");
+}
+
+#[tokio::test]
+async fn e2e_translate_new_pool_and_rule_apply_without_restart() {
+    let pools = vec![
+        ("a", TestPool::start("a", 1).await),
+        ("b", TestPool::start("b", 1).await),
+    ];
+    let route_a = route_yaml(&[("model-a", &[("a", 1)])]);
+    let mut stack = Stack::start(pools, pool_yaml("a", "FailClose"), &route_a).await;
+    assert_eq!(stack.chat("model-b").await.status, StatusCode::NOT_FOUND);
+    let pid = stack.envoy.pid();
+
+    // A new pool (new clusters, health-checked picker included) and a rule for it.
+    let changed = Instant::now();
+    let both = route_yaml(&[("model-a", &[("a", 1)]), ("model-b", &[("b", 1)])]);
+    stack.update(
+        pool_yaml("a", "FailClose") + &pool_yaml("b", "FailOpen"),
+        &both,
+    );
+    loop {
+        let response = stack.chat("model-b").await;
+        if backend_of(&response) == "b-0" && stack.pool("b").picker_streams() > 0 {
+            break;
+        }
+        assert!(
+            changed.elapsed() < Duration::from_secs(2),
+            "pool b not served 2 s after the change: {} {}",
+            response.status,
+            response.text()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    eprintln!("new pool served after {:?}", changed.elapsed());
+    assert_eq!(backend_of(&stack.chat("model-a").await), "a-0");
     assert_eq!(stack.envoy.pid(), pid, "Envoy must not restart");
 }
 
