@@ -20,10 +20,13 @@
 //!
 //! The file has `apiVersion` and `kind` so `switchyard-check` (and kubectl) can tell it from a
 //! manifest; it is never applied to a cluster. [`LocalEndpoints::parse`] reads and checks it
-//! alone, [`plan::plan`] checks it against the manifests and assigns ports.
+//! alone, [`plan::plan`] checks it against the manifests and assigns ports,
+//! [`stack::LocalStack`] does everything from a directory and writes the files the processes
+//! read, and [`gateway::GatewayEnvoy`] runs Envoy on the translated configuration.
 
 pub mod gateway;
 pub mod plan;
+pub mod stack;
 
 use std::collections::BTreeSet;
 use std::path::Path;

@@ -21,10 +21,13 @@
 //!   reference bbr-and-envoy.md §2), so the picker would never run;
 //! - `failureMode: FailClose`: the picker being down answers 500. `FailOpen`: Envoy cannot
 //!   fail open once it streamed a body chunk to a FULL_DUPLEX picker, so the picker's cluster is
-//!   health-checked (a dead picker then fails the stream at once, before any body) and each
-//!   match gets a second route, without the destination header, to a round-robin cluster of
-//!   the pool's endpoints. A picker that answers clears the route cache, and the first route
-//!   (destination header present) takes the request to the picked endpoint;
+//!   health-checked every second and ejected on the first refused connection (outlier
+//!   detection, panic mode off); a picker marked down fails the stream at once, before any
+//!   body, and Envoy continues. Each match of such a pool gets a second route, without the
+//!   destination header, to a round-robin cluster of the pool's endpoints. A picker that
+//!   answers clears the route cache, and the first route (destination header present) takes
+//!   the request to the picked endpoint. The one request that finds a picker newly dead gets
+//!   500;
 //! - backendRefs that name a missing pool (or a Service: there is no cluster here) get 500
 //!   for their share of the traffic, as Gateway API asks, and a [`Warning`]; a rule with no
 //!   usable backend answers 500 itself; requests no rule matches get 404.

@@ -329,3 +329,45 @@ fn pools_and_entries_must_match_and_ports_must_suffice() {
     let err = plan(&file, &manifests, &options).unwrap_err().to_string();
     assert!(err.contains("not enough ports"), "{err}");
 }
+
+#[test]
+fn a_stack_loads_from_a_directory_and_writes_every_file() {
+    use super::stack::LocalStack;
+
+    let stack = LocalStack::load(&quickstart_dir(), &PlanOptions::default()).unwrap();
+    assert_eq!(stack.plan.pools.len(), 3);
+    assert!(stack.config.warnings().is_empty());
+    let temp = tempfile::tempdir().unwrap();
+    let files = stack.write(temp.path()).unwrap();
+    assert!(files.envoy.bootstrap_path().is_file());
+    let models = std::fs::read_to_string(&files.bbr_base_models).unwrap();
+    assert_eq!(models, stack.plan.bbr.base_model_file);
+    let names: Vec<String> = files
+        .picker_files
+        .iter()
+        .map(|(pool, path)| {
+            let text = std::fs::read_to_string(path).unwrap();
+            assert!(text.contains(&format!("\"poolName\": \"{}\"", pool.name)));
+            path.file_name().unwrap().to_string_lossy().into_owned()
+        })
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "epp-default-vllm-llama3-8b.yaml",
+            "epp-default-vllm-qwen3-32b.yaml",
+            "epp-default-vllm-qwen3-32b-canary.yaml"
+        ]
+    );
+
+    // A directory without the endpoints file says what to do.
+    let empty = tempfile::tempdir().unwrap();
+    let err = LocalStack::load(empty.path(), &PlanOptions::default())
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("the file is missing"), "{err}");
+    assert!(
+        err.contains("copy conformance/examples/quickstart/local-endpoints.yaml"),
+        "{err}"
+    );
+}
