@@ -278,7 +278,7 @@ fn route(planned: &PlannedRoute, wiring: &GatewayWiring) -> Value {
                 "match": route_match,
                 "route": {
                     "weighted_clusters": { "clusters": clusters },
-                    "timeout": duration(wiring.route_timeout),
+                    "timeout": duration(planned.timeout.unwrap_or(wiring.route_timeout)),
                 },
             })
         }

@@ -7,6 +7,7 @@
 //! leaves it to implementations).
 
 use std::collections::BTreeSet;
+use std::time::Duration;
 
 use switchyard_api::HttpRoute;
 use switchyard_api::httproute::{HttpBackendRef, HttpHeaderMatch, HttpPathMatch, HttpRouteRule};
@@ -103,6 +104,8 @@ pub struct PlannedRoute {
     pub matches: RouteMatch,
     /// The action.
     pub action: RouteAction,
+    /// The rule's `timeouts.request` (zero: none); the gateway's default when unset.
+    pub timeout: Option<Duration>,
 }
 
 /// Plans the route table of every HTTPRoute; problems that stop the translation go to
@@ -144,6 +147,7 @@ pub(super) fn plan(
             let Some(action) = rule_action(&context, rule, &at, problems, &mut warnings) else {
                 continue;
             };
+            let timeout = rule_timeout(rule, &object, &at, problems, &mut warnings);
             let matches = rule_matches(rule, &object, &at, problems);
             for (match_index, matches) in matches.into_iter().enumerate() {
                 candidates.push(Candidate {
@@ -153,6 +157,7 @@ pub(super) fn plan(
                         name: format!("{prefix}/match{match_index}"),
                         matches,
                         action: action.clone(),
+                        timeout,
                     },
                 });
             }
@@ -175,6 +180,7 @@ pub(super) fn plan(
             status: 404,
             body: "no HTTPRoute rule matches this request\n".to_owned(),
         },
+        timeout: None,
     });
     (planned, warnings)
 }
@@ -261,6 +267,7 @@ fn expand_fail_open(route: PlannedRoute, planned: &mut Vec<PlannedRoute>) {
         name: format!("{}/picker-down", route.name),
         matches: route.matches,
         action: RouteAction::Forward(fallback),
+        timeout: route.timeout,
     });
 }
 
@@ -280,7 +287,7 @@ fn rule_action(
         ));
         return None;
     }
-    for ignored in ["timeouts", "retry", "sessionPersistence"] {
+    for ignored in ["retry", "sessionPersistence"] {
         if rule.extra.contains_key(ignored) {
             warnings.push(Warning {
                 object: object.to_owned(),
@@ -325,6 +332,68 @@ fn rule_action(
         status: 500,
         body: format!("{object} {at}: {why}\n"),
     })
+}
+
+/// The rule's `timeouts.request`; `timeouts.backendRequest` is warned about and ignored.
+fn rule_timeout(
+    rule: &HttpRouteRule,
+    object: &str,
+    at: &str,
+    problems: &mut Vec<String>,
+    warnings: &mut Vec<Warning>,
+) -> Option<Duration> {
+    let timeouts = rule.extra.get("timeouts")?;
+    if timeouts.get("backendRequest").is_some() {
+        warnings.push(Warning {
+            object: object.to_owned(),
+            message: format!(
+                "{at}.timeouts.backendRequest is ignored by the local gateway (requests are not \
+                 retried); timeouts.request applies"
+            ),
+        });
+    }
+    let request = timeouts.get("request")?;
+    match request.as_str().and_then(parse_gateway_duration) {
+        Some(duration) => Some(duration),
+        None => {
+            problems.push(format!(
+                "{object}: {at}.timeouts.request is {request}, not a Gateway API duration: \
+                 write e.g. 300s, 5m or 1h30m (0s for none)"
+            ));
+            None
+        }
+    }
+}
+
+/// A Gateway API duration: one to four `<number><unit>` parts, units `h`, `m`, `s`, `ms`,
+/// numbers of at most five digits (GEP-2257).
+pub(super) fn parse_gateway_duration(text: &str) -> Option<Duration> {
+    let mut rest = text;
+    let mut total = Duration::ZERO;
+    let mut parts = 0;
+    while !rest.is_empty() {
+        let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+        if digits == 0 || digits > 5 {
+            return None;
+        }
+        let (number, after) = rest.split_at(digits);
+        let number: u64 = number.parse().ok()?;
+        let (unit, after) = if let Some(after) = after.strip_prefix("ms") {
+            (Duration::from_millis(1), after)
+        } else if let Some(after) = after.strip_prefix('h') {
+            (Duration::from_secs(3600), after)
+        } else if let Some(after) = after.strip_prefix('m') {
+            (Duration::from_secs(60), after)
+        } else if let Some(after) = after.strip_prefix('s') {
+            (Duration::from_secs(1), after)
+        } else {
+            return None;
+        };
+        total += unit * u32::try_from(number).ok()?;
+        parts += 1;
+        rest = after;
+    }
+    (1..=4).contains(&parts).then_some(total)
 }
 
 /// What a backendRef points at; unusable ones are explained in a warning and in `reasons`.

@@ -1,5 +1,7 @@
 //! Route planning: precedence, missing and unusable backends, unsupported features.
 
+use std::time::Duration;
+
 use serde_json::{Value, json};
 
 use super::*;
@@ -155,4 +157,56 @@ fn unsupported_features_are_errors_that_say_what_to_change() {
         problems[2].contains("write Exact or RegularExpression"),
         "{err}"
     );
+}
+
+#[test]
+fn rule_timeouts_set_the_route_timeout() {
+    let rules = rule_on_model("a", &pool_ref("a", 1)).replace(
+        "    backendRefs:",
+        "    timeouts: {request: 1m30s, backendRequest: 10s}\n    backendRefs:",
+    ) + &rule_on_model("b", &pool_ref("a", 1));
+    let config = translate_yaml(&(pool("a", "FailClose") + &route(&rules))).unwrap();
+    let routes = envoy_routes(&config);
+    assert_eq!(routes[0]["route"]["timeout"], "90.000s");
+    // The gateway's default elsewhere.
+    assert_eq!(routes[1]["route"]["timeout"], "300.000s");
+    assert!(
+        config.warnings()[0]
+            .message
+            .contains("timeouts.backendRequest is ignored"),
+        "{:?}",
+        config.warnings()
+    );
+
+    let bad = rule_on_model("a", &pool_ref("a", 1)).replace(
+        "    backendRefs:",
+        "    timeouts: {request: 5 minutes}\n    backendRefs:",
+    );
+    let err = translate_yaml(&(pool("a", "FailClose") + &route(&bad)))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("spec.rules[0].timeouts.request"), "{err}");
+    assert!(err.contains("write e.g. 300s"), "{err}");
+}
+
+#[test]
+fn gateway_api_durations() {
+    use crate::translate::routes::parse_gateway_duration as parse;
+    let cases = [
+        ("0s", Some(Duration::ZERO)),
+        ("300s", Some(Duration::from_secs(300))),
+        ("1h30m", Some(Duration::from_secs(5400))),
+        ("1h2m3s4ms", Some(Duration::from_millis(3_723_004))),
+        ("500ms", Some(Duration::from_millis(500))),
+        ("", None),
+        ("5", None),
+        ("1d", None),
+        ("123456s", None),
+        ("1h1h1h1h1h", None),
+        ("-1s", None),
+        ("1.5s", None),
+    ];
+    for (text, expected) in cases {
+        assert_eq!(parse(text), expected, "{text:?}");
+    }
 }
