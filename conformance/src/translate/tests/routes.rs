@@ -191,7 +191,7 @@ fn rule_timeouts_set_the_route_timeout() {
 
 #[test]
 fn gateway_api_durations() {
-    use crate::translate::routes::parse_gateway_duration as parse;
+    use crate::translate::routes::rules::parse_gateway_duration as parse;
     let cases = [
         ("0s", Some(Duration::ZERO)),
         ("300s", Some(Duration::from_secs(300))),
