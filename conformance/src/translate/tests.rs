@@ -387,3 +387,45 @@ fn objectives_and_rewrites_naming_a_missing_pool_are_warned_about() {
 }
 
 mod routes;
+
+#[test]
+fn legacy_pools_are_read_as_v1() {
+    let legacy = "apiVersion: inference.networking.x-k8s.io/v1alpha2\nkind: InferencePool\n\
+                  metadata: {name: old}\nspec:\n  selector: {app: old}\n  targetPortNumber: 8000\n\
+                  \x20 extensionRef: {name: old-epp, failureMode: FailOpen}\n---\n";
+    let backends = "    - {group: inference.networking.x-k8s.io, kind: InferencePool, name: old}\n";
+    let config =
+        translate_yaml(&(legacy.to_owned() + &route(&rule_on_model("m", backends)))).unwrap();
+    assert_eq!(config.warnings(), &[]);
+    let names: Vec<&str> = config.routes().iter().map(|r| r.name.as_str()).collect();
+    // FailOpen carried over: the pair of routes.
+    assert_eq!(
+        names,
+        [
+            "default/r/rule0/match0",
+            "default/r/rule0/match0/picker-down",
+            "no-matching-rule"
+        ]
+    );
+    assert!(config.cluster("pool_default_old_fallback").is_some());
+}
+
+#[test]
+fn without_bbr_there_is_no_bbr_filter_or_cluster() {
+    let yaml = pool("a", "FailClose") + &route(&rule_on_model("m", &pool_ref("a", 1)));
+    let manifests = Manifests::parse("t.yaml", &yaml).unwrap();
+    let wiring = GatewayWiring {
+        bbr: None,
+        ..wiring_for(&manifests)
+    };
+    let config = translate(&manifests, &wiring).unwrap();
+    let listener = config.listener(Path::new("/cfg"));
+    let filters = listener["filter_chains"][0]["filters"][0]["typed_config"]["http_filters"]
+        .as_array()
+        .unwrap();
+    assert!(
+        filters.iter().all(|f| f["name"] != BBR_FILTER),
+        "{filters:?}"
+    );
+    assert!(config.cluster(BBR_CLUSTER).is_none());
+}
