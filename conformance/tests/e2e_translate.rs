@@ -160,6 +160,24 @@ async fn e2e_translate_new_pool_and_rule_apply_without_restart() {
     eprintln!("new pool served after {:?}", changed.elapsed());
     assert_eq!(backend_of(&stack.chat("model-a").await), "a-0");
     assert_eq!(stack.envoy.pid(), pid, "Envoy must not restart");
+    assert_eq!(stack.envoy.rejected_updates().await.unwrap(), 0);
+
+    // A route Envoy refuses (RE2 cannot compile the expression) leaves the last good one in
+    // force, and the refusal is counted where a caller can see it.
+    let broken = both.replace(
+        "- matches:\n    - headers:",
+        "- matches:\n    - path: {type: RegularExpression, value: '(unclosed'}\n      headers:",
+    );
+    stack.update_route(&broken);
+    let written = Instant::now();
+    while stack.envoy.rejected_updates().await.unwrap() == 0 {
+        assert!(
+            written.elapsed() < Duration::from_secs(2),
+            "no rejection counted"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(backend_of(&stack.chat("model-b").await), "b-0");
 }
 
 #[tokio::test]

@@ -103,6 +103,31 @@ impl GatewayEnvoy {
     pub fn log_tail(&self, lines: usize) -> String {
         self.process.log_tail(lines)
     }
+
+    /// How many listener, cluster and route file updates Envoy refused so far. Envoy keeps
+    /// the previous configuration when it refuses one (an RE2 expression it cannot compile,
+    /// say), so a caller that rewrote the files checks this and shows the log.
+    pub async fn rejected_updates(&self) -> Result<u64> {
+        let url = format!("http://{}/stats?filter=update_rejected", self.admin);
+        let response = HttpClient::new().get(&url, &[]).await?;
+        if response.status != StatusCode::OK {
+            return Err(Error::Admin(format!(
+                "GET {url} answered {}",
+                response.status
+            )));
+        }
+        Ok(sum_rejections(&response.text()))
+    }
+}
+
+/// The sum of every `….update_rejected: N` line of `/stats`.
+fn sum_rejections(stats: &str) -> u64 {
+    stats
+        .lines()
+        .filter_map(|line| line.split_once(": "))
+        .filter(|(name, _)| name.ends_with(".update_rejected"))
+        .filter_map(|(_, value)| value.trim().parse::<u64>().ok())
+        .sum()
 }
 
 async fn wait_ready(
@@ -176,5 +201,15 @@ mod tests {
         );
         assert_eq!(bound_listener(r#"{"listener_statuses":[]}"#), None);
         assert_eq!(bound_listener("not json"), None);
+    }
+
+    #[test]
+    fn rejections_are_summed_over_every_subscription() {
+        let stats = "cluster_manager.cds.update_rejected: 1\n\
+                     http.inference_gateway.rds.inference_routes.update_rejected: 2\n\
+                     listener_manager.lds.update_rejected: 0\n\
+                     cluster_manager.cds.update_success: 7\n";
+        assert_eq!(sum_rejections(stats), 3);
+        assert_eq!(sum_rejections(""), 0);
     }
 }

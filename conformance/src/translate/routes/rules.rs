@@ -123,7 +123,16 @@ pub(super) fn rule_matches(
 
 fn path_match(path: &HttpPathMatch, at: &str) -> Result<PathMatch, String> {
     let value = path.value.clone().unwrap_or_else(|| "/".to_owned());
-    match path.type_.as_deref().unwrap_or("PathPrefix") {
+    let kind = path.type_.as_deref().unwrap_or("PathPrefix");
+    // Gateway API's CRD requires this; Envoy would reject the whole route table without it.
+    let literal = kind == "Exact" || kind == "PathPrefix";
+    if literal && (!value.starts_with('/') || value.contains(['?', '#', ' '])) {
+        return Err(format!(
+            "{at}.path.value {value:?} must be an absolute path without query or fragment: \
+             write e.g. /v1/chat/completions"
+        ));
+    }
+    match kind {
         "Exact" => Ok(PathMatch::Exact(value)),
         "PathPrefix" => {
             // Gateway API ignores a trailing slash: `/v1/` and `/v1` match the same paths.
@@ -153,6 +162,14 @@ fn header_condition(header: &HttpHeaderMatch, at: &str) -> Result<HeaderConditio
         }
     };
     let name = header.name.to_ascii_lowercase();
+    let token = |c: char| c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(c);
+    if name.is_empty() || !name.chars().all(token) {
+        return Err(format!(
+            "{at}.name {:?} is not an HTTP header name: use letters, digits and dashes, e.g. \
+             X-Gateway-Model-Name",
+            header.name
+        ));
+    }
     if name == DESTINATION_ENDPOINT_HEADER {
         return Err(format!(
             "{at}.name {DESTINATION_ENDPOINT_HEADER} is the endpoint picker's answer and cannot \

@@ -210,3 +210,38 @@ fn gateway_api_durations() {
         assert_eq!(parse(text), expected, "{text:?}");
     }
 }
+
+#[test]
+fn paths_and_header_names_envoy_would_reject_are_errors() {
+    let rule = |m: &str| {
+        format!(
+            "  - matches:\n    - {m}\n    backendRefs:\n{}",
+            pool_ref("a", 1)
+        )
+    };
+    let cases = [
+        ("path: {type: Exact, value: v1}", "must be an absolute path"),
+        (
+            "path: {type: PathPrefix, value: '/v1?x=1'}",
+            "without query or fragment",
+        ),
+        (
+            "headers: [{name: 'bad header', value: v}]",
+            "is not an HTTP header name",
+        ),
+        (
+            "headers: [{name: x-gateway-destination-endpoint, value: v}]",
+            "endpoint picker's answer",
+        ),
+    ];
+    for (m, expected) in cases {
+        let err = translate_yaml(&(pool("a", "FailClose") + &route(&rule(m))))
+            .map(|_| ())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains(expected), "{m}: {err}");
+    }
+    // A regular expression is passed to Envoy as written.
+    let ok = rule("path: {type: RegularExpression, value: '.*/completions'}");
+    assert!(translate_yaml(&(pool("a", "FailClose") + &route(&ok))).is_ok());
+}
