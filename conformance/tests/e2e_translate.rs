@@ -89,14 +89,28 @@ async fn e2e_translate_weighted_split_between_pools_and_hot_weight_change() {
     let counts = split(&stack, "m", 1000).await;
     let a = counts.get("a-0").copied().unwrap_or(0);
     let b = counts.get("b-0").copied().unwrap_or(0);
+    eprintln!("70/30 split over 1000 requests: {counts:?}");
     assert_eq!(a + b, 1000, "{counts:?}");
     assert!(
         (650..=750).contains(&a),
         "70/30 split within ±5%: {counts:?}"
     );
-    // Each request was picked by the picker of the pool it went to, never both.
+    // Each request was picked by one picker, and went through the cluster of that picker's
+    // pool: the weighted choice made before the picker ran is made again, identically, when
+    // the picker's route cache clear re-matches the route.
     let streams = stack.pool("a").picker_streams() + stack.pool("b").picker_streams();
     assert_eq!(streams, 1000);
+    for (pool, served) in [("a", a), ("b", b)] {
+        let stat = format!("cluster.pool_default_{pool}.upstream_rq_total");
+        assert_eq!(
+            stack.stat(&stat).await,
+            Some(u64::try_from(served).unwrap())
+        );
+        assert_eq!(
+            stack.pool(pool).picker_streams(),
+            u64::try_from(served).unwrap()
+        );
+    }
 
     // Hot change: all traffic to b, no restart.
     let pid = stack.envoy.pid();
@@ -119,6 +133,7 @@ async fn e2e_translate_weighted_split_between_pools_and_hot_weight_change() {
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     };
+    eprintln!("weight change applied after {applied:?}");
     assert!(
         applied < Duration::from_secs(1),
         "applied after {applied:?}"

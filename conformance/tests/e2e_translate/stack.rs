@@ -189,6 +189,16 @@ impl Stack {
             .unwrap()
     }
 
+    /// The value of Envoy counter `name`.
+    pub async fn stat(&self, name: &str) -> Option<u64> {
+        let url = format!("http://{}/stats?filter=^{name}$", self.envoy.admin_addr());
+        let stats = self.client.get(&url, &[]).await.unwrap().text();
+        stats
+            .lines()
+            .find_map(|line| line.strip_prefix(&format!("{name}: ")))
+            .and_then(|value| value.trim().parse().ok())
+    }
+
     pub fn pool(&self, name: &str) -> &TestPool {
         &self.pools[name]
     }
