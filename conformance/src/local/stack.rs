@@ -1,8 +1,11 @@
 //! One call from a manifest directory to everything a local gateway needs on disk: the
 //! manifests and endpoints file read and checked, the process plan, the Envoy configuration,
 //! and the files the processes read (BBR's base-model mappings, each picker's endpoints).
-//! `cargo xtask up DIR` loads a [`LocalStack`], writes it, then starts the planned processes.
+//! `cargo xtask up DIR` loads a [`LocalStack`], writes it, starts [`LocalStack::processes`]
+//! in order (each with `process::ChildProcess`, waiting for its [`Readiness`]), then Envoy
+//! with `gateway::GatewayEnvoy::start` on [`StackFiles::envoy`].
 
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use super::plan::{LocalPlan, PlanOptions, plan};
@@ -21,6 +24,50 @@ pub struct LocalStack {
     pub plan: LocalPlan,
     /// Envoy's configuration; see [`GatewayConfig::warnings`].
     pub config: GatewayConfig,
+}
+
+/// Which binary a planned process runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Program {
+    /// `switchyard-sim`, one simulated pod.
+    Simulator,
+    /// `switchyard-bbr`.
+    Bbr,
+    /// `switchyard-epp`, one pool's picker.
+    Picker,
+}
+
+impl Program {
+    /// The binary's name (as `cargo build` names it).
+    pub fn binary_name(self) -> &'static str {
+        match self {
+            Self::Simulator => "switchyard-sim",
+            Self::Bbr => "switchyard-bbr",
+            Self::Picker => "switchyard-epp",
+        }
+    }
+}
+
+/// When a started process counts as ready.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Readiness {
+    /// Every URL answers `GET` with 200.
+    Http(Vec<String>),
+    /// The address accepts TCP connections.
+    Tcp(SocketAddr),
+}
+
+/// One process to start: `<binary dir>/<program> <args>`, logging to `<name>.log`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ProcessSpec {
+    /// Unique among the stack's processes, e.g. `sim-vllm-llama3-8b-0`, `epp-vllm-llama3-8b`.
+    pub name: String,
+    /// The binary.
+    pub program: Program,
+    /// Its complete command line after the program.
+    pub args: Vec<String>,
+    /// When it is ready.
+    pub ready: Readiness,
 }
 
 /// Where [`LocalStack::write`] put things.
@@ -88,5 +135,46 @@ impl LocalStack {
             bbr_base_models,
             picker_files,
         })
+    }
+
+    /// Every process to start before Envoy, in order: the simulators (so the pickers' first
+    /// scrape finds them), BBR, then the pickers. `files` says where [`LocalStack::write`]
+    /// put the files they read.
+    pub fn processes(&self, files: &StackFiles) -> Vec<ProcessSpec> {
+        let mut processes = Vec::new();
+        for pool in &self.plan.pools {
+            for sim in &pool.simulators {
+                processes.push(ProcessSpec {
+                    name: format!("sim-{}", sim.name),
+                    program: Program::Simulator,
+                    args: sim.args.clone(),
+                    ready: Readiness::Http(sim.ready_urls.clone()),
+                });
+            }
+        }
+        let bbr = &self.plan.bbr;
+        let mut args = bbr.args.clone();
+        args.push("--base-model-file".to_owned());
+        args.push(files.bbr_base_models.display().to_string());
+        processes.push(ProcessSpec {
+            name: "bbr".to_owned(),
+            program: Program::Bbr,
+            args,
+            ready: Readiness::Tcp(bbr.grpc),
+        });
+        for pool in &self.plan.pools {
+            let mut args = pool.picker.args.clone();
+            if let Some((_, path)) = files.picker_files.iter().find(|(key, _)| *key == pool.pool) {
+                args.push("--endpoints-file".to_owned());
+                args.push(path.display().to_string());
+            }
+            processes.push(ProcessSpec {
+                name: format!("epp-{}", pool.pool.name),
+                program: Program::Picker,
+                args,
+                ready: Readiness::Tcp(pool.picker.grpc),
+            });
+        }
+        processes
     }
 }

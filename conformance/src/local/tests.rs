@@ -332,7 +332,7 @@ fn pools_and_entries_must_match_and_ports_must_suffice() {
 
 #[test]
 fn a_stack_loads_from_a_directory_and_writes_every_file() {
-    use super::stack::LocalStack;
+    use super::stack::{self, LocalStack};
 
     let stack = LocalStack::load(&quickstart_dir(), &PlanOptions::default()).unwrap();
     assert_eq!(stack.plan.pools.len(), 3);
@@ -358,6 +358,44 @@ fn a_stack_loads_from_a_directory_and_writes_every_file() {
             "epp-default-vllm-qwen3-32b.yaml",
             "epp-default-vllm-qwen3-32b-canary.yaml"
         ]
+    );
+
+    let processes = stack.processes(&files);
+    let names: Vec<&str> = processes.iter().map(|p| p.name.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "sim-vllm-llama3-8b-0",
+            "sim-vllm-llama3-8b-1",
+            "sim-vllm-llama3-8b-2",
+            "sim-vllm-qwen3-32b-0",
+            "sim-vllm-qwen3-32b-1",
+            "sim-vllm-qwen3-32b-canary-0",
+            "bbr",
+            "epp-vllm-llama3-8b",
+            "epp-vllm-qwen3-32b",
+            "epp-vllm-qwen3-32b-canary",
+        ]
+    );
+    let bbr = &processes[6];
+    assert_eq!(bbr.program.binary_name(), "switchyard-bbr");
+    assert_eq!(
+        bbr.args[bbr.args.len() - 2..],
+        [
+            "--base-model-file".to_owned(),
+            files.bbr_base_models.display().to_string()
+        ]
+    );
+    assert_eq!(bbr.ready, stack::Readiness::Tcp(stack.plan.bbr.grpc));
+    let epp = &processes[9];
+    assert_eq!(epp.program, stack::Program::Picker);
+    assert_eq!(
+        epp.args.last().unwrap(),
+        &files.picker_files[2].1.display().to_string()
+    );
+    assert_eq!(
+        processes[0].ready,
+        stack::Readiness::Http(vec!["http://127.0.0.1:8100/health/ready".to_owned()])
     );
 
     // A directory without the endpoints file says what to do.
