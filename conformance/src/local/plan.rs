@@ -381,6 +381,8 @@ fn bbr_args(bbr: &BbrProcess) -> Vec<String> {
         bbr.metrics.port().to_string(),
         // Upstream's routes (and the quickstart's) match X-Gateway-Model-Name too.
         "--set-model-name-header".to_owned(),
+        // Envoy reaches BBR over loopback in cleartext HTTP/2 (BBR serves TLS by default).
+        "--secure-serving=false".to_owned(),
     ]
 }
 
