@@ -429,3 +429,29 @@ fn without_bbr_there_is_no_bbr_filter_or_cluster() {
     );
     assert!(config.cluster(BBR_CLUSTER).is_none());
 }
+
+#[test]
+fn h2c_pools_speak_http2_to_their_endpoints_and_hostnames_are_warned_about() {
+    let h2c = pool("g", "FailOpen").replace(
+        "  targetPorts:",
+        "  appProtocol: kubernetes.io/h2c\n  targetPorts:",
+    );
+    let with_hosts = route(&rule_on_model("m", &pool_ref("g", 1))).replace(
+        "  parentRefs:",
+        "  hostnames: [llm.example.com]\n  parentRefs:",
+    );
+    let config = translate_yaml(&(h2c + &with_hosts)).unwrap();
+    for name in ["pool_default_g", "pool_default_g_fallback"] {
+        let cluster = config.cluster(name).unwrap();
+        assert!(
+            cluster["typed_extension_protocol_options"]
+                .to_string()
+                .contains("http2_protocol_options"),
+            "{name}: {cluster}"
+        );
+    }
+    assert_eq!(
+        config.warnings()[0].to_string(),
+        "HTTPRoute default/r: spec.hostnames is ignored: the local gateway answers every host name"
+    );
+}
