@@ -310,8 +310,10 @@ async fn e2e_translate_picker_dying_fail_open_recovers_fail_close_rejects() {
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+    // One, unless the ejection reached the other Envoy worker late (it is posted across
+    // threads); without the ejection it is every request for a health-check interval (~9).
     assert!(
-        failed <= 1,
+        failed <= 3,
         "{failed} requests failed before the fallback took over"
     );
     // Round robin over the pool (per Envoy worker), not the dead picker's choice.
