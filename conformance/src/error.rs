@@ -92,6 +92,22 @@ pub enum Error {
         source: serde_json::Error,
     },
 
+    /// Manifests the local gateway cannot serve as written; each problem says what to change.
+    #[error("the manifests cannot be served by the local gateway:\n  - {}", problems.join("\n  - "))]
+    Manifests {
+        /// One line per problem.
+        problems: Vec<String>,
+    },
+
+    /// A local endpoints file that cannot be used; each problem says what to change.
+    #[error("{source_name}: the local endpoints file is not usable:\n  - {}", problems.join("\n  - "))]
+    EndpointsFile {
+        /// The file.
+        source_name: String,
+        /// One line per problem.
+        problems: Vec<String>,
+    },
+
     /// A gRPC server could not be served.
     #[error("gRPC server: {0}")]
     Grpc(#[from] tonic::transport::Error),

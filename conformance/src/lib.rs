@@ -9,6 +9,10 @@
 //! - [`client`]: an HTTP client for requests through Envoy.
 //! - [`process`]: supervised child processes, reused by `cargo xtask up`.
 //! - [`ports`]: loopback ports.
+//! - [`translate`]: Gateway API and inference manifests → the Envoy configuration of a
+//!   gateway on one machine.
+//! - [`local`]: the local endpoints file (which simulator replicas back each pool) and the
+//!   plan of processes `cargo xtask up` starts.
 //!
 //! End-to-end suites are the integration tests `tests/e2e_*.rs`; `cargo xtask test` runs them
 //! in their own step after installing Envoy. Without Envoy they fail and say to run
@@ -37,7 +41,9 @@ pub mod client;
 pub mod envoy;
 pub mod error;
 pub mod extproc;
+pub mod local;
 pub mod ports;
 pub mod process;
+pub mod translate;
 
 pub use error::{Error, Result};
