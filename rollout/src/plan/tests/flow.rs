@@ -45,6 +45,20 @@ fn healthy_canary_reaches_full_traffic_through_every_step() {
     world.run_minutes(9);
     assert_eq!(world.phase(), Phase::Succeeded);
     assert_eq!(written(&world), [1000, 5000, 10_000]);
+    // One tick per minute: the timeline the README shows.
+    let minutes_written: Vec<usize> = world
+        .decisions
+        .iter()
+        .enumerate()
+        .filter(|(_, d)| d.write.is_some())
+        .map(|(i, _)| i)
+        .collect();
+    assert_eq!(minutes_written, [0, 3, 6]);
+    let first_succeeded = world
+        .decisions
+        .iter()
+        .position(|d| d.status.phase == Some(Phase::Succeeded));
+    assert_eq!(first_succeeded, Some(7));
     assert_eq!(world.route_weights(), (0, 10_000));
     let events = world.all_event_reasons();
     assert_eq!(events.iter().filter(|r| **r == "StepCompleted").count(), 2);
