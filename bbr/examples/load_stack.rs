@@ -1,46 +1,127 @@
 //! The stack behind the load figures in docs/performance.md: one backend, BBR, and two Envoys
 //! side by side — "plain" routes on a client-set header with no ext_proc filter, "bbr" has BBR
-//! (BUFFERED) set the header from the body. Prints both URLs and runs until Ctrl-C.
+//! set the header from the body. Both Envoys get the same bootstrap apart from the ext_proc
+//! filter. Prints both URLs and runs until Ctrl-C.
 //!
 //! ```sh
-//! cargo run --release -p switchyard-bbr --example load_stack
+//! cargo run --release -p switchyard-bbr --example load_stack -- [options]
+//!   --body-mode buffered|full-duplex   request body mode of the BBR filter (default buffered)
+//!   --bbr HOST:PORT                    use a BBR already running (e.g. the release binary)
+//!                                      instead of one in this process
+//!   --write-bootstraps DIR             write plain.json and bbr.json (listeners on 18001 and
+//!                                      18002, admin on 19001 and 19002) and start no Envoy,
+//!                                      to run Envoy by hand, e.g. with another --concurrency
 //! ```
 
 use std::net::{Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
 use std::time::Duration;
 
+use anyhow::{Context, bail};
 use switchyard_bbr::config::RouterConfig;
 use switchyard_bbr::server::{self, Options};
 use switchyard_conformance::backend::TestBackend;
 use switchyard_conformance::envoy::Envoy;
-use switchyard_conformance::envoy::bootstrap::{Bootstrap, ExtProc, MODEL_HEADER, Route};
+use switchyard_conformance::envoy::bootstrap::{BodyMode, Bootstrap, ExtProc, MODEL_HEADER, Route};
+
+struct Args {
+    body_mode: BodyMode,
+    bbr: Option<SocketAddr>,
+    write_bootstraps: Option<PathBuf>,
+}
+
+fn parse_args() -> anyhow::Result<Args> {
+    let mut args = Args {
+        body_mode: BodyMode::Buffered,
+        bbr: None,
+        write_bootstraps: None,
+    };
+    let mut raw = std::env::args().skip(1);
+    while let Some(flag) = raw.next() {
+        let mut value = || raw.next().with_context(|| format!("{flag} needs a value"));
+        match flag.as_str() {
+            "--body-mode" => {
+                args.body_mode = match value()?.as_str() {
+                    "buffered" => BodyMode::Buffered,
+                    "full-duplex" => BodyMode::FullDuplexStreamed,
+                    other => bail!("--body-mode {other}: use buffered or full-duplex"),
+                }
+            }
+            "--bbr" => args.bbr = Some(value()?.parse().context("--bbr takes HOST:PORT")?),
+            "--write-bootstraps" => args.write_bootstraps = Some(value()?.into()),
+            other => bail!("unknown option {other}; see the example's doc comment"),
+        }
+    }
+    Ok(args)
+}
+
+fn local(port: u16) -> SocketAddr {
+    SocketAddr::from((Ipv4Addr::LOCALHOST, port))
+}
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let any = SocketAddr::from((Ipv4Addr::LOCALHOST, 0));
+    let args = parse_args()?;
+    let any = local(0);
     let backend = TestBackend::start("a").await?;
-    let bbr = server::start(Options {
-        config: RouterConfig::default(),
-        grpc_addr: any,
-        health_addr: any,
-        metrics_addr: any,
-        base_model_file: None,
-        config_maps: None,
-        drain_timeout: Duration::from_secs(5),
-    })
-    .await?;
+    let in_process = match args.bbr {
+        Some(_) => None,
+        None => Some(
+            server::start(Options {
+                config: RouterConfig::default(),
+                grpc_addr: any,
+                health_addr: any,
+                metrics_addr: any,
+                base_model_file: None,
+                config_maps: None,
+                drain_timeout: Duration::from_secs(5),
+                tls: None,
+            })
+            .await?,
+        ),
+    };
+    let bbr_addr = match (&in_process, args.bbr) {
+        (Some(running), _) => running.grpc_addr,
+        (None, Some(addr)) => addr,
+        (None, None) => bail!("no BBR to point Envoy at"),
+    };
+    let mut ext_proc = ExtProc::new("bbr", bbr_addr).body_mode(args.body_mode);
+    if args.body_mode == BodyMode::FullDuplexStreamed {
+        // A request ending in trailers never sends body EOS; BBR needs them to finish.
+        ext_proc = ext_proc.trailers(true);
+    }
     let route = Route::on_header("model-a", MODEL_HEADER, "model-a", &[backend.addr()]);
-    let plain = Envoy::start(&Bootstrap::new().route(route.clone())).await?;
-    let with_bbr = Envoy::start(
-        &Bootstrap::new()
-            .ext_proc(ExtProc::new("bbr", bbr.grpc_addr))
-            .route(route),
-    )
-    .await?;
-    println!("plain {}", plain.url("/v1/chat/completions"));
-    println!("bbr {}", with_bbr.url("/v1/chat/completions"));
-    println!("metrics http://{}/metrics", bbr.metrics_addr);
+    let plain = Bootstrap::new().route(route.clone());
+    let with_bbr = Bootstrap::new().ext_proc(ext_proc).route(route);
+
+    // Keeps the Envoys running until Ctrl-C.
+    let mut _envoys = Vec::new();
+    if let Some(dir) = &args.write_bootstraps {
+        std::fs::create_dir_all(dir)?;
+        let configs = [
+            ("plain", plain.listener(local(18001)).admin(local(19001))),
+            ("bbr", with_bbr.listener(local(18002)).admin(local(19002))),
+        ];
+        for (name, bootstrap) in configs {
+            let path = dir.join(format!("{name}.json"));
+            std::fs::write(&path, bootstrap.render())?;
+            println!("{name} bootstrap {}", path.display());
+        }
+        println!("plain http://127.0.0.1:18001/v1/chat/completions");
+        println!("bbr http://127.0.0.1:18002/v1/chat/completions");
+    } else {
+        let plain = Envoy::start(&plain).await?;
+        let with_bbr = Envoy::start(&with_bbr).await?;
+        println!("plain {}", plain.url("/v1/chat/completions"));
+        println!("bbr {}", with_bbr.url("/v1/chat/completions"));
+        _envoys.extend([plain, with_bbr]);
+    }
+    if let Some(running) = &in_process {
+        println!("metrics http://{}/metrics", running.metrics_addr);
+    }
     tokio::signal::ctrl_c().await?;
-    bbr.shutdown().await?;
+    if let Some(running) = in_process {
+        running.shutdown().await?;
+    }
     Ok(())
 }

@@ -56,6 +56,10 @@ pub enum Error {
     #[error("Kubernetes API: {0}")]
     Kube(#[from] kube::Error),
 
+    /// `--secure-serving` could not set up its certificate.
+    #[error("TLS for the gRPC listener (--secure-serving/--cert-path): {0}")]
+    Tls(String),
+
     /// A listener could not be bound or served.
     #[error("cannot serve {what} on {addr}: {source}")]
     Serve {
@@ -81,6 +85,7 @@ impl Error {
             Error::Config { .. } => "config",
             Error::MappingFile { .. } | Error::Mapping { .. } => "mapping",
             Error::Kube(_) => "kube",
+            Error::Tls(_) => "tls",
             Error::Serve { .. } => "serve",
         }
     }
@@ -103,7 +108,7 @@ impl From<Error> for tonic::Status {
             Error::MappingFile { .. } | Error::Mapping { .. } | Error::Kube(_) => {
                 tonic::Status::unavailable(message)
             }
-            Error::Serve { .. } => tonic::Status::internal(message),
+            Error::Tls(_) | Error::Serve { .. } => tonic::Status::internal(message),
         }
     }
 }

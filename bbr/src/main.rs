@@ -43,6 +43,7 @@ async fn main() -> anyhow::Result<()> {
     init_logging(&args);
     let config = args.router_config()?;
     let [grpc_addr, health_addr, metrics_addr] = args.addresses()?;
+    let tls = args.cert_source()?;
     let config_maps = if args.watch_configmaps {
         let client = kube::Client::try_default().await.context(
             "--watch-configmaps needs a Kubernetes client: run in a pod with a service account, \
@@ -63,6 +64,7 @@ async fn main() -> anyhow::Result<()> {
             .map(|path| (path, args.poll_interval())),
         config_maps,
         drain_timeout: Duration::from_secs(args.drain_timeout_seconds),
+        tls,
     })
     .await?;
     tokio::select! {

@@ -10,6 +10,7 @@ pub mod grpc;
 pub mod k8s;
 pub mod mappings;
 pub mod metrics;
+pub mod tls;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -52,6 +53,8 @@ pub struct Options {
     pub config_maps: Option<(kube::Client, Option<String>)>,
     /// Longest wait for in-flight streams on shutdown.
     pub drain_timeout: Duration,
+    /// TLS on the ext_proc listener (`--secure-serving`); `None` serves plaintext HTTP/2.
+    pub tls: Option<tls::CertSource>,
 }
 
 /// A running BBR.
@@ -94,6 +97,7 @@ pub async fn start(options: Options) -> Result<Running> {
         base_model_file,
         config_maps,
         drain_timeout,
+        tls,
     } = options;
     let grpc_listener = bind("gRPC", grpc_addr).await?;
     let health_listener = bind("gRPC health", health_addr).await?;
@@ -128,23 +132,43 @@ pub async fn start(options: Options) -> Result<Running> {
 
     let service = BbrService::new(Arc::new(config), mappings.clone(), metrics.clone());
     let shutdown = cancel.clone();
-    // Nagle would hold back the small answers (tonic sets TCP_NODELAY only on listeners it
-    // binds itself); large windows let a big BUFFERED body arrive without waiting for
-    // WINDOW_UPDATEs every 64 KiB.
-    let incoming = TcpIncoming::from(grpc_listener).with_nodelay(Some(true));
-    tasks.spawn(async move {
-        tonic::transport::Server::builder()
-            .initial_stream_window_size(STREAM_WINDOW_BYTES)
-            .initial_connection_window_size(CONNECTION_WINDOW_BYTES)
-            .add_service(service.into_server())
-            .serve_with_incoming_shutdown(incoming, shutdown.cancelled_owned())
-            .await
-            .map_err(|e| Error::Serve {
-                what: "gRPC",
-                addr: grpc_bound,
-                source: std::io::Error::other(e),
-            })
-    });
+    // Large windows let a big BUFFERED body arrive without waiting for WINDOW_UPDATEs every
+    // 64 KiB.
+    let grpc = tonic::transport::Server::builder()
+        .initial_stream_window_size(STREAM_WINDOW_BYTES)
+        .initial_connection_window_size(CONNECTION_WINDOW_BYTES)
+        .add_service(service.into_server());
+    let served = move |e: tonic::transport::Error| Error::Serve {
+        what: "gRPC",
+        addr: grpc_bound,
+        source: std::io::Error::other(e),
+    };
+    match &tls {
+        None => {
+            // Nagle would hold back the small answers (tonic sets TCP_NODELAY only on
+            // listeners it binds itself).
+            let incoming = TcpIncoming::from(grpc_listener).with_nodelay(Some(true));
+            tasks.spawn(async move {
+                grpc.serve_with_incoming_shutdown(incoming, shutdown.cancelled_owned())
+                    .await
+                    .map_err(served)
+            });
+        }
+        Some(source) => {
+            let certificates = tls::Certificates::load(source)?;
+            let watch = certificates.clone().watch(source.clone(), cancel.clone());
+            tasks.spawn(async move {
+                watch.await;
+                Ok(())
+            });
+            let incoming = tls::incoming(grpc_listener, certificates, cancel.clone());
+            tasks.spawn(async move {
+                grpc.serve_with_incoming_shutdown(incoming, shutdown.cancelled_owned())
+                    .await
+                    .map_err(served)
+            });
+        }
+    }
 
     let (health, health_service) = tonic_health::server::health_reporter();
     health.set_service_status("", ServingStatus::Serving).await;
@@ -184,6 +208,7 @@ pub async fn start(options: Options) -> Result<Running> {
         grpc = %grpc_bound,
         health = %health_bound,
         metrics = %metrics_bound,
+        tls = ?tls,
         "switchyard-bbr serving",
     );
     Ok(Running {

@@ -1,6 +1,7 @@
 //! BBR end to end through the real Envoy, in both request body modes: routing on the body's
 //! model, spoofed headers, bad and oversized bodies, a 3 MB body, chunked bodies with and
-//! without trailers, and BBR down with fail-closed and fail-open filters.
+//! without trailers, BBR down with fail-closed and fail-open filters, and BBR behind TLS with
+//! its self-signed certificate (`--secure-serving`).
 //!
 //! Needs Envoy: run `cargo xtask tools` (or `cargo xtask test`, which does).
 
@@ -14,6 +15,7 @@ use std::time::Duration;
 use common::envoy::{Mode, TestEnvoy, start as start_envoy};
 use http::StatusCode;
 use switchyard_bbr::config::RouterConfig;
+use switchyard_bbr::server::tls::CertSource;
 use switchyard_bbr::server::{self, Options, Running};
 use switchyard_conformance::backend::{BACKEND_HEADER, TestBackend};
 use switchyard_conformance::client::{HttpClient, HttpResponse};
@@ -37,7 +39,7 @@ fn local_any() -> SocketAddr {
     SocketAddr::from((Ipv4Addr::LOCALHOST, 0))
 }
 
-async fn start_bbr() -> Running {
+async fn start_bbr(tls: Option<CertSource>) -> Running {
     server::start(Options {
         config: RouterConfig {
             max_body_bytes: MAX_BODY,
@@ -49,6 +51,7 @@ async fn start_bbr() -> Running {
         base_model_file: None,
         config_maps: None,
         drain_timeout: Duration::from_secs(5),
+        tls,
     })
     .await
     .unwrap()
@@ -56,18 +59,33 @@ async fn start_bbr() -> Running {
 
 /// Envoy with BBR in `mode` in front of two backends routed on the model header.
 async fn stack(mode: Mode, bbr_addr: Option<SocketAddr>, fail_open: bool) -> Stack {
+    stack_with_tls(mode, bbr_addr, fail_open, false).await
+}
+
+/// [`stack`], optionally with BBR serving a self-signed certificate (`--secure-serving`) and
+/// Envoy talking TLS to it without verification, as upstream's Envoy configurations do.
+async fn stack_with_tls(
+    mode: Mode,
+    bbr_addr: Option<SocketAddr>,
+    fail_open: bool,
+    tls: bool,
+) -> Stack {
     let a = TestBackend::start("a").await.unwrap();
     let b = TestBackend::start("b").await.unwrap();
     let (bbr, addr) = match bbr_addr {
         Some(addr) => (None, addr),
         None => {
-            let bbr = start_bbr().await;
+            let bbr = start_bbr(tls.then_some(CertSource::SelfSigned)).await;
             let addr = bbr.grpc_addr;
             (Some(bbr), addr)
         }
     };
     let bootstrap = Bootstrap::new()
-        .ext_proc(ExtProc::new("bbr", addr).failure_mode_allow(fail_open))
+        .ext_proc(
+            ExtProc::new("bbr", addr)
+                .failure_mode_allow(fail_open)
+                .tls(tls),
+        )
         .route(Route::on_header(
             "model-a",
             MODEL_HEADER,
@@ -322,4 +340,16 @@ async fn e2e_buffered_bbr_down_fails_closed_or_open_as_configured() {
 #[tokio::test]
 async fn e2e_full_duplex_bbr_down_fails_closed_or_open_as_configured() {
     bbr_down(Mode::FullDuplex).await;
+}
+
+#[tokio::test]
+async fn e2e_secure_serving_self_signed_routes_through_envoy() {
+    let s = stack_with_tls(Mode::Buffered, None, false, true).await;
+    s.assert_routed(&s.post(&[], chat("model-a")).await, "a", "model-a");
+    s.assert_routed(&s.post(&[], chat("model-b")).await, "b", "model-b");
+    s.assert_error(
+        &s.post(&[], "{not json").await,
+        StatusCode::BAD_REQUEST,
+        "invalid_json",
+    );
 }

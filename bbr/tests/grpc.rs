@@ -35,6 +35,7 @@ async fn start(config: RouterConfig) -> Running {
         base_model_file: None,
         config_maps: None,
         drain_timeout: Duration::from_secs(5),
+        tls: None,
     })
     .await
     .unwrap()
@@ -312,6 +313,7 @@ async fn a_port_in_use_fails_startup_with_the_address() {
         base_model_file: None,
         config_maps: None,
         drain_timeout: Duration::from_secs(1),
+        tls: None,
     })
     .await
     .err()

@@ -5,12 +5,13 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::{Parser, ValueEnum};
+use clap::{ArgAction, Parser, ValueEnum};
 use switchyard_api::protocol::{BASE_MODEL_NAME_HEADER, INFERENCE_MODEL_HEADER};
 
 use crate::config::{BodyMode, DEFAULT_MAX_BODY_BYTES, RouterConfig};
 use crate::error::{Error, Result};
 use crate::extract::{DEFAULT_MAX_DEPTH, Extractor};
+use crate::server::tls::CertSource;
 
 /// Log line format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -104,6 +105,22 @@ pub struct Args {
     #[arg(long, env = "NAMESPACE", default_value = "")]
     pub configmap_namespace: String,
 
+    /// Serve ext_proc over TLS (ALPN h2), as upstream does by default: the certificate from
+    /// --cert-path, or a self-signed one generated at start. `--secure-serving=false` serves
+    /// plaintext HTTP/2.
+    #[arg(long, env = "BBR_SECURE_SERVING", default_value_t = true, action = ArgAction::Set,
+          num_args = 0..=1, require_equals = true, default_missing_value = "true")]
+    pub secure_serving: bool,
+
+    /// Directory holding tls.crt and tls.key (a mounted TLS Secret) for --secure-serving;
+    /// reloaded when they change. Empty: a self-signed certificate.
+    #[arg(long, env = "BBR_CERT_PATH", default_value = "")]
+    pub cert_path: String,
+
+    /// How often the files in --cert-path are checked for changes, in seconds.
+    #[arg(long, env = "BBR_CERT_POLL_SECONDS", default_value_t = 10)]
+    pub cert_poll_seconds: u64,
+
     /// Longest wait for in-flight streams after SIGTERM, in seconds.
     #[arg(long, env = "BBR_DRAIN_TIMEOUT_SECONDS", default_value_t = 30)]
     pub drain_timeout_seconds: u64,
@@ -149,6 +166,23 @@ impl Args {
     /// The mapping file's poll interval.
     pub fn poll_interval(&self) -> Duration {
         Duration::from_secs(self.base_model_file_poll_seconds.max(1))
+    }
+
+    /// The TLS certificate source, `None` with `--secure-serving=false`.
+    pub fn cert_source(&self) -> Result<Option<CertSource>> {
+        let dir = self.cert_path.trim();
+        match (self.secure_serving, dir.is_empty()) {
+            (false, true) => Ok(None),
+            (false, false) => Err(Error::Config {
+                flag: "--cert-path",
+                reason: "is set but --secure-serving=false; drop one of them".into(),
+            }),
+            (true, true) => Ok(Some(CertSource::SelfSigned)),
+            (true, false) => Ok(Some(CertSource::Dir {
+                dir: dir.into(),
+                poll: Duration::from_secs(self.cert_poll_seconds.max(1)),
+            })),
+        }
     }
 
     /// The ConfigMap namespace, `None` for all.
@@ -207,6 +241,32 @@ mod tests {
         assert_eq!(config.extractor.max_depth(), 16);
         assert_eq!(config.default_body_mode, BodyMode::FullDuplexStreamed);
         assert_eq!(args.verbosity, 3);
+    }
+
+    #[test]
+    fn secure_serving_follows_upstream() {
+        // TLS by default with a self-signed certificate, as upstream BBR.
+        assert_eq!(
+            parse(&[]).cert_source().unwrap(),
+            Some(CertSource::SelfSigned)
+        );
+        assert_eq!(
+            parse(&["--secure-serving=false"]).cert_source().unwrap(),
+            None
+        );
+        assert_eq!(
+            parse(&["--secure-serving", "--cert-path", "/etc/bbr/tls"])
+                .cert_source()
+                .unwrap(),
+            Some(CertSource::Dir {
+                dir: "/etc/bbr/tls".into(),
+                poll: Duration::from_secs(10),
+            })
+        );
+        let err = parse(&["--secure-serving=false", "--cert-path", "/etc/bbr/tls"])
+            .cert_source()
+            .unwrap_err();
+        assert!(err.to_string().contains("--cert-path"), "{err}");
     }
 
     #[test]
