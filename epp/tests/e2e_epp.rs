@@ -26,6 +26,7 @@ use switchyard_conformance::client::{HttpClient, HttpResponse};
 use switchyard_conformance::envoy::Envoy;
 use switchyard_conformance::envoy::bootstrap::{Bootstrap, ExtProc, MODEL_HEADER, Route};
 use switchyard_epp::server::Running;
+use switchyard_epp::server::tls::CertSource;
 use switchyard_sim::http::{ReplicaHandle, ReplicaOptions, spawn_replica};
 use tempfile::NamedTempFile;
 use tokio::net::TcpListener;
@@ -36,7 +37,7 @@ const SUBSET_HEADER: &str = "x-test-subset-hint";
 struct Pool {
     replicas: Vec<ReplicaHandle>,
     epp: Running,
-    _file: NamedTempFile,
+    file: NamedTempFile,
 }
 
 impl Pool {
@@ -45,31 +46,41 @@ impl Pool {
     }
 }
 
-async fn pool(model: &str, replicas: usize) -> Pool {
+async fn replica(name: String, model: &str) -> ReplicaHandle {
+    let mut options = ReplicaOptions::new(name, model);
+    // A few milliseconds per request: concurrent requests overlap, so in-flight load
+    // matters, and the suite stays fast.
+    options.time_scale = 0.1;
+    let listener = TcpListener::bind(any_port()).await.unwrap();
+    spawn_replica(listener, options).unwrap()
+}
+
+async fn pool_with(model: &str, replicas: usize, tls: Option<CertSource>) -> Pool {
     let mut handles = Vec::new();
     for i in 0..replicas {
-        let mut options = ReplicaOptions::new(format!("{model}-{i}"), model);
-        // A few milliseconds per request: concurrent requests overlap, so in-flight load
-        // matters, and the suite stays fast.
-        options.time_scale = 0.1;
-        let listener = TcpListener::bind(any_port()).await.unwrap();
-        handles.push(spawn_replica(listener, options).unwrap());
+        handles.push(replica(format!("{model}-{i}"), model).await);
     }
     let addrs: Vec<SocketAddr> = handles.iter().map(|r| r.addr).collect();
     let file = endpoints_file(model, &addrs, "");
-    let epp = EppSetup::new(file.path().to_owned()).start().await;
+    let mut setup = EppSetup::new(file.path().to_owned());
+    setup.tls = tls;
+    let epp = setup.start().await;
     Pool {
         replicas: handles,
         epp,
-        _file: file,
+        file,
     }
+}
+
+async fn pool(model: &str, replicas: usize) -> Pool {
+    pool_with(model, replicas, None).await
 }
 
 struct Stack {
     envoy: Envoy,
     a: Pool,
     b: Pool,
-    _c: Pool,
+    c: Pool,
     _bbr: switchyard_bbr::server::Running,
     client: HttpClient,
 }
@@ -113,7 +124,7 @@ async fn stack() -> Stack {
         envoy,
         a,
         b,
-        _c: c,
+        c,
         _bbr: bbr,
         client: HttpClient::new(),
     }
@@ -245,4 +256,80 @@ async fn the_epp_routes_spreads_sticks_honours_hints_and_refuses_empty_pools() {
         "{metrics}"
     );
     assert!(!metrics.contains("model_name=\"model-a\""), "{metrics}");
+}
+
+#[tokio::test]
+async fn an_edited_endpoints_file_reaches_the_data_plane() {
+    let s = stack().await;
+    let response = s.send(chat("model-c", "s", "x"), &[]).await;
+    assert_eq!(response.status, 503);
+    // The empty pool gains a replica: the EPP picks it up without a restart.
+    let late = replica("model-c-late".into(), "model-c").await;
+    std::fs::write(
+        s.c.file.path(),
+        format!(
+            "poolName: model-c\nendpoints:\n- {{name: late, address: '{}'}}\n",
+            late.addr
+        ),
+    )
+    .unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let response = s.send(chat("model-c", "s", "x"), &[]).await;
+        if response.status == 200 {
+            assert_eq!(response.header("x-inference-pod"), Some("model-c-late"));
+            break;
+        }
+        assert_eq!(response.status, 503, "{}", response.text());
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the edit never took effect"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // A broken edit keeps the last good pool.
+    std::fs::write(
+        s.c.file.path(),
+        "endpoints: [{name: late, address: nowhere}]\n",
+    )
+    .unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        s.served_by(chat("model-c", "s", "y"), &[]).await,
+        "model-c-late"
+    );
+}
+
+#[tokio::test]
+async fn envoy_talks_tls_to_a_secure_serving_epp() {
+    // `--secure-serving` is upstream's default: a self-signed certificate, ALPN h2.
+    let a = pool_with("model-a", 2, Some(CertSource::SelfSigned)).await;
+    let bootstrap = Bootstrap::new()
+        .ext_proc(ExtProc::endpoint_picker("epp", a.epp.grpc_addr).tls(true))
+        .route(Route::to_pool("model-a", MODEL_HEADER, "model-a"));
+    let envoy = Envoy::start(&bootstrap).await.unwrap();
+    let client = HttpClient::new();
+    for i in 0..4 {
+        let response = client
+            .post(
+                &envoy.url("/v1/completions"),
+                &[
+                    ("content-type", "application/json"),
+                    (MODEL_HEADER, "model-a"),
+                ],
+                serde_json::to_vec(
+                    &json!({"model": "model-a", "prompt": format!("p{i}"), "max_tokens": 1}),
+                )
+                .unwrap(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(response.status, 200, "{}", response.text());
+        assert!(
+            response
+                .header("x-inference-pod")
+                .unwrap()
+                .starts_with("model-a-")
+        );
+    }
 }

@@ -25,6 +25,11 @@
 //! share one merge rule. An address with a port becomes a pod whose `active-ports`
 //! annotation names that port; the pool's target ports are the union of `targetPorts` and
 //! every explicit port, in order of appearance.
+//!
+//! Replace the file atomically (write a new file and rename it over the old one, as the
+//! kubelet does for ConfigMap volumes): a poll that catches an in-place write half done reads
+//! whatever is there, and a truncated file that still parses (an empty one is an empty pool)
+//! would be applied until the next poll.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::future::Future;
