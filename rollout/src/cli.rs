@@ -66,6 +66,26 @@ pub struct ServeArgs {
     #[arg(long, env = "ROLLOUT_ADMIN_TOKEN_FILE")]
     pub admin_token_file: Option<PathBuf>,
 
+    /// Run the controller without leader election (only with a single replica).
+    #[arg(long, env = "ROLLOUT_LEADER_ELECTION_DISABLED")]
+    pub leader_election_disabled: bool,
+
+    /// Namespace of the leader Lease (the pod's own, through the downward API).
+    #[arg(long, env = "POD_NAMESPACE", default_value = "default")]
+    pub leader_election_namespace: String,
+
+    /// Name of the leader Lease.
+    #[arg(long, default_value = "switchyard-rollout")]
+    pub leader_election_lease: String,
+
+    /// How long a leader's Lease lasts without renewal, in seconds.
+    #[arg(long, default_value_t = 15, value_parser = clap::value_parser!(u64).range(3..=600))]
+    pub leader_election_lease_seconds: u64,
+
+    /// This replica's identity in the Lease (the pod name, through the downward API).
+    #[arg(long, env = "POD_NAME")]
+    pub leader_election_identity: Option<String>,
+
     /// Log line format.
     #[arg(long, value_enum, default_value = "text")]
     pub log_format: LogFormat,

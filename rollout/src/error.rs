@@ -47,6 +47,10 @@ pub enum Error {
         source: kube::Error,
     },
 
+    /// This replica no longer holds the leader Lease.
+    #[error("lost leadership: {0}")]
+    LostLeadership(String),
+
     /// Another controller changed the weights between our read and write.
     #[error("HTTPRoute {route:?} changed under us (the JSON Patch test failed)")]
     Conflict {
@@ -65,6 +69,7 @@ impl Error {
             Self::Prometheus { .. } => "prometheus",
             Self::Kube { .. } => "kube",
             Self::Conflict { .. } => "conflict",
+            Self::LostLeadership(_) => "lost_leadership",
         }
     }
 }

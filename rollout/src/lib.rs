@@ -10,6 +10,7 @@
 //! - [`conflict`]: which rollout owns a route rule when several target it;
 //! - [`controller`]: the kube-rs shell that reads, plans and writes;
 //! - [`admin`]: the admin HTTP API (axum) recording actions on the CR;
+//! - [`lease`]: leader election with a Lease;
 //! - [`metrics`]: the controller's own Prometheus metrics.
 
 pub mod admin;
@@ -18,6 +19,7 @@ pub mod conflict;
 pub mod controller;
 pub mod error;
 pub mod judge;
+pub mod lease;
 pub mod metrics;
 pub mod plan;
 pub mod prometheus;

@@ -9,6 +9,7 @@ use clap::Parser;
 use switchyard_rollout::admin::{self, AdminState, Authenticator, TokenFile};
 use switchyard_rollout::cli::{Cli, Command, LogFormat, ServeArgs, client};
 use switchyard_rollout::controller;
+use switchyard_rollout::lease::LeaderElector;
 use switchyard_rollout::metrics::Metrics;
 use tokio_util::sync::CancellationToken;
 use tracing_subscriber::EnvFilter;
@@ -89,20 +90,73 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         clock: Arc::new(k8s_openapi::jiff::Timestamp::now),
     };
     tracing::info!(address = %args.admin_address, "admin API listening");
-    let admin = axum::serve(listener, admin::router(state))
+    let admin_server = axum::serve(listener, admin::router(state))
         .with_graceful_shutdown(shutdown.clone().cancelled_owned());
-    let controller = controller::run(client, metrics, shutdown.clone().cancelled_owned());
-    let signal = {
-        let shutdown = shutdown.clone();
-        async move {
-            terminated().await;
+    let admin = tokio::spawn(async move { admin_server.await });
+    let elector = (!args.leader_election_disabled).then(|| {
+        let identity = args
+            .leader_election_identity
+            .clone()
+            .unwrap_or_else(default_identity);
+        tracing::info!(%identity, lease = %args.leader_election_lease, "leader election on");
+        LeaderElector::new(
+            client.clone(),
+            &args.leader_election_namespace,
+            &args.leader_election_lease,
+            &identity,
+            std::time::Duration::from_secs(args.leader_election_lease_seconds),
+        )
+    });
+    let leading = lead(elector, client, metrics, shutdown.clone());
+    let mut leading = std::pin::pin!(leading);
+    let result = tokio::select! {
+        result = &mut leading => result,
+        () = terminated() => {
             tracing::info!("shutting down");
             shutdown.cancel();
+            leading.await
         }
     };
-    let (admin, (), ()) = tokio::join!(admin, controller, signal);
-    admin.context("admin API")?;
-    Ok(())
+    shutdown.cancel();
+    admin
+        .await
+        .context("admin API task")?
+        .context("admin API")?;
+    result
+}
+
+/// Runs the controller while this replica leads (always, without an elector).
+/// Returns an error when leadership is lost, so the process exits and restarts
+/// as a follower.
+async fn lead(
+    elector: Option<LeaderElector>,
+    client: kube::Client,
+    metrics: Metrics,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    let run = controller::run(client, metrics, shutdown.clone().cancelled_owned());
+    let Some(elector) = elector else {
+        run.await;
+        return Ok(());
+    };
+    tokio::select! {
+        acquired = elector.acquire() => acquired?,
+        () = shutdown.cancelled() => return Ok(()),
+    }
+    tracing::info!("leading: controller started");
+    tokio::select! {
+        () = run => Ok(()),
+        lost = elector.hold() => Err(lost.into()),
+    }
+}
+
+/// The pod name, else the host name, else a per-process identity.
+fn default_identity() -> String {
+    std::fs::read_to_string("/etc/hostname")
+        .ok()
+        .map(|h| h.trim().to_owned())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| format!("switchyard-rollout-{}", std::process::id()))
 }
 
 async fn terminated() {
