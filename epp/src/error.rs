@@ -92,6 +92,28 @@ pub enum Error {
         /// What is wrong and how to fix it.
         reason: String,
     },
+
+    /// Scraping one endpoint's metrics failed.
+    #[error(
+        "scraping {endpoint} at {address} failed ({reason}): {detail}; check that the model server \
+         serves Prometheus text on the pool's target port at the configured metrics path"
+    )]
+    Scrape {
+        /// The endpoint's name.
+        endpoint: String,
+        /// The address scraped.
+        address: std::net::SocketAddr,
+        /// A short, stable reason (`connect`, `timeout`, `too_large`, …).
+        reason: &'static str,
+        /// What happened.
+        detail: String,
+    },
+
+    /// Leader election could not read or write its Lease.
+    #[error(
+        "leader election: {0}; check the EPP's RBAC: get, create and update on leases.coordination.k8s.io"
+    )]
+    LeaderElection(String),
 }
 
 /// `Result` with the EPP's [`Error`].
@@ -110,6 +132,8 @@ impl Error {
             Self::PluginParameters { .. } => "plugin_parameters",
             Self::PodMetadata { .. } => "pod_metadata",
             Self::Protocol(_) => "protocol",
+            Self::Scrape { .. } => "scrape",
+            Self::LeaderElection(_) => "leader_election",
         }
     }
 }
