@@ -245,3 +245,5 @@ impl Scrapers {
     }
 }
 
+#[cfg(test)]
+mod tests;
