@@ -43,6 +43,16 @@ pub fn lease_name(namespace: &str, pool: &str) -> String {
     format!("epp-{namespace}-{pool}.gateway-api-inference-extension.sigs.k8s.io")
 }
 
+/// A replica identity: the pod name (env `POD_NAME`, else `HOSTNAME`, else
+/// `epp`) plus a random suffix, so a restarted pod never mistakes the
+/// previous incarnation's lease for its own.
+pub fn default_identity() -> String {
+    let pod = std::env::var("POD_NAME")
+        .or_else(|_| std::env::var("HOSTNAME"))
+        .unwrap_or_else(|_| "epp".to_owned());
+    format!("{pod}_{:016x}", rand::random::<u64>())
+}
+
 /// Leader election for one pool's EPP replicas.
 #[derive(Clone)]
 pub struct LeaderElection {

@@ -156,21 +156,28 @@ fn apply_state(datastore: &Datastore, state: &PoolState, scrapers: &mut Scrapers
 
 fn publish_metrics(datastore: &Datastore, reports: &[Report]) {
     let current = datastore.load();
-    let scrapes = reports.iter().filter(|r| {
-        current
-            .endpoints
-            .binary_search_by(|e| (*e.name).cmp(&r.endpoint))
-            .ok()
-            .and_then(|i| current.endpoints.get(i))
-            .is_some_and(|e| e.address == r.address)
-    });
-    let next: PoolSnapshot = current.with_metrics(scrapes.map(|r| Scrape {
-        endpoint: &r.endpoint,
-        metrics: r.metrics.clone(),
-        scraped_at: r.scraped_at,
-        dispatch_mark: r.dispatch_mark,
-    }));
-    datastore.publish(next);
+    let scrapes: Vec<Scrape<'_>> = reports
+        .iter()
+        .filter(|r| {
+            current
+                .endpoints
+                .binary_search_by(|e| (*e.name).cmp(&r.endpoint))
+                .ok()
+                .and_then(|i| current.endpoints.get(i))
+                .is_some_and(|e| e.address == r.address)
+        })
+        .map(|r| Scrape {
+            endpoint: &r.endpoint,
+            metrics: r.metrics.clone(),
+            scraped_at: r.scraped_at,
+            dispatch_mark: r.dispatch_mark,
+        })
+        .collect();
+    // Results only for endpoints that left: nothing to publish.
+    if scrapes.is_empty() {
+        return;
+    }
+    datastore.publish(current.with_metrics(scrapes));
 }
 
 /// The running scraper tasks, one per endpoint.

@@ -395,3 +395,19 @@ fn the_cluster_is_synced_only_when_every_cache_is() {
     objects.pods.reset();
     assert!(!objects.is_synced());
 }
+
+#[test]
+fn target_ports_out_of_range_are_skipped_and_reported() {
+    let mut objects = synced();
+    let mut pool = pool_json("llama", 8000, "llama");
+    pool["spec"]["targetPorts"] = json!([{"number": 8000}, {"number": 70000}, {"number": 0}]);
+    add(&mut objects.pool, typed::<InferencePool>(pool), keep);
+    let merged = pool_state(&objects, "llama");
+    assert_eq!(merged.state.target_ports, [8000]);
+    assert_eq!(merged.problems.len(), 2, "{:?}", merged.problems);
+    assert!(
+        merged.problems[0].contains("70000"),
+        "{:?}",
+        merged.problems
+    );
+}

@@ -182,7 +182,12 @@ async fn publishes_the_pool_its_pods_objectives_and_rewrites() {
             {
                 Reply::Now(json_response(&list(
                     "InferenceObjective",
-                    vec![without_type(objective_json(X_K8S, "chat", "llama", 5))],
+                    vec![without_type(objective_json(X_K8S, "chat", "llama", 5)), {
+                        // A priority that is not a number: skipped, the rest kept.
+                        let mut broken = without_type(objective_json(X_K8S, "broken", "llama", 1));
+                        broken["spec"]["priority"] = json!("high");
+                        broken
+                    }],
                 )))
             }
             (p, false) if p == format!("/apis/llm-d.ai/v1alpha2{ns}inferencemodelrewrites") => {

@@ -32,6 +32,13 @@ fn the_lease_name_is_upstreams() {
 }
 
 #[test]
+fn identities_are_unique_per_incarnation() {
+    let (first, second) = (default_identity(), default_identity());
+    assert_ne!(first, second);
+    assert!(first.contains('_'), "{first}");
+}
+
+#[test]
 fn decisions_cover_absent_free_own_live_and_expired_leases() {
     let default = 15 * SECOND;
     assert_eq!(decide(None, "a", Duration::ZERO, default), Decision::Create);

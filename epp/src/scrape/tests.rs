@@ -264,7 +264,9 @@ async fn a_hung_or_endless_metrics_page_delays_no_other_endpoint() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn scrapes_publish_the_dispatch_mark_taken_before_the_request() {
     let (port, _) = server(good).await;
-    let (datastore, _states, _metrics, stop, owner) = start(one_pod(&[port]));
+    let (datastore, states, _metrics, stop, owner) = start(one_pod(&[port]));
+    // Without a membership source the owner keeps scraping the last pool.
+    drop(states);
     let member = tokio::time::timeout(Duration::from_secs(5), async {
         loop {
             if let Some(endpoint) = datastore.load().endpoints.first() {
