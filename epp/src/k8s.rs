@@ -200,19 +200,21 @@ impl PoolSource for KubernetesSource {
                     }
                     continue;
                 }
-                update = fixed.next() => update,
-                update = next_of(&mut pods) => update,
+                // Disabled watches end; an empty `SelectAll` would answer
+                // `None` at once, so it is not polled then.
+                update = fixed.next(), if !fixed.is_empty() => match update {
+                    Some(update) => update,
+                    None => continue,
+                },
+                update = next_of(&mut pods) => match update {
+                    Some(update) => update,
+                    None => {
+                        pods = None;
+                        continue;
+                    }
+                },
             };
-            // `SelectAll` ends only when every fixed watch was disabled, which
-            // still leaves the pods watch; wait on the other branches then.
-            let Some((source, result)) = update else {
-                if pods.is_none() && fixed.is_empty() {
-                    // Nothing left to watch: keep the last state until shutdown.
-                    (&mut shutdown).await;
-                    return Ok(());
-                }
-                continue;
-            };
+            let (source, result) = update;
             let changed = match result {
                 Ok(change) => apply(&mut objects, change),
                 Err(err) => {

@@ -363,3 +363,27 @@ fn without_type(mut object: Value) -> Value {
     }
     object
 }
+
+#[tokio::test]
+async fn without_any_crd_it_publishes_an_empty_pool_and_stops_asking() {
+    let (mut states, seen, _script, stop, task) = start(|_, watch, _| {
+        if watch {
+            Reply::Hold
+        } else {
+            Reply::Now(status(StatusCode::NOT_FOUND, NOT_FOUND))
+        }
+    });
+    let state = wait_for(&mut states, "the empty state", |s| s.pool_name == "llama").await;
+    assert!(state.pods.is_empty() && state.target_ports.is_empty());
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let requests = seen.lock().unwrap().clone();
+    // One list per kind: 2 pools, 2 objectives, 2 rewrites, legacy models; no pods.
+    assert_eq!(requests.len(), 7, "{requests:?}");
+    assert!(!requests.iter().any(|u| u.contains("/pods")));
+    stop.send(()).unwrap();
+    tokio::time::timeout(Duration::from_secs(5), task)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+}
