@@ -17,7 +17,10 @@
 //! EPP restart. Other API errors are logged and retried with backoff while
 //! the last published state stays in force.
 //!
-//! Events update the pure caches of [`objects`]; once every cache has its
+//! Events update the pure caches of [`objects`] rather than kube's reflector
+//! stores: the caches keep converted values (pod views, decoded aliased kinds,
+//! converted legacy models) and expose when their first list is complete,
+//! which the merge needs and which is tested without a runtime. Once every cache has its
 //! first list, a change is published after a short debounce (so a relist or a
 //! rollout touching many pods yields one state, not hundreds), and only when
 //! the merged [`PoolState`] differs from the last one sent.

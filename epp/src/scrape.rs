@@ -108,18 +108,30 @@ pub struct Report {
 /// `shutdown` resolves. Membership comes from `states` (the current value is
 /// applied at once); when its sender goes away the last membership is kept
 /// and scraped until shutdown.
+///
+/// `synced` turns true once a state *sent* by the source (not the channel's
+/// initial placeholder) is published: sources send only complete states (the
+/// Kubernetes one after every initial list), so this is upstream's "datastore
+/// synced" condition for the readiness health check.
 pub async fn run_datastore_owner(
     datastore: Arc<Datastore>,
     mut states: watch::Receiver<Arc<PoolState>>,
     config: ScrapeConfig,
+    synced: watch::Sender<bool>,
     shutdown: impl Future<Output = ()>,
 ) {
     let mut shutdown = std::pin::pin!(shutdown);
     let (reports_tx, mut reports) = mpsc::channel(REPORT_QUEUE);
     let mut scrapers = Scrapers::new(config, reports_tx);
     let mut membership_open = true;
-    let initial = Arc::clone(&states.borrow_and_update());
+    let (initial, from_source) = {
+        let current = states.borrow_and_update();
+        (Arc::clone(&current), current.has_changed())
+    };
     apply_state(&datastore, &initial, &mut scrapers);
+    if from_source {
+        synced.send_replace(true);
+    }
     let mut batch = Vec::with_capacity(MAX_BATCH);
     loop {
         tokio::select! {
@@ -131,6 +143,9 @@ pub async fn run_datastore_owner(
                 }
                 let state = Arc::clone(&states.borrow_and_update());
                 apply_state(&datastore, &state, &mut scrapers);
+                if !*synced.borrow() {
+                    synced.send_replace(true);
+                }
             }
             received = reports.recv_many(&mut batch, MAX_BATCH) => {
                 // The owner holds a sender, so the channel never closes.

@@ -148,14 +148,15 @@ fn endpoint<'s>(snapshot: &'s PoolSnapshot, name: &str) -> &'s Endpoint {
         .unwrap()
 }
 
-/// The datastore, the membership sender, the counters, the stop trigger and
-/// the owner task.
+/// The datastore, the membership sender, the counters, the stop trigger,
+/// the owner task and its synced flag.
 type Started = (
     Arc<Datastore>,
     watch::Sender<Arc<PoolState>>,
     Arc<ScrapeMetrics>,
     tokio::sync::oneshot::Sender<()>,
     JoinHandle<()>,
+    watch::Receiver<bool>,
 );
 
 /// Starts the owner on `state`; returns the datastore, the membership sender,
@@ -169,15 +170,17 @@ fn start(state: PoolState) -> Started {
         ..ScrapeConfig::default()
     };
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let (synced_tx, synced) = watch::channel(false);
     let owner = tokio::spawn(run_datastore_owner(
         Arc::clone(&datastore),
         states,
         config,
+        synced_tx,
         async move {
             let _ = stopped.await;
         },
     ));
-    (datastore, states_tx, metrics, stop, owner)
+    (datastore, states_tx, metrics, stop, owner, synced)
 }
 
 /// The longest pause between consecutive instants.
@@ -195,7 +198,7 @@ async fn a_hung_or_endless_metrics_page_delays_no_other_endpoint() {
     let (hung_port, hung_arrivals) = server(hung).await;
     let (endless_port, _) = server(endless).await;
     let (broken_port, _) = server(broken).await;
-    let (datastore, states, metrics, stop, owner) =
+    let (datastore, states, metrics, stop, owner, mut synced) =
         start(one_pod(&[good_port, hung_port, endless_port, broken_port]));
 
     tokio::time::sleep(Duration::from_millis(1500)).await;
@@ -239,8 +242,14 @@ async fn a_hung_or_endless_metrics_page_delays_no_other_endpoint() {
     assert!(metrics.errors("metrics") >= 1);
     assert!(metrics.scrapes.get() >= arrivals.len() as u64);
 
+    assert!(!*synced.borrow(), "the channel's initial value is no sync");
     // The bad endpoints leave the pool: their scrapers stop.
     states.send_replace(Arc::new(one_pod(&[good_port])));
+    let became_synced = tokio::time::timeout(Duration::from_secs(5), synced.wait_for(|s| *s)).await;
+    assert!(
+        became_synced.is_ok(),
+        "a state from the source marks the datastore synced"
+    );
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert_eq!(datastore.load().endpoints.len(), 1);
     let hung_requests = hung_arrivals.lock().unwrap().len();
@@ -264,7 +273,7 @@ async fn a_hung_or_endless_metrics_page_delays_no_other_endpoint() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn scrapes_publish_the_dispatch_mark_taken_before_the_request() {
     let (port, _) = server(good).await;
-    let (datastore, states, _metrics, stop, owner) = start(one_pod(&[port]));
+    let (datastore, states, _metrics, stop, owner, _synced) = start(one_pod(&[port]));
     // Without a membership source the owner keeps scraping the last pool.
     drop(states);
     let member = tokio::time::timeout(Duration::from_secs(5), async {
@@ -320,7 +329,7 @@ async fn simulator_replicas_are_scraped_and_their_faults_contained() {
     })
     .await;
     let ports = [good.addr.port(), hung.addr.port(), huge.addr.port()];
-    let (datastore, _states, metrics, stop, owner) = start(one_pod(&ports));
+    let (datastore, _states, metrics, stop, owner, _synced) = start(one_pod(&ports));
 
     tokio::time::sleep(Duration::from_millis(1500)).await;
     let snapshot = datastore.load();
