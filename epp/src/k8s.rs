@@ -290,10 +290,16 @@ async fn sleep_until(deadline: Option<Instant>) {
     }
 }
 
+/// Whether the list or watch failed with 404. A real API server answers a
+/// path of an API group it does not serve with a plain-text
+/// `404 page not found`, which kube turns into a `Status` with code 404 but
+/// no `NotFound` reason, so the code is checked as well.
 fn is_not_found(err: &watcher::Error) -> bool {
     match err {
         watcher::Error::InitialListFailed(kube::Error::Api(status))
-        | watcher::Error::WatchStartFailed(kube::Error::Api(status)) => status.is_not_found(),
+        | watcher::Error::WatchStartFailed(kube::Error::Api(status)) => {
+            status.code == 404 || status.is_not_found()
+        }
         _ => false,
     }
 }
@@ -430,6 +436,6 @@ impl MergeLog {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 #[cfg(test)]
 mod watch_tests;

@@ -33,10 +33,12 @@ use std::time::Duration;
 
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
 
 use crate::datastore::{Datastore, PoolSnapshot, Scrape};
 use crate::engine::{EndpointMetrics, EngineRegistry};
-use crate::source::PoolState;
+use crate::error::Result;
+use crate::source::{PoolSource, PoolState};
 
 pub use metrics::ScrapeMetrics;
 use task::{Target, scrape_loop};
@@ -109,17 +111,23 @@ pub struct Report {
 /// applied at once); when its sender goes away the last membership is kept
 /// and scraped until shutdown.
 ///
-/// `synced` turns true once a state *sent* by the source (not the channel's
-/// initial placeholder) is published: sources send only complete states (the
-/// Kubernetes one after every initial list), so this is upstream's "datastore
-/// synced" condition for the readiness health check.
+/// `on_synced` is called once, when a state *sent* by the source (not the
+/// channel's initial placeholder) is published: sources send only complete
+/// states (the Kubernetes one after every initial list), so this is
+/// upstream's "datastore synced" condition for the readiness health check.
 pub async fn run_datastore_owner(
     datastore: Arc<Datastore>,
     mut states: watch::Receiver<Arc<PoolState>>,
     config: ScrapeConfig,
-    synced: watch::Sender<bool>,
+    on_synced: impl FnOnce(),
     shutdown: impl Future<Output = ()>,
 ) {
+    let mut on_synced = Some(on_synced);
+    let mut mark_synced = move || {
+        if let Some(callback) = on_synced.take() {
+            callback();
+        }
+    };
     let mut shutdown = std::pin::pin!(shutdown);
     let (reports_tx, mut reports) = mpsc::channel(REPORT_QUEUE);
     let mut scrapers = Scrapers::new(config, reports_tx);
@@ -130,7 +138,7 @@ pub async fn run_datastore_owner(
     };
     apply_state(&datastore, &initial, &mut scrapers);
     if from_source {
-        synced.send_replace(true);
+        mark_synced();
     }
     let mut batch = Vec::with_capacity(MAX_BATCH);
     loop {
@@ -143,9 +151,7 @@ pub async fn run_datastore_owner(
                 }
                 let state = Arc::clone(&states.borrow_and_update());
                 apply_state(&datastore, &state, &mut scrapers);
-                if !*synced.borrow() {
-                    synced.send_replace(true);
-                }
+                mark_synced();
             }
             received = reports.recv_many(&mut batch, MAX_BATCH) => {
                 // The owner holds a sender, so the channel never closes.
@@ -158,6 +164,29 @@ pub async fn run_datastore_owner(
         }
     }
     scrapers.stop_all();
+}
+
+/// Runs `source` and the datastore owner (with its scrapers) until `cancel`:
+/// the whole data path of the pool in one call. Returns the source's error if
+/// it gives up; the owner keeps the last pool until `cancel` in that case.
+pub async fn run_pool<S: PoolSource>(
+    source: S,
+    datastore: Arc<Datastore>,
+    config: ScrapeConfig,
+    on_synced: impl FnOnce(),
+    cancel: CancellationToken,
+) -> Result<()> {
+    let kind = source.kind();
+    let (updates, states) = watch::channel(Arc::new(PoolState::default()));
+    let runner = tokio::spawn(source.run(updates, cancel.clone().cancelled_owned()));
+    run_datastore_owner(datastore, states, config, on_synced, cancel.cancelled()).await;
+    match runner.await {
+        Ok(result) => result,
+        Err(join) => {
+            tracing::error!(%join, source = kind, "pool source task failed");
+            Ok(())
+        }
+    }
 }
 
 fn apply_state(datastore: &Datastore, state: &PoolState, scrapers: &mut Scrapers) {

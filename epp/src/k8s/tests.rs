@@ -9,7 +9,7 @@ use super::objects::*;
 use super::*;
 use crate::datastore::PodView;
 
-pub(super) fn pool_json(name: &str, port: i64, app: &str) -> Value {
+pub(crate) fn pool_json(name: &str, port: i64, app: &str) -> Value {
     json!({
         "apiVersion": "inference.networking.k8s.io/v1",
         "kind": "InferencePool",
@@ -22,7 +22,7 @@ pub(super) fn pool_json(name: &str, port: i64, app: &str) -> Value {
     })
 }
 
-pub(super) fn legacy_pool_json(name: &str, port: i64, app: &str) -> Value {
+pub(crate) fn legacy_pool_json(name: &str, port: i64, app: &str) -> Value {
     json!({
         "apiVersion": "inference.networking.x-k8s.io/v1alpha2",
         "kind": "InferencePool",
@@ -35,7 +35,7 @@ pub(super) fn legacy_pool_json(name: &str, port: i64, app: &str) -> Value {
     })
 }
 
-pub(super) fn pod_json(name: &str, ip: &str, app: &str, ready: bool) -> Value {
+pub(crate) fn pod_json(name: &str, ip: &str, app: &str, ready: bool) -> Value {
     json!({
         "apiVersion": "v1",
         "kind": "Pod",
@@ -52,7 +52,7 @@ pub(super) fn pod_json(name: &str, ip: &str, app: &str, ready: bool) -> Value {
     })
 }
 
-pub(super) fn objective_json(api_version: &str, name: &str, pool: &str, priority: i64) -> Value {
+pub(crate) fn objective_json(api_version: &str, name: &str, pool: &str, priority: i64) -> Value {
     json!({
         "apiVersion": api_version,
         "kind": "InferenceObjective",
@@ -61,7 +61,7 @@ pub(super) fn objective_json(api_version: &str, name: &str, pool: &str, priority
     })
 }
 
-pub(super) fn rewrite_json(api_version: &str, name: &str, created: &str, target: &str) -> Value {
+pub(crate) fn rewrite_json(api_version: &str, name: &str, created: &str, target: &str) -> Value {
     json!({
         "apiVersion": api_version,
         "kind": "InferenceModelRewrite",
@@ -78,7 +78,7 @@ pub(super) fn rewrite_json(api_version: &str, name: &str, created: &str, target:
     })
 }
 
-pub(super) fn legacy_model_json(name: &str, created: &str, criticality: &str) -> Value {
+pub(crate) fn legacy_model_json(name: &str, created: &str, criticality: &str) -> Value {
     json!({
         "apiVersion": "inference.networking.x-k8s.io/v1alpha2",
         "kind": "InferenceModel",

@@ -206,7 +206,11 @@ async fn publishes_the_pool_its_pods_objectives_and_rewrites() {
             {
                 Reply::Now(json_response(&list("X", vec![])))
             }
-            // The legacy pool and llm-d objective CRDs are not installed.
+            // The legacy pool and llm-d objective CRDs are not installed; a
+            // real API server says so in plain text for an unserved group.
+            (p, false) if p.contains("/llm-d.ai/") => {
+                Reply::Now(status(StatusCode::NOT_FOUND, "404 page not found"))
+            }
             (_, false) => Reply::Now(status(StatusCode::NOT_FOUND, NOT_FOUND)),
             (_, true) => Reply::Hold,
         }
@@ -243,6 +247,11 @@ async fn publishes_the_pool_its_pods_objectives_and_rewrites() {
         assert!(uri.contains("labelSelector=app%3Dllama"), "{uri}");
     }
     // A 404 disables the kind: its list is not retried.
+    let llm_d_objective_lists = seen
+        .iter()
+        .filter(|u| u.contains("llm-d.ai/v1alpha2/namespaces/inference/inferenceobjectives?"))
+        .count();
+    assert_eq!(llm_d_objective_lists, 1, "{seen:?}");
     let legacy_lists = seen
         .iter()
         .filter(|u| u.contains("x-k8s.io/v1alpha2/namespaces/inference/inferencepools?"))
