@@ -33,6 +33,7 @@ use std::time::Duration;
 
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::datastore::{Datastore, PoolSnapshot, Scrape};
@@ -55,6 +56,11 @@ pub const DEFAULT_MAX_BODY_BYTES: usize = 4 << 20;
 /// Upstream's `metrics-data-source` path.
 pub const DEFAULT_PATH: &str = "/metrics";
 
+/// How long the owner gathers results before publishing them together. With
+/// many endpoints results arrive almost continuously; publishing each alone
+/// would clone the snapshot thousands of times a second. This caps publishes
+/// at 200 a second and adds at most 5 ms to a 50 ms scrape cycle.
+const COALESCE: Duration = Duration::from_millis(5);
 /// The most results the owner takes at once: bounds one snapshot rebuild.
 const MAX_BATCH: usize = 1024;
 /// Scrapers wait (back-pressure) when this many results are queued.
@@ -141,7 +147,9 @@ pub async fn run_datastore_owner(
         mark_synced();
     }
     let mut batch = Vec::with_capacity(MAX_BATCH);
+    let mut publish_at: Option<Instant> = None;
     loop {
+        let room = MAX_BATCH.saturating_sub(batch.len());
         tokio::select! {
             () = &mut shutdown => break,
             changed = states.changed(), if membership_open => {
@@ -153,13 +161,17 @@ pub async fn run_datastore_owner(
                 apply_state(&datastore, &state, &mut scrapers);
                 mark_synced();
             }
-            received = reports.recv_many(&mut batch, MAX_BATCH) => {
+            received = reports.recv_many(&mut batch, room), if room > 0 => {
                 // The owner holds a sender, so the channel never closes.
                 if received == 0 {
                     break;
                 }
+                publish_at.get_or_insert_with(|| Instant::now() + COALESCE);
+            }
+            () = sleep_until(publish_at) => {
                 publish_metrics(&datastore, &batch);
                 batch.clear();
+                publish_at = None;
             }
         }
     }
@@ -196,6 +208,13 @@ fn apply_state(datastore: &Datastore, state: &PoolState, scrapers: &mut Scrapers
     }
     scrapers.sync(&snapshot);
     datastore.publish(snapshot);
+}
+
+async fn sleep_until(deadline: Option<Instant>) {
+    match deadline {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
 }
 
 fn publish_metrics(datastore: &Datastore, reports: &[Report]) {
