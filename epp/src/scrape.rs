@@ -38,7 +38,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::datastore::{Datastore, PoolSnapshot, Scrape};
 use crate::engine::{EndpointMetrics, EngineRegistry};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::source::{PoolSource, PoolState};
 
 pub use metrics::ScrapeMetrics;
@@ -93,6 +93,39 @@ impl Default for ScrapeConfig {
             engines: Arc::default(),
             metrics: Arc::default(),
         }
+    }
+}
+
+impl ScrapeConfig {
+    /// Checks the settings a user can get wrong, so the EPP fails at start-up
+    /// rather than silently never scraping.
+    pub fn validate(&self) -> Result<()> {
+        if self.interval.is_zero() {
+            return Err(Error::Config(
+                "--refresh-metrics-interval must be above zero, e.g. 50ms".into(),
+            ));
+        }
+        if self.timeout.is_zero() {
+            return Err(Error::Config(
+                "the scrape timeout must be above zero, e.g. 1s".into(),
+            ));
+        }
+        if self.max_body_bytes == 0 {
+            return Err(Error::Config(
+                "the /metrics size cap must be above zero".into(),
+            ));
+        }
+        let well_formed = self.path.starts_with('/')
+            && format!("http://127.0.0.1:1{}", self.path)
+                .parse::<http::Uri>()
+                .is_ok();
+        if !well_formed {
+            return Err(Error::Config(format!(
+                "metrics path `{}` is not a URI path; write it with a leading slash, e.g. /metrics",
+                self.path
+            )));
+        }
+        Ok(())
     }
 }
 

@@ -3,6 +3,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::Bytes;
 use http::{StatusCode, Uri};
@@ -44,7 +45,10 @@ impl Target {
     /// The target for `endpoint`, parsed with `engine`, at `path`.
     pub fn new(endpoint: &Endpoint, engine: EngineConfig, path: &str) -> Self {
         // `SocketAddr`'s display brackets IPv6 addresses, as a URI needs.
-        let uri = format!("http://{}{path}", endpoint.address).parse().ok();
+        let uri = path
+            .starts_with('/')
+            .then(|| format!("http://{}{path}", endpoint.address).parse().ok())
+            .flatten();
         Self {
             name: Arc::clone(&endpoint.name),
             address: endpoint.address,
@@ -72,7 +76,13 @@ pub async fn scrape_loop(
         );
         return;
     };
-    let mut ticks = tokio::time::interval(config.interval);
+    // A random phase spreads the endpoints' scrapes over the interval, so
+    // a large pool does not scrape (and report to the owner) in bursts.
+    let interval_nanos = u64::try_from(config.interval.as_nanos())
+        .unwrap_or(u64::MAX)
+        .max(1);
+    let phase = Duration::from_nanos(rand::random::<u64>() % interval_nanos);
+    let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + phase, config.interval);
     // A slow scrape delays the next one instead of firing a burst after it.
     ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
     let mut failing = false;
@@ -173,5 +183,28 @@ fn scrape_error(target: &Target, reason: &'static str, detail: String) -> Error 
         address: target.address,
         reason,
         detail,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::{IpAddr, Ipv6Addr, SocketAddr};
+
+    use super::*;
+
+    #[test]
+    fn targets_bracket_ipv6_and_reject_paths_that_form_no_uri() {
+        let address = SocketAddr::new(IpAddr::V6(Ipv6Addr::new(0xfd00, 0, 0, 0, 0, 0, 0, 1)), 8000);
+        let endpoint = Endpoint::new("pod-rank-0", "pod", address);
+        let target = Target::new(&endpoint, EngineConfig::vllm(), "/metrics");
+        assert_eq!(
+            target.uri.map(|u| u.to_string()).as_deref(),
+            Some("http://[fd00::1]:8000/metrics")
+        );
+        let target = Target::new(&endpoint, EngineConfig::vllm(), "metrics");
+        assert!(
+            target.uri.is_none(),
+            "a path without a leading slash is refused, not guessed"
+        );
     }
 }

@@ -469,3 +469,34 @@ async fn run_pool_takes_a_kubernetes_pool_to_scraped_endpoints() {
         .unwrap()
         .unwrap();
 }
+
+#[test]
+fn configs_that_would_never_scrape_are_refused() {
+    assert!(ScrapeConfig::default().validate().is_ok());
+    let cases = [
+        ScrapeConfig {
+            interval: Duration::ZERO,
+            ..ScrapeConfig::default()
+        },
+        ScrapeConfig {
+            timeout: Duration::ZERO,
+            ..ScrapeConfig::default()
+        },
+        ScrapeConfig {
+            max_body_bytes: 0,
+            ..ScrapeConfig::default()
+        },
+        ScrapeConfig {
+            path: "metrics".into(),
+            ..ScrapeConfig::default()
+        },
+        ScrapeConfig {
+            path: "/met rics".into(),
+            ..ScrapeConfig::default()
+        },
+    ];
+    for config in cases {
+        let err = config.validate().unwrap_err();
+        assert_eq!(err.kind(), "config", "{err}");
+    }
+}
