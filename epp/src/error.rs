@@ -123,6 +123,8 @@ impl Error {
     /// A short, stable label for metrics and structured logs.
     pub fn kind(&self) -> &'static str {
         match self {
+            Self::Scrape { .. } => "scrape",
+            Self::LeaderElection(_) => "leader_election",
             Self::MetricMissing { .. } => "metric_missing",
             Self::MetricSpec { .. } => "metric_spec",
             Self::ConfigSyntax(_) => "config_syntax",
@@ -132,8 +134,6 @@ impl Error {
             Self::PluginParameters { .. } => "plugin_parameters",
             Self::PodMetadata { .. } => "pod_metadata",
             Self::Protocol(_) => "protocol",
-            Self::Scrape { .. } => "scrape",
-            Self::LeaderElection(_) => "leader_election",
         }
     }
 }
