@@ -12,6 +12,16 @@
 //!   `inference.networking.x-k8s.io/v1alpha2` and `llm-d.ai/v1alpha2`;
 //! - legacy InferenceModel (`inference.networking.x-k8s.io/v1alpha2`).
 //!
+//! Upstream's `--pool-group` is therefore not needed to serve a legacy pool:
+//! whichever group holds a pool of that name is used, v1 first.
+//!
+//! RBAC (namespaced Role in the pool's namespace): `get`, `list`, `watch` on
+//! `pods`; on `inferencepools` in `inference.networking.k8s.io` and
+//! `inference.networking.x-k8s.io`; on `inferenceobjectives` and
+//! `inferencemodelrewrites` in `inference.networking.x-k8s.io` and `llm-d.ai`;
+//! on `inferencemodels` in `inference.networking.x-k8s.io`. A missing
+//! permission is logged (403) and retried; it never stops the other watches.
+//!
 //! A kind whose API is not served (404: its CRD is not installed) is disabled
 //! with one log line and treated as empty; installing the CRD later needs an
 //! EPP restart. Other API errors are logged and retried with backoff while
