@@ -20,7 +20,9 @@
 //! `inference.networking.x-k8s.io`; on `inferenceobjectives` and
 //! `inferencemodelrewrites` in `inference.networking.x-k8s.io` and `llm-d.ai`;
 //! on `inferencemodels` in `inference.networking.x-k8s.io`. A missing
-//! permission is logged (403) and retried; it never stops the other watches.
+//! permission is logged (403) and retried. For every kind but the v1 pool
+//! and pods it does not hold the pool back: the kind counts as empty until a
+//! list succeeds.
 //!
 //! A kind whose API is not served (404: its CRD is not installed) is disabled
 //! with one log line and treated as empty; installing the CRD later needs an
@@ -60,8 +62,8 @@ use tokio::time::Instant;
 
 use crate::error::Result;
 use crate::k8s::objects::{
-    ClusterObjects, Merged, PoolOrigin, label_selector, pod_view, pool_state, stored_model,
-    stored_rewrite,
+    ClusterObjects, Merged, ObjectCache, PoolOrigin, label_selector, pod_view, pool_state,
+    stored_model, stored_rewrite,
 };
 use crate::source::{PoolSource, PoolState};
 
@@ -368,22 +370,22 @@ fn handle_error(
             "the API of {what} is not served (its CRD is not installed); not watching it. \
              Install the CRD and restart the EPP to use it"
         );
-        match source {
-            Watched::Pool => objects.pool.mark_synced(),
-            Watched::LegacyPool => objects.legacy_pool.mark_synced(),
-            Watched::Pods => objects.pods.mark_synced(),
-            Watched::Objectives(i) => objects
-                .objectives
-                .get_mut(i)
-                .into_iter()
-                .for_each(|c| c.mark_synced()),
-            Watched::Rewrites(i) => objects
-                .rewrites
-                .get_mut(i)
-                .into_iter()
-                .for_each(|c| c.mark_synced()),
-            Watched::LegacyModels => objects.legacy_models.mark_synced(),
-        }
+        mark_synced(objects, source);
+        return;
+    }
+    // Only the v1 pool and its pods are needed to route. An optional kind
+    // that cannot be listed (typically 403: the Role lacks it) counts as
+    // empty so the pool is still published; its watch keeps retrying and
+    // its objects appear once a list succeeds.
+    let optional = !matches!(source, Watched::Pool | Watched::Pods);
+    if optional && !cache_synced(objects, source) {
+        tracing::warn!(
+            %err,
+            namespace,
+            "cannot list {what}; publishing the pool without them and retrying with backoff \
+             (check the EPP's RBAC: get, list and watch on {what} in this namespace)"
+        );
+        mark_synced(objects, source);
         return;
     }
     tracing::warn!(
@@ -392,6 +394,36 @@ fn handle_error(
         "watching {what} failed; retrying with backoff and keeping the last known pool (check the \
          EPP's RBAC: get, list and watch on {what} in this namespace)"
     );
+}
+
+fn mark_synced(objects: &mut ClusterObjects, source: Watched) {
+    match source {
+        Watched::Pool => objects.pool.mark_synced(),
+        Watched::LegacyPool => objects.legacy_pool.mark_synced(),
+        Watched::Pods => objects.pods.mark_synced(),
+        Watched::Objectives(i) => {
+            if let Some(cache) = objects.objectives.get_mut(i) {
+                cache.mark_synced();
+            }
+        }
+        Watched::Rewrites(i) => {
+            if let Some(cache) = objects.rewrites.get_mut(i) {
+                cache.mark_synced();
+            }
+        }
+        Watched::LegacyModels => objects.legacy_models.mark_synced(),
+    }
+}
+
+fn cache_synced(objects: &ClusterObjects, source: Watched) -> bool {
+    match source {
+        Watched::Pool => objects.pool.is_synced(),
+        Watched::LegacyPool => objects.legacy_pool.is_synced(),
+        Watched::Pods => objects.pods.is_synced(),
+        Watched::Objectives(i) => objects.objectives.get(i).is_none_or(ObjectCache::is_synced),
+        Watched::Rewrites(i) => objects.rewrites.get(i).is_none_or(ObjectCache::is_synced),
+        Watched::LegacyModels => objects.legacy_models.is_synced(),
+    }
 }
 
 fn describe(source: Watched) -> &'static str {

@@ -396,3 +396,59 @@ async fn without_any_crd_it_publishes_an_empty_pool_and_stops_asking() {
         .unwrap()
         .unwrap();
 }
+
+#[tokio::test]
+async fn a_forbidden_optional_kind_does_not_hold_the_pool_back() {
+    let (mut states, seen, _script, stop, task) = start(|path, watch, _| {
+        let ns = "/namespaces/inference/";
+        match (path, watch) {
+            (_, true) => Reply::Hold,
+            (p, _) if p == format!("/apis/inference.networking.k8s.io/v1{ns}inferencepools") => {
+                Reply::Now(json_response(&list(
+                    "InferencePool",
+                    vec![pool_json("llama", 8000, "llama")],
+                )))
+            }
+            (p, _) if p == format!("/api/v1{ns}pods") => Reply::Now(json_response(&list(
+                "Pod",
+                vec![pod_json("llama-0", "10.0.0.1", "llama", true)],
+            ))),
+            // The Role grants nothing on the llm-d.ai group.
+            (p, _) if p.contains("/llm-d.ai/") => Reply::Now(status(
+                StatusCode::FORBIDDEN,
+                r#"{"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure","reason":"Forbidden","code":403,"message":"forbidden"}"#,
+            )),
+            _ => Reply::Now(json_response(&list("X", vec![]))),
+        }
+    });
+    let state = wait_for(&mut states, "the pool despite the 403s", |s| {
+        s.pods.len() == 1
+    })
+    .await;
+    assert_eq!(state.target_ports, [8000]);
+    // The forbidden kinds are still retried, with backoff.
+    let retried = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            let lists = seen
+                .lock()
+                .unwrap()
+                .iter()
+                .filter(|u| {
+                    u.contains("llm-d.ai/v1alpha2/namespaces/inference/inferenceobjectives?")
+                })
+                .count();
+            if lists >= 2 {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await;
+    assert!(retried.is_ok(), "the forbidden list was not retried");
+    stop.send(()).unwrap();
+    tokio::time::timeout(Duration::from_secs(5), task)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+}
