@@ -349,4 +349,6 @@ impl Scrapers {
 }
 
 #[cfg(test)]
+mod pool_tests;
+#[cfg(test)]
 mod tests;

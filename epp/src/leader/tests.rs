@@ -347,3 +347,35 @@ async fn a_leader_that_cannot_renew_steps_down_before_the_lease_expires() {
         .unwrap();
     serve_errors.abort();
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_leader_whose_renewal_conflicts_steps_down_at_once() {
+    let (mut api, mut leader, stop, task) = start();
+    let (_, respond) = expect(&mut api, Method::GET, &lease_path()).await;
+    respond.send_response(reply(StatusCode::NOT_FOUND, &status(404, "NotFound")));
+    let (created, respond) = expect(
+        &mut api,
+        Method::POST,
+        &format!("/apis/coordination.k8s.io/v1/namespaces/{NAMESPACE}/leases"),
+    )
+    .await;
+    respond.send_response(reply(StatusCode::CREATED, &created));
+    until(&mut leader, true).await;
+
+    // Someone rewrote the lease between our read and our write.
+    let (_, respond) = expect(&mut api, Method::GET, &lease_path()).await;
+    respond.send_response(reply(
+        StatusCode::OK,
+        &lease_json("epp-a", "2026-01-01T00:00:00.000000Z", "7", 0),
+    ));
+    let (_, respond) = expect(&mut api, Method::PUT, &lease_path()).await;
+    respond.send_response(reply(StatusCode::CONFLICT, &status(409, "Conflict")));
+    until(&mut leader, false).await;
+
+    stop.send(()).unwrap();
+    tokio::time::timeout(10 * SECOND, task)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+}
