@@ -175,7 +175,8 @@ pub async fn run_datastore_owner(
         let current = states.borrow_and_update();
         (Arc::clone(&current), current.has_changed())
     };
-    apply_state(&datastore, &initial, &mut scrapers);
+    let mut skipped = Vec::new();
+    apply_state(&datastore, &initial, &mut scrapers, &mut skipped);
     if from_source {
         mark_synced();
     }
@@ -191,7 +192,7 @@ pub async fn run_datastore_owner(
                     continue;
                 }
                 let state = Arc::clone(&states.borrow_and_update());
-                apply_state(&datastore, &state, &mut scrapers);
+                apply_state(&datastore, &state, &mut scrapers, &mut skipped);
                 mark_synced();
             }
             received = reports.recv_many(&mut batch, room), if room > 0 => {
@@ -234,11 +235,23 @@ pub async fn run_pool<S: PoolSource>(
     }
 }
 
-fn apply_state(datastore: &Datastore, state: &PoolState, scrapers: &mut Scrapers) {
+/// Publishes `state` and re-syncs the scrapers. Pods skipped for bad
+/// metadata are logged when they start being skipped, not on every state
+/// (`skipped` holds the messages of the last one).
+fn apply_state(
+    datastore: &Datastore,
+    state: &PoolState,
+    scrapers: &mut Scrapers,
+    skipped: &mut Vec<String>,
+) {
     let (snapshot, errors) = datastore.load().apply(state);
-    for err in errors {
-        tracing::warn!(%err, "skipping a pod");
+    let messages: Vec<String> = errors.iter().map(ToString::to_string).collect();
+    for message in &messages {
+        if !skipped.contains(message) {
+            tracing::warn!(err = %message, "skipping a pod");
+        }
     }
+    *skipped = messages;
     scrapers.sync(&snapshot);
     datastore.publish(snapshot);
 }
