@@ -126,6 +126,28 @@ pub enum Error {
         /// What is wrong and how to fix it.
         reason: String,
     },
+
+    /// Scraping one endpoint's metrics failed.
+    #[error(
+        "scraping {endpoint} at {address} failed ({reason}): {detail}; check that the model server \
+         serves Prometheus text on the pool's target port at the configured metrics path"
+    )]
+    Scrape {
+        /// The endpoint's name.
+        endpoint: String,
+        /// The address scraped.
+        address: std::net::SocketAddr,
+        /// A short, stable reason (`connect`, `timeout`, `too_large`, …).
+        reason: &'static str,
+        /// What happened.
+        detail: String,
+    },
+
+    /// Leader election could not read or write its Lease.
+    #[error(
+        "leader election: {0}; check the EPP's RBAC: get, create and update on leases.coordination.k8s.io"
+    )]
+    LeaderElection(String),
 }
 
 /// `Result` with the EPP's [`Error`].
@@ -135,6 +157,8 @@ impl Error {
     /// A short, stable label for metrics and structured logs.
     pub fn kind(&self) -> &'static str {
         match self {
+            Self::Scrape { .. } => "scrape",
+            Self::LeaderElection(_) => "leader_election",
             Self::MetricMissing { .. } => "metric_missing",
             Self::MetricSpec { .. } => "metric_spec",
             Self::ConfigSyntax(_) => "config_syntax",

@@ -7,6 +7,9 @@
 //! - [`prefix`]: chained block hashes and the per-endpoint lock-free prefix table.
 //! - [`scheduling`]: filters → weighted scorers → picker, configured by an `EndpointPickerConfig`.
 //! - [`source`]: the [`source::PoolSource`] trait the Kubernetes and file sources implement.
+//! - [`leader`]: active-passive leader election by Lease.
+//! - [`k8s`]: the Kubernetes pool source (InferencePool, Pods, objectives, rewrites).
+//! - [`scrape`]: one scraper task per endpoint and the datastore's single writer.
 //! - [`stream`]: one ext_proc stream as a state machine in plain Rust (no tonic).
 //!
 //! - [`server`], [`cli`], [`metrics`]: the I/O shell (tonic ext_proc, health, TLS, flags,
@@ -18,10 +21,13 @@ pub mod cli;
 pub mod datastore;
 pub mod engine;
 pub mod error;
+pub mod k8s;
+pub mod leader;
 pub mod metrics;
 pub mod metrics_text;
 pub mod prefix;
 pub mod scheduling;
+pub mod scrape;
 pub mod server;
 pub mod source;
 pub mod stream;
