@@ -4,7 +4,9 @@
 //! - `test`: everything CI runs, in order, stopping at the first failing step.
 //! - `up`: a local gateway on 127.0.0.1:8080, supervised until Ctrl-C.
 //! - `fuzz`: a crate's cargo-fuzz target for a bounded time.
+//! - `charts`: lint, render and check the Helm charts (also a step of `test`).
 
+mod charts;
 mod fuzz;
 mod steps;
 mod test;
@@ -33,6 +35,8 @@ enum Task {
     Up(up::Args),
     /// Run a fuzz target for a bounded time (`cargo xtask fuzz bbr`); needs nightly.
     Fuzz(fuzz::Args),
+    /// Lint, render and check every Helm chart over its ci/*-values.yaml matrix.
+    Charts,
 }
 
 fn main() -> std::process::ExitCode {
@@ -42,6 +46,7 @@ fn main() -> std::process::ExitCode {
         Task::Test(args) => test::run(&workspace_root(), &args),
         Task::Up(args) => up::run(&workspace_root(), &args),
         Task::Fuzz(args) => fuzz::run(&workspace_root(), &args),
+        Task::Charts => charts::run(&workspace_root()),
     };
     report(result)
 }

@@ -1,7 +1,8 @@
 //! `cargo xtask test`: the one test command, the same locally and in CI.
 //!
 //! Steps: install tools, `cargo fmt --check`, clippy with `-D warnings`, unit and integration
-//! tests, doc tests, then the end-to-end tests against the real Envoy.
+//! tests, doc tests, the Helm charts (`cargo xtask charts`), then the end-to-end tests against
+//! the real Envoy.
 //!
 //! End-to-end tests are the integration-test targets of `switchyard-conformance` whose names
 //! start with `e2e_` (`conformance/tests/e2e_*.rs`). They run in their own step, after the
@@ -120,6 +121,7 @@ pub fn run(root: &Path, args: &Args) -> Result<()> {
             locked(&mut cmd);
             steps::run(&mut cmd)
         }));
+        plan.push(Step::new("helm charts", move || crate::charts::run(root)));
     }
 
     if !args.no_e2e {

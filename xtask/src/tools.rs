@@ -187,7 +187,7 @@ fn apt_install(package: &str) -> Result<()> {
     }
 }
 
-fn pip_install(target: &Path, requirement: &str) -> Result<()> {
+pub(crate) fn pip_install(target: &Path, requirement: &str) -> Result<()> {
     const HOW_TO_GET_PIP: &str = "install Python 3 with pip (Debian: `apt-get install -y python3-pip`), then rerun `cargo xtask tools`";
     match Command::new("python3")
         .args(["-m", "pip", "--version"])
