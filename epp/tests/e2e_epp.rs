@@ -333,3 +333,71 @@ async fn envoy_talks_tls_to_a_secure_serving_epp() {
         );
     }
 }
+
+#[tokio::test]
+async fn rewrites_are_applied_and_undone_in_the_response() {
+    // The replica serves only the rewrite target: without the EPP's rewrite it answers 404.
+    let mut options = ReplicaOptions::new("model-r-0", "model-r-v2");
+    options.time_scale = 0.0;
+    let target = spawn_replica(TcpListener::bind(any_port()).await.unwrap(), options).unwrap();
+    let file = endpoints_file(
+        "model-r",
+        &[target.addr],
+        "rewrites:\n- name: upgrade\n  rules:\n  - matches: [{model: {value: model-r}}]\n    targets: [{modelRewrite: model-r-v2}]\n",
+    );
+    let epp = EppSetup::new(file.path().to_owned()).start().await;
+    let bootstrap = Bootstrap::new()
+        .ext_proc(ExtProc::endpoint_picker("epp", epp.grpc_addr))
+        .route(Route::to_pool("model-r", MODEL_HEADER, "model-r"));
+    let envoy = Envoy::start(&bootstrap).await.unwrap();
+    let client = HttpClient::new();
+    let headers = [
+        ("content-type", "application/json"),
+        (MODEL_HEADER, "model-r"),
+    ];
+    let plain = client
+        .post(
+            &envoy.url("/v1/chat/completions"),
+            &headers,
+            chat("model-r", "s", "hi"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(plain.status, 200, "{}", plain.text());
+    assert_eq!(
+        plain.json().unwrap()["model"],
+        "model-r",
+        "{}",
+        plain.text()
+    );
+    let streamed = client
+        .post(
+            &envoy.url("/v1/chat/completions"),
+            &headers,
+            serde_json::to_vec(&json!({
+                "model": "model-r",
+                "messages": [{"role": "user", "content": "hi"}],
+                "max_tokens": 3,
+                "stream": true,
+            }))
+            .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(streamed.status, 200, "{}", streamed.text());
+    let text = streamed.text();
+    assert!(
+        text.contains("\"model\":\"model-r\"") && !text.contains("model-r-v2"),
+        "{text}"
+    );
+    assert!(text.trim_end().ends_with("data: [DONE]"), "{text}");
+    let metrics = client
+        .get(&format!("http://{}/metrics", epp.metrics_addr), &[])
+        .await
+        .unwrap()
+        .text();
+    assert!(
+        metrics.contains("inference_objective_request_total{model_name=\"model-r\",target_model_name=\"model-r-v2\",priority=\"0\"} 2"),
+        "{metrics}"
+    );
+}
