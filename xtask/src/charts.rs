@@ -38,10 +38,12 @@ use policy::ChartRules;
 /// Kubernetes version the built-in kinds are validated against (k8s-openapi's `v1_33`).
 const KUBERNETES_VERSION: &str = "1.33.0";
 
-/// Binaries whose `--help` the rendered args are checked against, and their packages.
-const BINARIES: &[(&str, &str)] = &[
-    ("switchyard-epp", "switchyard-epp"),
-    ("switchyard-bbr", "switchyard-bbr"),
+/// Binaries whose `--help` the rendered args are checked against: name, package, and the
+/// subcommand a container runs (its flags are read from `<binary> <subcommand> --help`).
+const BINARIES: &[(&str, &str, Option<&str>)] = &[
+    ("switchyard-epp", "switchyard-epp", None),
+    ("switchyard-bbr", "switchyard-bbr", None),
+    ("switchyard-rollout", "switchyard-rollout", Some("serve")),
 ];
 
 /// Kinds kubernetes-validate has no schema for, and what checks them instead.
@@ -97,6 +99,11 @@ const MUST_FAIL: &[(&str, &[&str], &str)] = &[
             "bbr.baseModels[0].adapters[0]=a",
         ],
         "BBR reads only with bbr.watchConfigMaps=true",
+    ),
+    (
+        "rollout",
+        &["leaderElection.leaseDurationSeconds=1"],
+        "leaseDurationSeconds: Must be greater than or equal to 3",
     ),
 ];
 
@@ -200,7 +207,7 @@ fn check_crd_copy(root: &Path) -> Result<()> {
 fn binary_flags(root: &Path) -> Result<BTreeMap<String, Flags>> {
     let mut build = cargo(root);
     build.arg("build").arg("--bins");
-    for (_, package) in BINARIES {
+    for (_, package, _) in BINARIES {
         build.args(["-p", package]);
     }
     build.args(["-p", "switchyard-api"]);
@@ -211,14 +218,15 @@ fn binary_flags(root: &Path) -> Result<BTreeMap<String, Flags>> {
     let target = target_dir(root);
     BINARIES
         .iter()
-        .map(|(binary, _)| {
+        .map(|(binary, _, subcommand)| {
             let path = target.join(binary);
             let out = Command::new(&path)
+                .args(*subcommand)
                 .arg("--help")
                 .output()
                 .with_context(|| format!("running {} --help", path.display()))?;
             let help = String::from_utf8_lossy(&out.stdout);
-            let flags = Flags::from_help(&help);
+            let flags = Flags::from_help(&help).for_subcommand(*subcommand);
             if !out.status.success() || flags.by_name.is_empty() {
                 bail!(
                     "`{} --help` printed no flags (exit {}); the chart flag check needs them",

@@ -22,6 +22,8 @@ pub enum Arity {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Flags {
     pub by_name: BTreeMap<String, Arity>,
+    /// The subcommand these flags belong to (`serve`), which must be the first arg.
+    pub subcommand: Option<String>,
 }
 
 impl Flags {
@@ -56,7 +58,16 @@ impl Flags {
             };
             by_name.insert(name.to_owned(), arity);
         }
-        Self { by_name }
+        Self {
+            by_name,
+            subcommand: None,
+        }
+    }
+
+    /// These flags, as those of `subcommand`.
+    pub fn for_subcommand(mut self, subcommand: Option<&str>) -> Self {
+        self.subcommand = subcommand.map(str::to_owned);
+        self
     }
 
     /// Whether `name` (without dashes) is a flag of this binary.
@@ -64,18 +75,20 @@ impl Flags {
         self.by_name.contains_key(name)
     }
 
-    /// The first flag whose name contains `fragment` (e.g. `leader-elect`).
-    pub fn find(&self, fragment: &str) -> Option<&str> {
-        self.by_name
-            .keys()
-            .find(|name| name.contains(fragment))
-            .map(String::as_str)
-    }
-
     /// Checks a container's `args` against these flags and returns one message per problem.
     pub fn check_args(&self, args: &[String]) -> Vec<String> {
         let mut problems = Vec::new();
         let mut index = 0;
+        if let Some(subcommand) = &self.subcommand {
+            if args.first() == Some(subcommand) {
+                index = 1;
+            } else {
+                problems.push(format!(
+                    "the first arg must be the subcommand `{subcommand}`, found {:?}",
+                    args.first()
+                ));
+            }
+        }
         while index < args.len() {
             let arg = &args[index];
             index += 1;
@@ -115,7 +128,8 @@ impl Flags {
         problems
     }
 
-    /// The value a container's `args` give `name`, if any (`--name=value` or `--name value`).
+    /// The value a container's `args` give `name`, if any (`--name=value` or `--name value`);
+    /// `Some("")` when `--name` stands alone.
     pub fn value_of<'a>(args: &'a [String], name: &str) -> Option<&'a str> {
         let long = format!("--{name}");
         let mut iter = args.iter();
@@ -125,12 +139,21 @@ impl Flags {
                     return Some(value);
                 }
                 if value.is_empty() {
-                    return iter.next().map(String::as_str);
+                    // `--name value`; a following flag means `--name` stood alone.
+                    return match iter.next() {
+                        Some(next) if !next.starts_with('-') => Some(next.as_str()),
+                        _ => Some(""),
+                    };
                 }
             }
         }
         None
     }
+}
+
+/// Whether a boolean flag is on in `args`: `--name` alone or `--name=true`.
+pub fn is_set(args: &[String], name: &str) -> bool {
+    matches!(Flags::value_of(args, name), Some("" | "true"))
 }
 
 /// `-v, --v <X>` → `--v <X>`.

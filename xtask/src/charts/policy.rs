@@ -21,7 +21,7 @@ use std::collections::BTreeMap;
 
 use serde_json::Value;
 
-use super::help::Flags;
+use super::help::{self, Flags};
 
 mod rbac;
 mod wiring;
@@ -38,6 +38,13 @@ pub struct ChartRules {
 pub const HEALTH_SERVICES: &[(&str, &str, &str)] = &[
     ("switchyard-epp", "liveness", "readiness"),
     ("switchyard-bbr", "", ""),
+];
+
+/// How each binary's leader election is switched: the flag, and whether setting it turns
+/// election on (`true`) or off (`false`). Sources: `epp/src/cli.rs`, `rollout/src/cli.rs`.
+pub const LEADER_ELECTION: &[(&str, &str, bool)] = &[
+    ("switchyard-epp", "ha-enable-leader-election", true),
+    ("switchyard-rollout", "leader-election-disabled", false),
 ];
 
 /// Runs every rule over one rendered case. `values` are the effective values (chart
@@ -171,31 +178,60 @@ fn check_workload(
         }
         problems.extend(check_probes(&cname, container, binary, flags, &args));
 
-        // Active-passive HA: the flag and the Lease permission go together with replicas > 1.
-        let wants_election = replicas > 1;
-        match flags.find("leader-elect") {
-            Some(flag) => {
-                let on = match Flags::value_of(&args, flag) {
-                    Some(value) => value == "true",
-                    None => args.iter().any(|a| a == &format!("--{flag}")),
-                };
-                if on != wants_election {
-                    problems.push(format!(
-                        "{cname}: --{flag} is {on} with {replicas} replica(s); it must be on exactly when replicas > 1"
-                    ));
-                }
-                if leases != wants_election {
-                    problems.push(format!(
-                        "{cname}: a Role granting leases is {} with {replicas} replica(s); render it exactly when replicas > 1",
-                        if leases { "rendered" } else { "missing" }
-                    ));
-                }
-            }
-            None if leases => problems.push(format!(
+        problems.extend(check_leader_election(
+            &cname,
+            binary,
+            flags,
+            &args,
+            replicas,
+            leases,
+            service_account,
+        ));
+    }
+    problems
+}
+
+/// Active-passive HA: the flag and the Lease permission go together with replicas > 1.
+fn check_leader_election(
+    cname: &str,
+    binary: &str,
+    flags: &Flags,
+    args: &[String],
+    replicas: i64,
+    leases: bool,
+    service_account: &str,
+) -> Vec<String> {
+    let mut problems = Vec::new();
+    let wanted = replicas > 1;
+    let Some((_, flag, set_means_on)) = LEADER_ELECTION.iter().find(|(b, _, _)| *b == binary)
+    else {
+        if leases {
+            problems.push(format!(
                 "{cname}: ServiceAccount `{service_account}` may use Leases but {binary} has no leader election"
-            )),
-            None => {}
+            ));
         }
+        return problems;
+    };
+    if !flags.knows(flag) {
+        problems.push(format!(
+            "{cname}: {binary} --help no longer lists --{flag}; update LEADER_ELECTION in xtask/src/charts/policy.rs"
+        ));
+        return problems;
+    }
+    let set = help::is_set(args, flag);
+    let on = set == *set_means_on;
+    if on != wanted {
+        problems.push(format!(
+            "{cname}: leader election is {} (--{flag} {}) with {replicas} replica(s); it must be on exactly when replicas > 1",
+            if on { "on" } else { "off" },
+            if set { "set" } else { "unset or false" },
+        ));
+    }
+    if leases != wanted {
+        problems.push(format!(
+            "{cname}: a Role granting leases is {} with {replicas} replica(s); render it exactly when replicas > 1",
+            if leases { "rendered" } else { "missing" }
+        ));
     }
     problems
 }
@@ -295,10 +331,31 @@ fn check_probes(
             None if probe.get("grpc").is_some() => problems.push(format!(
                 "{cname}: {probe_key} is gRPC but {binary} has no --grpc-health-port"
             )),
-            None => {}
+            None => {
+                if let Some(port) = probe.pointer("/httpGet/port")
+                    && !container_has_port(container, port)
+                {
+                    problems.push(format!(
+                        "{cname}: {probe_key} probes port {port}, which the container does not declare"
+                    ));
+                }
+            }
         }
     }
     problems
+}
+
+/// Whether `port` (a name or a number) is one of the container's ports.
+fn container_has_port(container: &Value, port: &Value) -> bool {
+    container
+        .get("ports")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .any(|p| match port {
+            Value::String(name) => p.get("name").and_then(Value::as_str) == Some(name),
+            other => p.get("containerPort") == Some(other),
+        })
 }
 
 pub(super) fn meta_name(doc: &Value) -> &str {
