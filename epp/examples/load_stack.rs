@@ -17,6 +17,7 @@ use switchyard_bbr::config::RouterConfig;
 use switchyard_conformance::envoy::Envoy;
 use switchyard_conformance::envoy::bootstrap::{Bootstrap, ExtProc, MODEL_HEADER, Route};
 use switchyard_epp::scheduling::Scheduler;
+use switchyard_epp::scrape::ScrapeConfig;
 use switchyard_epp::server::{self, DEFAULT_MAX_BODY_BYTES, Options};
 use switchyard_epp::source::standalone::StandaloneSource;
 use switchyard_sim::http::{ReplicaOptions, spawn_replica};
@@ -54,6 +55,7 @@ async fn main() -> anyhow::Result<()> {
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             leader_election: false,
             drain_timeout: Duration::from_secs(5),
+            scrape: ScrapeConfig::default(),
         },
         source,
     )

@@ -10,6 +10,7 @@ use clap::{ArgAction, Parser, ValueEnum};
 
 use crate::error::{Error, Result};
 use crate::scheduling::SchedulerConfig;
+use crate::scrape::ScrapeConfig;
 use crate::server::DEFAULT_MAX_BODY_BYTES;
 use crate::server::tls::CertSource;
 
@@ -199,6 +200,16 @@ impl Args {
         Ok(config)
     }
 
+    /// How model servers' `/metrics` are scraped.
+    pub fn scrape_config(&self) -> Result<ScrapeConfig> {
+        let config = ScrapeConfig {
+            interval: self.refresh_metrics_interval,
+            ..ScrapeConfig::default()
+        };
+        config.validate()?;
+        Ok(config)
+    }
+
     /// The three listener addresses, checked to be distinct.
     pub fn addresses(&self) -> Result<[SocketAddr; 3]> {
         let ports = [self.grpc_port, self.grpc_health_port, self.metrics_port];
@@ -225,6 +236,16 @@ impl Args {
             },
             None => CertSource::SelfSigned,
         })
+    }
+
+    /// The pool's namespace (`--pool-namespace`, env `NAMESPACE`, else `default`).
+    pub fn namespace(&self) -> String {
+        let ns = self.pool_namespace.trim();
+        if ns.is_empty() {
+            "default".to_owned()
+        } else {
+            ns.to_owned()
+        }
     }
 
     /// The pool name: `--pool-name`, else `standalone` with an endpoints file.

@@ -42,14 +42,6 @@ impl Datastore {
     pub fn publish(&self, snapshot: PoolSnapshot) {
         self.current.store(Arc::new(snapshot));
     }
-
-    /// Replaces the snapshot with `next(current)` by compare-and-swap, running `next` again
-    /// if another writer published in between. Independent writers (the pool source, the
-    /// scraper) use this so neither overwrites the other's change; `next` must therefore be
-    /// free of side effects that matter when repeated.
-    pub fn update(&self, mut next: impl FnMut(&PoolSnapshot) -> PoolSnapshot) {
-        self.current.rcu(|current| next(current));
-    }
 }
 
 #[cfg(test)]

@@ -1,12 +1,13 @@
 //! `switchyard-epp`: parses flags, sets up logging, starts the servers with the pool source
-//! and drains on SIGTERM. Where the scraper and the Kubernetes source plug in: see
-//! `switchyard_epp::server::wiring`.
+//! (the InferencePool in Kubernetes, or `--endpoints-file`), leader election when asked, and
+//! drains on SIGTERM.
 
 use anyhow::Context;
 use clap::Parser;
 use switchyard_epp::cli::{Args, LogFormat};
+use switchyard_epp::k8s::KubernetesSource;
 use switchyard_epp::scheduling::Scheduler;
-use switchyard_epp::server::{self, Options};
+use switchyard_epp::server::{self, Options, Running, wiring};
 use switchyard_epp::source::standalone::StandaloneSource;
 use tracing_subscriber::EnvFilter;
 
@@ -39,6 +40,15 @@ async fn terminated() {
     }
 }
 
+async fn kube_client(why: &str) -> anyhow::Result<kube::Client> {
+    kube::Client::try_default().await.with_context(|| {
+        format!(
+            "{why} needs a Kubernetes client: run in a pod with a service account, or set \
+             KUBECONFIG (or run standalone with --endpoints-file)"
+        )
+    })
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
@@ -46,20 +56,7 @@ async fn main() -> anyhow::Result<()> {
     let scheduler = Scheduler::new(args.scheduler_config()?);
     let [grpc_addr, health_addr, metrics_addr] = args.addresses()?;
     let pool_name = args.pool_name()?;
-    if args.ha_enable_leader_election {
-        anyhow::bail!(
-            "--ha-enable-leader-election: leader election is not built into this binary yet; \
-             run one replica"
-        );
-    }
-    let Some(file) = args.endpoints_file.clone() else {
-        anyhow::bail!(
-            "--pool-name {pool_name}: the Kubernetes pool watch is not built into this binary \
-             yet; run standalone with --endpoints-file"
-        );
-    };
-    let source = StandaloneSource::open(file, &pool_name, args.endpoints_file_poll_interval)
-        .context("loading --endpoints-file")?;
+    let namespace = args.namespace();
     let options = Options {
         scheduler,
         grpc_addr,
@@ -70,8 +67,32 @@ async fn main() -> anyhow::Result<()> {
         max_body_bytes: args.max_body_bytes,
         leader_election: args.ha_enable_leader_election,
         drain_timeout: args.drain_timeout,
+        scrape: args.scrape_config()?,
     };
-    let mut running = server::start(options, source).await?;
+    let mut running: Running = match &args.endpoints_file {
+        Some(file) => {
+            let source =
+                StandaloneSource::open(file.clone(), &pool_name, args.endpoints_file_poll_interval)
+                    .context("loading --endpoints-file")?;
+            server::start(options, source).await?
+        }
+        None => {
+            let client = kube_client("watching the InferencePool (--pool-name)").await?;
+            let source = KubernetesSource::new(client, namespace.clone(), pool_name.clone());
+            server::start(options, source).await?
+        }
+    };
+    if args.ha_enable_leader_election {
+        let client = kube_client("--ha-enable-leader-election").await?;
+        let election = wiring::run_leader_election(
+            client,
+            namespace,
+            pool_name,
+            running.readiness(),
+            running.shutdown_token(),
+        );
+        running.spawn(election);
+    }
     tokio::select! {
         () = terminated() => {
             tracing::info!("termination signal received; draining");

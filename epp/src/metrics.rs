@@ -28,6 +28,7 @@ use prometheus_client::registry::Registry;
 use std::sync::atomic::AtomicU64;
 
 use crate::datastore::{Datastore, PoolSnapshot};
+use crate::scrape::ScrapeMetrics;
 pub use labels::{ModelHandles, ModelLabels};
 
 /// A float gauge.
@@ -69,6 +70,7 @@ pub struct Metrics {
     pool_per_pod_queue: Family<PodLabels, Gauge>,
     scheduler_seconds: Histogram,
     stream_errors: [Counter; STREAM_ERROR_KINDS.len()],
+    scrape: Arc<ScrapeMetrics>,
 }
 
 impl Metrics {
@@ -132,6 +134,8 @@ impl Metrics {
         );
         let stream_errors =
             STREAM_ERROR_KINDS.map(|kind| errors.get_or_create(&KindLabel { kind }).clone());
+        let scrape = Arc::new(ScrapeMetrics::default());
+        scrape.register(&mut registry);
         Self {
             registry,
             models,
@@ -142,7 +146,13 @@ impl Metrics {
             pool_per_pod_queue,
             scheduler_seconds,
             stream_errors,
+            scrape,
         }
+    }
+
+    /// The model-server scrape counters (handed to the scrapers).
+    pub fn scrape(&self) -> Arc<ScrapeMetrics> {
+        Arc::clone(&self.scrape)
     }
 
     /// The handles for one model pair and priority (cached; see [`labels`]).

@@ -25,6 +25,7 @@ use crate::datastore::Datastore;
 use crate::error::{Error, Result};
 use crate::metrics::{self, Metrics};
 use crate::scheduling::Scheduler;
+use crate::scrape::{self, ScrapeConfig};
 use crate::source::PoolSource;
 use grpc::{EppService, Shared};
 use health::{HealthService, Readiness};
@@ -57,6 +58,8 @@ pub struct Options {
     pub leader_election: bool,
     /// Longest wait for in-flight streams on shutdown.
     pub drain_timeout: Duration,
+    /// How endpoints' `/metrics` are scraped (its `metrics` field is replaced by the EPP's).
+    pub scrape: ScrapeConfig,
 }
 
 /// A running EPP.
@@ -94,7 +97,9 @@ pub async fn start<S: PoolSource>(options: Options, source: S) -> Result<Running
         max_body_bytes,
         leader_election,
         drain_timeout,
+        mut scrape,
     } = options;
+    scrape.validate()?;
     let (grpc_listener, grpc_bound) = bind("gRPC", grpc_addr).await?;
     let (health_listener, health_bound) = bind("gRPC health", health_addr).await?;
     let (metrics_listener, metrics_bound) = bind("metrics", metrics_addr).await?;
@@ -106,10 +111,15 @@ pub async fn start<S: PoolSource>(options: Options, source: S) -> Result<Running
     let metrics = Arc::new(Metrics::new());
     let mut tasks = JoinSet::new();
 
-    tasks.spawn(wiring::run_pool_source(
+    // The pool's whole data path: the source's membership and the scrapers' metrics, both
+    // written by one owner task; the first state from the source marks the pool synced.
+    scrape.metrics = metrics.scrape();
+    let synced = Arc::clone(&readiness);
+    tasks.spawn(scrape::run_pool(
         source,
         Arc::clone(&datastore),
-        Arc::clone(&readiness),
+        scrape,
+        move || synced.set_synced(),
         cancel.clone(),
     ));
 

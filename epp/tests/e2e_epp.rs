@@ -401,3 +401,59 @@ async fn rewrites_are_applied_and_undone_in_the_response() {
         "{metrics}"
     );
 }
+
+/// `name value` of an unlabelled sample in a Prometheus text page.
+fn sample(page: &str, name: &str) -> f64 {
+    page.lines()
+        .find_map(|l| l.strip_prefix(name).and_then(|rest| rest.strip_prefix(' ')))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0.0)
+}
+
+#[tokio::test]
+async fn a_hung_metrics_endpoint_changes_nothing_for_the_others() {
+    let s = stack().await;
+    let hung = s.a.addr_of("model-a-0");
+    let response = s
+        .client
+        .post(
+            &format!("http://{hung}/admin/faults"),
+            &[("content-type", "application/json")],
+            r#"{"metrics_hang": true}"#,
+        )
+        .await
+        .unwrap();
+    assert_eq!(response.status, 200, "{}", response.text());
+    let metrics_url = format!("http://{}/metrics", s.a.epp.metrics_addr);
+    let page = s.client.get(&metrics_url, &[]).await.unwrap().text();
+    let (scrapes_before, timeouts_before) = (
+        sample(&page, "switchyard_epp_metrics_scrapes_total"),
+        sample(
+            &page,
+            "switchyard_epp_metrics_scrape_errors_total{reason=\"timeout\"}",
+        ),
+    );
+    let started = std::time::Instant::now();
+    // Requests keep flowing to every replica, the hung one included (it still serves).
+    let burst = (0..30).map(|i| s.served_by(chat("model-a", "s", &format!("z{i}")), &[]));
+    let served = count(join_all(burst).await);
+    assert_eq!(served.len(), 3, "{served:?}");
+    tokio::time::sleep(Duration::from_millis(2500).saturating_sub(started.elapsed())).await;
+    let elapsed = started.elapsed().as_secs_f64();
+    let page = s.client.get(&metrics_url, &[]).await.unwrap().text();
+    let scrapes = sample(&page, "switchyard_epp_metrics_scrapes_total") - scrapes_before;
+    let timeouts = sample(
+        &page,
+        "switchyard_epp_metrics_scrape_errors_total{reason=\"timeout\"}",
+    ) - timeouts_before;
+    // The hung endpoint times out about once a second; the two others keep their 50 ms
+    // cadence (40 scrapes a second between them), with a wide margin for a loaded machine.
+    assert!(
+        timeouts >= 1.0,
+        "the hung endpoint timed out: {timeouts}\n{page}"
+    );
+    assert!(
+        scrapes >= 10.0 * elapsed,
+        "{scrapes} scrapes in {elapsed:.1} s: the healthy endpoints were held up\n{page}"
+    );
+}

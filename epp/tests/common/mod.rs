@@ -14,6 +14,7 @@ use envoy_types::pb::envoy::service::ext_proc::v3::{
     HttpBody, HttpHeaders, HttpTrailers, ProcessingRequest,
 };
 use switchyard_epp::scheduling::{Scheduler, SchedulerConfig};
+use switchyard_epp::scrape::ScrapeConfig;
 use switchyard_epp::server::tls::CertSource;
 use switchyard_epp::server::{self, DEFAULT_MAX_BODY_BYTES, Options, Running};
 use switchyard_epp::source::standalone::StandaloneSource;
@@ -70,6 +71,7 @@ impl EppSetup {
                 max_body_bytes: self.max_body_bytes,
                 leader_election: false,
                 drain_timeout: Duration::from_secs(5),
+                scrape: ScrapeConfig::default(),
             },
             source,
         )
