@@ -10,7 +10,7 @@
 //! No finalizer: deleting a rollout leaves the route's weights where they are,
 //! which is what the user last saw; there is nothing of ours to clean up.
 
-mod observe;
+pub mod observe;
 mod write;
 
 use std::sync::Arc;

@@ -12,12 +12,17 @@ mod common;
 use std::time::Duration;
 
 use k8s_openapi::jiff::Timestamp;
+use switchyard_api::InferenceRolloutSpec;
 use switchyard_api::rollout::{
-    AnalysisSpec, MetricCheck, MetricType, PrometheusSource, StatusClass, Verdict,
+    AnalysisSpec, InferenceRolloutStatus, MetricCheck, MetricType, Phase, PrometheusSource,
+    StatusClass, Verdict, Weights,
 };
+use switchyard_rollout::controller::observe;
 use switchyard_rollout::judge::judge_all;
+use switchyard_rollout::plan;
 use switchyard_rollout::prometheus::Prometheus;
 use switchyard_rollout::prometheus::queries::Arms;
+use switchyard_rollout::route::RouteView;
 use switchyard_sim::faults::Faults;
 
 const ARMS: Arms<'static> = Arms {
@@ -128,6 +133,10 @@ async fn judges_a_slow_canary_from_real_prometheus_data() {
         "{errors:?}"
     );
 
+    // The controller's own path: the due window is measured through Prometheus,
+    // judged, and the planner rolls back at once (failureThreshold 1).
+    controller_rolls_back_on_the_measured_window(&prometheus.address).await;
+
     // Query errors come back from the real server with its explanation.
     let err = client
         .instant("sum(rate(", end)
@@ -163,4 +172,59 @@ async fn wait_for(client: &Prometheus, query: &str, at_least: f64) {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     panic!("{query} never reached {at_least}");
+}
+
+async fn controller_rolls_back_on_the_measured_window(address: &str) {
+    let spec: InferenceRolloutSpec = serde_json::from_value(serde_json::json!({
+        "target": {"mode": "PoolSplit", "route": {"name": "llm-route", "ruleName": "chat"},
+                   "stable": {"name": "stable"}, "canary": {"name": "canary"}},
+        "strategy": {"steps": [{"weight": 1000}, {"weight": 5000}], "analysisInterval": "30s",
+                     "settleTime": "0s", "failureThreshold": 1},
+        "analysis": {"source": {"prometheus": {"address": address}}, "minRequestsPerWindow": 50,
+                     "metrics": [{"name": "ttft-p95", "type": "TTFT", "maxRatioVsStable": 2.0}]}
+    }))
+    .unwrap();
+    let now = Timestamp::now();
+    let verified = Timestamp::from_second(now.as_second() - 60).unwrap();
+    let status: InferenceRolloutStatus = serde_json::from_value(serde_json::json!({
+        "rolloutHash": plan::rollout_hash(&spec),
+        "phase": "Progressing", "currentStep": 0,
+        "stepStartedAt": verified.to_string(),
+        "weights": {"desired": {"stable": 9000, "canary": 1000},
+                    "applied": {"stable": 9000, "canary": 1000, "routeGeneration": 3, "verifiedAt": verified.to_string()}}
+    }))
+    .unwrap();
+    let window = observe::analysis(&spec, &status, now)
+        .await
+        .expect("a window is due");
+    assert_eq!(window.verdicts.len(), 1);
+    assert_eq!(
+        window.verdicts[0].verdict,
+        Verdict::Fail,
+        "{:?}",
+        window.verdicts[0]
+    );
+    let view = RouteView {
+        rule_index: 0,
+        stable_index: 0,
+        canary_index: 1,
+        stable_weight: Some(9000),
+        canary_weight: Some(1000),
+        generation: Some(3),
+        parents_accepted: true,
+    };
+    let observations = plan::Observations {
+        now,
+        generation: Some(1),
+        route: plan::RouteObservation::Found(view),
+        canary_ready: 1,
+        stable_ready: 1,
+        analysis: Some(window),
+        conflict_with: None,
+    };
+    let decision = plan::plan(&spec, &status, &observations);
+    assert_eq!(decision.write, Some(Weights::ALL_STABLE));
+    assert_eq!(decision.status.phase, Some(Phase::RollingBack));
+    let reasons: Vec<&str> = decision.events.iter().map(|e| e.reason).collect();
+    assert_eq!(reasons, ["AnalysisFailed", "RollingBack"]);
 }
