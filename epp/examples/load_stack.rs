@@ -6,8 +6,11 @@
 //! and runs until Ctrl-C.
 //!
 //! ```sh
-//! cargo run --release -p switchyard-epp --example load_stack -- [REPLICAS]
+//! cargo run --release -p switchyard-epp --example load_stack -- [REPLICAS] [tls]
 //! ```
+//!
+//! With `tls`, the EPP serves ext_proc over TLS with a self-signed certificate (upstream's
+//! `--secure-serving` default) and Envoy's EPP cluster uses TLS.
 
 use std::io::Write;
 use std::net::{Ipv4Addr, SocketAddr};
@@ -18,6 +21,7 @@ use switchyard_conformance::envoy::Envoy;
 use switchyard_conformance::envoy::bootstrap::{Bootstrap, ExtProc, MODEL_HEADER, Route};
 use switchyard_epp::scheduling::Scheduler;
 use switchyard_epp::scrape::ScrapeConfig;
+use switchyard_epp::server::tls::CertSource;
 use switchyard_epp::server::{self, DEFAULT_MAX_BODY_BYTES, Options};
 use switchyard_epp::source::standalone::StandaloneSource;
 use switchyard_sim::http::{ReplicaOptions, spawn_replica};
@@ -30,6 +34,7 @@ async fn main() -> anyhow::Result<()> {
         .map(|n| n.parse())
         .transpose()?
         .unwrap_or(4);
+    let tls = std::env::args().nth(2).is_some_and(|a| a == "tls");
     let any = SocketAddr::from((Ipv4Addr::LOCALHOST, 0));
     let mut sims = Vec::new();
     let mut file = tempfile::NamedTempFile::new()?;
@@ -50,7 +55,7 @@ async fn main() -> anyhow::Result<()> {
             grpc_addr: any,
             health_addr: any,
             metrics_addr: any,
-            tls: None,
+            tls: tls.then_some(CertSource::SelfSigned),
             disable_subset_filter: false,
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             leader_election: false,
@@ -82,7 +87,7 @@ async fn main() -> anyhow::Result<()> {
     let with_epp = Envoy::start(
         &Bootstrap::new()
             .ext_proc(ExtProc::new("bbr", bbr.grpc_addr))
-            .ext_proc(ExtProc::endpoint_picker("epp", epp.grpc_addr))
+            .ext_proc(ExtProc::endpoint_picker("epp", epp.grpc_addr).tls(tls))
             .route(Route::to_pool("model-a", MODEL_HEADER, "model-a")),
     )
     .await?;
