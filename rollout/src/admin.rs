@@ -16,6 +16,7 @@
 mod auth;
 mod error;
 mod handlers;
+mod view;
 
 use std::sync::Arc;
 
