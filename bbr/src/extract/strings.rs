@@ -55,7 +55,7 @@ fn gather_lanes(w: u64) -> u64 {
 ///
 /// x86-64 always has SSE2; `safe_arch` exposes its intrinsics as safe functions gated by
 /// `cfg(target_feature)`, so this is four compares-and-`pmovmskb` with no `unsafe` here.
-#[cfg(target_arch = "x86_64")]
+#[cfg(all(target_arch = "x86_64", not(target_feature = "avx2")))]
 #[inline(always)]
 fn classify(window: &[u8; WINDOW]) -> u64 {
     use safe_arch::{
@@ -80,6 +80,38 @@ fn classify(window: &[u8; WINDOW]) -> u64 {
         // `pmovmskb` sets only the low 16 bits.
         let bits = u64::from(move_mask_i8_m128i(special) as u16);
         mask |= bits << (16 * i);
+    }
+    mask
+}
+
+/// Classifies 64 bytes into a bitmask: bit `i` set when byte `i` is special.
+///
+/// The same with AVX2 (two 32-byte halves), when the build targets it (for example
+/// `RUSTFLAGS="-C target-cpu=x86-64-v3"`); `safe_arch` only offers it then, since calling an
+/// AVX2 function from code built without it needs `unsafe`.
+#[cfg(all(target_arch = "x86_64", target_feature = "avx2"))]
+#[inline(always)]
+fn classify(window: &[u8; WINDOW]) -> u64 {
+    use safe_arch::{
+        bitor_m256i, cmp_eq_mask_i8_m256i, cmp_gt_mask_i8_m256i, m256i, move_mask_i8_m256i,
+        set_splat_i8_m256i,
+    };
+    let quote = set_splat_i8_m256i(b'"' as i8);
+    let backslash = set_splat_i8_m256i(b'\\' as i8);
+    let space = set_splat_i8_m256i(0x20);
+    let mut mask = 0u64;
+    for (i, chunk) in window.chunks_exact(32).enumerate() {
+        let bytes = m256i::from(<[u8; 32]>::try_from(chunk).unwrap_or([b' '; 32]));
+        let special = bitor_m256i(
+            bitor_m256i(
+                cmp_eq_mask_i8_m256i(bytes, quote),
+                cmp_eq_mask_i8_m256i(bytes, backslash),
+            ),
+            // Signed, as in the SSE2 version: `0x20 > b` holds for controls and non-ASCII.
+            cmp_gt_mask_i8_m256i(space, bytes),
+        );
+        let bits = u64::from(move_mask_i8_m256i(special) as u32);
+        mask |= bits << (32 * i);
     }
     mask
 }
