@@ -13,6 +13,7 @@
 //!   gateway on one machine.
 //! - [`local`]: the local endpoints file (which simulator replicas back each pool) and the
 //!   plan of processes `cargo xtask up` starts.
+//! - [`stack`]: that plan running — every process started and health-checked, then Envoy.
 //!
 //! End-to-end suites are the integration tests `tests/e2e_*.rs`; `cargo xtask test` runs them
 //! in their own step after installing Envoy. Without Envoy they fail and say to run
@@ -44,6 +45,7 @@ pub mod extproc;
 pub mod local;
 pub mod ports;
 pub mod process;
+pub mod stack;
 pub mod translate;
 
 pub use error::{Error, Result};

@@ -16,6 +16,7 @@
 //!   adapters: [food-review-1, food-review-2]   # optional
 //!   profile: small                # optional: small (8B) | large (32B TP2)
 //!   simulatorArgs: [--time-scale, "0.5"]       # optional extra switchyard-sim flags
+//!   pickerArgs: [--max-endpoints, "2"]         # optional extra switchyard-epp flags
 //! ```
 //!
 //! The file has `apiVersion` and `kind` so `switchyard-check` (and kubectl) can tell it from a
@@ -130,6 +131,10 @@ pub struct PoolEndpoints {
     /// More `switchyard-sim` flags, passed as written.
     #[serde(default)]
     pub simulator_args: Vec<String>,
+    /// More `switchyard-epp` flags for this pool's picker, passed as written (say
+    /// `--config-text` with an EndpointPickerConfig).
+    #[serde(default)]
+    pub picker_args: Vec<String>,
 }
 
 // === impl LocalEndpoints ===

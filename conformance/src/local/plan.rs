@@ -27,7 +27,8 @@ pub struct PlanOptions {
     pub listener_port: u16,
     /// Envoy's admin port.
     pub admin_port: u16,
-    /// The first port handed to simulators, BBR and pickers.
+    /// The first port handed to simulators, BBR and pickers; 0 asks the OS for a free port
+    /// each time instead (tests running side by side).
     pub first_port: u16,
 }
 
@@ -228,7 +229,7 @@ pub fn plan(
             args: Vec::new(),
         };
         let picker = PickerProcess {
-            args: picker_args(&entry.key(), &picker),
+            args: picker_args(entry, &picker),
             ..picker
         };
         gateway.pools.insert(
@@ -308,8 +309,9 @@ fn simulator(
     }
 }
 
-fn picker_args(pool: &PoolKey, picker: &PickerProcess) -> Vec<String> {
-    vec![
+fn picker_args(entry: &PoolEndpoints, picker: &PickerProcess) -> Vec<String> {
+    let pool = entry.key();
+    let mut args = vec![
         "--pool-name".to_owned(),
         pool.name.clone(),
         "--pool-namespace".to_owned(),
@@ -324,7 +326,9 @@ fn picker_args(pool: &PoolKey, picker: &PickerProcess) -> Vec<String> {
         picker.metrics.port().to_string(),
         // Envoy reaches the picker over loopback in cleartext HTTP/2.
         "--secure-serving=false".to_owned(),
-    ]
+    ];
+    args.extend(entry.picker_args.iter().cloned());
+    args
 }
 
 /// The picker's standalone endpoints file (epp/src/source/standalone.rs).
@@ -439,6 +443,16 @@ impl PortAllocator {
     }
 
     fn next(&mut self, problems: &mut Vec<String>) -> SocketAddr {
+        if self.next == 0 {
+            return match crate::ports::free_port() {
+                Ok(port) if !self.reserved.contains(&port) => SocketAddr::new(self.host, port),
+                Ok(_) => self.next_free(problems),
+                Err(err) => {
+                    problems.push(format!("no free port: {err}"));
+                    SocketAddr::new(self.host, 0)
+                }
+            };
+        }
         loop {
             let Ok(port) = u16::try_from(self.next) else {
                 if !self.exhausted {
@@ -454,6 +468,17 @@ impl PortAllocator {
             self.next += 1;
             if !self.reserved.contains(&port) {
                 return SocketAddr::new(self.host, port);
+            }
+        }
+    }
+
+    /// Another free port, after the OS offered a reserved one.
+    fn next_free(&mut self, problems: &mut Vec<String>) -> SocketAddr {
+        match crate::ports::free_port() {
+            Ok(port) => SocketAddr::new(self.host, port),
+            Err(err) => {
+                problems.push(format!("no free port: {err}"));
+                SocketAddr::new(self.host, 0)
             }
         }
     }

@@ -55,7 +55,21 @@ pub enum Readiness {
     Http(Vec<String>),
     /// The address accepts TCP connections.
     Tcp(SocketAddr),
+    /// The `grpc.health.v1` service at `addr` reports `service` SERVING (for the picker,
+    /// `readiness`: its endpoints file has been read into the pool).
+    GrpcHealth {
+        /// The health listener.
+        addr: SocketAddr,
+        /// The service name asked about.
+        service: &'static str,
+    },
 }
+
+/// The health service name BBR reports SERVING on once it serves.
+pub const BBR_HEALTH_SERVICE: &str = "";
+/// The health service name a picker reports SERVING on once its pool is synced (upstream's
+/// readiness probe).
+pub const PICKER_HEALTH_SERVICE: &str = "readiness";
 
 /// One process to start: `<binary dir>/<program> <args>`, logging to `<name>.log`.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -160,7 +174,10 @@ impl LocalStack {
             name: "bbr".to_owned(),
             program: Program::Bbr,
             args,
-            ready: Readiness::Tcp(bbr.grpc),
+            ready: Readiness::GrpcHealth {
+                addr: bbr.health,
+                service: BBR_HEALTH_SERVICE,
+            },
         });
         for pool in &self.plan.pools {
             let mut args = pool.picker.args.clone();
@@ -172,7 +189,10 @@ impl LocalStack {
                 name: format!("epp-{}", pool.pool.name),
                 program: Program::Picker,
                 args,
-                ready: Readiness::Tcp(pool.picker.grpc),
+                ready: Readiness::GrpcHealth {
+                    addr: pool.picker.health,
+                    service: PICKER_HEALTH_SERVICE,
+                },
             });
         }
         processes

@@ -260,7 +260,8 @@ fn data_parallel_pools_get_one_port_per_target_port() {
     )
     .unwrap();
     let file = LocalEndpoints::parse("e.yaml", &format!(
-        "{HEADER}pools:\n- {{name: dp, replicas: 2, model: m, simulatorArgs: [--time-scale, '0']}}\n"
+        "{HEADER}pools:\n- {{name: dp, replicas: 2, model: m, simulatorArgs: [--time-scale, '0'], \
+         pickerArgs: [--max-endpoints, '2']}}\n"
     ))
     .unwrap();
     let options = PlanOptions {
@@ -275,6 +276,11 @@ fn data_parallel_pools_get_one_port_per_target_port() {
     let args = pod.args.join(" ");
     assert!(args.contains("--port 8079 --replicas 3"), "{args}");
     assert!(args.ends_with("--time-scale 0"), "{args}");
+    let picker_args = plan.pools[0].picker.args.join(" ");
+    assert!(
+        picker_args.ends_with("--secure-serving=false --max-endpoints 2"),
+        "{picker_args}"
+    );
     let names: Vec<&str> = plan.pools[0]
         .picker
         .endpoints
@@ -386,12 +392,25 @@ fn a_stack_loads_from_a_directory_and_writes_every_file() {
             files.bbr_base_models.display().to_string()
         ]
     );
-    assert_eq!(bbr.ready, stack::Readiness::Tcp(stack.plan.bbr.grpc));
+    assert_eq!(
+        bbr.ready,
+        stack::Readiness::GrpcHealth {
+            addr: stack.plan.bbr.health,
+            service: stack::BBR_HEALTH_SERVICE,
+        }
+    );
     let epp = &processes[9];
     assert_eq!(epp.program, stack::Program::Picker);
     assert_eq!(
         epp.args.last().unwrap(),
         &files.picker_files[2].1.display().to_string()
+    );
+    assert_eq!(
+        epp.ready,
+        stack::Readiness::GrpcHealth {
+            addr: stack.plan.pools[2].picker.health,
+            service: stack::PICKER_HEALTH_SERVICE,
+        }
     );
     assert_eq!(
         processes[0].ready,
@@ -408,4 +427,28 @@ fn a_stack_loads_from_a_directory_and_writes_every_file() {
         err.contains("copy conformance/examples/quickstart/local-endpoints.yaml"),
         "{err}"
     );
+}
+
+#[test]
+fn first_port_zero_hands_out_distinct_free_ports() {
+    let manifests = Manifests::load(&quickstart_dir()).unwrap();
+    let file = LocalEndpoints::load(&quickstart_dir().join(FILE_NAME)).unwrap();
+    let options = PlanOptions {
+        first_port: 0,
+        ..PlanOptions::default()
+    };
+    let plan = plan(&file, &manifests, &options).unwrap();
+    let mut ports: Vec<u16> = plan
+        .pools
+        .iter()
+        .flat_map(|p| p.simulators.iter().flat_map(|s| s.endpoints.iter()))
+        .map(SocketAddr::port)
+        .chain([plan.bbr.grpc.port(), plan.bbr.health.port()])
+        .collect();
+    let count = ports.len();
+    ports.sort_unstable();
+    ports.dedup();
+    assert_eq!(ports.len(), count, "ports repeat: {ports:?}");
+    // Not the consecutive range a non-zero first port gives.
+    assert!(!ports.contains(&0) && !ports.contains(&8100), "{ports:?}");
 }
