@@ -38,12 +38,12 @@ use policy::ChartRules;
 /// Kubernetes version the built-in kinds are validated against (k8s-openapi's `v1_33`).
 const KUBERNETES_VERSION: &str = "1.33.0";
 
-/// Binaries whose `--help` the rendered args are checked against: name, package, and the
-/// subcommand a container runs (its flags are read from `<binary> <subcommand> --help`).
-const BINARIES: &[(&str, &str, Option<&str>)] = &[
-    ("switchyard-epp", "switchyard-epp", None),
-    ("switchyard-bbr", "switchyard-bbr", None),
-    ("switchyard-rollout", "switchyard-rollout", Some("serve")),
+/// Binaries whose `--help` the rendered args are checked against, and the subcommand a
+/// container runs (its flags are read from `<binary> <subcommand> --help`).
+const BINARIES: &[(&str, Option<&str>)] = &[
+    ("switchyard-epp", None),
+    ("switchyard-bbr", None),
+    ("switchyard-rollout", Some("serve")),
 ];
 
 /// Kinds kubernetes-validate has no schema for, and what checks them instead.
@@ -205,12 +205,11 @@ fn check_crd_copy(root: &Path) -> Result<()> {
 
 /// Builds the binaries and reads the flags each one accepts.
 fn binary_flags(root: &Path) -> Result<BTreeMap<String, Flags>> {
+    // The whole workspace, not `-p` for each binary: with `-p`, features are unified over the
+    // selected packages only, so shared dependencies would be rebuilt with other features
+    // than the test step already built them with.
     let mut build = cargo(root);
-    build.arg("build").arg("--bins");
-    for (_, package, _) in BINARIES {
-        build.args(["-p", package]);
-    }
-    build.args(["-p", "switchyard-api"]);
+    build.args(["build", "--workspace", "--bins"]);
     if steps::in_ci() {
         build.arg("--locked");
     }
@@ -218,7 +217,7 @@ fn binary_flags(root: &Path) -> Result<BTreeMap<String, Flags>> {
     let target = target_dir(root);
     BINARIES
         .iter()
-        .map(|(binary, _, subcommand)| {
+        .map(|(binary, subcommand)| {
             let path = target.join(binary);
             let out = Command::new(&path)
                 .args(*subcommand)
