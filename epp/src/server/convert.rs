@@ -1,5 +1,5 @@
-//! Mapping between envoy-types messages and the state machine's plain-Rust [`Event`]s and
-//! [`Reply`]s. Everything here is pure, so it is tested without tonic.
+//! Mapping between envoy-types messages and the state machine's plain-Rust
+//! [`crate::stream::Event`]s and [`Reply`]s. Everything here is pure, so it is tested without tonic.
 
 use envoy_types::pb::envoy::config::core::v3::header_value_option::HeaderAppendAction;
 use envoy_types::pb::envoy::config::core::v3::{HeaderMap, HeaderValue, HeaderValueOption};
