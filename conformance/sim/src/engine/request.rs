@@ -88,7 +88,7 @@ impl RequestOutcome {
     /// Time spent waiting before the first scheduling (µs).
     pub fn queue_us(&self) -> u64 {
         self.scheduled_us
-            .map_or(self.e2e_us(), |s| s - self.arrival_us)
+            .map_or(self.e2e_us(), |s| s.saturating_sub(self.arrival_us))
     }
 }
 

@@ -233,9 +233,14 @@ impl Engine {
             if seq.first_token.is_none() {
                 seq.first_token = Some(end);
                 metrics.prompt_tokens += u64::from(seq.req.prompt_tokens);
-                metrics.ttft.observe((end - seq.arrival) as f64 / 1e6);
+                // The HTTP actor stamps arrivals with the wall clock while a step is
+                // timed from the previous step's end, so an arrival that landed during
+                // the timer's lag can be later than `end`: count that as no wait.
+                metrics
+                    .ttft
+                    .observe(end.saturating_sub(seq.arrival) as f64 / 1e6);
             } else {
-                let gap = end - seq.last_token;
+                let gap = end.saturating_sub(seq.last_token);
                 seq.itl_sum += gap;
                 seq.itl_max = seq.itl_max.max(gap);
                 metrics.itl.observe(gap as f64 / 1e6);

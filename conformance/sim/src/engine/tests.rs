@@ -79,6 +79,19 @@ fn chunked_prefill_then_decode_with_exact_costs() {
 }
 
 #[test]
+fn an_arrival_stamped_after_the_step_start_counts_as_no_wait() {
+    // The HTTP actor times steps from the previous step's end but stamps arrivals with
+    // the wall clock, so a request can arrive "after" the step that serves it began.
+    let mut e = Engine::new(cfg(), []);
+    let prompt: Vec<u32> = (0..8).collect();
+    e.submit(req(&prompt, 2), 1_000_000).unwrap();
+    let done = drain(&mut e, 0);
+    assert_eq!(done.len(), 1);
+    assert_eq!(done[0].ttft_us(), Some(0));
+    assert_eq!(done[0].queue_us(), 0);
+}
+
+#[test]
 fn prefix_reuse_skips_cached_blocks_but_recomputes_last_token() {
     let mut e = Engine::new(cfg(), []);
     let prompt: Vec<u32> = (0..32).collect();
