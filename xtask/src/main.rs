@@ -2,7 +2,7 @@
 //!
 //! - `tools`: install the pinned external tools (Envoy) under `target/tools/`.
 //! - `test`: everything CI runs, in order, stopping at the first failing step.
-//! - `up`: a local gateway on 127.0.0.1:8080, supervised until Ctrl-C.
+//! - `up`: the whole inference gateway on 127.0.0.1:8080 from a manifest directory.
 //! - `fuzz`: a crate's cargo-fuzz target for a bounded time.
 //! - `charts`: lint, render and check the Helm charts (also a step of `test`).
 
@@ -31,7 +31,7 @@ enum Task {
     Tools,
     /// Run fmt, clippy, unit, integration, doc and end-to-end tests, like CI.
     Test(test::Args),
-    /// Run a local gateway (Envoy + test ext_proc server + two backends) until Ctrl-C.
+    /// Run the whole inference gateway locally (simulators, BBR, EPPs, Envoy) from manifests.
     Up(up::Args),
     /// Run a fuzz target for a bounded time (`cargo xtask fuzz bbr`); needs nightly.
     Fuzz(fuzz::Args),

@@ -20,6 +20,9 @@ use crate::tools;
 /// The package holding the end-to-end suites, and the prefix of their test targets.
 const E2E_PACKAGE: &str = "switchyard-conformance";
 const E2E_FILTER: &str = "package(switchyard-conformance) & binary(/^e2e_/)";
+/// The binaries the end-to-end suites start, and where they are told to find them.
+const E2E_BINARIES: [&str; 3] = ["switchyard-sim", "switchyard-bbr", "switchyard-epp"];
+const E2E_BIN_DIR_ENV: &str = "SWITCHYARD_BIN_DIR";
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -126,7 +129,16 @@ pub fn run(root: &Path, args: &Args) -> Result<()> {
 
     if !args.no_e2e {
         plan.push(Step::new("end-to-end tests (real Envoy)", move || {
+            // The conformance suite runs these binaries as processes, as `cargo xtask up` does.
+            let mut build = cargo(root);
+            build.args(["build", "--bins"]);
+            for package in E2E_BINARIES {
+                build.args(["-p", package]);
+            }
+            locked(&mut build);
+            steps::run(&mut build)?;
             let mut cmd = with_env(cargo(root));
+            cmd.env(E2E_BIN_DIR_ENV, debug_dir(root));
             if nextest {
                 cmd.args(["nextest", "run", "--workspace", "--no-fail-fast"]);
                 cmd.args(["--no-tests", "fail", "-E", E2E_FILTER]);
@@ -141,6 +153,13 @@ pub fn run(root: &Path, args: &Args) -> Result<()> {
     }
 
     steps::run_all(plan)
+}
+
+/// Where `cargo build` puts debug binaries (honouring `CARGO_TARGET_DIR`).
+fn debug_dir(root: &Path) -> PathBuf {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map_or_else(|| root.join("target"), |dir| root.join(dir));
+    target.join("debug")
 }
 
 /// In CI a stale `Cargo.lock` is an error rather than something cargo quietly rewrites.

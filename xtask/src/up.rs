@@ -1,214 +1,238 @@
-//! `cargo xtask up`: a local gateway on 127.0.0.1:8080, supervised until Ctrl-C.
+//! `cargo xtask up [DIR]`: the whole inference gateway on this machine, from a directory of
+//! Gateway API and inference manifests plus its `local-endpoints.yaml` (default
+//! `conformance/examples/quickstart/`).
 //!
-//! For now the stack is Envoy in front of the smoke pieces from `switchyard-conformance`
-//! (`switchyard-smoke-stack`: the test ext_proc server and backends `a` and `b`). Every piece
-//! is a [`ChildProcess`]; if one dies the rest are stopped and its last log lines printed.
-//! Logs and the rendered Envoy config stay in `target/up/` for reading afterwards.
+//! Builds the release binaries, installs Envoy, then starts the simulator replicas, one BBR,
+//! one endpoint picker per InferencePool and Envoy on 127.0.0.1:8080, each one health-checked
+//! before the next starts (simulators `GET /health/ready`, BBR and pickers
+//! `grpc.health.v1`, Envoy `/ready` with the listener bound). Then either serves until Ctrl-C
+//! (or until a child dies, printing its last log lines) or, with `--smoke`, sends a mixed
+//! sample load, prints a table and exits 0 only if every request succeeded. Logs and the
+//! generated configuration stay in `target/up/` for reading afterwards.
 
-use std::net::SocketAddr;
+mod banner;
+mod smoke;
+
+use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
-use switchyard_conformance::backend::BACKEND_HEADER;
-use switchyard_conformance::client::HttpClient;
-use switchyard_conformance::envoy::bootstrap::{Bootstrap, ExtProc, MODEL_HEADER, Route};
-use switchyard_conformance::envoy::{Envoy, EnvoyOptions};
-use switchyard_conformance::ports;
-use switchyard_conformance::process::{ChildProcess, Supervised, TAIL_LINES, supervise};
+use switchyard_conformance::local::plan::PlanOptions;
+use switchyard_conformance::local::stack::LocalStack;
+use switchyard_conformance::process::{Supervised, TAIL_LINES, supervise};
+use switchyard_conformance::stack::{RunningStack, StackOptions};
 use tokio::signal::unix::{SignalKind, signal};
 
 use crate::steps::cargo;
 use crate::tools;
 
-/// The smoke-stack binary and the header its ext_proc server copies into the model header.
-const SMOKE_BIN: &str = "switchyard-smoke-stack";
-const ROUTE_HEADER: &str = "x-route-to";
-/// How long a child server gets to start accepting connections.
-const START_TIMEOUT: Duration = Duration::from_secs(20);
+/// The manifest directory used when none is given.
+const DEFAULT_DIR: &str = "conformance/examples/quickstart";
+/// The binaries `up` runs, built in release mode.
+const PACKAGES: [&str; 3] = ["switchyard-sim", "switchyard-bbr", "switchyard-epp"];
+/// How long one process may take to become ready.
+const START_TIMEOUT: Duration = Duration::from_secs(30);
 
 #[derive(clap::Args)]
 pub struct Args {
+    /// Directory of manifests (Gateway, HTTPRoutes, InferencePools, objectives, rewrites) and
+    /// its local-endpoints.yaml.
+    #[arg(default_value = DEFAULT_DIR)]
+    dir: PathBuf,
     /// Port of the gateway listener on 127.0.0.1.
     #[arg(long, default_value_t = 8080)]
     port: u16,
+    /// Port of Envoy's admin API on 127.0.0.1.
+    #[arg(long, default_value_t = 19000)]
+    admin_port: u16,
+    /// First of the consecutive ports handed to simulators, BBR and pickers.
+    #[arg(long, default_value_t = 8100)]
+    first_port: u16,
+    /// Send a mixed sample load, print a table and exit (0 only if every request succeeded).
+    #[arg(long)]
+    smoke: bool,
+    /// How many requests `--smoke` sends.
+    #[arg(long, default_value_t = 120, requires = "smoke")]
+    smoke_requests: usize,
 }
 
 pub fn run(root: &Path, args: &Args) -> Result<()> {
+    let dir = resolve_dir(root, &args.dir)?;
+    let options = PlanOptions {
+        listener_port: args.port,
+        admin_port: args.admin_port,
+        first_port: args.first_port,
+        ..PlanOptions::default()
+    };
+    // Read and check the manifests before the slow steps, so a mistake shows at once.
+    let stack = LocalStack::load(&dir, &options)
+        .with_context(|| format!("loading the manifests in {}", dir.display()))?;
+    for warning in stack.config.warnings() {
+        println!("warning: {warning}");
+    }
     tools::install_all(root)?;
     let envoy = tools::tools_dir(root).join(tools::ENVOY.bin);
-    let smoke = build_smoke_stack(root)?;
+    let binaries = build_release(root)?;
+    check_ports_free(&stack)?;
+
+    let run_dir = root.join("target").join("up");
+    if run_dir.exists() {
+        std::fs::remove_dir_all(&run_dir)
+            .with_context(|| format!("clearing {}", run_dir.display()))?;
+    }
+    let stack_options = StackOptions {
+        binaries,
+        envoy,
+        run_dir,
+        start_timeout: START_TIMEOUT,
+    };
     // A current-thread runtime: children are spawned from this (main) thread, which is the
     // thread their parent-death signal is tied to.
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .context("starting the tokio runtime")?;
-    runtime.block_on(serve(root, args, envoy, smoke))
+    runtime.block_on(serve(root, &dir, stack, &stack_options, args))
 }
 
-fn build_smoke_stack(root: &Path) -> Result<PathBuf> {
-    println!("building {SMOKE_BIN}");
-    let out = cargo(root)
-        .args(["build", "-p", "switchyard-conformance", "--bin", SMOKE_BIN])
+/// `DIR` as given (relative to the current directory), else relative to the workspace root
+/// (so the default works from any directory).
+fn resolve_dir(root: &Path, dir: &Path) -> Result<PathBuf> {
+    if dir.is_dir() {
+        return Ok(dir.to_path_buf());
+    }
+    let under_root = root.join(dir);
+    if dir.is_relative() && under_root.is_dir() {
+        return Ok(under_root);
+    }
+    bail!(
+        "{} is not a directory: give a directory holding the manifests and {}",
+        dir.display(),
+        switchyard_conformance::local::FILE_NAME
+    )
+}
+
+/// `cargo build --release` of the three binaries; returns the directory holding them.
+fn build_release(root: &Path) -> Result<PathBuf> {
+    println!("building release binaries: {}", PACKAGES.join(", "));
+    let mut cmd = cargo(root);
+    cmd.args(["build", "--release", "--bins"]);
+    for package in PACKAGES {
+        cmd.args(["-p", package]);
+    }
+    let out = cmd
         .arg("--message-format=json-render-diagnostics")
         .stderr(std::process::Stdio::inherit())
         .output()
         .context("running cargo build")?;
     if !out.status.success() {
-        bail!("building {SMOKE_BIN} failed ({})", out.status);
+        bail!("building the release binaries failed ({})", out.status);
     }
     // Cargo reports each artifact as a JSON line; the binary's path is in `executable`.
-    String::from_utf8_lossy(&out.stdout)
+    let epp = String::from_utf8_lossy(&out.stdout)
         .lines()
         .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
-        .filter(|msg| msg["reason"] == "compiler-artifact" && msg["target"]["name"] == SMOKE_BIN)
-        .find_map(|msg| msg["executable"].as_str().map(PathBuf::from))
-        .with_context(|| format!("cargo build did not report the {SMOKE_BIN} executable"))
+        .filter(|msg| msg["reason"] == "compiler-artifact")
+        .filter_map(|msg| msg["executable"].as_str().map(PathBuf::from))
+        .find(|path| path.file_name().is_some_and(|n| n == "switchyard-epp"))
+        .context("cargo build did not report the switchyard-epp executable")?;
+    epp.parent()
+        .map(Path::to_path_buf)
+        .context("the switchyard-epp executable has no parent directory")
 }
 
-async fn serve(root: &Path, args: &Args, envoy_bin: PathBuf, smoke_bin: PathBuf) -> Result<()> {
-    let dir = root.join("target").join("up");
-    if dir.exists() {
-        std::fs::remove_dir_all(&dir).with_context(|| format!("clearing {}", dir.display()))?;
+/// Every planned port must be free, or a process would fail to bind with a less helpful
+/// message (or, worse, the gateway would talk to a stranger's server).
+fn check_ports_free(stack: &LocalStack) -> Result<()> {
+    let plan = &stack.plan;
+    let mut addrs = vec![plan.gateway.listener, plan.gateway.admin];
+    addrs.extend([plan.bbr.grpc, plan.bbr.health, plan.bbr.metrics]);
+    for pool in &plan.pools {
+        addrs.extend(
+            pool.simulators
+                .iter()
+                .flat_map(|s| s.endpoints.iter().copied()),
+        );
+        addrs.extend([pool.picker.grpc, pool.picker.health, pool.picker.metrics]);
     }
-    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let busy: Vec<String> = addrs
+        .iter()
+        .filter(|addr| TcpListener::bind(addr).is_err())
+        .map(ToString::to_string)
+        .collect();
+    if !busy.is_empty() {
+        bail!(
+            "these addresses are in use: {}. Stop whatever holds them (another `cargo xtask up`?) \
+             or move the gateway with --port, --admin-port and --first-port",
+            busy.join(", ")
+        );
+    }
+    Ok(())
+}
 
-    let ext_proc_addr = ports::free_addr()?;
-    let backends: [(&str, SocketAddr); 2] =
-        [("a", ports::free_addr()?), ("b", ports::free_addr()?)];
-    let mut cmd = Command::new(&smoke_bin);
-    cmd.arg("--ext-proc").arg(ext_proc_addr.to_string());
-    for (name, addr) in &backends {
-        cmd.arg("--backend").arg(format!("{name}={addr}"));
-    }
-    cmd.args(["--route-header", ROUTE_HEADER]);
-    let mut smoke = ChildProcess::spawn("smoke-stack", &cmd, &dir.join("smoke-stack.log"))?;
-    for addr in std::iter::once(ext_proc_addr).chain(backends.iter().map(|(_, a)| *a)) {
-        ports::wait_for_tcp(&mut smoke, addr, START_TIMEOUT).await?;
+async fn serve(
+    root: &Path,
+    dir: &Path,
+    stack: LocalStack,
+    options: &StackOptions,
+    args: &Args,
+) -> Result<()> {
+    println!("\nstarting the local gateway from {}", dir.display());
+    let mut running = RunningStack::start(stack, options, |process, took| {
+        println!(
+            "  ready  {:<34} pid {:<8} {:>6} ms",
+            process.spec.name,
+            process.child.pid(),
+            took.as_millis()
+        );
+    })
+    .await
+    .context("starting the local gateway")?;
+    println!("  ready  {:<34} pid {:<8}", "envoy", running.envoy.pid());
+
+    if args.smoke {
+        let report = smoke::run(&running, args.smoke_requests).await?;
+        println!("\n{}", report.table());
+        return if report.all_succeeded() {
+            println!("smoke: all {} requests succeeded", report.total());
+            Ok(())
+        } else {
+            bail!(
+                "smoke: {} of {} requests failed; logs are in {}",
+                report.failed(),
+                report.total(),
+                running.run_dir().display()
+            )
+        };
     }
 
-    let mut bootstrap = Bootstrap::new()
-        .listener(SocketAddr::from(([127, 0, 0, 1], args.port)))
-        .ext_proc(ExtProc::new("smoke", ext_proc_addr));
-    for (name, addr) in &backends {
-        let model = format!("model-{name}");
-        bootstrap = bootstrap.route(Route::on_header(&model, MODEL_HEADER, &model, &[*addr]));
-    }
-    let options = EnvoyOptions {
-        binary: Some(envoy_bin),
-        work_dir: Some(dir.join("envoy")),
-        ..EnvoyOptions::default()
-    };
-    let mut envoy = Envoy::start_with(&bootstrap, options)
-        .await
-        .context("starting Envoy")?;
-    self_check(&envoy).await?;
-    print_banner(root, &envoy, &smoke, ext_proc_addr, &backends);
-
-    let outcome = {
-        let mut children = [envoy.process_mut(), &mut smoke];
-        supervise(&mut children, shutdown_signal()).await?
-    };
-    let result = match outcome {
+    banner::print(root, &running);
+    let outcome = supervise(&mut running.children_mut(), shutdown_signal()).await?;
+    match outcome {
         Supervised::Shutdown => {
             println!("\nstopping");
             Ok(())
         }
         Supervised::ChildExited { index, status } => {
-            let child: &ChildProcess = if index == 0 {
-                envoy.process_mut()
-            } else {
-                &smoke
+            let children = running.children_mut();
+            let Some(child) = children.get(index) else {
+                bail!("a child exited with {status}; stopping the rest");
             };
-            let message = format!(
+            bail!(
                 "{} (pid {}) exited with {status}; stopping the rest. Last lines of {}:\n{}",
                 child.name(),
                 child.pid(),
                 child.log_path().display(),
                 child.log_tail(TAIL_LINES)
-            );
-            Err(anyhow::anyhow!(message))
-        }
-    };
-    for child in [envoy.process_mut(), &mut smoke] {
-        let status = child.stop()?;
-        println!("{} (pid {}) stopped: {status}", child.name(), child.pid());
-    }
-    result
-}
-
-/// One request per route through the gateway, so `up` only reports success when routing
-/// really works.
-async fn self_check(envoy: &Envoy) -> Result<()> {
-    let client = HttpClient::new();
-    for backend in ["a", "b"] {
-        let model = format!("model-{backend}");
-        let response = client
-            .get(&envoy.url("/self-check"), &[(ROUTE_HEADER, model.as_str())])
-            .await?;
-        if response.header(BACKEND_HEADER) != Some(backend) {
-            bail!(
-                "self-check: {ROUTE_HEADER}: {model} was answered {} by {:?}, not backend {backend}; \
-                 Envoy log tail:\n{}",
-                response.status,
-                response.header(BACKEND_HEADER),
-                envoy.log_tail(TAIL_LINES)
-            );
+            )
         }
     }
-    Ok(())
-}
-
-fn print_banner(
-    root: &Path,
-    envoy: &Envoy,
-    smoke: &ChildProcess,
-    ext_proc: SocketAddr,
-    backends: &[(&str, SocketAddr)],
-) {
-    let rel = |p: &Path| p.strip_prefix(root).unwrap_or(p).display().to_string();
-    let gw = format!("http://{}", envoy.listener_addr());
-    println!("\nSwitchyard local gateway is up (smoke stack: test ext_proc server + 2 backends)\n");
-    println!("  {:<12} {:<28} pid {}", "gateway", gw, envoy.pid());
-    println!("  {:<12} http://{}", "envoy admin", envoy.admin_addr());
-    println!(
-        "  {:<12} {:<28} pid {}",
-        "ext_proc",
-        format!("{ext_proc} (gRPC)"),
-        smoke.pid()
-    );
-    for (name, addr) in backends {
-        println!(
-            "  {:<12} {:<28} pid {}",
-            format!("backend {name}"),
-            addr,
-            smoke.pid()
-        );
-    }
-    println!("  {:<12} {}", "envoy config", rel(envoy.config_path()));
-    println!(
-        "  {:<12} {}, {}",
-        "logs",
-        rel(envoy.log_path()),
-        rel(smoke.log_path())
-    );
-    println!("\nThe ext_proc server copies `{ROUTE_HEADER}` (or the JSON body's `model`) into");
-    println!("`{MODEL_HEADER}` and clears Envoy's route cache; Envoy routes on that header:\n");
-    println!("  curl -i -H '{ROUTE_HEADER}: model-a' {gw}/v1/chat        # backend a");
-    println!("  curl -i -H '{ROUTE_HEADER}: model-b' {gw}/v1/chat        # backend b");
-    println!(
-        "  curl -i -H 'content-type: application/json' -d '{{\"model\":\"model-b\"}}' {gw}/v1/completions  # backend b"
-    );
-    println!("  curl -i {gw}/v1/chat                                 # no model: 404");
-    println!("\nCtrl-C stops everything.");
 }
 
 /// Resolves on Ctrl-C or SIGTERM.
 async fn shutdown_signal() {
-    let term = signal(SignalKind::terminate());
-    match term {
+    match signal(SignalKind::terminate()) {
         Ok(mut term) => {
             tokio::select! {
                 _ = tokio::signal::ctrl_c() => {}

@@ -1,0 +1,297 @@
+//! Flow control (epp.md §4): priority-ordered admission in front of the
+//! scheduler, with per-flow fairness, saturation detection, shedding of
+//! sheddable work, caps and queue-wait TTLs.
+//!
+//! Layers, pure to I/O:
+//! - [`config`]: the `flowControl` section and saturation detector of an
+//!   `EndpointPickerConfig`, with upstream's names and defaults.
+//! - [`queues`]: the pure core. Bands by priority (higher dispatches first,
+//!   below 0 is sheddable), flows by fairness id inside a band, caps, TTLs.
+//! - [`saturation`]: the `utilization-detector` and `concurrency-detector`
+//!   over one [`PoolSnapshot`](crate::datastore::PoolSnapshot).
+//! - [`request`]: reading (and trusting, or not) the flow headers.
+//! - [`metrics`]: upstream's `flow_control_*` figures as atomics.
+//! - [`controller`]: the single-owner actor and the [`FlowController`] handle
+//!   whose [`admit`](FlowController::admit) the request path awaits.
+//!
+//! **Why an actor.** The queues are a few ordered maps that every admission,
+//! dispatch, expiry and cancellation mutates together; behind a lock, every
+//! request of every flow would contend on it. Instead one tokio task owns
+//! them outright. A request sends one message on a bounded mpsc (the enqueue
+//! buffer; a full buffer makes the caller wait, which is backpressure, not a
+//! lock) and awaits a oneshot. Both channels are lock-free on the sender's
+//! side. A caller that goes away drops its future, whose guard posts the
+//! ticket on a cancellation channel, and the actor removes the entry at once.
+//!
+//! **Decisions that differ from upstream** (each tested):
+//! - Sheddable requests (priority < 0) are refused at once with 429
+//!   `rejected-saturated` while the pool is saturated, and queued ones are
+//!   refused when saturation sets in; llm-d buffers them under the TTL
+//!   instead. Refusing keeps sheddable work from holding queue slots and
+//!   bytes that non-sheddable work needs, and is what the legacy path did.
+//! - A full queue answers `rejected-saturated` as llm-d does; the body says
+//!   which cap (`maxRequests`/`maxBytes`, band or global) was hit.
+//! - Expiry is exact (the actor sleeps until the next deadline) rather than
+//!   swept every second.
+//! - Detectors count work this EPP released but the scrape cannot show yet
+//!   (see [`saturation`]), so one burst does not overshoot the thresholds.
+//!
+//! **Wiring** (not done here: the stream is synchronous and its immediate
+//! replies carry no headers). In `stream.rs`:
+//! 1. In `on_request_headers`, read [`FlowHeaders::read`] with the
+//!    configured [`HeaderTrust`]; its `objective` replaces the raw
+//!    `x-gateway-inference-objective` lookup, and [`FlowHeaders::STRIPPED`]
+//!    (plus [`HeaderTrust::marker`]) joins the routing reply's
+//!    `remove_headers`. Body-less requests skip admission, as upstream.
+//! 2. In `schedule`, when flow control is on, replace the legacy
+//!    `priority < 0 && saturation >= 1.0` check by a new phase: keep the
+//!    parsed body, and hand the shell a [`FlowRequest`] (`fairness_id`,
+//!    `priority` from the snapshot, `byte_size` = body length, `ttl`).
+//! 3. The ext_proc shell awaits [`FlowController::admit`] inside a
+//!    `tokio::select!` with the inbound gRPC stream: if Envoy ends the stream
+//!    first, dropping the admit future withdraws the request. On `Ok`, the
+//!    stream continues `schedule` (pick, rewrite, chunks) and drops the
+//!    [`Admission`] right after `Scheduler::pick` returns (the reservation
+//!    takes over the load). On `Err(rejection)`, reply
+//!    `ImmediateResponse { status: rejection.status(), body: rejection.body(),
+//!    headers: [rejection.dropped_reason_header()] }`.
+//! 4. At startup: `FlowControlConfig::from_yaml(text)`; when `enabled`,
+//!    `FlowController::spawn(config, SnapshotProbe::new(datastore,
+//!    Detector::new(config.detector.clone())), metrics)`; call
+//!    [`FlowController::shutdown`] when draining. `scheduling::config` must
+//!    stop rejecting `round-robin-fairness-policy`, `edf-ordering-policy`
+//!    and `concurrency-detector`, which this layer implements.
+
+pub mod config;
+pub mod controller;
+pub mod metrics;
+pub mod queues;
+pub mod request;
+pub mod saturation;
+
+use std::fmt;
+use std::time::Duration;
+
+use switchyard_api::protocol::REQUEST_DROPPED_REASON_HEADER;
+
+use crate::stream::ErrorCode;
+
+pub use config::{BandConfig, DetectorConfig, Fairness, FlowControlConfig, Ordering};
+pub use controller::{Admission, FlowController, PoolProbe, SnapshotProbe};
+pub use metrics::FlowMetrics;
+pub use queues::{FlowQueues, PoolState, TicketId};
+pub use request::{FlowHeaders, HeaderTrust};
+pub use saturation::{Detector, PoolView};
+
+/// What admission needs to know about one request.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FlowRequest {
+    /// `x-gateway-inference-fairness-id` (default `default-flow`).
+    pub fairness_id: String,
+    /// The InferenceObjective's priority (0 when unknown; < 0 is sheddable).
+    pub priority: i64,
+    /// The request body's length, counted against the byte caps.
+    pub byte_size: u64,
+    /// A per-request queue-wait budget; it can shorten the configured TTL,
+    /// never lengthen it.
+    pub ttl: Option<Duration>,
+}
+
+/// How a request left flow control, with upstream's outcome labels.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Outcome {
+    /// Dispatched to the scheduler.
+    Dispatched,
+    /// A band or global cap (requests or bytes) was reached.
+    RejectedCapacity,
+    /// Sheddable (priority < 0) while the pool is saturated.
+    RejectedSaturated,
+    /// Sheddable while the pool has no endpoints.
+    RejectedNoEndpoints,
+    /// Refused for another reason (the layer is shutting down).
+    RejectedOther,
+    /// Waited its whole TTL while the pool had endpoints.
+    EvictedTtl,
+    /// Waited its whole no-endpoint TTL while the pool had none.
+    EvictedNoEndpoints,
+    /// The client went away while it waited.
+    EvictedContextCancelled,
+    /// Removed for another reason (the layer shut down while it waited).
+    EvictedOther,
+}
+
+impl Outcome {
+    /// Every outcome, in label order.
+    pub const ALL: [Self; 9] = [
+        Self::Dispatched,
+        Self::RejectedCapacity,
+        Self::RejectedSaturated,
+        Self::RejectedNoEndpoints,
+        Self::RejectedOther,
+        Self::EvictedTtl,
+        Self::EvictedNoEndpoints,
+        Self::EvictedContextCancelled,
+        Self::EvictedOther,
+    ];
+
+    /// Upstream's `outcome` label value.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Dispatched => "Dispatched",
+            Self::RejectedCapacity => "RejectedCapacity",
+            Self::RejectedSaturated => "RejectedSaturated",
+            Self::RejectedNoEndpoints => "RejectedNoEndpoints",
+            Self::RejectedOther => "RejectedOther",
+            Self::EvictedTtl => "EvictedTTL",
+            Self::EvictedNoEndpoints => "EvictedNoEndpoints",
+            Self::EvictedContextCancelled => "EvictedContextCancelled",
+            Self::EvictedOther => "EvictedOther",
+        }
+    }
+
+    /// The index of this outcome in [`Outcome::ALL`].
+    pub fn index(self) -> usize {
+        Self::ALL.iter().position(|o| *o == self).unwrap_or(0)
+    }
+}
+
+/// Which cap refused a request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CapacityLimit {
+    /// The band's `maxRequests`.
+    BandRequests(u64),
+    /// The band's `maxBytes`.
+    BandBytes(u64),
+    /// The global `maxRequests`.
+    TotalRequests(u64),
+    /// The global `maxBytes`.
+    TotalBytes(u64),
+}
+
+/// Why a request was not dispatched; maps onto upstream's status codes and
+/// `x-llm-d-request-dropped-reason` values (epp.md §1).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Rejection {
+    /// How the request left flow control.
+    pub outcome: Outcome,
+    /// The request's priority.
+    pub priority: i64,
+    /// How long it waited in the queue.
+    pub waited: Duration,
+    /// The cap that refused it, for [`Outcome::RejectedCapacity`].
+    pub limit: Option<CapacityLimit>,
+}
+
+impl Rejection {
+    /// A rejection with `outcome`.
+    pub fn new(outcome: Outcome, priority: i64, waited: Duration) -> Self {
+        Self {
+            outcome,
+            priority,
+            waited,
+            limit: None,
+        }
+    }
+
+    /// Names the cap that refused the request.
+    pub fn with_limit(mut self, limit: CapacityLimit) -> Self {
+        self.limit = Some(limit);
+        self
+    }
+
+    /// Upstream's error code: ResourceExhausted (429) when capacity exists
+    /// but is contended, ServiceUnavailable (503) when there is none (no
+    /// endpoints, shutting down, client gone).
+    pub fn error_code(&self) -> ErrorCode {
+        match self.outcome {
+            Outcome::RejectedCapacity | Outcome::RejectedSaturated | Outcome::EvictedTtl => {
+                ErrorCode::ResourceExhausted
+            }
+            Outcome::RejectedNoEndpoints
+            | Outcome::EvictedNoEndpoints
+            | Outcome::EvictedContextCancelled
+            | Outcome::RejectedOther
+            | Outcome::EvictedOther => ErrorCode::ServiceUnavailable,
+            // Never a rejection; answered as an internal error if it ever is.
+            Outcome::Dispatched => ErrorCode::Internal,
+        }
+    }
+
+    /// The HTTP status.
+    pub fn status(&self) -> u16 {
+        self.error_code().status()
+    }
+
+    /// The `x-llm-d-request-dropped-reason` value. A full queue reports
+    /// `rejected-saturated`, as llm-d does; the message says which cap.
+    pub fn dropped_reason(&self) -> &'static str {
+        match self.outcome {
+            Outcome::RejectedCapacity | Outcome::RejectedSaturated => "rejected-saturated",
+            Outcome::RejectedNoEndpoints | Outcome::EvictedNoEndpoints => "rejected-no-endpoints",
+            Outcome::EvictedTtl => "rejected-ttl-expired",
+            Outcome::EvictedContextCancelled => "rejected-context-cancelled",
+            Outcome::RejectedOther | Outcome::EvictedOther => "rejected-shutting-down",
+            Outcome::Dispatched => "rejected-internal",
+        }
+    }
+
+    /// The reason header to set on the immediate response.
+    pub fn dropped_reason_header(&self) -> (&'static str, &'static str) {
+        (REQUEST_DROPPED_REASON_HEADER, self.dropped_reason())
+    }
+
+    /// The immediate response body, `inference error: <Code> - <message>`.
+    pub fn body(&self) -> String {
+        format!("inference error: {} - {self}", self.error_code().as_str())
+    }
+}
+
+impl fmt::Display for Rejection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let priority = self.priority;
+        match (self.outcome, self.limit) {
+            (Outcome::RejectedCapacity, Some(CapacityLimit::BandRequests(n))) => write!(
+                f,
+                "queue at capacity: priority band {priority} already holds {n} requests (its maxRequests)"
+            ),
+            (Outcome::RejectedCapacity, Some(CapacityLimit::BandBytes(n))) => write!(
+                f,
+                "queue at capacity: priority band {priority} would exceed {n} queued bytes (its maxBytes)"
+            ),
+            (Outcome::RejectedCapacity, Some(CapacityLimit::TotalRequests(n))) => write!(
+                f,
+                "queue at capacity: {n} requests are queued (flowControl.maxRequests)"
+            ),
+            (Outcome::RejectedCapacity, Some(CapacityLimit::TotalBytes(n))) => write!(
+                f,
+                "queue at capacity: queued bytes would exceed {n} (flowControl.maxBytes)"
+            ),
+            (Outcome::RejectedCapacity, None) => f.write_str("queue at capacity"),
+            (Outcome::RejectedSaturated, _) => write!(
+                f,
+                "system saturated, sheddable request dropped (priority {priority} < 0)"
+            ),
+            (Outcome::RejectedNoEndpoints, _) => {
+                f.write_str("no endpoints available for a sheddable request")
+            }
+            (Outcome::EvictedTtl, _) => write!(
+                f,
+                "request timed out in queue after {:.3}s (defaultRequestTTL)",
+                self.waited.as_secs_f64()
+            ),
+            (Outcome::EvictedNoEndpoints, _) => write!(
+                f,
+                "request timed out in queue after {:.3}s and no endpoints are available (noEndpointRequestTTL)",
+                self.waited.as_secs_f64()
+            ),
+            (Outcome::EvictedContextCancelled, _) => f.write_str("client disconnected"),
+            (Outcome::RejectedOther | Outcome::EvictedOther, _) => {
+                f.write_str("flow controller shutting down")
+            }
+            (Outcome::Dispatched, _) => f.write_str("dispatched"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,454 @@
+//! The pure core of flow control: priority bands of per-flow queues, with
+//! caps, TTLs, shedding and the dispatch order (epp.md §4). No I/O, no
+//! clock, no async: every method takes the time and the pool's state as
+//! arguments, so the behaviour is tested exhaustively without a runtime.
+//!
+//! Each queued request carries a caller-chosen payload `T` (the shell stores
+//! the reply channel there). Every payload given to [`FlowQueues::enqueue`]
+//! comes back exactly once: from `enqueue` itself when refused, or from one
+//! of [`pop_next`](FlowQueues::pop_next), [`cancel`](FlowQueues::cancel),
+//! [`expire`](FlowQueues::expire), [`shed_sheddable`](FlowQueues::shed_sheddable)
+//! or [`drain`](FlowQueues::drain).
+//!
+//! Empty flows and bands are removed at once rather than garbage-collected
+//! later as upstream does: a flow holds nothing but its queue, and a band's
+//! settings come from the config, so nothing is lost and memory follows load.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::flow::config::{BandConfig, Fairness, FlowControlConfig, Ordering};
+use crate::flow::{CapacityLimit, FlowRequest, Outcome, Rejection};
+
+/// Identifies one queued request; chosen by the caller, unique while queued.
+pub type TicketId = u64;
+
+/// What the pool looks like to admission at one instant.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct PoolState {
+    /// The saturation detector says no more work should be dispatched.
+    pub saturated: bool,
+    /// The pool has at least one ready endpoint.
+    pub has_endpoints: bool,
+}
+
+/// A request leaving the queues, with its payload.
+#[derive(Debug)]
+pub struct Queued<T> {
+    /// The ticket.
+    pub id: TicketId,
+    /// The flow's fairness id.
+    pub fairness_id: Arc<str>,
+    /// The band's priority.
+    pub priority: i64,
+    /// The request's size in bytes.
+    pub bytes: u64,
+    /// When it was queued.
+    pub enqueued_at: Instant,
+    /// The caller's payload.
+    pub payload: T,
+}
+
+/// A queue's size, for the per-flow gauges.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FlowStat {
+    /// The flow's fairness id.
+    pub fairness_id: Arc<str>,
+    /// The flow's priority.
+    pub priority: i64,
+    /// Requests queued.
+    pub requests: u64,
+    /// Bytes queued.
+    pub bytes: u64,
+}
+
+/// Orders requests inside a flow. FCFS keys are `(false, None, seq)`; EDF
+/// keys put requests with a deadline first, earliest first, then the rest
+/// by arrival.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+struct OrderKey {
+    no_deadline: bool,
+    deadline: Option<Instant>,
+    seq: u64,
+}
+
+#[derive(Debug)]
+struct Entry<T> {
+    id: TicketId,
+    bytes: u64,
+    enqueued_at: Instant,
+    expiry_live: Option<Instant>,
+    expiry_empty: Option<Instant>,
+    payload: T,
+}
+
+#[derive(Debug)]
+struct Flow<T> {
+    entries: BTreeMap<OrderKey, Entry<T>>,
+    bytes: u64,
+}
+
+#[derive(Debug)]
+struct Band<T> {
+    config: BandConfig,
+    flows: HashMap<Arc<str>, Flow<T>>,
+    /// Round-robin turn order of the non-empty flows (front serves next).
+    turns: VecDeque<Arc<str>>,
+    requests: u64,
+    bytes: u64,
+}
+
+#[derive(Clone, Debug)]
+struct Location {
+    priority: i64,
+    flow: Arc<str>,
+    key: OrderKey,
+}
+
+/// The queues of every priority band.
+#[derive(Debug)]
+pub struct FlowQueues<T> {
+    config: Arc<FlowControlConfig>,
+    bands: BTreeMap<i64, Band<T>>,
+    index: HashMap<TicketId, Location>,
+    /// Expiry while the pool has endpoints, earliest first.
+    expiries_live: BTreeSet<(Instant, TicketId)>,
+    /// Expiry while the pool has no endpoints, earliest first.
+    expiries_empty: BTreeSet<(Instant, TicketId)>,
+    seq: u64,
+    requests: u64,
+    bytes: u64,
+}
+
+// === impl FlowQueues ===
+
+impl<T> FlowQueues<T> {
+    /// Empty queues under `config`.
+    pub fn new(config: Arc<FlowControlConfig>) -> Self {
+        Self {
+            config,
+            bands: BTreeMap::new(),
+            index: HashMap::new(),
+            expiries_live: BTreeSet::new(),
+            expiries_empty: BTreeSet::new(),
+            seq: 0,
+            requests: 0,
+            bytes: 0,
+        }
+    }
+
+    /// The configuration in force.
+    pub fn config(&self) -> &FlowControlConfig {
+        &self.config
+    }
+
+    /// Requests queued over all bands.
+    pub fn len(&self) -> u64 {
+        self.requests
+    }
+
+    /// Whether nothing is queued.
+    pub fn is_empty(&self) -> bool {
+        self.requests == 0
+    }
+
+    /// Bytes queued over all bands.
+    pub fn bytes(&self) -> u64 {
+        self.bytes
+    }
+
+    /// Whether `id` is queued.
+    pub fn contains(&self, id: TicketId) -> bool {
+        self.index.contains_key(&id)
+    }
+
+    /// The priority of the band that dispatches next.
+    pub fn head_priority(&self) -> Option<i64> {
+        self.bands.last_key_value().map(|(p, _)| *p)
+    }
+
+    /// Queue sizes per flow, highest priority first.
+    pub fn flow_stats(&self) -> Vec<FlowStat> {
+        self.bands
+            .iter()
+            .rev()
+            .flat_map(|(priority, band)| {
+                band.flows.iter().map(|(id, flow)| FlowStat {
+                    fairness_id: Arc::clone(id),
+                    priority: *priority,
+                    requests: flow.entries.len() as u64,
+                    bytes: flow.bytes,
+                })
+            })
+            .collect()
+    }
+
+    /// Queues `request` under ticket `id`, or refuses it (handing `payload`
+    /// back): sheddable requests are refused while the pool is saturated or
+    /// empty, any request when its band or the whole layer is at capacity.
+    pub fn enqueue(
+        &mut self,
+        id: TicketId,
+        request: FlowRequest,
+        payload: T,
+        now: Instant,
+        pool: PoolState,
+    ) -> Result<(), (Rejection, T)> {
+        let priority = request.priority;
+        let refuse = |outcome| Rejection::new(outcome, priority, Duration::ZERO);
+        if self.index.contains_key(&id) {
+            return Err((refuse(Outcome::RejectedOther), payload));
+        }
+        if priority < 0 && !pool.has_endpoints {
+            return Err((refuse(Outcome::RejectedNoEndpoints), payload));
+        }
+        if priority < 0 && pool.saturated {
+            return Err((refuse(Outcome::RejectedSaturated), payload));
+        }
+        if let Some(limit) = self.capacity_exceeded(priority, request.byte_size) {
+            return Err((refuse(Outcome::RejectedCapacity).with_limit(limit), payload));
+        }
+
+        let expiry_live = self
+            .config
+            .request_ttl(priority, request.ttl)
+            .and_then(|ttl| now.checked_add(ttl));
+        let expiry_empty = self
+            .config
+            .no_endpoint_ttl(request.ttl)
+            .and_then(|ttl| now.checked_add(ttl));
+        let band = self.bands.entry(priority).or_insert_with(|| Band {
+            config: self.config.band(priority).clone(),
+            flows: HashMap::new(),
+            turns: VecDeque::new(),
+            requests: 0,
+            bytes: 0,
+        });
+        self.seq += 1;
+        let key = match band.config.ordering {
+            Ordering::Fcfs => OrderKey {
+                no_deadline: false,
+                deadline: None,
+                seq: self.seq,
+            },
+            Ordering::EarliestDeadline => OrderKey {
+                no_deadline: expiry_live.is_none(),
+                deadline: expiry_live,
+                seq: self.seq,
+            },
+        };
+        let flow_id = match band.flows.get_key_value(request.fairness_id.as_str()) {
+            Some((existing, _)) => Arc::clone(existing),
+            None => {
+                let fresh: Arc<str> = request.fairness_id.as_str().into();
+                band.turns.push_back(Arc::clone(&fresh));
+                fresh
+            }
+        };
+        let flow = band
+            .flows
+            .entry(Arc::clone(&flow_id))
+            .or_insert_with(|| Flow {
+                entries: BTreeMap::new(),
+                bytes: 0,
+            });
+        flow.entries.insert(
+            key,
+            Entry {
+                id,
+                bytes: request.byte_size,
+                enqueued_at: now,
+                expiry_live,
+                expiry_empty,
+                payload,
+            },
+        );
+        flow.bytes += request.byte_size;
+        band.requests += 1;
+        band.bytes += request.byte_size;
+        self.requests += 1;
+        self.bytes += request.byte_size;
+        if let Some(at) = expiry_live {
+            self.expiries_live.insert((at, id));
+        }
+        if let Some(at) = expiry_empty {
+            self.expiries_empty.insert((at, id));
+        }
+        self.index.insert(
+            id,
+            Location {
+                priority,
+                flow: flow_id,
+                key,
+            },
+        );
+        Ok(())
+    }
+
+    fn capacity_exceeded(&self, priority: i64, bytes: u64) -> Option<CapacityLimit> {
+        let (band_requests, band_bytes, band_config) = match self.bands.get(&priority) {
+            Some(band) => (band.requests, band.bytes, &band.config),
+            None => (0, 0, self.config.band(priority)),
+        };
+        let over = |limit: u64, current: u64, add: u64| limit > 0 && current + add > limit;
+        if over(band_config.max_requests, band_requests, 1) {
+            Some(CapacityLimit::BandRequests(band_config.max_requests))
+        } else if over(band_config.max_bytes, band_bytes, bytes) {
+            Some(CapacityLimit::BandBytes(band_config.max_bytes))
+        } else if over(self.config.max_requests, self.requests, 1) {
+            Some(CapacityLimit::TotalRequests(self.config.max_requests))
+        } else if over(self.config.max_bytes, self.bytes, bytes) {
+            Some(CapacityLimit::TotalBytes(self.config.max_bytes))
+        } else {
+            None
+        }
+    }
+
+    /// Takes the next request to dispatch: from the highest-priority band,
+    /// the flow its fairness policy chooses, that flow's first request by
+    /// its ordering policy. The caller decides beforehand whether the pool
+    /// may take more work (strict head-of-line blocking: when the head band
+    /// may not dispatch, nothing may).
+    pub fn pop_next(&mut self) -> Option<Queued<T>> {
+        let mut band_entry = self.bands.last_entry()?;
+        let priority = *band_entry.key();
+        let band = band_entry.get_mut();
+        let flow_id = match band.config.fairness {
+            Fairness::GlobalStrict => band
+                .flows
+                .iter()
+                .filter_map(|(id, flow)| flow.entries.first_key_value().map(|(k, _)| (k, id)))
+                .min_by_key(|(key, _)| **key)
+                .map(|(_, id)| Arc::clone(id))?,
+            Fairness::RoundRobin => Arc::clone(band.turns.front()?),
+        };
+        let key = *band.flows.get(&flow_id)?.entries.first_key_value()?.0;
+        let taken = self.remove_at(&Location {
+            priority,
+            flow: Arc::clone(&flow_id),
+            key,
+        });
+        // The flow that was served goes to the back of the turn order.
+        if let Some(band) = self.bands.get_mut(&priority)
+            && band.turns.front() == Some(&flow_id)
+            && band.flows.contains_key(&flow_id)
+        {
+            band.turns.rotate_left(1);
+        }
+        taken
+    }
+
+    /// Removes `id` (its client went away); `None` when it is not queued.
+    pub fn cancel(&mut self, id: TicketId) -> Option<Queued<T>> {
+        let location = self.index.get(&id)?.clone();
+        self.remove_at(&location)
+    }
+
+    /// The next instant a request expires under the current regime.
+    pub fn next_expiry(&self, has_endpoints: bool) -> Option<Instant> {
+        let set = if has_endpoints {
+            &self.expiries_live
+        } else {
+            &self.expiries_empty
+        };
+        set.first().map(|(at, _)| *at)
+    }
+
+    /// Removes every request whose budget for the current regime (pool with
+    /// or without endpoints) ran out by `now`, with its outcome.
+    pub fn expire(
+        &mut self,
+        now: Instant,
+        has_endpoints: bool,
+        out: &mut Vec<(Queued<T>, Outcome)>,
+    ) {
+        let outcome = if has_endpoints {
+            Outcome::EvictedTtl
+        } else {
+            Outcome::EvictedNoEndpoints
+        };
+        while let Some(&(at, id)) = if has_endpoints {
+            self.expiries_live.first()
+        } else {
+            self.expiries_empty.first()
+        } {
+            if at > now {
+                break;
+            }
+            match self.cancel(id) {
+                Some(queued) => out.push((queued, outcome)),
+                None => {
+                    // Not reachable while the index and the sets agree; drop the stray key.
+                    self.expiries_live.remove(&(at, id));
+                    self.expiries_empty.remove(&(at, id));
+                }
+            }
+        }
+    }
+
+    /// Removes every queued sheddable (priority < 0) request; called while
+    /// the pool is saturated so sheddable work never waits for capacity.
+    pub fn shed_sheddable(&mut self, out: &mut Vec<Queued<T>>) {
+        while let Some((&priority, _)) = self.bands.first_key_value() {
+            if priority >= 0 {
+                break;
+            }
+            let ids: Vec<TicketId> = self
+                .bands
+                .get(&priority)
+                .into_iter()
+                .flat_map(|b| b.flows.values())
+                .flat_map(|f| f.entries.values().map(|e| e.id))
+                .collect();
+            for id in ids {
+                out.extend(self.cancel(id));
+            }
+        }
+    }
+
+    /// Removes everything (shutdown), highest priority first.
+    pub fn drain(&mut self, out: &mut Vec<Queued<T>>) {
+        while let Some(queued) = self.pop_next() {
+            out.push(queued);
+        }
+    }
+
+    fn remove_at(&mut self, location: &Location) -> Option<Queued<T>> {
+        let mut band_entry = match self.bands.entry(location.priority) {
+            std::collections::btree_map::Entry::Occupied(e) => e,
+            std::collections::btree_map::Entry::Vacant(_) => return None,
+        };
+        let band = band_entry.get_mut();
+        let flow = band.flows.get_mut(&location.flow)?;
+        let entry = flow.entries.remove(&location.key)?;
+        flow.bytes -= entry.bytes;
+        let flow_empty = flow.entries.is_empty();
+        if flow_empty {
+            band.flows.remove(&location.flow);
+            band.turns.retain(|f| *f != location.flow);
+        }
+        band.requests -= 1;
+        band.bytes -= entry.bytes;
+        if band.requests == 0 {
+            band_entry.remove();
+        }
+        self.requests -= 1;
+        self.bytes -= entry.bytes;
+        self.index.remove(&entry.id);
+        if let Some(at) = entry.expiry_live {
+            self.expiries_live.remove(&(at, entry.id));
+        }
+        if let Some(at) = entry.expiry_empty {
+            self.expiries_empty.remove(&(at, entry.id));
+        }
+        Some(Queued {
+            id: entry.id,
+            fairness_id: Arc::clone(&location.flow),
+            priority: location.priority,
+            bytes: entry.bytes,
+            enqueued_at: entry.enqueued_at,
+            payload: entry.payload,
+        })
+    }
+}

@@ -1,0 +1,108 @@
+//! The request headers flow control reads, and whether to believe them.
+//!
+//! Priority (through the objective name), fairness id and TTL let a caller
+//! jump the queue or claim another tenant's share, so they are honoured only
+//! from a trusted caller ([`HeaderTrust`]) and are always removed before the
+//! request goes upstream ([`FlowHeaders::STRIPPED`]).
+
+use std::time::Duration;
+
+use switchyard_api::protocol::{
+    DEFAULT_FAIRNESS_ID, INFERENCE_FAIRNESS_ID_HEADER, INFERENCE_OBJECTIVE_HEADER,
+};
+
+use crate::flow::config::parse_go_duration;
+
+/// llm-d's name for the fairness-id header.
+pub const LLM_D_FAIRNESS_ID_HEADER: &str = "x-llm-d-inference-fairness-id";
+/// llm-d's name for the objective header.
+pub const LLM_D_OBJECTIVE_HEADER: &str = "x-llm-d-inference-objective";
+/// llm-d's per-request queue TTL header (a Go duration such as `1500ms`).
+pub const LLM_D_TTL_HEADER: &str = "x-llm-d-inference-ttl";
+
+/// When the flow headers are believed.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum HeaderTrust {
+    /// Always (standalone mode, or a gateway that strips client copies).
+    #[default]
+    Always,
+    /// Never: every request is priority 0 in the default flow.
+    Never,
+    /// Only when this header (set by the gateway, which must strip any
+    /// client-sent copy) is present; the marker itself is removed too.
+    WhenMarked(String),
+}
+
+/// The flow headers of one request, after the trust decision.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct FlowHeaders<'h> {
+    /// The fairness id ([`DEFAULT_FAIRNESS_ID`] when absent or untrusted).
+    pub fairness_id: &'h str,
+    /// The InferenceObjective name, when present and trusted.
+    pub objective: Option<&'h str>,
+    /// A positive per-request TTL, when present, valid and trusted.
+    pub ttl: Option<Duration>,
+    /// Whether the caller was trusted.
+    pub trusted: bool,
+}
+
+impl<'h> FlowHeaders<'h> {
+    /// Headers to remove from the request before it goes upstream (the
+    /// trust marker, if any, as well: see [`HeaderTrust::marker`]).
+    pub const STRIPPED: [&'static str; 5] = [
+        INFERENCE_FAIRNESS_ID_HEADER,
+        INFERENCE_OBJECTIVE_HEADER,
+        LLM_D_FAIRNESS_ID_HEADER,
+        LLM_D_OBJECTIVE_HEADER,
+        LLM_D_TTL_HEADER,
+    ];
+
+    /// Reads the flow headers from lowercase `(name, value)` pairs. The GIE
+    /// names win over llm-d's when both are sent; empty or non-UTF-8 values
+    /// count as absent, and an invalid TTL is ignored.
+    pub fn read(headers: &'h [(&'h str, &'h [u8])], trust: &HeaderTrust) -> Self {
+        let get = |name: &str| {
+            headers
+                .iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case(name))
+                .and_then(|(_, v)| std::str::from_utf8(v).ok())
+                .map(str::trim)
+                .filter(|v| !v.is_empty())
+        };
+        let trusted = match trust {
+            HeaderTrust::Always => true,
+            HeaderTrust::Never => false,
+            HeaderTrust::WhenMarked(marker) => {
+                headers.iter().any(|(k, _)| k.eq_ignore_ascii_case(marker))
+            }
+        };
+        if !trusted {
+            return Self {
+                fairness_id: DEFAULT_FAIRNESS_ID,
+                objective: None,
+                ttl: None,
+                trusted,
+            };
+        }
+        Self {
+            fairness_id: get(INFERENCE_FAIRNESS_ID_HEADER)
+                .or_else(|| get(LLM_D_FAIRNESS_ID_HEADER))
+                .unwrap_or(DEFAULT_FAIRNESS_ID),
+            objective: get(INFERENCE_OBJECTIVE_HEADER).or_else(|| get(LLM_D_OBJECTIVE_HEADER)),
+            ttl: get(LLM_D_TTL_HEADER)
+                .and_then(parse_go_duration)
+                .filter(|d| !d.is_zero()),
+            trusted,
+        }
+    }
+}
+
+impl HeaderTrust {
+    /// The marker header, which must also be stripped before forwarding.
+    pub fn marker(&self) -> Option<&str> {
+        match self {
+            Self::WhenMarked(marker) => Some(marker),
+            _ => None,
+        }
+    }
+}

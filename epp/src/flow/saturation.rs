@@ -1,0 +1,136 @@
+//! Saturation detectors (epp.md §4): how full the pool is, from one
+//! [`PoolSnapshot`] plus the work flow control has released but the
+//! scheduler has not placed yet. Pure functions of their inputs.
+//!
+//! Both detectors also count load the scrape cannot show yet, so a burst of
+//! dispatches on one snapshot does not overshoot:
+//! - requests this EPP sent since an endpoint's last scrape began
+//!   ([`EndpointLoad::unseen`](crate::datastore::EndpointLoad::unseen)) count
+//!   as queued on that endpoint (utilization) or are in the in-flight sums
+//!   (concurrency);
+//! - admissions not yet scheduled ([`Pending`]) are spread evenly over the
+//!   endpoints, since the scheduler will place them somewhere.
+//!
+//! **Stale metrics.** As upstream, an endpoint whose metrics are older than
+//! `metricsStalenessThreshold` (or never scraped) scores 1.0: unknown is not
+//! idle. If every endpoint goes stale the pool reads as saturated and nothing
+//! dispatches until the scrapes recover or requests reach their TTL. That
+//! protects servers from a blind flood, but it must not be silent, so
+//! [`PoolView::stale`] feeds the `flow_control_stale_endpoints` gauge and
+//! the controller logs a warning when all endpoints turn stale.
+
+use std::time::Instant;
+
+use crate::datastore::PoolSnapshot;
+use crate::flow::config::DetectorConfig;
+use crate::flow::queues::PoolState;
+use crate::prefix::CHARS_PER_TOKEN;
+
+/// Admissions released by flow control whose requests are not yet
+/// scheduled onto an endpoint.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Pending {
+    /// Requests.
+    pub requests: u64,
+    /// Their estimated prompt tokens.
+    pub tokens: u64,
+}
+
+/// What a detector saw.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct PoolView {
+    /// Pool saturation; ≥ 1.0 means saturated.
+    pub saturation: f64,
+    /// Ready endpoints.
+    pub endpoints: usize,
+    /// Ready endpoints whose metrics are stale or missing (utilization only).
+    pub stale: usize,
+}
+
+impl PoolView {
+    /// The state admission and dispatch act on.
+    pub fn state(&self) -> PoolState {
+        PoolState {
+            saturated: self.saturation >= 1.0,
+            has_endpoints: self.endpoints > 0,
+        }
+    }
+}
+
+/// A configured saturation detector.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Detector {
+    config: DetectorConfig,
+}
+
+/// Estimated prompt tokens of a request of `bytes` bytes.
+pub fn estimated_tokens(bytes: u64) -> u64 {
+    bytes / CHARS_PER_TOKEN as u64
+}
+
+impl Detector {
+    /// A detector for `config`.
+    pub fn new(config: DetectorConfig) -> Self {
+        Self { config }
+    }
+
+    /// Saturation of `snapshot` at `now` with `pending` unplaced admissions.
+    /// An empty pool is saturated (1.0) with no endpoints.
+    pub fn observe(&self, snapshot: &PoolSnapshot, pending: Pending, now: Instant) -> PoolView {
+        let ready = snapshot.endpoints.iter().filter(|e| e.ready);
+        let endpoints = ready.clone().count();
+        if endpoints == 0 {
+            return PoolView {
+                saturation: 1.0,
+                endpoints: 0,
+                stale: 0,
+            };
+        }
+        let n = endpoints as f64;
+        match self.config {
+            DetectorConfig::Utilization {
+                queue_depth,
+                kv_cache,
+                staleness,
+            } => {
+                let mut stale = 0;
+                let sum: f64 = ready
+                    .map(|e| {
+                        if e.is_stale(now, staleness) {
+                            stale += 1;
+                            1.0
+                        } else {
+                            let queued =
+                                f64::from(e.metrics.waiting_queue) + f64::from(e.load.unseen());
+                            (queued / queue_depth).max(e.metrics.kv_cache_usage / kv_cache)
+                        }
+                    })
+                    .sum();
+                let spread = pending.requests as f64 / (queue_depth * n);
+                PoolView {
+                    saturation: sum / n + spread,
+                    endpoints,
+                    stale,
+                }
+            }
+            DetectorConfig::Concurrency {
+                tokens,
+                max_concurrency,
+                max_token_concurrency,
+            } => {
+                let (load, capacity) = if tokens {
+                    let in_flight: u64 = ready.map(|e| e.load.in_flight_tokens()).sum();
+                    (in_flight + pending.tokens, max_token_concurrency)
+                } else {
+                    let in_flight: u64 = ready.map(|e| u64::from(e.load.in_flight())).sum();
+                    (in_flight + pending.requests, max_concurrency)
+                };
+                PoolView {
+                    saturation: load as f64 / (capacity as f64 * n),
+                    endpoints,
+                    stale: 0,
+                }
+            }
+        }
+    }
+}
