@@ -84,6 +84,15 @@ pub enum Error {
     #[error("ext_proc protocol violation: {0}")]
     Protocol(String),
 
+    /// The `flowControl` section (or its saturation detector) is invalid.
+    #[error("invalid EndpointPickerConfig: {field}: {reason}")]
+    FlowControlConfig {
+        /// The offending field, as a path (`flowControl.priorityBands[0].maxBytes`).
+        field: String,
+        /// What is wrong and how to fix it.
+        reason: String,
+    },
+
     /// A listener could not be bound or a server stopped (`switchyard-epp` shell).
     #[error("{what} server on {addr}: {source}")]
     Serve {
@@ -167,6 +176,7 @@ impl Error {
             Self::UnsupportedPluginType { .. } => "unsupported_plugin_type",
             Self::PluginParameters { .. } => "plugin_parameters",
             Self::PodMetadata { .. } => "pod_metadata",
+            Self::FlowControlConfig { .. } => "flow_control_config",
             Self::Protocol(_) => "protocol",
             Self::Serve { .. } => "serve",
             Self::Flag { .. } => "flag",

@@ -6,6 +6,8 @@
 //! - [`datastore`]: the pool as one immutable snapshot behind an `ArcSwap`, and in-flight accounting.
 //! - [`prefix`]: chained block hashes and the per-endpoint lock-free prefix table.
 //! - [`scheduling`]: filters → weighted scorers → picker, configured by an `EndpointPickerConfig`.
+//! - [`flow`]: flow control — priority bands, fairness, saturation, shedding, TTLs — as a pure
+//!   core and a single-owner actor the request path awaits.
 //! - [`source`]: the [`source::PoolSource`] trait the Kubernetes and file sources implement.
 //! - [`leader`]: active-passive leader election by Lease.
 //! - [`k8s`]: the Kubernetes pool source (InferencePool, Pods, objectives, rewrites).
@@ -21,6 +23,7 @@ pub mod cli;
 pub mod datastore;
 pub mod engine;
 pub mod error;
+pub mod flow;
 pub mod k8s;
 pub mod leader;
 pub mod metrics;

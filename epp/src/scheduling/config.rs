@@ -38,8 +38,10 @@ pub const PICKER_TYPES: [&str; 3] = [
     "random-picker",
     "weighted-random-picker",
 ];
-/// Plugin types accepted and ignored: their behaviour is built in.
-pub const IMPLIED_TYPES: [&str; 10] = [
+/// Plugin types the scheduler accepts and ignores: their behaviour is built
+/// in, or the flow-control layer ([`crate::flow::FlowControlConfig`]) reads
+/// them from the same file.
+pub const IMPLIED_TYPES: [&str; 13] = [
     "single-profile-handler",
     "approx-prefix-cache-producer",
     "metrics-data-source",
@@ -47,21 +49,21 @@ pub const IMPLIED_TYPES: [&str; 10] = [
     "openai-parser",
     "fcfs-ordering-policy",
     "global-strict-fairness-policy",
+    "round-robin-fairness-policy",
+    "edf-ordering-policy",
+    "concurrency-detector",
     "static-usage-limit-policy",
     "inflight-load-producer",
     "k8s-notification-source",
 ];
 /// Upstream plugin types Switchyard recognises but does not implement.
-pub const UNSUPPORTED_TYPES: [&str; 14] = [
+pub const UNSUPPORTED_TYPES: [&str; 11] = [
     "prefix-cache-affinity-filter",
     "slo-headroom-tier-filter",
     "predicted-latency-scorer",
     "predicted-latency-producer",
     "latency-slo-admitter",
     "latency-scorer",
-    "concurrency-detector",
-    "round-robin-fairness-policy",
-    "edf-ordering-policy",
     "slo-deadline-ordering-policy",
     "vllmgrpc-parser",
     "passthrough-parser",

@@ -39,9 +39,8 @@ fn defaults_without_a_section_follow_upstream() {
     );
 }
 
-#[test]
-fn a_full_section_is_decoded() {
-    let yaml = r#"
+/// An upstream-style file with every flow-control plugin type and a full section.
+const FULL_SECTION: &str = r#"
 apiVersion: inference.networking.x-k8s.io/v1alpha1
 kind: EndpointPickerConfig
 featureGates: [flowControl]
@@ -63,6 +62,19 @@ flowControl:
   usageLimitPolicyPluginRef: static-usage-limit-policy
   saturationDetector: {pluginRef: busy}
 "#;
+
+#[test]
+fn the_scheduler_accepts_the_flow_control_plugins_of_the_same_file() {
+    let scheduler = crate::scheduling::SchedulerConfig::from_yaml(FULL_SECTION)
+        .expect("round-robin, edf and concurrency-detector are flow-control plugins");
+    // The flow types are the flow layer's; the scheduler's profile stays empty.
+    assert!(scheduler.scorers.is_empty());
+    assert!(FlowControlConfig::from_yaml(FULL_SECTION).unwrap().enabled);
+}
+
+#[test]
+fn a_full_section_is_decoded() {
+    let yaml = FULL_SECTION;
     let config = FlowControlConfig::from_yaml(yaml).unwrap();
     assert!(config.enabled);
     assert_eq!(config.max_bytes, 2 * 1024 * 1024 * 1024);
