@@ -2,12 +2,14 @@
 //! object set (no findings) and then one broken variant per rule (a finding naming it).
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 
 use serde_json::{Value, json};
 
 use super::help::{Arity, Flags};
 use super::policy::{self, ChartRules};
+
+mod repo_files;
+mod rollout;
 
 /// A trimmed copy of clap's long help, in the layout the EPP and BBR print.
 const HELP: &str = "\
@@ -458,158 +460,4 @@ fn values_merge_like_helm() {
     let mut base = json!({"a": {"b": 1, "c": [1, 2]}, "d": true});
     super::merge(&mut base, json!({"a": {"c": [3]}, "d": false, "e": "x"}));
     assert_eq!(base, json!({"a": {"b": 1, "c": [3]}, "d": false, "e": "x"}));
-}
-
-/// The CRD chart ships a copy of what `crdgen` writes; the copy must not drift.
-#[test]
-fn crd_chart_copy_matches_the_generated_crds() {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
-    let generated = std::fs::read_to_string(root.join("charts/crds/switchyard-crds.yaml")).unwrap();
-    let copy_path = root.join(super::CRD_CHART_COPY);
-    let copy = std::fs::read_to_string(&copy_path).unwrap_or_default();
-    assert!(
-        copy == generated,
-        "{} differs from charts/crds/switchyard-crds.yaml; from the workspace root run:\n\n    cp charts/crds/switchyard-crds.yaml {}\n",
-        copy_path.display(),
-        super::CRD_CHART_COPY
-    );
-}
-
-/// Leaf keys of a values tree: maps are walked, anything else (lists, empty maps, scalars)
-/// is a leaf.
-fn leaf_keys(prefix: &str, value: &Value, out: &mut Vec<String>) {
-    match value.as_object() {
-        Some(map) if !map.is_empty() => {
-            for (key, child) in map {
-                let path = if prefix.is_empty() {
-                    key.clone()
-                } else {
-                    format!("{prefix}.{key}")
-                };
-                // Resource quantities and label maps are documented as one value.
-                if matches!(key.as_str(), "resources" | "flags" | "podLabels") {
-                    out.push(path);
-                } else {
-                    leaf_keys(&path, child, out);
-                }
-            }
-        }
-        _ => out.push(prefix.to_owned()),
-    }
-}
-
-/// Every chart's README lists every value of its values.yaml, as `` `key` `` in a table row.
-#[test]
-fn every_value_is_documented_in_the_chart_readme() {
-    let charts = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../charts");
-    let mut checked = 0;
-    for entry in std::fs::read_dir(&charts).unwrap() {
-        let dir = entry.unwrap().path();
-        if !dir.join("Chart.yaml").is_file() {
-            continue;
-        }
-        let readme = std::fs::read_to_string(dir.join("README.md"))
-            .unwrap_or_else(|_| panic!("{} has no README.md", dir.display()));
-        let values: Value =
-            serde_saphyr::from_str(&std::fs::read_to_string(dir.join("values.yaml")).unwrap())
-                .unwrap();
-        let mut keys = Vec::new();
-        leaf_keys("", &values, &mut keys);
-        let missing: Vec<&String> = keys
-            .iter()
-            .filter(|key| !key.is_empty())
-            .filter(|key| !readme.contains(&format!("| `{key}` |")))
-            .collect();
-        assert!(
-            missing.is_empty(),
-            "{}/README.md does not list {missing:?} in its values table",
-            dir.display()
-        );
-        checked += 1;
-    }
-    assert!(
-        checked >= 2,
-        "found only {checked} charts under {}",
-        charts.display()
-    );
-}
-
-/// `switchyard-rollout serve` style: a subcommand first, and a switch that turns election off.
-fn rollout_binaries() -> BTreeMap<String, Flags> {
-    let help = "\
-Options:
-      --admin-address <ADMIN_ADDRESS>
-          Address of the admin API
-
-      --leader-election-disabled
-          Run the controller without leader election
-";
-    BTreeMap::from([(
-        "switchyard-rollout".to_owned(),
-        Flags::from_help(help).for_subcommand(Some("serve")),
-    )])
-}
-
-/// A one-replica rollout-style release with an HTTP probe, and the edit that turns it into
-/// a two-replica one.
-fn rollout_release(replicas: i64) -> Vec<Value> {
-    let mut docs = release(replicas);
-    let c = container(&mut docs);
-    c["image"] = json!("ghcr.io/switchyard/switchyard-rollout:0.1.0");
-    let mut args = vec![json!("serve")];
-    // The switch is followed by another flag, which must not be taken for its value.
-    if replicas == 1 {
-        args.push(json!("--leader-election-disabled"));
-    }
-    args.push(json!("--admin-address=0.0.0.0:9443"));
-    c["args"] = json!(args);
-    c["ports"] = json!([{"name": "http-admin", "containerPort": 9443}]);
-    c["livenessProbe"] = json!({"httpGet": {"path": "/healthz", "port": "http-admin"}});
-    c["readinessProbe"] = json!({"httpGet": {"path": "/healthz", "port": 9443}});
-    // The Service and ServiceMonitor of the EPP-like release do not apply here.
-    docs.retain(|d| !matches!(policy::kind(d), "Service" | "ServiceMonitor"));
-    docs
-}
-
-fn check_rollout(docs: &[Value]) -> Vec<String> {
-    policy::check(
-        docs,
-        &policy_on(),
-        &rollout_binaries(),
-        ChartRules::default(),
-    )
-}
-
-#[test]
-fn subcommand_and_inverted_election_switch_are_understood() {
-    assert_eq!(check_rollout(&rollout_release(1)), Vec::<String>::new());
-    assert_eq!(check_rollout(&rollout_release(2)), Vec::<String>::new());
-
-    let mut docs = rollout_release(1);
-    container(&mut docs)["args"] = json!(["--admin-address=0.0.0.0:9443"]);
-    assert_one(
-        &check_rollout(&docs),
-        "the first arg must be the subcommand `serve`",
-    );
-
-    // Two replicas but election switched off.
-    let mut docs = rollout_release(2);
-    container(&mut docs)["args"]
-        .as_array_mut()
-        .unwrap()
-        .push(json!("--leader-election-disabled"));
-    assert_one(
-        &check_rollout(&docs),
-        "leader election is off (--leader-election-disabled set) with 2 replica(s)",
-    );
-}
-
-#[test]
-fn http_probe_must_hit_a_declared_port() {
-    let mut docs = rollout_release(1);
-    container(&mut docs)["readinessProbe"]["httpGet"]["port"] = json!("metrics");
-    assert_one(
-        &check_rollout(&docs),
-        "readinessProbe probes port \"metrics\", which the container does not declare",
-    );
 }
