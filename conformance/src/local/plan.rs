@@ -169,10 +169,7 @@ pub fn plan(
         let mut simulators = Vec::new();
         for index in 0..entry.replicas {
             let name = format!("{}-{index}", entry.name);
-            let mut addrs = Vec::new();
-            for _ in 0..target_ports {
-                addrs.push(ports.next(&mut problems));
-            }
+            let addrs = ports.consecutive(target_ports, &mut problems);
             simulators.push(simulator(entry, name, addrs, options.host));
         }
         planned.push((
@@ -470,6 +467,34 @@ impl PortAllocator {
                 return SocketAddr::new(self.host, port);
             }
         }
+    }
+
+    /// `count` consecutive ports: a data-parallel simulator listens on `--port` + rank.
+    fn consecutive(&mut self, count: usize, problems: &mut Vec<String>) -> Vec<SocketAddr> {
+        if self.next != 0 || count <= 1 {
+            return (0..count).map(|_| self.next(problems)).collect();
+        }
+        // Free-port mode: find a free port whose successors are free too.
+        for _ in 0..64 {
+            let first = self.next(problems);
+            let Some(last) = first
+                .port()
+                .checked_add(u16::try_from(count - 1).unwrap_or(0))
+            else {
+                continue;
+            };
+            let rest: Vec<SocketAddr> = (first.port() + 1..=last)
+                .map(|port| SocketAddr::new(self.host, port))
+                .collect();
+            let free = rest.iter().all(|addr| {
+                !self.reserved.contains(&addr.port()) && std::net::TcpListener::bind(addr).is_ok()
+            });
+            if free {
+                return std::iter::once(first).chain(rest).collect();
+            }
+        }
+        problems.push(format!("found no {count} consecutive free ports"));
+        vec![SocketAddr::new(self.host, 0); count]
     }
 
     /// Another free port, after the OS offered a reserved one.
