@@ -129,6 +129,8 @@ pub async fn start<S: PoolSource>(options: Options, source: S) -> Result<Running
         disable_subset_filter,
         max_body_bytes,
         metrics: Arc::clone(&metrics),
+        flow: None,
+        header_trust: crate::flow::HeaderTrust::Always,
     }))
     .into_server();
     // Large windows let a big prompt arrive without waiting for WINDOW_UPDATEs every 64 KiB.

@@ -8,22 +8,29 @@
 //! `envoy.lb` metadata) followed by the body in chunks of at most
 //! [`MAX_CHUNK_BYTES`]. The [`Pick`]'s in-flight reservation lives in the
 //! stream, so it is released when the response ends or the stream is dropped.
+//!
+//! With flow control on ([`Env::flow_control`]), a request with a body stops
+//! in an admitting phase once its body is parsed: the shell takes the
+//! [`FlowRequest`] ([`RequestStream::take_flow_request`]), awaits
+//! [`FlowController::admit`](crate::flow::FlowController::admit) and hands
+//! the outcome to [`RequestStream::on_admission`].
 
 pub mod body;
 pub mod reply;
 mod response;
 pub mod rewrite;
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use rand::RngExt;
 use switchyard_api::protocol::{
     DESTINATION_ENDPOINT_HEADER, DESTINATION_ENDPOINT_SERVED_KEY, DESTINATION_ENDPOINT_SUBSET_KEY,
-    INFERENCE_OBJECTIVE_HEADER, MODEL_NAME_REWRITE_HEADER, REQUEST_ID_HEADER,
+    MODEL_NAME_REWRITE_HEADER, REQUEST_ID_HEADER,
 };
 
 use crate::datastore::PoolSnapshot;
 use crate::error::{Error, Result};
+use crate::flow::{Admission, FlowHeaders, FlowRequest, HeaderTrust, Rejection};
 use crate::scheduling::plugins::address_matches;
 use crate::scheduling::{NoCapacity, Pick, RequestView, Scheduler};
 
@@ -90,12 +97,19 @@ pub struct Env<'a> {
     pub now: Instant,
     /// `--disable-endpoint-subset-filter`: ignore the subset hint.
     pub disable_subset_filter: bool,
+    /// Whose objective, fairness and TTL headers are believed.
+    pub header_trust: &'a HeaderTrust,
+    /// Whether requests with a body pass through flow control before the
+    /// pick (otherwise the legacy sheddable check applies).
+    pub flow_control: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Phase {
     RequestHeaders,
     RequestBody,
+    /// The body is parsed; the shell is awaiting flow-control admission.
+    Admitting,
     ResponseHeaders,
     ResponseBody,
     Done,
@@ -109,6 +123,9 @@ pub struct RequestStream {
     generated_request_id: bool,
     path: String,
     objective: Option<String>,
+    fairness_id: String,
+    flow_ttl: Option<Duration>,
+    flow_request: Option<FlowRequest>,
     forced_model: Option<String>,
     test_selection: Option<String>,
     subset: Option<Vec<String>>,
@@ -136,6 +153,9 @@ impl RequestStream {
             generated_request_id: false,
             path: String::new(),
             objective: None,
+            fairness_id: String::new(),
+            flow_ttl: None,
+            flow_request: None,
             forced_model: None,
             test_selection: None,
             subset: None,
@@ -169,6 +189,48 @@ impl RequestStream {
         self.response_status
     }
 
+    /// The admission request, once the stream awaits admission (taken once).
+    /// The shell awaits it and reports with [`RequestStream::on_admission`].
+    pub fn take_flow_request(&mut self) -> Option<FlowRequest> {
+        self.flow_request.take()
+    }
+
+    /// Whether the stream awaits the outcome of flow-control admission.
+    pub fn is_admitting(&self) -> bool {
+        self.phase == Phase::Admitting
+    }
+
+    /// Resumes an admitting stream: `Ok` schedules the request (the
+    /// [`Admission`] is dropped right after the pick, whose reservation
+    /// takes over the load); `Err` ends it with the rejection's status, body
+    /// and reason header. `Err` from this function is a shell bug (no
+    /// admission was pending).
+    pub fn on_admission(
+        &mut self,
+        outcome: std::result::Result<Admission, Rejection>,
+        env: &Env<'_>,
+    ) -> Result<Vec<Reply>> {
+        if self.phase != Phase::Admitting {
+            return Err(Error::Protocol(format!(
+                "an admission outcome arrived while the stream expected {}",
+                phase_name(self.phase)
+            )));
+        }
+        match outcome {
+            Ok(admission) => Ok(self.schedule(env, Some(admission))),
+            Err(rejection) => {
+                self.finish();
+                self.body = Vec::new();
+                let (name, value) = rejection.dropped_reason_header();
+                Ok(vec![Reply::Immediate {
+                    status: rejection.status(),
+                    body: rejection.body(),
+                    headers: vec![(name.to_owned(), value.to_owned())],
+                }])
+            }
+        }
+    }
+
     /// Whether the request completed (response ended or an immediate reply).
     pub fn is_done(&self) -> bool {
         self.phase == Phase::Done
@@ -195,7 +257,7 @@ impl RequestStream {
             ) => {
                 self.body.extend_from_slice(chunk);
                 if end_of_stream {
-                    Ok(self.schedule(env))
+                    Ok(self.schedule(env, None))
                 } else {
                     Ok(Vec::new())
                 }
@@ -253,7 +315,12 @@ impl RequestStream {
             .or_else(|| get("x-original-path"))
             .or_else(|| get("x-forwarded-path"))
             .unwrap_or_else(|| "/v1/completions".into());
-        self.objective = get(INFERENCE_OBJECTIVE_HEADER);
+        let flow = FlowHeaders::read(headers, env.header_trust);
+        self.objective = flow.objective.map(str::to_owned);
+        if env.flow_control {
+            flow.fairness_id.clone_into(&mut self.fairness_id);
+            self.flow_ttl = flow.ttl;
+        }
         self.forced_model = get(MODEL_NAME_REWRITE_HEADER).filter(|m| !m.is_empty());
         self.test_selection = get(TEST_ENDPOINT_SELECTION_HEADER);
         self.subset = if env.disable_subset_filter {
@@ -269,7 +336,7 @@ impl RequestStream {
         // endpoint with no scheduling or admission.
         match self.random_endpoint(env) {
             Some(pick) => {
-                let reply = self.routing_headers(&pick, None);
+                let reply = self.routing_headers(&pick, None, env);
                 self.pick = Some(pick);
                 self.phase = Phase::ResponseHeaders;
                 vec![Reply::RequestHeaders(reply)]
@@ -300,7 +367,11 @@ impl RequestStream {
         })
     }
 
-    fn schedule(&mut self, env: &Env<'_>) -> Vec<Reply> {
+    /// Parses the body and picks. With flow control on and no `admission`
+    /// yet, it stops after the parse in [`Phase::Admitting`] instead; on
+    /// resume the body is parsed again, because the parsed view borrows the
+    /// body and one borrowed pass is cheaper than copying the prompt out.
+    fn schedule(&mut self, env: &Env<'_>, admission: Option<Admission>) -> Vec<Reply> {
         let body = std::mem::take(&mut self.body);
         let parsed = match RequestBody::parse(&body) {
             Ok(parsed) => parsed,
@@ -314,7 +385,22 @@ impl RequestStream {
                 .to_owned(),
         };
         let priority = env.snapshot.priority(self.objective.as_deref());
-        if priority < 0 && crate::scheduling::saturation(env.snapshot, env.now) >= 1.0 {
+        if env.flow_control && admission.is_none() {
+            drop(parsed);
+            self.flow_request = Some(FlowRequest {
+                fairness_id: std::mem::take(&mut self.fairness_id),
+                priority,
+                byte_size: body.len() as u64,
+                ttl: self.flow_ttl,
+            });
+            self.body = body;
+            self.phase = Phase::Admitting;
+            return Vec::new();
+        }
+        if !env.flow_control
+            && priority < 0
+            && crate::scheduling::saturation(env.snapshot, env.now) >= 1.0
+        {
             return self.fail(
                 ErrorCode::ResourceExhausted,
                 "the pool is saturated and this request's objective is sheddable (priority < 0)",
@@ -330,7 +416,10 @@ impl RequestStream {
             test_endpoint_selection: self.test_selection.as_deref(),
             now: env.now,
         };
-        let pick = match env.scheduler.pick(env.snapshot, &view) {
+        let picked = env.scheduler.pick(env.snapshot, &view);
+        // The pick's reservation now carries the load the admission held.
+        drop(admission);
+        let pick = match picked {
             Ok(pick) => pick,
             Err(no) => {
                 let code = match no {
@@ -352,9 +441,11 @@ impl RequestStream {
             }
         };
         drop(parsed);
-        let mut replies = vec![Reply::RequestHeaders(
-            self.routing_headers(&pick, Some(out_body.len())),
-        )];
+        let mut replies = vec![Reply::RequestHeaders(self.routing_headers(
+            &pick,
+            Some(out_body.len()),
+            env,
+        ))];
         push_chunks(&out_body, |chunk, end_of_stream| {
             replies.push(Reply::RequestBody {
                 chunk,
@@ -368,7 +459,12 @@ impl RequestStream {
         replies
     }
 
-    fn routing_headers(&self, pick: &Pick, content_length: Option<usize>) -> HeadersReply {
+    fn routing_headers(
+        &self,
+        pick: &Pick,
+        content_length: Option<usize>,
+        env: &Env<'_>,
+    ) -> HeadersReply {
         let destination = pick.destination();
         let mut set_headers = vec![(DESTINATION_ENDPOINT_HEADER.to_owned(), destination.clone())];
         if let Some(length) = content_length {
@@ -381,11 +477,17 @@ impl RequestStream {
         }
         HeadersReply {
             set_headers,
-            // Clients must not steer the data plane with these.
-            remove_headers: vec![
-                DESTINATION_ENDPOINT_SUBSET_KEY.to_owned(),
-                DESTINATION_ENDPOINT_SERVED_KEY.to_owned(),
-            ],
+            // Clients must not steer the data plane with these, nor the
+            // model server see the flow headers or the trust marker.
+            remove_headers: [
+                DESTINATION_ENDPOINT_SUBSET_KEY,
+                DESTINATION_ENDPOINT_SERVED_KEY,
+            ]
+            .into_iter()
+            .chain(FlowHeaders::STRIPPED)
+            .chain(env.header_trust.marker())
+            .map(str::to_owned)
+            .collect(),
             clear_route_cache: true,
             destination_metadata: Some(destination),
         }
@@ -447,6 +549,7 @@ fn phase_name(phase: Phase) -> &'static str {
     match phase {
         Phase::RequestHeaders => "request headers",
         Phase::RequestBody => "request body chunks",
+        Phase::Admitting => "the flow-control admission outcome",
         Phase::ResponseHeaders => "response headers",
         Phase::ResponseBody => "response body chunks or trailers",
         Phase::Done => "nothing (the request is complete)",

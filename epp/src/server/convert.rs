@@ -181,17 +181,38 @@ pub fn error_body(status: u16, message: &str) -> Vec<u8> {
 /// A local reply ending the request: OpenAI-style JSON body, JSON content type and the
 /// dropped-reason header.
 pub fn immediate(status: u16, message: &str) -> ProcessingResponse {
-    let (reason, _) = error_kind(status);
+    immediate_with(status, message, &[])
+}
+
+/// [`immediate`] with extra headers; one named like a default (the dropped-reason header
+/// of a flow-control refusal) replaces it, so the reply carries each name once.
+pub fn immediate_with(
+    status: u16,
+    message: &str,
+    extra: &[(String, String)],
+) -> ProcessingResponse {
+    let (default_reason, _) = error_kind(status);
+    let reason = extra
+        .iter()
+        .find(|(name, _)| name.eq_ignore_ascii_case(REQUEST_DROPPED_REASON_HEADER))
+        .map_or(default_reason, |(_, value)| value.as_str());
+    let others = extra.iter().filter(|(name, _)| {
+        !name.eq_ignore_ascii_case(REQUEST_DROPPED_REASON_HEADER)
+            && !name.eq_ignore_ascii_case("content-type")
+    });
     ProcessingResponse {
         response: Some(Outbound::ImmediateResponse(ImmediateResponse {
             status: Some(HttpStatus {
                 code: i32::from(status),
             }),
             headers: Some(HeaderMutation {
-                set_headers: vec![
+                set_headers: [
                     set_header("content-type", "application/json"),
                     set_header(REQUEST_DROPPED_REASON_HEADER, reason),
-                ],
+                ]
+                .into_iter()
+                .chain(others.map(|(name, value)| set_header(name, value)))
+                .collect(),
                 remove_headers: Vec::new(),
             }),
             body: error_body(status, message),
@@ -235,7 +256,11 @@ pub fn to_response(reply: Reply) -> ProcessingResponse {
                 (Outbound::RequestTrailers(trailers), None)
             }
         }
-        Reply::Immediate { status, body } => return immediate(status, &body),
+        Reply::Immediate {
+            status,
+            body,
+            headers,
+        } => return immediate_with(status, &body, &headers),
     };
     ProcessingResponse {
         response: Some(response),

@@ -2,6 +2,10 @@
 //! no channel). Each inbound message loads the pool snapshot once, goes through the state
 //! machine, and its replies are yielded in order.
 //!
+//! With flow control on, a stream whose body is parsed waits for admission: the driver
+//! awaits [`FlowController::admit`] in a `select!` with the inbound stream, so if Envoy
+//! ends the stream first the admit future is dropped and the request leaves the queue.
+//!
 //! A protocol violation ends the stream with an error status, never with a clean close: a
 //! clean close lets Envoy continue without the EPP and forward the request to whatever
 //! destination the client supplied, even with a fail-closed filter.
@@ -21,6 +25,7 @@ use switchyard_api::protocol::INFERENCE_OBJECTIVE_HEADER;
 use tonic::{Request, Response, Status, Streaming};
 
 use crate::datastore::Datastore;
+use crate::flow::{FlowController, HeaderTrust};
 use crate::metrics::{Metrics, ModelHandles, ModelLabels};
 use crate::scheduling::Scheduler;
 use crate::server::convert;
@@ -41,6 +46,24 @@ pub struct Shared {
     pub max_body_bytes: usize,
     /// The metrics.
     pub metrics: Arc<Metrics>,
+    /// Flow control, when the `flowControl` feature gate is on.
+    pub flow: Option<FlowController>,
+    /// Whose flow headers (objective, fairness id, TTL) are believed.
+    pub header_trust: HeaderTrust,
+}
+
+impl Shared {
+    /// What the state machine consults for one event.
+    fn env<'a>(&'a self, snapshot: &'a crate::datastore::PoolSnapshot) -> Env<'a> {
+        Env {
+            snapshot,
+            scheduler: &self.scheduler,
+            now: Instant::now(),
+            disable_subset_filter: self.disable_subset_filter,
+            header_trust: &self.header_trust,
+            flow_control: self.flow.is_some(),
+        }
+    }
 }
 
 /// The ext_proc service.
@@ -102,6 +125,28 @@ impl Driver {
             }
             if self.done {
                 return None;
+            }
+            let admit = self
+                .machine
+                .take_flow_request()
+                .and_then(|request| Some(self.shared.flow.as_ref()?.admit(request)));
+            if let Some(admit) = admit {
+                // Envoy sends nothing more on this stream until it is answered, so any
+                // inbound event here is the end of the stream; dropping `admit` withdraws
+                // the request from its queue (counted as EvictedContextCancelled).
+                tokio::select! {
+                    outcome = admit => {
+                        if let Err(status) = self.admitted(outcome) {
+                            self.done = true;
+                            return Some(Err(status));
+                        }
+                        continue;
+                    }
+                    _ = self.inbound.message() => {
+                        self.finish();
+                        return None;
+                    }
+                }
             }
             let message = match self.inbound.message().await {
                 Ok(Some(message)) => message,
@@ -173,12 +218,7 @@ impl Driver {
             }
         };
         let snapshot = shared.datastore.load();
-        let env = Env {
-            snapshot: &snapshot,
-            scheduler: &shared.scheduler,
-            now: Instant::now(),
-            disable_subset_filter: shared.disable_subset_filter,
-        };
+        let env = shared.env(&snapshot);
         let replies = match self.machine.on_event(event, &env) {
             Ok(replies) => replies,
             Err(err) => {
@@ -187,12 +227,32 @@ impl Driver {
                 return Err(Status::failed_precondition(err.to_string()));
             }
         };
-        if schedules {
+        if schedules && !self.machine.is_admitting() {
             shared
                 .metrics
                 .observe_scheduling(env.now.elapsed().as_secs_f64());
             self.after_scheduling(&replies);
         }
+        self.pending
+            .extend(replies.into_iter().map(convert::to_response));
+        if self.machine.is_done() {
+            self.finish();
+        }
+        Ok(())
+    }
+
+    fn admitted(
+        &mut self,
+        outcome: Result<crate::flow::Admission, crate::flow::Rejection>,
+    ) -> Result<(), Status> {
+        let shared = Arc::clone(&self.shared);
+        let snapshot = shared.datastore.load();
+        let env = shared.env(&snapshot);
+        let replies = self.machine.on_admission(outcome, &env).map_err(|err| {
+            shared.metrics.stream_error("protocol");
+            Status::internal(err.to_string())
+        })?;
+        self.after_scheduling(&replies);
         self.pending
             .extend(replies.into_iter().map(convert::to_response));
         if self.machine.is_done() {
@@ -225,7 +285,7 @@ impl Driver {
 
     fn after_scheduling(&mut self, replies: &[Reply]) {
         let handles = self.handles();
-        if let Some(Reply::Immediate { status, body }) = replies.first() {
+        if let Some(Reply::Immediate { status, body, .. }) = replies.first() {
             handles.error(*status);
             tracing::debug!(status, reason = %body, "request answered by the EPP");
             return;

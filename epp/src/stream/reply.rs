@@ -46,6 +46,10 @@ pub enum Reply {
         status: u16,
         /// `inference error: <Code> - <message>`.
         body: String,
+        /// Headers to set on the reply beyond the shell's defaults (a
+        /// flow-control refusal names its reason here); they replace
+        /// defaults of the same name.
+        headers: Vec<(String, String)>,
     },
 }
 
@@ -88,6 +92,7 @@ impl ErrorCode {
         Reply::Immediate {
             status: self.status(),
             body: format!("inference error: {} - {message}", self.as_str()),
+            headers: Vec::new(),
         }
     }
 }

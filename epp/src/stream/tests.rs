@@ -1,6 +1,8 @@
 use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 use std::time::Instant;
 
+use switchyard_api::protocol::INFERENCE_OBJECTIVE_HEADER;
+
 use super::*;
 use crate::datastore::Endpoint;
 use crate::engine::EndpointMetrics;
@@ -35,6 +37,8 @@ impl World {
             scheduler: &self.scheduler,
             now: Instant::now(),
             disable_subset_filter: false,
+            header_trust: &HeaderTrust::Always,
+            flow_control: false,
         }
     }
 
@@ -87,7 +91,7 @@ pub(super) fn header<'h>(reply: &'h HeadersReply, name: &str) -> Option<&'h str>
 
 pub(super) fn immediate(replies: &[Reply]) -> (u16, &str) {
     match replies {
-        [Reply::Immediate { status, body }] => (*status, body.as_str()),
+        [Reply::Immediate { status, body, .. }] => (*status, body.as_str()),
         other => panic!("expected one immediate reply, got {other:?}"),
     }
 }
@@ -447,4 +451,5 @@ fn api_paths_and_prefix_texts() {
     );
 }
 
+mod flow;
 mod response;

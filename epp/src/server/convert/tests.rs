@@ -166,6 +166,7 @@ fn immediate_replies_are_openai_errors_with_a_reason_header() {
     let out = to_response(Reply::Immediate {
         status: 503,
         body: "inference error: ServiceUnavailable - the pool has no ready endpoint".into(),
+        headers: Vec::new(),
     });
     let Some(Outbound::ImmediateResponse(immediate)) = out.response else {
         panic!("not immediate");
@@ -191,4 +192,30 @@ fn immediate_replies_are_openai_errors_with_a_reason_header() {
     let tricky: serde_json::Value =
         serde_json::from_slice(&error_body(400, "bad \"model\"\n")).unwrap();
     assert_eq!(tricky["error"]["message"], "bad \"model\"\n");
+}
+
+#[test]
+fn a_flow_control_reason_replaces_the_status_default_once() {
+    let out = to_response(Reply::Immediate {
+        status: 429,
+        body: "inference error: ResourceExhausted - request timed out in queue".into(),
+        headers: vec![(
+            REQUEST_DROPPED_REASON_HEADER.to_owned(),
+            "rejected-ttl-expired".to_owned(),
+        )],
+    });
+    let Some(Outbound::ImmediateResponse(immediate)) = out.response else {
+        panic!("not immediate");
+    };
+    let reasons: Vec<_> = immediate
+        .headers
+        .unwrap()
+        .set_headers
+        .into_iter()
+        .filter_map(|h| h.header)
+        .filter(|h| h.key == REQUEST_DROPPED_REASON_HEADER)
+        .map(|h| String::from_utf8(h.raw_value).unwrap())
+        .collect();
+    assert_eq!(reasons, ["rejected-ttl-expired"]);
+    assert_eq!(immediate.status.unwrap().code, 429);
 }
