@@ -21,6 +21,11 @@ use divan::counter::BytesCount;
 use serde::Deserialize;
 use switchyard_bbr::extract::{Extractor, Model};
 
+// Counts heap allocations per iteration (the `alloc:` rows of the output): the extractor must
+// show none for these bodies, whose model name has no escapes.
+#[global_allocator]
+static ALLOC: divan::AllocProfiler = divan::AllocProfiler::system();
+
 fn main() {
     divan::main();
 }
