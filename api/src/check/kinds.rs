@@ -5,6 +5,7 @@
 //! `v1alpha1`, a missing apiVersion) is exactly the mistake to explain.
 
 use super::hints::{GATEWAY_GROUP, LLMD_GROUP, POOL_API, POOL_GROUP, X_API, X_GROUP, closest};
+use crate::rollout::{ROLLOUT_GROUP, ROLLOUT_KIND, ROLLOUT_VERSION};
 
 /// The kinds the checker validates, each in the shape of one served version.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -21,6 +22,8 @@ pub(crate) enum Kind {
     Rewrite,
     /// HTTPRoute, `gateway.networking.k8s.io/v1` (or `v1beta1`).
     HttpRoute,
+    /// InferenceRollout, `rollout.switchyard.dev/v1alpha1`.
+    Rollout,
 }
 
 /// What to do with a document.
@@ -42,12 +45,13 @@ pub(crate) enum Class {
 /// user applies, or status-only).
 const OTHER_KINDS_OF_OURS: [&str; 2] = ["EndpointPickerConfig", "InferencePoolImport"];
 
-const OUR_KINDS: [&str; 5] = [
+const OUR_KINDS: [&str; 6] = [
     "InferencePool",
     "InferenceModel",
     "InferenceObjective",
     "InferenceModelRewrite",
     "HTTPRoute",
+    ROLLOUT_KIND,
 ];
 
 /// Classifies a document by its `apiVersion` and `kind` (either may be missing).
@@ -60,7 +64,7 @@ pub(crate) fn classify(api_version: Option<&str>, kind: Option<&str>) -> Class {
         },
         None => (None, None),
     };
-    let ours = group.is_some_and(|g| [POOL_GROUP, X_GROUP, LLMD_GROUP].contains(&g));
+    let ours = group.is_some_and(|g| [POOL_GROUP, X_GROUP, LLMD_GROUP, ROLLOUT_GROUP].contains(&g));
     let Some(kind) = kind else {
         return if ours {
             Class::UnknownKind {
@@ -129,6 +133,13 @@ pub(crate) fn classify(api_version: Option<&str>, kind: Option<&str>) -> Class {
             Kind::HttpRoute,
             format!("HTTPRoute is not served at {written}; write apiVersion: {GATEWAY_GROUP}/v1"),
         ),
+        (ROLLOUT_KIND, Some(ROLLOUT_GROUP), Some(ROLLOUT_VERSION)) => served(Kind::Rollout),
+        (ROLLOUT_KIND, ..) => unserved(
+            Kind::Rollout,
+            format!(
+                "InferenceRollout is not served at {written}; write apiVersion: {ROLLOUT_GROUP}/{ROLLOUT_VERSION}"
+            ),
+        ),
         _ if OUR_KINDS.contains(&kind) => Class::Other,
         _ => classify_unknown(kind, group, ours),
     }
@@ -151,6 +162,7 @@ fn classify_unknown(kind: &str, group: Option<&str>, ours: bool) -> Class {
 fn kinds_of(group: Option<&str>) -> &'static str {
     match group {
         Some(POOL_GROUP) => "InferencePool (v1)",
+        Some(ROLLOUT_GROUP) => "InferenceRollout (v1alpha1)",
         Some(X_GROUP) => {
             "InferenceObjective and InferenceModelRewrite (v1alpha2), and the legacy InferencePool and InferenceModel (v1alpha2)"
         }
@@ -183,6 +195,24 @@ mod tests {
         assert_eq!(
             classify(Some("gateway.networking.k8s.io/v1beta1"), Some("HTTPRoute")),
             Class::Served(Kind::HttpRoute)
+        );
+        assert_eq!(
+            classify(
+                Some("rollout.switchyard.dev/v1alpha1"),
+                Some("InferenceRollout")
+            ),
+            Class::Served(Kind::Rollout)
+        );
+    }
+
+    #[test]
+    fn rollout_at_another_version() {
+        assert_eq!(
+            classify(Some("rollout.switchyard.dev/v1"), Some("InferenceRollout")),
+            Class::Unserved {
+                kind: Kind::Rollout,
+                message: "InferenceRollout is not served at apiVersion rollout.switchyard.dev/v1; write apiVersion: rollout.switchyard.dev/v1alpha1".to_owned()
+            }
         );
     }
 

@@ -6,7 +6,9 @@
 //! and a validating webhook can run it over admission requests. Everything here is
 //! pure: [`parse_documents`] turns text into [`Document`]s and
 //! [`check_documents`] turns documents into [`Finding`]s. Problems in manifests are
-//! data, not errors; only unreadable YAML is a [`SyntaxError`].
+//! data, not errors; only unreadable YAML is a [`SyntaxError`]. The
+//! InferenceRollout rules are also public one by one in [`rollout`], over typed
+//! objects, for a webhook that reads its objects from the API server.
 
 mod fields;
 mod hints;
@@ -19,6 +21,7 @@ mod objective;
 mod pool;
 mod refs;
 mod rewrite;
+pub mod rollout;
 mod route;
 mod typed;
 
@@ -81,14 +84,20 @@ pub fn tally(documents: &[Document]) -> Tally {
 /// InferencePool) are resolved within `documents` whenever they hold any pool.
 pub fn check_documents(documents: &[Document]) -> Vec<Finding> {
     let index = PoolIndex::build(documents);
+    let objects = rollout::objects_of(documents);
     let mut findings = Vec::new();
     for document in documents {
-        check_document(document, &index, &mut findings);
+        check_document(document, &index, &objects, &mut findings);
     }
     findings
 }
 
-fn check_document(document: &Document, index: &PoolIndex, findings: &mut Vec<Finding>) {
+fn check_document(
+    document: &Document,
+    index: &PoolIndex,
+    objects: &rollout::Objects,
+    findings: &mut Vec<Finding>,
+) {
     let value = &document.value;
     let class = classify_document(value);
     if class == Class::Other {
@@ -131,6 +140,7 @@ fn check_document(document: &Document, index: &PoolIndex, findings: &mut Vec<Fin
         Kind::Objective => objective::check(&mut rep, value, index),
         Kind::Rewrite => rewrite::check(&mut rep, value, index),
         Kind::HttpRoute => route::check(&mut rep, value, index),
+        Kind::Rollout => rollout::check(&mut rep, value, objects),
     }
     if rep.findings.len() == before {
         typed::check(&mut rep, kind, value);

@@ -30,6 +30,8 @@ pub(crate) fn check(rep: &mut Reporter<'_>, kind: Kind, document: &Value) {
         Kind::Objective => decode::<InferenceObjectiveSpec>(spec).err(),
         Kind::Rewrite => decode::<InferenceModelRewriteSpec>(spec).err(),
         Kind::HttpRoute => decode::<HttpRouteSpec>(spec).err(),
+        // Decoded (and reported) by the rollout rules themselves.
+        Kind::Rollout => None,
         Kind::LegacyPool => match decode::<legacy::InferencePool>(document) {
             Ok(pool) => return report_conversion(rep, convert_pool(&pool).err(), POOL_API),
             Err(problem) => Some(problem),
