@@ -37,7 +37,7 @@ fn valid_seed_fixtures_pass() {
     );
     assert_eq!(
         lines(&out.stdout),
-        ["ok: 8 documents in 4 files (4 checked, 4 other kinds)"]
+        ["ok: 10 documents in 5 files (6 checked, 4 other kinds)"]
     );
     assert!(out.stderr.is_empty());
 }
@@ -135,6 +135,61 @@ fn invalid_seed_fixtures_are_rejected_with_fixes() {
     assert_eq!(
         lines(&out.stderr),
         ["20 problems in 7 documents in 3 files (7 checked, 0 other kinds)"]
+    );
+}
+
+#[test]
+fn valid_rollout_fixture_passes_on_its_own() {
+    let out = run(&[&fixture("valid/rollout-pool-split.yaml")]);
+    assert_eq!(
+        lines(&out.stdout),
+        ["ok: 2 documents in 1 file (2 checked, 0 other kinds)"]
+    );
+    assert_eq!(out.status.code(), Some(0));
+}
+
+#[test]
+fn invalid_rollouts_are_rejected_with_fixes() {
+    let out = run(&[&fixture("rollout-invalid")]);
+    assert_eq!(out.status.code(), Some(1));
+    let file = "tests/fixtures/manifests/rollout-invalid/llama-canary.yaml";
+    let first = format!("{file}:4: InferenceRollout/llama-canary");
+    let second = format!("{file}:5: InferenceRollout/llama-canary-2");
+    let third = format!("{file}:6: InferenceRollout/llama-canary-3");
+    let no_canary_ref = "spec.target.canary: rule llama of HTTPRoute llama-route has no backendRef to InferencePool llama-v2; the controller only changes weights, it never adds backends: add {group: inference.networking.k8s.io, kind: InferencePool, name: llama-v2} to that rule's backendRefs";
+    let clash = |other: &str| {
+        format!(
+            "spec.target.route: InferenceRollout {other} also weighs rule llama of HTTPRoute llama-route; two rollouts would overwrite each other's weights: keep one rollout per rule (delete or retarget one)"
+        )
+    };
+    let expected = [
+        format!(
+            "{first}: spec.strategy.steps[1].weight: 500 comes after 1000: steps must be strictly increasing (the controller refuses this spec as InvalidSpec); reorder them"
+        ),
+        format!(
+            "{first}: spec.strategy.steps[2].weight is 5000, above maxWeight 4000: lower the step or raise spec.strategy.maxWeight"
+        ),
+        format!(
+            "{first}: spec.strategy.settleTime: \"2 min\" is not a duration: write 1 to 4 parts of a number and h, m, s or ms, like 90s or 1m30s"
+        ),
+        format!(
+            "{first}: spec.analysis.metrics[0] must set at least one limit: max, min, maxDeltaVsStable, maxRatioVsStable or minRatioVsStable (e.g. maxRatioVsStable: 1.2)"
+        ),
+        format!("{first}: {no_canary_ref}"),
+        format!("{first}: {}", clash("llama-canary-3")),
+        format!(
+            "{second}: spec.target.route.ruleName: HTTPRoute llama-route has no rule named \"lama\"; did you mean ruleName: llama?"
+        ),
+        format!(
+            "{second}: spec.target.canary.name: no InferencePool \"llama-v3\" in namespace ai among the checked objects; did you mean llama-v1?"
+        ),
+        format!("{third}: {no_canary_ref}"),
+        format!("{third}: {}", clash("llama-canary")),
+    ];
+    assert_eq!(lines(&out.stdout), expected);
+    assert_eq!(
+        lines(&out.stderr),
+        ["10 problems in 6 documents in 1 file (6 checked, 0 other kinds)"]
     );
 }
 
