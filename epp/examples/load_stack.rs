@@ -61,6 +61,8 @@ async fn main() -> anyhow::Result<()> {
             leader_election: false,
             drain_timeout: Duration::from_secs(5),
             scrape: ScrapeConfig::default(),
+            flow_control: switchyard_epp::flow::FlowControlConfig::default(),
+            header_trust: switchyard_epp::flow::HeaderTrust::Always,
         },
         source,
     )

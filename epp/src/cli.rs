@@ -9,6 +9,7 @@ use std::time::Duration;
 use clap::{ArgAction, Parser, ValueEnum};
 
 use crate::error::{Error, Result};
+use crate::flow::{FlowControlConfig, HeaderTrust};
 use crate::scheduling::SchedulerConfig;
 use crate::scrape::ScrapeConfig;
 use crate::server::DEFAULT_MAX_BODY_BYTES;
@@ -123,6 +124,12 @@ pub struct Args {
     #[arg(long, default_value_t = DEFAULT_MAX_BODY_BYTES)]
     pub max_body_bytes: usize,
 
+    /// Honour the flow headers (objective, fairness id, TTL) only on requests carrying this
+    /// header, which the gateway must set and strip from client requests; unset, they are
+    /// always honoured (standalone mode). Either way they are removed before upstream.
+    #[arg(long)]
+    pub flow_control_trusted_header: Option<String>,
+
     /// Longest wait for in-flight streams after SIGTERM.
     #[arg(long, value_parser = parse_duration, default_value = "30s")]
     pub drain_timeout: Duration,
@@ -174,19 +181,25 @@ pub fn parse_duration(text: &str) -> std::result::Result<Duration, String> {
 }
 
 impl Args {
+    /// The `EndpointPickerConfig` text from `--config-file` or `--config-text`, if any.
+    fn config_yaml(&self) -> Result<Option<String>> {
+        match (&self.config_file, &self.config_text) {
+            (Some(path), _) => std::fs::read_to_string(path)
+                .map(Some)
+                .map_err(|e| Error::Flag {
+                    flag: "--config-file",
+                    reason: format!("cannot read {}: {e}", path.display()),
+                }),
+            (None, text) => Ok(text.clone()),
+        }
+    }
+
     /// The scheduler configuration: the config file or text, else upstream's defaults, with
     /// `--max-endpoints` applied.
     pub fn scheduler_config(&self) -> Result<SchedulerConfig> {
-        let mut config = match (&self.config_file, &self.config_text) {
-            (Some(path), _) => {
-                let text = std::fs::read_to_string(path).map_err(|e| Error::Flag {
-                    flag: "--config-file",
-                    reason: format!("cannot read {}: {e}", path.display()),
-                })?;
-                SchedulerConfig::from_yaml(&text)?
-            }
-            (None, Some(text)) => SchedulerConfig::from_yaml(text)?,
-            (None, None) => SchedulerConfig::default(),
+        let mut config = match self.config_yaml()? {
+            Some(text) => SchedulerConfig::from_yaml(&text)?,
+            None => SchedulerConfig::default(),
         };
         if let Some(n) = self.max_endpoints {
             if n == 0 {
@@ -198,6 +211,22 @@ impl Args {
             config.picker.max_endpoints = n;
         }
         Ok(config)
+    }
+
+    /// The `flowControl` section of the same file (off unless its feature gate is on).
+    pub fn flow_control_config(&self) -> Result<FlowControlConfig> {
+        match self.config_yaml()? {
+            Some(text) => FlowControlConfig::from_yaml(&text),
+            None => Ok(FlowControlConfig::default()),
+        }
+    }
+
+    /// Whose flow headers are believed (`--flow-control-trusted-header`).
+    pub fn header_trust(&self) -> HeaderTrust {
+        match &self.flow_control_trusted_header {
+            Some(marker) => HeaderTrust::WhenMarked(marker.to_ascii_lowercase()),
+            None => HeaderTrust::Always,
+        }
     }
 
     /// How model servers' `/metrics` are scraped.

@@ -68,6 +68,8 @@ async fn main() -> anyhow::Result<()> {
         leader_election: args.ha_enable_leader_election,
         drain_timeout: args.drain_timeout,
         scrape: args.scrape_config()?,
+        flow_control: args.flow_control_config()?,
+        header_trust: args.header_trust(),
     };
     let mut running: Running = match &args.endpoints_file {
         Some(file) => {

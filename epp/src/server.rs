@@ -23,6 +23,9 @@ use tonic::transport::server::TcpIncoming;
 
 use crate::datastore::Datastore;
 use crate::error::{Error, Result};
+use crate::flow::{
+    Detector, FlowControlConfig, FlowController, FlowMetrics, HeaderTrust, SnapshotProbe,
+};
 use crate::metrics::{self, Metrics};
 use crate::scheduling::Scheduler;
 use crate::scrape::{self, ScrapeConfig};
@@ -60,6 +63,10 @@ pub struct Options {
     pub drain_timeout: Duration,
     /// How endpoints' `/metrics` are scraped (its `metrics` field is replaced by the EPP's).
     pub scrape: ScrapeConfig,
+    /// The `flowControl` section; when enabled, requests pass the flow controller.
+    pub flow_control: FlowControlConfig,
+    /// Whose flow headers are believed.
+    pub header_trust: HeaderTrust,
 }
 
 /// A running EPP.
@@ -73,6 +80,7 @@ pub struct Running {
     datastore: Arc<Datastore>,
     readiness: Arc<Readiness>,
     metrics: Arc<Metrics>,
+    flow_metrics: Option<Arc<FlowMetrics>>,
     cancel: CancellationToken,
     tasks: JoinSet<Result<()>>,
     drain_timeout: Duration,
@@ -98,6 +106,8 @@ pub async fn start<S: PoolSource>(options: Options, source: S) -> Result<Running
         leader_election,
         drain_timeout,
         mut scrape,
+        flow_control,
+        header_trust,
     } = options;
     scrape.validate()?;
     let (grpc_listener, grpc_bound) = bind("gRPC", grpc_addr).await?;
@@ -123,14 +133,21 @@ pub async fn start<S: PoolSource>(options: Options, source: S) -> Result<Running
         cancel.clone(),
     ));
 
+    let (flow, flow_metrics) = if flow_control.enabled {
+        let (controller, metrics) =
+            spawn_flow_control(flow_control, &datastore, &mut tasks, &cancel);
+        (Some(controller), Some(metrics))
+    } else {
+        (None, None)
+    };
     let service = EppService::new(Arc::new(Shared {
         datastore: Arc::clone(&datastore),
         scheduler,
         disable_subset_filter,
         max_body_bytes,
         metrics: Arc::clone(&metrics),
-        flow: None,
-        header_trust: crate::flow::HeaderTrust::Always,
+        flow,
+        header_trust,
     }))
     .into_server();
     // Large windows let a big prompt arrive without waiting for WINDOW_UPDATEs every 64 KiB.
@@ -210,13 +227,48 @@ pub async fn start<S: PoolSource>(options: Options, source: S) -> Result<Running
         datastore,
         readiness,
         metrics,
+        flow_metrics,
         cancel,
         tasks,
         drain_timeout,
     })
 }
 
+/// Starts the flow controller over the datastore; on drain it is shut down (queued requests
+/// are answered 503 `rejected-shutting-down`) and its actor awaited.
+fn spawn_flow_control(
+    config: FlowControlConfig,
+    datastore: &Arc<Datastore>,
+    tasks: &mut JoinSet<Result<()>>,
+    cancel: &CancellationToken,
+) -> (FlowController, Arc<FlowMetrics>) {
+    let config = Arc::new(config);
+    let probe = SnapshotProbe::new(
+        Arc::clone(datastore),
+        Detector::new(config.detector.clone()),
+    );
+    let metrics = Arc::new(FlowMetrics::default());
+    let (controller, actor) = FlowController::spawn(config, probe, Arc::clone(&metrics));
+    let stopper = controller.clone();
+    let drained = cancel.clone();
+    tasks.spawn(async move {
+        drained.cancelled().await;
+        stopper.shutdown();
+        if let Err(err) = actor.await {
+            tracing::warn!(%err, "flow-control actor ended abnormally");
+        }
+        Ok(())
+    });
+    tracing::info!("flow control enabled");
+    (controller, metrics)
+}
+
 impl Running {
+    /// Flow control's figures, when it is enabled.
+    pub fn flow_metrics(&self) -> Option<Arc<FlowMetrics>> {
+        self.flow_metrics.clone()
+    }
+
     /// The pool datastore (the scraper publishes metrics into it).
     pub fn datastore(&self) -> Arc<Datastore> {
         Arc::clone(&self.datastore)

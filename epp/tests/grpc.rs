@@ -361,3 +361,56 @@ async fn secure_serving_with_cert_path() {
     }
     epp.shutdown().await.unwrap();
 }
+
+#[tokio::test]
+async fn flow_control_expires_a_queued_request_and_withdraws_a_disconnected_one() {
+    use switchyard_epp::flow::{FlowControlConfig, Outcome};
+    // Never-scraped endpoints count as saturated, so priority-0 requests wait in the queue.
+    let file = endpoints_file("pool", &["10.0.0.1:8000".parse().unwrap()], "");
+    let mut setup = EppSetup::new(file.path().to_owned());
+    setup.flow_control = FlowControlConfig::from_yaml(
+        "featureGates: [flowControl]\nflowControl: {defaultRequestTTL: 300ms}\n",
+    )
+    .unwrap();
+    let epp = setup.start().await;
+    wait_ready(epp.health_addr).await;
+    let channel = channel(epp.grpc_addr).await;
+    let metrics = epp.flow_metrics().expect("flow control is enabled");
+
+    let mut x = Exchange::open(channel.clone()).await;
+    x.send(request_headers("/v1/chat/completions", false, &[]))
+        .await;
+    x.send(request_body(CHAT, true)).await;
+    let Some(Response::ImmediateResponse(reply)) = x.next().await.unwrap().unwrap().response else {
+        panic!("expected a local reply")
+    };
+    assert_eq!(reply.status.unwrap().code, 429);
+    let reason = reply
+        .headers
+        .unwrap()
+        .set_headers
+        .into_iter()
+        .filter_map(|h| h.header)
+        .find(|h| h.key == "x-llm-d-request-dropped-reason")
+        .unwrap();
+    assert_eq!(reason.raw_value, b"rejected-ttl-expired");
+    assert_eq!(metrics.count(Outcome::EvictedTtl), 1);
+
+    // A client that goes away while queued leaves the queue at once, not at its TTL.
+    let x = Exchange::open(channel.clone()).await;
+    x.send(request_headers("/v1/chat/completions", false, &[]))
+        .await;
+    x.send(request_body(CHAT, true)).await;
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    drop(x);
+    let deadline = tokio::time::Instant::now() + Duration::from_millis(250);
+    while metrics.count(Outcome::EvictedContextCancelled) == 0 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the disconnected request was not withdrawn before its TTL"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert_eq!(metrics.count(Outcome::EvictedTtl), 1);
+    epp.shutdown().await.unwrap();
+}

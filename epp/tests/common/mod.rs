@@ -46,6 +46,7 @@ pub struct EppSetup {
     pub config: SchedulerConfig,
     pub tls: Option<CertSource>,
     pub max_body_bytes: usize,
+    pub flow_control: switchyard_epp::flow::FlowControlConfig,
 }
 
 impl EppSetup {
@@ -55,6 +56,7 @@ impl EppSetup {
             config: SchedulerConfig::default(),
             tls: None,
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            flow_control: switchyard_epp::flow::FlowControlConfig::default(),
         }
     }
 
@@ -72,6 +74,8 @@ impl EppSetup {
                 leader_election: false,
                 drain_timeout: Duration::from_secs(5),
                 scrape: ScrapeConfig::default(),
+                flow_control: self.flow_control,
+                header_trust: switchyard_epp::flow::HeaderTrust::Always,
             },
             source,
         )
