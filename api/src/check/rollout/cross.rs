@@ -47,7 +47,9 @@ pub struct PoolObject {
 /// means "known to be none".
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Objects {
-    /// Every InferenceRollout (the checked one may be among them; it is skipped by name).
+    /// The InferenceRollouts that may still move weights; the checked one may be
+    /// among them (it is skipped by name). A webhook leaves out finished ones
+    /// (by `status.phase`); files carry no status, so every rollout in them counts.
     pub rollouts: Vec<Object<InferenceRolloutSpec>>,
     /// HTTPRoutes.
     pub routes: Option<Vec<Object<HttpRouteSpec>>>,
