@@ -214,6 +214,11 @@ impl Metrics {
         }
     }
 
+    /// Adds a collector read at scrape time (flow control's figures).
+    pub fn register_collector(&mut self, collector: impl prometheus_client::collector::Collector) {
+        self.registry.register_collector(Box::new(collector));
+    }
+
     /// The registry in the OpenMetrics text format.
     pub fn encode(&self) -> Result<String, std::fmt::Error> {
         let mut text = String::new();

@@ -23,6 +23,7 @@ use tonic::transport::server::TcpIncoming;
 
 use crate::datastore::Datastore;
 use crate::error::{Error, Result};
+use crate::flow::metrics::FlowCollector;
 use crate::flow::{
     Detector, FlowControlConfig, FlowController, FlowMetrics, HeaderTrust, SnapshotProbe,
 };
@@ -118,8 +119,22 @@ pub async fn start<S: PoolSource>(options: Options, source: S) -> Result<Running
     let tls = tls.map(|source| Tls::load(&source, &cancel)).transpose()?;
     let datastore = Arc::new(Datastore::default());
     let readiness = Arc::new(Readiness::new(leader_election));
-    let metrics = Arc::new(Metrics::new());
     let mut tasks = JoinSet::new();
+    let (flow, flow_metrics) = if flow_control.enabled {
+        let (controller, metrics) =
+            spawn_flow_control(flow_control, &datastore, &mut tasks, &cancel);
+        (Some(controller), Some(metrics))
+    } else {
+        (None, None)
+    };
+    let mut registry = Metrics::new();
+    if let Some(figures) = &flow_metrics {
+        registry.register_collector(FlowCollector::new(
+            Arc::clone(figures),
+            Arc::clone(&datastore),
+        ));
+    }
+    let metrics = Arc::new(registry);
 
     // The pool's whole data path: the source's membership and the scrapers' metrics, both
     // written by one owner task; the first state from the source marks the pool synced.
@@ -133,13 +148,6 @@ pub async fn start<S: PoolSource>(options: Options, source: S) -> Result<Running
         cancel.clone(),
     ));
 
-    let (flow, flow_metrics) = if flow_control.enabled {
-        let (controller, metrics) =
-            spawn_flow_control(flow_control, &datastore, &mut tasks, &cancel);
-        (Some(controller), Some(metrics))
-    } else {
-        (None, None)
-    };
     let service = EppService::new(Arc::new(Shared {
         datastore: Arc::clone(&datastore),
         scheduler,

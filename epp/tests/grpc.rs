@@ -412,5 +412,15 @@ async fn flow_control_expires_a_queued_request_and_withdraws_a_disconnected_one(
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     assert_eq!(metrics.count(Outcome::EvictedTtl), 1);
+    // The same figures under upstream's names on /metrics.
+    let text = reqwest_metrics(epp.metrics_addr).await;
+    for line in [
+        "flow_control_requests_total{outcome=\"EvictedTTL\"} 1",
+        "flow_control_requests_total{outcome=\"EvictedContextCancelled\"} 1",
+        "inference_extension_flow_control_request_queue_duration_seconds_count{outcome=\"EvictedTTL\",inference_pool=\"pool\"} 1",
+        "inference_extension_flow_control_pool_saturation{inference_pool=\"pool\"} ",
+    ] {
+        assert!(text.contains(line), "missing {line:?} in\n{text}");
+    }
     epp.shutdown().await.unwrap();
 }

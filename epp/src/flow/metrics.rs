@@ -16,6 +16,8 @@
 //! `fairness_id` and `priority` would need a label map on the actor per
 //! request, and fairness ids are client-chosen (unbounded cardinality).
 
+mod collect;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -24,6 +26,8 @@ use arc_swap::ArcSwap;
 
 use crate::flow::Outcome;
 use crate::flow::queues::FlowStat;
+
+pub use collect::FlowCollector;
 
 /// Bucket upper bounds (seconds) for queue waits: sub-millisecond pass-through
 /// up to the default 60 s TTL.
