@@ -36,31 +36,18 @@
 //! - Detectors count work this EPP released but the scrape cannot show yet
 //!   (see [`saturation`]), so one burst does not overshoot the thresholds.
 //!
-//! **Wiring** (not done here: the stream is synchronous and its immediate
-//! replies carry no headers). In `stream.rs`:
-//! 1. In `on_request_headers`, read [`FlowHeaders::read`] with the
-//!    configured [`HeaderTrust`]; its `objective` replaces the raw
-//!    `x-gateway-inference-objective` lookup, and [`FlowHeaders::STRIPPED`]
-//!    (plus [`HeaderTrust::marker`]) joins the routing reply's
-//!    `remove_headers`. Body-less requests skip admission, as upstream.
-//! 2. In `schedule`, when flow control is on, replace the legacy
-//!    `priority < 0 && saturation >= 1.0` check by a new phase: keep the
-//!    parsed body, and hand the shell a [`FlowRequest`] (`fairness_id`,
-//!    `priority` from the snapshot, `byte_size` = body length, `ttl`).
-//! 3. The ext_proc shell awaits [`FlowController::admit`] inside a
-//!    `tokio::select!` with the inbound gRPC stream: if Envoy ends the stream
-//!    first, dropping the admit future withdraws the request. On `Ok`, the
-//!    stream continues `schedule` (pick, rewrite, chunks) and drops the
-//!    [`Admission`] right after `Scheduler::pick` returns (the reservation
-//!    takes over the load). On `Err(rejection)`, reply
-//!    `ImmediateResponse { status: rejection.status(), body: rejection.body(),
-//!    headers: [rejection.dropped_reason_header()] }`.
-//! 4. At startup: `FlowControlConfig::from_yaml(text)`; when `enabled`,
-//!    `FlowController::spawn(config, SnapshotProbe::new(datastore,
-//!    Detector::new(config.detector.clone())), metrics)`; call
-//!    [`FlowController::shutdown`] when draining. `scheduling::config` must
-//!    stop rejecting `round-robin-fairness-policy`, `edf-ordering-policy`
-//!    and `concurrency-detector`, which this layer implements.
+//! **Wiring.** [`crate::stream`] reads [`FlowHeaders`] under the configured
+//! [`HeaderTrust`] (`--flow-control-trusted-header`), strips
+//! [`FlowHeaders::STRIPPED`] and the trust marker from every routed request,
+//! and, with flow control on, stops a request with a body in an admitting
+//! phase that yields a [`FlowRequest`]; body-less requests skip admission.
+//! The ext_proc driver (`server::grpc`) awaits [`FlowController::admit`] in
+//! a `tokio::select!` with the inbound stream, so a disconnect withdraws the
+//! request; the stream drops the [`Admission`] right after the pick, or
+//! answers a [`Rejection`] with its status, body and reason header.
+//! `server::start` spawns the controller from the `flowControl` section,
+//! registers [`metrics::FlowCollector`] and calls
+//! [`FlowController::shutdown`] on drain.
 
 pub mod config;
 pub mod controller;
