@@ -174,6 +174,11 @@ impl RequestStream {
         self.request_id.as_deref()
     }
 
+    /// The InferenceObjective named by a trusted caller, once the headers arrived.
+    pub fn objective(&self) -> Option<&str> {
+        self.objective.as_deref()
+    }
+
     /// The endpoints picked, once scheduled.
     pub fn pick(&self) -> Option<&Pick> {
         self.pick.as_ref()

@@ -21,7 +21,6 @@ use envoy_types::pb::envoy::service::ext_proc::v3::external_processor_server::{
 use envoy_types::pb::envoy::service::ext_proc::v3::processing_request::Request as Inbound;
 use envoy_types::pb::envoy::service::ext_proc::v3::{ProcessingRequest, ProcessingResponse};
 use futures::Stream;
-use switchyard_api::protocol::INFERENCE_OBJECTIVE_HEADER;
 use tonic::{Request, Response, Status, Streaming};
 
 use crate::datastore::Datastore;
@@ -177,7 +176,6 @@ impl Driver {
         let event = match &message.request {
             Some(Inbound::RequestHeaders(h)) => {
                 headers = convert::header_pairs(h.headers.as_ref());
-                self.note_objective(&headers);
                 schedules = h.end_of_stream;
                 Event::RequestHeaders {
                     headers: &headers,
@@ -227,6 +225,10 @@ impl Driver {
                 return Err(Status::failed_precondition(err.to_string()));
             }
         };
+        if matches!(message.request, Some(Inbound::RequestHeaders(_))) {
+            // The trusted objective only: an untrusted caller's header names no priority.
+            self.priority = snapshot.priority(self.machine.objective());
+        }
         if schedules && !self.machine.is_admitting() {
             shared
                 .metrics
@@ -259,14 +261,6 @@ impl Driver {
             self.finish();
         }
         Ok(())
-    }
-
-    fn note_objective(&mut self, headers: &[(&str, &[u8])]) {
-        let objective = headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(INFERENCE_OBJECTIVE_HEADER))
-            .and_then(|(_, v)| std::str::from_utf8(v).ok());
-        self.priority = self.shared.datastore.load().priority(objective);
     }
 
     fn handles(&mut self) -> Arc<ModelHandles> {
