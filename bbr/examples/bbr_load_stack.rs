@@ -4,7 +4,7 @@
 //! filter. Prints both URLs and runs until Ctrl-C.
 //!
 //! ```sh
-//! cargo run --release -p switchyard-bbr --example load_stack -- [options]
+//! cargo run --release -p switchyard-bbr --example bbr_load_stack -- [options]
 //!   --body-mode buffered|full-duplex   request body mode of the BBR filter (default buffered)
 //!   --bbr HOST:PORT                    use a BBR already running (e.g. the release binary)
 //!                                      instead of one in this process

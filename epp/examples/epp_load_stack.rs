@@ -6,7 +6,7 @@
 //! and runs until Ctrl-C.
 //!
 //! ```sh
-//! cargo run --release -p switchyard-epp --example load_stack -- [REPLICAS] [tls]
+//! cargo run --release -p switchyard-epp --example epp_load_stack -- [REPLICAS] [tls]
 //! ```
 //!
 //! With `tls`, the EPP serves ext_proc over TLS with a self-signed certificate (upstream's
