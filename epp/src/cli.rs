@@ -130,6 +130,12 @@ pub struct Args {
     #[arg(long)]
     pub flow_control_trusted_header: Option<String>,
 
+    /// Make InferenceModelRewrite's weighted choice sticky per session: requests carrying
+    /// the same value of this header (e.g. `x-session-id`) get the same target model.
+    /// Unset, or on requests without the header, each request draws anew.
+    #[arg(long, value_parser = parse_header_name)]
+    pub model_rewrite_session_header: Option<String>,
+
     /// Longest wait for in-flight streams after SIGTERM.
     #[arg(long, value_parser = parse_duration, default_value = "30s")]
     pub drain_timeout: Duration,
@@ -294,3 +300,12 @@ impl Args {
 
 #[cfg(test)]
 mod tests;
+
+/// A header name as Envoy passes it to ext_proc: validated and lowercased.
+fn parse_header_name(value: &str) -> std::result::Result<String, String> {
+    http::HeaderName::from_bytes(value.as_bytes())
+        .map(|name| name.as_str().to_owned())
+        .map_err(|_| {
+            format!("`{value}` is not an HTTP header name; write a token such as `x-session-id`")
+        })
+}

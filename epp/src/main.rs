@@ -70,6 +70,7 @@ async fn main() -> anyhow::Result<()> {
         scrape: args.scrape_config()?,
         flow_control: args.flow_control_config()?,
         header_trust: args.header_trust(),
+        rewrite_session_header: args.model_rewrite_session_header.clone(),
     };
     let mut running: Running = match &args.endpoints_file {
         Some(file) => {

@@ -68,6 +68,8 @@ pub struct Options {
     pub flow_control: FlowControlConfig,
     /// Whose flow headers are believed.
     pub header_trust: HeaderTrust,
+    /// The header that makes model rewrites sticky per session (none: per request).
+    pub rewrite_session_header: Option<String>,
 }
 
 /// A running EPP.
@@ -109,6 +111,7 @@ pub async fn start<S: PoolSource>(options: Options, source: S) -> Result<Running
         mut scrape,
         flow_control,
         header_trust,
+        rewrite_session_header,
     } = options;
     scrape.validate()?;
     let (grpc_listener, grpc_bound) = bind("gRPC", grpc_addr).await?;
@@ -156,6 +159,7 @@ pub async fn start<S: PoolSource>(options: Options, source: S) -> Result<Running
         metrics: Arc::clone(&metrics),
         flow,
         header_trust,
+        rewrite_session_header,
     }))
     .into_server();
     // Large windows let a big prompt arrive without waiting for WINDOW_UPDATEs every 64 KiB.

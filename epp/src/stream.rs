@@ -102,6 +102,9 @@ pub struct Env<'a> {
     /// Whether requests with a body pass through flow control before the
     /// pick (otherwise the legacy sheddable check applies).
     pub flow_control: bool,
+    /// `--model-rewrite-session-header`: the header whose value makes a
+    /// rewrite's weighted choice sticky per session instead of per request.
+    pub rewrite_session_header: Option<&'a str>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -127,6 +130,7 @@ pub struct RequestStream {
     flow_ttl: Option<Duration>,
     flow_request: Option<FlowRequest>,
     forced_model: Option<String>,
+    rewrite_session: Option<String>,
     test_selection: Option<String>,
     subset: Option<Vec<String>>,
     body: Vec<u8>,
@@ -157,6 +161,7 @@ impl RequestStream {
             flow_ttl: None,
             flow_request: None,
             forced_model: None,
+            rewrite_session: None,
             test_selection: None,
             subset: None,
             body: Vec::new(),
@@ -327,6 +332,10 @@ impl RequestStream {
             self.flow_ttl = flow.ttl;
         }
         self.forced_model = get(MODEL_NAME_REWRITE_HEADER).filter(|m| !m.is_empty());
+        self.rewrite_session = env
+            .rewrite_session_header
+            .and_then(get)
+            .filter(|session| !session.is_empty());
         self.test_selection = get(TEST_ENDPOINT_SELECTION_HEADER);
         self.subset = if env.disable_subset_filter {
             None
@@ -385,9 +394,13 @@ impl RequestStream {
         let client_model = parsed.model.as_deref().unwrap_or_default().to_owned();
         let target = match &self.forced_model {
             Some(forced) => forced.clone(),
-            None => rewrite::rewrite_target(&env.snapshot.rewrites, &client_model)
-                .unwrap_or(&client_model)
-                .to_owned(),
+            None => rewrite::rewrite_target(
+                &env.snapshot.rewrites,
+                &client_model,
+                self.rewrite_session.as_deref().map(str::as_bytes),
+            )
+            .unwrap_or(&client_model)
+            .to_owned(),
         };
         let priority = env.snapshot.priority(self.objective.as_deref());
         if env.flow_control && admission.is_none() {

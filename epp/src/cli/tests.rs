@@ -89,3 +89,29 @@ fn bad_values_name_the_flag() {
         Args::try_parse_from(["switchyard-epp", "--refresh-metrics-interval", "soon"]).is_err()
     );
 }
+
+#[test]
+fn the_rewrite_session_header_is_lowercased_and_checked() {
+    let args = parse(&[
+        "--pool-name",
+        "p",
+        "--model-rewrite-session-header",
+        "X-Session-Id",
+    ]);
+    assert_eq!(
+        args.model_rewrite_session_header.as_deref(),
+        Some("x-session-id")
+    );
+    assert_eq!(
+        parse(&["--pool-name", "p"]).model_rewrite_session_header,
+        None
+    );
+    let err = Args::try_parse_from([
+        "switchyard-epp",
+        "--model-rewrite-session-header",
+        "bad header",
+    ])
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("is not an HTTP header name"), "{err}");
+}

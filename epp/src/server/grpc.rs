@@ -49,6 +49,8 @@ pub struct Shared {
     pub flow: Option<FlowController>,
     /// Whose flow headers (objective, fairness id, TTL) are believed.
     pub header_trust: HeaderTrust,
+    /// `--model-rewrite-session-header`.
+    pub rewrite_session_header: Option<String>,
 }
 
 impl Shared {
@@ -61,6 +63,7 @@ impl Shared {
             disable_subset_filter: self.disable_subset_filter,
             header_trust: &self.header_trust,
             flow_control: self.flow.is_some(),
+            rewrite_session_header: self.rewrite_session_header.as_deref(),
         }
     }
 }

@@ -3,15 +3,23 @@
 
 use rand::RngExt;
 use switchyard_api::InferenceModelRewriteSpec;
+use xxhash_rust::xxh3::xxh3_64;
 
 /// The model to serve `model` as, by the rewrite rules of `rewrites`
 /// (oldest object first): an exact match beats a catch-all rule, then the
 /// oldest object, then list order. Within the rule a target is drawn by
 /// weight (uniformly when no weights are set or all are 0). `None`: no rule
 /// applies.
+///
+/// With a `session` key (the value of `--model-rewrite-session-header`) the
+/// draw is a hash of the key instead of a random number, so every request of
+/// one session is served by the same target for as long as the rule's
+/// targets and weights stay the same; the split across many sessions still
+/// follows the weights.
 pub fn rewrite_target<'r>(
     rewrites: &'r [std::sync::Arc<InferenceModelRewriteSpec>],
     model: &str,
+    session: Option<&[u8]>,
 ) -> Option<&'r str> {
     let rules = rewrites.iter().flat_map(|r| r.rules.iter());
     let rule = rules
@@ -22,11 +30,20 @@ pub fn rewrite_target<'r>(
     let weight =
         |t: &switchyard_api::TargetModel| u64::try_from(t.weight.unwrap_or(0).max(0)).unwrap_or(0);
     let total: u64 = targets.iter().map(weight).sum();
-    let mut rng = rand::rng();
+    let draw_below = |bound: u64| match session {
+        // Multiply-shift maps the 64-bit hash onto 0..bound without the bias
+        // of a modulo.
+        Some(key) => {
+            let scaled = u128::from(xxh3_64(key)) * u128::from(bound);
+            u64::try_from(scaled >> 64).unwrap_or(0)
+        }
+        None => rand::rng().random_range(0..bound),
+    };
     let chosen = if total == 0 {
-        targets.get(rng.random_range(0..targets.len().max(1)))
+        let len = u64::try_from(targets.len().max(1)).unwrap_or(u64::MAX);
+        targets.get(usize::try_from(draw_below(len)).unwrap_or(0))
     } else {
-        let mut draw = rng.random_range(0..total);
+        let mut draw = draw_below(total);
         targets.iter().find(|t| {
             let w = weight(t);
             if draw < w {

@@ -8,6 +8,9 @@ use crate::datastore::Endpoint;
 use crate::engine::EndpointMetrics;
 use crate::scheduling::tests::pool;
 
+/// The session header the test environment makes rewrites sticky by.
+pub(super) const SESSION_HEADER: &str = "x-session-id";
+
 pub(super) const CHAT: &[u8] = br#"{"model":"base","messages":[{"role":"user","content":"hi"}]}"#;
 
 pub(super) fn headers(path: &str) -> Vec<(&str, &[u8])> {
@@ -39,6 +42,7 @@ impl World {
             disable_subset_filter: false,
             header_trust: &HeaderTrust::Always,
             flow_control: false,
+            rewrite_session_header: Some(SESSION_HEADER),
         }
     }
 

@@ -76,6 +76,7 @@ impl EppSetup {
                 scrape: ScrapeConfig::default(),
                 flow_control: self.flow_control,
                 header_trust: switchyard_epp::flow::HeaderTrust::Always,
+                rewrite_session_header: None,
             },
             source,
         )

@@ -175,16 +175,89 @@ fn rewrite_precedence_and_weights() {
     ]);
     let newer = rewrite_spec(vec![rule(&["a"], &[("exact-new", None)])]);
     let rewrites = vec![older, newer];
-    assert_eq!(rewrite::rewrite_target(&rewrites, "a"), Some("exact-old"));
-    assert_eq!(rewrite::rewrite_target(&rewrites, "b"), Some("generic"));
-    assert_eq!(rewrite::rewrite_target(&[], "a"), None);
+    assert_eq!(
+        rewrite::rewrite_target(&rewrites, "a", None),
+        Some("exact-old")
+    );
+    assert_eq!(
+        rewrite::rewrite_target(&rewrites, "b", None),
+        Some("generic")
+    );
+    assert_eq!(rewrite::rewrite_target(&[], "a", None), None);
     let weighted = vec![rewrite_spec(vec![rule(
         &["a"],
         &[("never", Some(0)), ("always", Some(10))],
     )])];
-    assert!((0..50).all(|_| rewrite::rewrite_target(&weighted, "a") == Some("always")));
+    assert!((0..50).all(|_| rewrite::rewrite_target(&weighted, "a", None) == Some("always")));
     let empty_targets = vec![rewrite_spec(vec![rule(&["a"], &[])])];
-    assert_eq!(rewrite::rewrite_target(&empty_targets, "a"), None);
+    assert_eq!(rewrite::rewrite_target(&empty_targets, "a", None), None);
+}
+
+#[test]
+fn a_session_key_makes_the_weighted_choice_sticky_and_keeps_the_split() {
+    let split = vec![rewrite_spec(vec![rule(
+        &["a"],
+        &[("a-v1", Some(90)), ("a-v2", Some(10))],
+    )])];
+    let mut v2_sessions = 0;
+    for session in 0..10_000u32 {
+        let key = format!("session-{session}");
+        let first = rewrite::rewrite_target(&split, "a", Some(key.as_bytes()));
+        // The same session always lands on the same target.
+        for _ in 0..3 {
+            assert_eq!(
+                rewrite::rewrite_target(&split, "a", Some(key.as_bytes())),
+                first
+            );
+        }
+        if first == Some("a-v2") {
+            v2_sessions += 1;
+        }
+    }
+    // Across sessions the split still follows the weights (10% ± 1.5%).
+    assert!(
+        (850..=1150).contains(&v2_sessions),
+        "{v2_sessions} of 10,000"
+    );
+    // Unweighted targets are spread by the key too.
+    let even = vec![rewrite_spec(vec![rule(
+        &["a"],
+        &[("x", None), ("y", None)],
+    )])];
+    let picks: std::collections::HashSet<_> = (0..64u32)
+        .map(|s| rewrite::rewrite_target(&even, "a", Some(&s.to_le_bytes())))
+        .collect();
+    assert_eq!(picks.len(), 2, "{picks:?}");
+}
+
+#[test]
+fn the_session_header_pins_a_request_stream_to_one_rewrite_target() {
+    let mut world = World::new(1);
+    world.snapshot.rewrites = vec![rewrite_spec(vec![rule(
+        &["base"],
+        &[("base-v1", Some(50)), ("base-v2", Some(50))],
+    )])];
+    let target_for = |world: &World, session: &[u8]| {
+        let mut hdrs = headers("/v1/chat/completions");
+        hdrs.push((SESSION_HEADER, session));
+        let mut stream = RequestStream::new();
+        world.request(&mut stream, &hdrs, None, CHAT);
+        stream.models().1.map(str::to_owned)
+    };
+    for session in [&b"alice"[..], b"bob", b"carol", b"dave"] {
+        let first = target_for(&world, session);
+        assert!(first.is_some());
+        assert!((0..20).all(|_| target_for(&world, session) == first));
+    }
+    // Without the header each request draws anew: both targets show up.
+    let drawn: std::collections::HashSet<_> = (0..64)
+        .map(|_| {
+            let mut stream = RequestStream::new();
+            world.request(&mut stream, &headers("/v1/chat/completions"), None, CHAT);
+            stream.models().1.map(str::to_owned)
+        })
+        .collect();
+    assert_eq!(drawn.len(), 2, "{drawn:?}");
 }
 
 #[test]
