@@ -325,7 +325,11 @@ fn other_kinds_are_skipped_and_reported() {
             .unwrap();
     assert_eq!(
         manifests.skipped,
-        ["Gateway/inference-gateway", "LocalEndpoints/<unnamed>"]
+        [
+            "Gateway/inference-gateway",
+            "InferenceRollout/qwen-canary",
+            "LocalEndpoints/<unnamed>"
+        ]
     );
     assert_eq!(manifests.pools.len(), 3);
     let llama = PoolKey::new("default", "vllm-llama3-8b");
