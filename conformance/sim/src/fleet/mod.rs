@@ -15,12 +15,12 @@ mod router;
 mod workload;
 
 use std::cmp::Reverse;
-use std::collections::BinaryHeap;
+use std::collections::{BinaryHeap, HashMap};
 
 pub use report::{
     FleetReport, LoadSample, ReplicaReport, RequestResult, RequestStatus, percentile,
 };
-pub use router::{LoadSnapshot, PrefixLoadScorer, ReplicaView, RoundRobin, Router};
+pub use router::{Admit, LoadSnapshot, PrefixLoadScorer, ReplicaView, RoundRobin, Router};
 pub use workload::{Arrival, PoissonTimes, RateSchedule, SharedPrefix, synthetic_tokens};
 
 use crate::engine::{Engine, EngineConfig, EngineEvent, EngineRequest, Micros};
@@ -99,7 +99,8 @@ impl Fleet {
     }
 
     /// Plays `arrivals` (sorted by time) through `router` until every request is done or
-    /// virtual time passes `until` µs, whichever is first.
+    /// virtual time passes `until` µs, whichever is first. Requests the router holds
+    /// ([`Admit::Hold`]) and never releases end as [`RequestStatus::Unfinished`].
     pub fn run<R, I>(&mut self, arrivals: I, router: &mut R, until: Micros) -> FleetReport
     where
         R: Router + ?Sized,
@@ -108,9 +109,9 @@ impl Fleet {
         let mut arrivals = arrivals.into_iter().peekable();
         let mut step_ends: BinaryHeap<Reverse<(Micros, usize)>> = BinaryHeap::new();
         let mut results: Vec<RequestResult> = Vec::new();
+        let mut held: HashMap<u64, Arrival> = HashMap::new();
+        let mut released = Vec::new();
         let mut events = Vec::new();
-        let snap_every = self.cfg.snapshot_interval_us;
-        let sample_every = self.cfg.sample_interval_us;
         let mut next_snap = 0;
         let mut next_sample = 0;
         let mut now = 0;
@@ -118,38 +119,25 @@ impl Fleet {
         loop {
             let next_step = step_ends.peek().map(|Reverse((t, _))| *t);
             let next_arrival = arrivals.peek().map(|a| a.at);
+            // A wakeup at or before now was served by the release pass of the last event.
+            let next_wakeup = router
+                .next_wakeup()
+                .filter(|w| *w > now && !held.is_empty());
             // Step ends go first on ties: capacity freed at t is visible to arrivals at t.
-            let (t, is_step) = match (next_step, next_arrival) {
-                (None, None) => break,
-                (Some(s), Some(a)) if s <= a => (s, true),
-                (Some(s), None) => (s, true),
-                (_, Some(a)) => (a, false),
+            let Some(t) = [next_step, next_wakeup, next_arrival]
+                .into_iter()
+                .flatten()
+                .min()
+            else {
+                break;
             };
             if t > until {
                 break;
             }
             now = t;
-            // Periodic bookkeeping up to now (only while there is work, so it ends).
-            while sample_every > 0 && next_sample <= now {
-                for r in &mut self.replicas {
-                    let l = LoadSnapshot::of(&r.engine);
-                    r.samples.push(LoadSample {
-                        at: next_sample,
-                        waiting: l.waiting,
-                        running: l.running,
-                        kv_usage: l.kv_usage,
-                    });
-                }
-                next_sample += sample_every;
-            }
-            if snap_every > 0 && next_snap <= now {
-                for r in &mut self.replicas {
-                    r.snapshot = LoadSnapshot::of(&r.engine);
-                }
-                next_snap = (now / snap_every + 1) * snap_every;
-            }
+            self.bookkeeping(now, &mut next_sample, &mut next_snap);
 
-            if is_step {
+            if next_step == Some(t) {
                 let Some(Reverse((_, i))) = step_ends.pop() else {
                     break;
                 };
@@ -160,59 +148,53 @@ impl Fleet {
                     if let EngineEvent::Finished(o) = ev
                         && let Some(res) = results.get_mut(o.tag as usize)
                     {
+                        let held_us = res.held_us;
                         res.status = RequestStatus::Completed;
                         res.output_tokens = o.output_tokens;
                         res.cached_tokens = o.cached_tokens;
                         res.preemptions = o.preemptions;
-                        res.ttft_us = o.ttft_us();
-                        res.e2e_us = Some(o.e2e_us());
-                        res.queue_us = Some(o.queue_us());
+                        res.ttft_us = o.ttft_us().map(|t| t + held_us);
+                        res.e2e_us = Some(o.e2e_us() + held_us);
+                        res.queue_us = Some(o.queue_us() + held_us);
                         res.itl_mean_us = o.itl_mean_us();
                         res.itl_max_us = o.itl_max_us;
                         router.on_finish(res);
                     }
                 }
                 self.kick(i, now, &mut step_ends);
-                continue;
+            } else if next_arrival == Some(t) {
+                let Some(arrival) = arrivals.next() else {
+                    break;
+                };
+                let index = results.len() as u64;
+                let decision = router.admit(now, index, &arrival, &self.views());
+                results.push(RequestResult::pending(
+                    index,
+                    0,
+                    arrival.group,
+                    arrival.at,
+                    arrival.prompt_tokens,
+                ));
+                match decision {
+                    Admit::Hold => {
+                        held.insert(index, arrival);
+                    }
+                    decision => {
+                        self.settle(decision, index, arrival, now, &mut results, &mut step_ends)
+                    }
+                }
             }
-
-            let Some(arrival) = arrivals.next() else {
-                break;
-            };
-            let live = snap_every == 0;
-            let views: Vec<ReplicaView<'_>> = self
-                .replicas
-                .iter()
-                .enumerate()
-                .map(|(i, r)| {
-                    let load = if live {
-                        LoadSnapshot::of(&r.engine)
-                    } else {
-                        r.snapshot
-                    };
-                    ReplicaView::new(i, &r.name, load, &r.engine)
-                })
-                .collect();
-            let i = router.pick(&arrival, &views) % self.replicas.len();
-            drop(views);
-            let index = results.len() as u64;
-            let mut res =
-                RequestResult::pending(index, i, arrival.group, arrival.at, arrival.prompt_tokens);
-            let req = EngineRequest {
-                prompt_tokens: arrival.prompt_tokens,
-                block_hashes: arrival.block_hashes,
-                output_tokens: arrival.output_tokens,
-                max_tokens_param: Some(arrival.output_tokens),
-                lora: arrival.lora,
-                stream: false,
-                tag: index,
-            };
-            if let Err(e) = self.replicas[i].engine.submit(req, now) {
-                res.status = RequestStatus::Rejected(e.status());
-            }
-            results.push(res);
-            if !self.replicas[i].busy {
-                self.kick(i, now, &mut step_ends);
+            // A wakeup needs nothing but the release pass.
+            if !held.is_empty() {
+                router.release(now, &self.views(), &mut released);
+                for (id, decision) in released.drain(..) {
+                    if decision == Admit::Hold {
+                        continue;
+                    }
+                    if let Some(arrival) = held.remove(&id) {
+                        self.settle(decision, id, arrival, now, &mut results, &mut step_ends);
+                    }
+                }
             }
         }
 
@@ -236,6 +218,88 @@ impl Fleet {
                 })
                 .collect(),
             sim_end_us: now,
+        }
+    }
+
+    /// Load samples and router snapshots due by `now`.
+    fn bookkeeping(&mut self, now: Micros, next_sample: &mut Micros, next_snap: &mut Micros) {
+        let sample_every = self.cfg.sample_interval_us;
+        let snap_every = self.cfg.snapshot_interval_us;
+        while sample_every > 0 && *next_sample <= now {
+            for r in &mut self.replicas {
+                let l = LoadSnapshot::of(&r.engine);
+                r.samples.push(LoadSample {
+                    at: *next_sample,
+                    waiting: l.waiting,
+                    running: l.running,
+                    kv_usage: l.kv_usage,
+                });
+            }
+            *next_sample += sample_every;
+        }
+        if snap_every > 0 && *next_snap <= now {
+            for r in &mut self.replicas {
+                r.snapshot = LoadSnapshot::of(&r.engine);
+            }
+            *next_snap = (now / snap_every + 1) * snap_every;
+        }
+    }
+
+    /// What the router sees of every replica now.
+    fn views(&self) -> Vec<ReplicaView<'_>> {
+        let live = self.cfg.snapshot_interval_us == 0;
+        self.replicas
+            .iter()
+            .enumerate()
+            .map(|(i, r)| {
+                let load = if live {
+                    LoadSnapshot::of(&r.engine)
+                } else {
+                    r.snapshot
+                };
+                ReplicaView::new(i, &r.name, load, &r.engine)
+            })
+            .collect()
+    }
+
+    /// Carries out a dispatch or refusal of arrival `index` (whose pending result is
+    /// `results[index]`) at `now`; the time since it arrived counts as held.
+    fn settle(
+        &mut self,
+        decision: Admit,
+        index: u64,
+        arrival: Arrival,
+        now: Micros,
+        results: &mut [RequestResult],
+        step_ends: &mut BinaryHeap<Reverse<(Micros, usize)>>,
+    ) {
+        let Some(res) = results.get_mut(index as usize) else {
+            return;
+        };
+        res.held_us = now.saturating_sub(arrival.at);
+        let i = match decision {
+            Admit::To(i) => i % self.replicas.len(),
+            Admit::Refuse(status) => {
+                res.status = RequestStatus::Rejected(status);
+                return;
+            }
+            Admit::Hold => return,
+        };
+        res.replica = i;
+        let req = EngineRequest {
+            prompt_tokens: arrival.prompt_tokens,
+            block_hashes: arrival.block_hashes,
+            output_tokens: arrival.output_tokens,
+            max_tokens_param: Some(arrival.output_tokens),
+            lora: arrival.lora,
+            stream: false,
+            tag: index,
+        };
+        if let Err(e) = self.replicas[i].engine.submit(req, now) {
+            res.status = RequestStatus::Rejected(e.status());
+        }
+        if !self.replicas[i].busy {
+            self.kick(i, now, step_ends);
         }
     }
 

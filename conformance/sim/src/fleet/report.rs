@@ -36,6 +36,8 @@ pub struct RequestResult {
     pub cached_tokens: u32,
     /// Recompute preemptions suffered.
     pub preemptions: u32,
+    /// Time the router held it before dispatch (µs); included in TTFT, e2e and queue.
+    pub held_us: u64,
     /// Time to first token (µs).
     pub ttft_us: Option<u64>,
     /// Arrival to last token (µs).
@@ -67,6 +69,7 @@ impl RequestResult {
             output_tokens: 0,
             cached_tokens: 0,
             preemptions: 0,
+            held_us: 0,
             ttft_us: None,
             e2e_us: None,
             queue_us: None,

@@ -2,7 +2,7 @@
 
 use super::report::RequestResult;
 use super::workload::Arrival;
-use crate::engine::Engine;
+use crate::engine::{Engine, Micros};
 
 /// Load numbers of a replica as a router sees them: live, or as of the last snapshot when
 /// the fleet models a scrape interval.
@@ -60,6 +60,18 @@ impl<'a> ReplicaView<'a> {
     }
 }
 
+/// What a router does with an arrival (or a request it held): a gateway-side flow
+/// controller can queue work in front of the fleet and refuse some of it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Admit {
+    /// Send it to this replica now (out-of-range indices wrap around).
+    To(usize),
+    /// Keep it in the router's queue; [`Router::release`] decides later.
+    Hold,
+    /// Refuse it with this HTTP status (429, 503…).
+    Refuse(u16),
+}
+
 /// Picks a replica for each arrival. Implemented by benchmarks (round robin, the EPP's
 /// scorers…).
 pub trait Router {
@@ -69,6 +81,34 @@ pub trait Router {
 
     /// Called when a request finishes, for routers that track in-flight work.
     fn on_finish(&mut self, _result: &RequestResult) {}
+
+    /// Admission for arrival `id` (its index in the report) at `now`: by default every
+    /// arrival goes straight to [`Router::pick`]'s replica.
+    fn admit(
+        &mut self,
+        _now: Micros,
+        _id: u64,
+        arrival: &Arrival,
+        replicas: &[ReplicaView<'_>],
+    ) -> Admit {
+        Admit::To(self.pick(arrival, replicas))
+    }
+
+    /// After every event, the held requests to dispatch or refuse now, as `(id, decision)`
+    /// (a [`Admit::Hold`] there changes nothing). Only routers that hold need this.
+    fn release(
+        &mut self,
+        _now: Micros,
+        _replicas: &[ReplicaView<'_>],
+        _out: &mut Vec<(u64, Admit)>,
+    ) {
+    }
+
+    /// The next instant the router wants [`Router::release`] called even if nothing else
+    /// happens (a queue-wait deadline).
+    fn next_wakeup(&self) -> Option<Micros> {
+        None
+    }
 }
 
 /// Replicas in turn, blind to load and cache.
