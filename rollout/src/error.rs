@@ -47,6 +47,15 @@ pub enum Error {
         source: kube::Error,
     },
 
+    /// A file of the local mode (manifest, route, status) cannot be used.
+    #[error("{path}: {message}")]
+    LocalFile {
+        /// The file.
+        path: String,
+        /// What is wrong and how to fix it.
+        message: String,
+    },
+
     /// This replica no longer holds the leader Lease.
     #[error("lost leadership: {0}")]
     LostLeadership(String),
@@ -70,6 +79,7 @@ impl Error {
             Self::Kube { .. } => "kube",
             Self::Conflict { .. } => "conflict",
             Self::LostLeadership(_) => "lost_leadership",
+            Self::LocalFile { .. } => "local_file",
         }
     }
 }

@@ -11,6 +11,8 @@
 //! - [`controller`]: the kube-rs shell that reads, plans and writes;
 //! - [`admin`]: the admin HTTP API (axum) recording actions on the CR;
 //! - [`lease`]: leader election with a Lease;
+//! - [`local`]: local mode's files: rollouts and routes from a manifest
+//!   directory, weights rewritten in place, status in a file;
 //! - [`metrics`]: the controller's own Prometheus metrics.
 
 pub mod admin;
@@ -20,6 +22,7 @@ pub mod controller;
 pub mod error;
 pub mod judge;
 pub mod lease;
+pub mod local;
 pub mod metrics;
 pub mod plan;
 pub mod prometheus;
