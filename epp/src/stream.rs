@@ -19,6 +19,7 @@ pub mod body;
 pub mod reply;
 mod response;
 pub mod rewrite;
+pub mod usage;
 
 use std::time::{Duration, Instant};
 
@@ -140,6 +141,8 @@ pub struct RequestStream {
     streaming: bool,
     response_status: Option<u16>,
     response_body: Vec<u8>,
+    sse_usage: usage::SseUsage,
+    usage: Option<usage::Usage>,
 }
 
 impl Default for RequestStream {
@@ -171,6 +174,8 @@ impl RequestStream {
             streaming: false,
             response_status: None,
             response_body: Vec::new(),
+            sse_usage: usage::SseUsage::default(),
+            usage: None,
         }
     }
 

@@ -256,6 +256,11 @@ async fn the_epp_routes_spreads_sticks_honours_hints_and_refuses_empty_pools() {
         "{metrics}"
     );
     assert!(!metrics.contains("model_name=\"model-a\""), "{metrics}");
+    // The simulator's JSON usage reached the token histograms.
+    assert!(
+        metrics.contains("inference_objective_output_tokens_count{model_name=\"model-b\",target_model_name=\"model-b\"} 1"),
+        "{metrics}"
+    );
 }
 
 #[tokio::test]

@@ -142,8 +142,21 @@ async fn a_full_duplex_exchange_routes_and_passes_the_response_through() {
         x.next().await.unwrap().unwrap().response,
         Some(Response::ResponseHeaders(_))
     ));
-    x.send(response_body(b"data: {\"model\":\"m\"}\n\n", false))
-        .await;
+    // The usage event (stream_options.include_usage) comes split across two chunks.
+    x.send(response_body(
+        b"data: {\"model\":\"m\"}\n\ndata: {\"choices\":[],\"usage\":{\"prompt_tok",
+        false,
+    ))
+    .await;
+    assert!(matches!(
+        x.next().await.unwrap().unwrap().response,
+        Some(Response::ResponseBody(_))
+    ));
+    x.send(response_body(
+        b"ens\":7,\"completion_tokens\":3}}\n\ndata: [DONE]\n\n",
+        false,
+    ))
+    .await;
     assert!(matches!(
         x.next().await.unwrap().unwrap().response,
         Some(Response::ResponseBody(_))
@@ -162,6 +175,14 @@ async fn a_full_duplex_exchange_routes_and_passes_the_response_through() {
         metrics.contains("inference_objective_running_requests{model_name=\"m\"} 0"),
         "{metrics}"
     );
+    // Token usage read from the SSE usage event.
+    for line in [
+        "inference_objective_input_tokens_sum{model_name=\"m\",target_model_name=\"m\"} 7.0",
+        "inference_objective_output_tokens_sum{model_name=\"m\",target_model_name=\"m\"} 3.0",
+        "inference_objective_prompt_cached_tokens_count{model_name=\"m\",target_model_name=\"m\"} 0",
+    ] {
+        assert!(metrics.contains(line), "{line} missing from\n{metrics}");
+    }
     assert!(
         metrics.contains("inference_pool_ready_pods{name=\"pool\"} 2"),
         "{metrics}"

@@ -77,6 +77,12 @@ pub struct ModelHandles {
     pub request_sizes: Histogram,
     /// `inference_objective_running_requests`.
     pub running: Gauge,
+    /// `inference_objective_input_tokens`, from the response's usage.
+    pub input_tokens: Histogram,
+    /// `inference_objective_output_tokens`, from the response's usage.
+    pub output_tokens: Histogram,
+    /// `inference_objective_prompt_cached_tokens`, when the server reports them.
+    pub prompt_cached_tokens: Histogram,
 }
 
 impl ModelHandles {
@@ -108,6 +114,9 @@ pub struct ModelFamilies {
     duration: Family<PairLabels, Histogram>,
     sizes: Family<PairLabels, Histogram>,
     running: Family<NameLabel, Gauge>,
+    input_tokens: Family<PairLabels, Histogram>,
+    output_tokens: Family<PairLabels, Histogram>,
+    cached_tokens: Family<PairLabels, Histogram>,
     cache: ArcSwap<HashMap<u64, Vec<Arc<Entry>>>>,
 }
 
@@ -119,6 +128,11 @@ fn duration_histogram() -> Histogram {
 fn size_histogram() -> Histogram {
     // 64 B to 64 MiB.
     Histogram::new(exponential_buckets(64.0, 4.0, 11))
+}
+
+fn token_histogram() -> Histogram {
+    // 1 to about 1M tokens.
+    Histogram::new(exponential_buckets(1.0, 4.0, 11))
 }
 
 fn key(model: &str, target: &str, priority: i64) -> u64 {
@@ -166,12 +180,36 @@ impl ModelFamilies {
             "Requests scheduled and not yet complete",
             running.clone(),
         );
+        let [input_tokens, output_tokens, cached_tokens] = [
+            (
+                "inference_objective_input_tokens",
+                "Prompt tokens per request, from the response's usage",
+            ),
+            (
+                "inference_objective_output_tokens",
+                "Completion tokens per request, from the response's usage",
+            ),
+            (
+                "inference_objective_prompt_cached_tokens",
+                "Prompt tokens served from the model server's prefix cache",
+            ),
+        ]
+        .map(|(name, help)| {
+            let family = Family::<PairLabels, Histogram>::new_with_constructor(
+                token_histogram as fn() -> Histogram,
+            );
+            registry.register(name, help, family.clone());
+            family
+        });
         Self {
             requests,
             errors,
             duration,
             sizes,
             running,
+            input_tokens,
+            output_tokens,
+            cached_tokens,
             cache: ArcSwap::default(),
         }
     }
@@ -250,6 +288,9 @@ impl ModelFamilies {
             running: self.running.get_or_create_owned(&NameLabel {
                 model_name: model.to_owned(),
             }),
+            input_tokens: self.input_tokens.get_or_create_owned(&pair),
+            output_tokens: self.output_tokens.get_or_create_owned(&pair),
+            prompt_cached_tokens: self.cached_tokens.get_or_create_owned(&pair),
         }
     }
 }

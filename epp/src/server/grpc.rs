@@ -313,13 +313,23 @@ impl Driver {
         self.running = None;
     }
 
-    /// The request is complete: record its duration and release its running slot.
+    /// The request is complete: record its duration and token usage and
+    /// release its running slot.
     fn finish(&mut self) {
         if let Some(running) = self.running.take() {
-            running
-                .0
+            let handles = &running.0;
+            handles
                 .duration
                 .observe(self.started.elapsed().as_secs_f64());
+            if let Some(usage) = self.machine.usage() {
+                handles.input_tokens.observe(usage.prompt_tokens as f64);
+                handles
+                    .output_tokens
+                    .observe(usage.completion_tokens as f64);
+                if let Some(cached) = usage.cached_tokens {
+                    handles.prompt_cached_tokens.observe(cached as f64);
+                }
+            }
         }
         self.done = true;
     }

@@ -3,7 +3,7 @@
 //! a rewritten model name put back to the one the client asked for.
 
 use super::reply::{HeadersReply, Reply};
-use super::{Phase, RESPONSE_HEADERS_MARKER, RequestStream, push_chunks, rewrite};
+use super::{Phase, RESPONSE_HEADERS_MARKER, RequestStream, push_chunks, rewrite, usage};
 
 // === impl RequestStream (response path) ===
 
@@ -39,6 +39,13 @@ impl RequestStream {
         })]
     }
 
+    /// The response's token usage: from a JSON body once it has ended, from
+    /// an SSE body as soon as the usage event has passed (`None` when the
+    /// server reported none).
+    pub fn usage(&self) -> Option<usage::Usage> {
+        self.usage.or_else(|| self.sse_usage.usage())
+    }
+
     pub(super) fn on_response_body(&mut self, chunk: &[u8], end_of_stream: bool) -> Vec<Reply> {
         let restore = |bytes: &[u8]| match (&self.client_model, &self.target_model) {
             (Some(client), Some(target)) if client != target => {
@@ -48,6 +55,7 @@ impl RequestStream {
         };
         let mut replies = Vec::new();
         if self.streaming {
+            self.sse_usage.feed(chunk);
             // Forward at once; a model name split across two chunks is missed.
             let chunk = restore(chunk).unwrap_or_else(|| chunk.to_vec());
             replies.push(Reply::ResponseBody {
@@ -58,6 +66,7 @@ impl RequestStream {
             self.response_body.extend_from_slice(chunk);
             if end_of_stream {
                 let body = std::mem::take(&mut self.response_body);
+                self.usage = usage::from_json(&body);
                 let body = restore(&body).unwrap_or(body);
                 push_chunks(&body, |chunk, end_of_stream| {
                     replies.push(Reply::ResponseBody {
