@@ -89,6 +89,38 @@ pub struct ServeArgs {
     /// Log line format.
     #[arg(long, value_enum, default_value = "text")]
     pub log_format: LogFormat,
+
+    /// Local mode: read InferenceRollouts and HTTPRoutes from this manifest
+    /// directory (e.g. conformance/examples/quickstart) and rewrite the route
+    /// files' weights instead of talking to Kubernetes.
+    #[arg(long, env = "ROLLOUT_LOCAL_DIR")]
+    pub local: Option<PathBuf>,
+
+    /// Local mode: where each rollout's status file is kept.
+    #[arg(long, default_value = "target/rollout-state", requires = "local")]
+    pub local_state_dir: PathBuf,
+
+    /// Local mode: the running Envoy's configuration directory
+    /// (`target/up/envoy` under `cargo xtask up`); its routes are replaced
+    /// after each weight write. Unset: only the route files change.
+    #[arg(long, requires = "local")]
+    pub local_envoy_dir: Option<PathBuf>,
+
+    /// Local mode: the stack's gateway port (as given to `cargo xtask up --port`).
+    #[arg(long, default_value_t = 8080, requires = "local")]
+    pub local_port: u16,
+
+    /// Local mode: the stack's Envoy admin port (`cargo xtask up --admin-port`).
+    #[arg(long, default_value_t = 19000, requires = "local")]
+    pub local_admin_port: u16,
+
+    /// Local mode: the stack's first process port (`cargo xtask up --first-port`).
+    #[arg(long, default_value_t = 8100, requires = "local")]
+    pub local_first_port: u16,
+
+    /// Local mode: milliseconds between passes over the rollouts.
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u64).range(50..=600_000), requires = "local")]
+    pub local_interval_ms: u64,
 }
 
 /// How the client subcommands reach the admin API.

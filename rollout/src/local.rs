@@ -14,6 +14,7 @@
 
 pub mod reconcile;
 pub mod route_file;
+pub mod serve;
 
 use std::path::{Path, PathBuf};
 

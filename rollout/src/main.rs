@@ -10,6 +10,7 @@ use switchyard_rollout::admin::{self, AdminState, Authenticator, TokenFile};
 use switchyard_rollout::cli::{Cli, Command, LogFormat, ServeArgs, client};
 use switchyard_rollout::controller;
 use switchyard_rollout::lease::LeaderElector;
+use switchyard_rollout::local;
 use switchyard_rollout::metrics::Metrics;
 use tokio_util::sync::CancellationToken;
 use tracing_subscriber::EnvFilter;
@@ -57,6 +58,9 @@ fn init_logging(format: LogFormat) {
 }
 
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    if let Some(dir) = &args.local {
+        return serve_local(dir, &args).await;
+    }
     // Validate everything that needs no cluster before connecting to one.
     if !args.admin_address.ip().is_loopback() && !args.admin_allow_remote {
         bail!(
@@ -123,6 +127,39 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .context("admin API task")?
         .context("admin API")?;
     result
+}
+
+/// Local mode: the manifest directory's rollouts, no Kubernetes and (for now)
+/// no admin API.
+async fn serve_local(dir: &std::path::Path, args: &ServeArgs) -> anyhow::Result<()> {
+    if !dir.is_dir() {
+        bail!("--local {} is not a directory", dir.display());
+    }
+    init_logging(args.log_format);
+    let plan = switchyard_conformance::local::plan::PlanOptions {
+        listener_port: args.local_port,
+        admin_port: args.local_admin_port,
+        first_port: args.local_first_port,
+        ..Default::default()
+    };
+    let options = local::serve::LocalOptions {
+        manifest_dir: dir.to_path_buf(),
+        state_dir: args.local_state_dir.clone(),
+        interval: std::time::Duration::from_millis(args.local_interval_ms),
+        envoy: args.local_envoy_dir.clone().map(|envoy| (envoy, plan)),
+    };
+    let shutdown = CancellationToken::new();
+    let run = local::serve::run(options, shutdown.clone());
+    let mut run = std::pin::pin!(run);
+    tokio::select! {
+        () = &mut run => {}
+        () = terminated() => {
+            tracing::info!("shutting down");
+            shutdown.cancel();
+            run.await;
+        }
+    }
+    Ok(())
 }
 
 /// Runs the controller while this replica leads (always, without an elector).

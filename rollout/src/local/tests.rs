@@ -302,3 +302,49 @@ async fn the_quickstart_rollout_walks_the_route_file_through_every_step() {
         .count();
     assert_eq!(changed, 2);
 }
+
+/// After a weight write, the translated routes in the Envoy directory carry
+/// the new split.
+#[tokio::test]
+async fn a_pass_applies_the_new_weights_to_envoys_routes() {
+    let dir = quickstart_copy();
+    let state = tempfile::tempdir().unwrap();
+    let envoy = tempfile::tempdir().unwrap();
+    let plan = switchyard_conformance::local::plan::PlanOptions::default();
+    super::serve::apply_routes(dir.path(), envoy.path(), &plan).unwrap();
+    let routes_before = routes_text(envoy.path());
+    let options = super::serve::LocalOptions {
+        manifest_dir: dir.path().to_path_buf(),
+        state_dir: state.path().to_path_buf(),
+        interval: std::time::Duration::from_secs(1),
+        envoy: Some((envoy.path().to_path_buf(), plan)),
+    };
+    let now = k8s_openapi::jiff::Timestamp::from_second(1_800_000_000).unwrap();
+    let mut changed = false;
+    for pass in 0..5 {
+        let at = now + k8s_openapi::jiff::SignedDuration::from_secs(pass);
+        changed |= super::serve::pass(&options, at).await.unwrap();
+    }
+    assert!(changed, "the first step's weights were never written");
+    let (rule, stable, canary) = qwen();
+    let view = read_route(&dir.path().join("httproute.yaml"), &rule, &stable, &canary).unwrap();
+    assert_eq!(
+        (view.stable_weight, view.canary_weight),
+        (Some(9_900), Some(100))
+    );
+    let routes_after = routes_text(envoy.path());
+    assert_ne!(routes_before, routes_after);
+    assert!(routes_after.contains("9900"), "{routes_after}");
+}
+
+fn routes_text(envoy_dir: &Path) -> String {
+    let mut texts = Vec::new();
+    for entry in std::fs::read_dir(envoy_dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.file_name().unwrap().to_string_lossy().contains("rds") {
+            texts.push(std::fs::read_to_string(path).unwrap());
+        }
+    }
+    assert!(!texts.is_empty(), "no route file written");
+    texts.concat()
+}

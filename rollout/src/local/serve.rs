@@ -1,0 +1,97 @@
+//! The local-mode loop: every rollout of the manifest directory reconciled on
+//! a fixed cadence, and after a weight write the directory translated again
+//! onto the running Envoy's route file.
+//!
+//! The local stack does not watch its manifest directory, so the controller
+//! applies its own writes: it plans the stack with the same ports as
+//! `cargo xtask up` (the plan is deterministic for a fixed first port) and
+//! replaces only Envoy's routes, which Envoy's file watcher picks up.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use k8s_openapi::jiff::Timestamp;
+use switchyard_conformance::local::plan::PlanOptions;
+use switchyard_conformance::local::stack::LocalStack;
+use switchyard_conformance::translate::ConfigDir;
+use tokio_util::sync::CancellationToken;
+use tracing::{info, warn};
+
+use super::load_rollouts;
+use super::reconcile::reconcile_once;
+use crate::error::{Error, Result};
+
+/// What the local loop reads and writes.
+#[derive(Clone, Debug)]
+pub struct LocalOptions {
+    /// The manifest directory (rollouts, routes, local-endpoints.yaml).
+    pub manifest_dir: PathBuf,
+    /// Where each rollout's status file lives.
+    pub state_dir: PathBuf,
+    /// Time between passes.
+    pub interval: Duration,
+    /// The running Envoy's configuration directory and the stack's ports;
+    /// `None` rewrites the route files only.
+    pub envoy: Option<(PathBuf, PlanOptions)>,
+}
+
+/// Translates `manifest_dir` and replaces the routes in `envoy_dir`.
+pub fn apply_routes(manifest_dir: &Path, envoy_dir: &Path, plan: &PlanOptions) -> Result<()> {
+    let problem = |err: switchyard_conformance::error::Error| Error::LocalFile {
+        path: manifest_dir.display().to_string(),
+        message: format!("translating the manifests for Envoy: {err}"),
+    };
+    let stack = LocalStack::load(manifest_dir, plan).map_err(problem)?;
+    ConfigDir::create(envoy_dir)
+        .and_then(|dir| dir.write_routes(&stack.config))
+        .map_err(problem)
+}
+
+/// One pass over every rollout. Returns whether a route file changed.
+pub async fn pass(options: &LocalOptions, now: Timestamp) -> Result<bool> {
+    let mut changed = false;
+    for local in load_rollouts(&options.manifest_dir)? {
+        let name = local.rollout.metadata.name.clone().unwrap_or_default();
+        let route_file = local
+            .rollout
+            .spec
+            .target
+            .route
+            .as_ref()
+            .and_then(|route| super::route_path(&options.manifest_dir, &route.name).ok());
+        let before = route_file.as_ref().and_then(|p| std::fs::read(p).ok());
+        if let Err(err) = reconcile_once(
+            &options.manifest_dir,
+            &options.state_dir,
+            &local.rollout,
+            now,
+        )
+        .await
+        {
+            warn!(rollout = %name, error = %err, "reconcile failed");
+            continue;
+        }
+        let after = route_file.as_ref().and_then(|p| std::fs::read(p).ok());
+        changed |= before != after;
+    }
+    if changed && let Some((envoy_dir, plan)) = &options.envoy {
+        apply_routes(&options.manifest_dir, envoy_dir, plan)?;
+        info!(envoy = %envoy_dir.display(), "routes applied to Envoy");
+    }
+    Ok(changed)
+}
+
+/// Runs passes until `shutdown` is cancelled. A failed pass is logged and
+/// retried on the next tick: the files may be mid-edit by a person.
+pub async fn run(options: LocalOptions, shutdown: CancellationToken) {
+    info!(dir = %options.manifest_dir.display(), state = %options.state_dir.display(), "local mode");
+    loop {
+        if let Err(err) = pass(&options, Timestamp::now()).await {
+            warn!(error = %err, "local pass failed");
+        }
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            () = tokio::time::sleep(options.interval) => {}
+        }
+    }
+}
