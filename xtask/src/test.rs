@@ -20,8 +20,8 @@ use crate::tools;
 /// The package holding the end-to-end suites, and the prefix of their test targets.
 const E2E_PACKAGE: &str = "switchyard-conformance";
 const E2E_FILTER: &str = "package(switchyard-conformance) & binary(/^e2e_/)";
-/// The binaries the end-to-end suites start, and where they are told to find them.
-const E2E_BINARIES: [&str; 3] = ["switchyard-sim", "switchyard-bbr", "switchyard-epp"];
+/// Where the end-to-end suites are told to find the binaries they start
+/// (`switchyard-sim`, `switchyard-bbr`, `switchyard-epp`).
 const E2E_BIN_DIR_ENV: &str = "SWITCHYARD_BIN_DIR";
 
 #[derive(clap::Args)]
@@ -130,11 +130,10 @@ pub fn run(root: &Path, args: &Args) -> Result<()> {
     if !args.no_e2e {
         plan.push(Step::new("end-to-end tests (real Envoy)", move || {
             // The conformance suite runs these binaries as processes, as `cargo xtask up` does.
+            // `--workspace`, as the charts step builds: with `-p` cargo unifies features
+            // over fewer packages and rebuilds half the dependency tree a second time.
             let mut build = cargo(root);
-            build.args(["build", "--bins"]);
-            for package in E2E_BINARIES {
-                build.args(["-p", package]);
-            }
+            build.args(["build", "--workspace", "--bins"]);
             locked(&mut build);
             steps::run(&mut build)?;
             let mut cmd = with_env(cargo(root));
