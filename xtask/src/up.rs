@@ -8,7 +8,8 @@
 //! `grpc.health.v1`, Envoy `/ready` with the listener bound). Then either serves until Ctrl-C
 //! (or until a child dies, printing its last log lines) or, with `--smoke`, sends a mixed
 //! sample load, prints a table and exits 0 only if every request succeeded. Logs and the
-//! generated configuration stay in `target/up/` for reading afterwards.
+//! generated configuration stay in `target/up/` for reading afterwards. With `--rollout`,
+//! the rollout controller runs beside them in local mode on the same directory.
 
 mod banner;
 mod smoke;
@@ -20,7 +21,7 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 use switchyard_conformance::local::plan::PlanOptions;
 use switchyard_conformance::local::stack::LocalStack;
-use switchyard_conformance::process::{Supervised, TAIL_LINES, supervise};
+use switchyard_conformance::process::{ChildProcess, Supervised, TAIL_LINES, supervise};
 use switchyard_conformance::stack::{RunningStack, StackOptions};
 use tokio::signal::unix::{SignalKind, signal};
 
@@ -31,6 +32,8 @@ use crate::tools;
 const DEFAULT_DIR: &str = "conformance/examples/quickstart";
 /// The binaries `up` runs, built in release mode.
 const PACKAGES: [&str; 3] = ["switchyard-sim", "switchyard-bbr", "switchyard-epp"];
+/// The rollout controller, built and started with `--rollout`.
+const ROLLOUT_PACKAGE: &str = "switchyard-rollout";
 /// How long one process may take to become ready.
 const START_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -55,6 +58,12 @@ pub struct Args {
     /// How many requests `--smoke` sends.
     #[arg(long, default_value_t = 120, requires = "smoke")]
     smoke_requests: usize,
+    /// Also run `switchyard-rollout serve --local DIR`: it moves the HTTPRoute weights of
+    /// DIR's InferenceRollouts by rewriting the route files in DIR in place, and applies
+    /// them to Envoy. Its status is kept in target/up/rollout-state, its log in
+    /// target/up/rollout.log.
+    #[arg(long, conflicts_with = "smoke")]
+    rollout: bool,
 }
 
 pub fn run(root: &Path, args: &Args) -> Result<()> {
@@ -73,7 +82,7 @@ pub fn run(root: &Path, args: &Args) -> Result<()> {
     }
     tools::install_all(root)?;
     let envoy = tools::tools_dir(root).join(tools::ENVOY.bin);
-    let binaries = build_release(root)?;
+    let binaries = build_release(root, args.rollout)?;
     check_ports_free(&stack)?;
 
     let run_dir = root.join("target").join("up");
@@ -113,12 +122,17 @@ fn resolve_dir(root: &Path, dir: &Path) -> Result<PathBuf> {
     )
 }
 
-/// `cargo build --release` of the three binaries; returns the directory holding them.
-fn build_release(root: &Path) -> Result<PathBuf> {
-    println!("building release binaries: {}", PACKAGES.join(", "));
+/// `cargo build --release` of the three binaries (and the rollout controller with
+/// `rollout`); returns the directory holding them.
+fn build_release(root: &Path, rollout: bool) -> Result<PathBuf> {
+    let mut packages = PACKAGES.to_vec();
+    if rollout {
+        packages.push(ROLLOUT_PACKAGE);
+    }
+    println!("building release binaries: {}", packages.join(", "));
     let mut cmd = cargo(root);
     cmd.args(["build", "--release", "--bins"]);
-    for package in PACKAGES {
+    for package in packages {
         cmd.args(["-p", package]);
     }
     let out = cmd
@@ -208,14 +222,29 @@ async fn serve(
     }
 
     banner::print(root, &running);
-    let outcome = supervise(&mut running.children_mut(), shutdown_signal()).await?;
+    let mut rollout = if args.rollout {
+        let child = start_rollout(dir, options, args)?;
+        println!(
+            "  rollout controller pid {} (local mode on {}; log {})",
+            child.pid(),
+            dir.display(),
+            child.log_path().display()
+        );
+        Some(child)
+    } else {
+        None
+    };
+    let mut children = running.children_mut();
+    if let Some(child) = rollout.as_mut() {
+        children.push(child);
+    }
+    let outcome = supervise(&mut children, shutdown_signal()).await?;
     match outcome {
         Supervised::Shutdown => {
             println!("\nstopping");
             Ok(())
         }
         Supervised::ChildExited { index, status } => {
-            let children = running.children_mut();
             let Some(child) = children.get(index) else {
                 bail!("a child exited with {status}; stopping the rest");
             };
@@ -228,6 +257,24 @@ async fn serve(
             )
         }
     }
+}
+
+/// `switchyard-rollout serve --local DIR`, told the stack's ports so that its translation
+/// of DIR matches the running Envoy's clusters.
+fn start_rollout(dir: &Path, options: &StackOptions, args: &Args) -> Result<ChildProcess> {
+    let mut cmd = std::process::Command::new(options.binaries.join(ROLLOUT_PACKAGE));
+    cmd.arg("serve")
+        .arg("--local")
+        .arg(dir)
+        .arg("--local-envoy-dir")
+        .arg(options.run_dir.join("envoy"))
+        .arg("--local-state-dir")
+        .arg(options.run_dir.join("rollout-state"))
+        .args(["--local-port", &args.port.to_string()])
+        .args(["--local-admin-port", &args.admin_port.to_string()])
+        .args(["--local-first-port", &args.first_port.to_string()]);
+    ChildProcess::spawn(ROLLOUT_PACKAGE, &cmd, &options.run_dir.join("rollout.log"))
+        .context("starting the rollout controller")
 }
 
 /// Resolves on Ctrl-C or SIGTERM.
