@@ -23,7 +23,7 @@ fn quickstart_passes_switchyard_check() {
         .filter(|path| path.extension().is_some_and(|ext| ext == "yaml"))
         .collect();
     files.sort();
-    assert_eq!(files.len(), 6, "{files:?}");
+    assert_eq!(files.len(), 7, "{files:?}");
     let mut documents = Vec::new();
     for file in &files {
         let text = std::fs::read_to_string(file).unwrap();
@@ -31,12 +31,12 @@ fn quickstart_passes_switchyard_check() {
     }
     let findings = check::check_documents(&documents);
     assert!(findings.is_empty(), "{findings:#?}");
-    // 3 pools, 1 route, 3 objectives, 1 rewrite checked; the Gateway and the endpoints file
-    // are other kinds.
+    // 3 pools, 1 route, 3 objectives, 1 rewrite and 1 rollout checked; the Gateway and the
+    // endpoints file are other kinds.
     assert_eq!(
         check::tally(&documents),
         Tally {
-            checked: 8,
+            checked: 9,
             other: 2
         }
     );
@@ -55,8 +55,21 @@ fn quickstart_passes_switchyard_check() {
         .collect();
     documents.extend(check::parse_documents("httproute.yaml", &broken).unwrap());
     let findings = check::check_documents(&documents);
-    assert_eq!(findings.len(), 1, "{findings:#?}");
-    assert!(findings[0].message.contains("vllm-qwen3-32b-canry"));
+    // The route names a pool that does not exist, and the rollout's canary is no longer
+    // among the rule's backends.
+    assert_eq!(findings.len(), 2, "{findings:#?}");
+    assert!(
+        findings
+            .iter()
+            .any(|f| f.kind == "HTTPRoute" && f.message.contains("vllm-qwen3-32b-canry")),
+        "{findings:#?}"
+    );
+    assert!(
+        findings.iter().any(|f| f.kind == "InferenceRollout"
+            && f.message
+                .contains("no backendRef to InferencePool vllm-qwen3-32b-canary")),
+        "{findings:#?}"
+    );
 }
 
 #[test]
