@@ -149,8 +149,14 @@ impl Envoy {
         }
         let mut process = ChildProcess::spawn("envoy", &cmd, &dir.join("envoy.log"))?;
         let client = HttpClient::new();
-        let (admin, listener) =
-            wait_ready(&mut process, &client, &admin_file, options.ready_timeout).await?;
+        let (admin, listener) = wait_ready(
+            &mut process,
+            &client,
+            &admin_file,
+            options.ready_timeout,
+            |json| listener_addr(json).map(Some),
+        )
+        .await?;
         tracing::info!(pid = process.pid(), %admin, %listener, "envoy ready");
         Ok(Self {
             process,
@@ -286,20 +292,23 @@ fn remove_if_present(path: &Path) -> Result<()> {
     }
 }
 
-/// Polls until Envoy has written its admin address, `/ready` answers 200 (server LIVE, so
-/// the static listener is bound) and the listener's port is known.
-async fn wait_ready(
+/// Polls until Envoy has written its admin address, `/ready` answers 200 and
+/// `find_listener` reads the listener's bound address from
+/// `/listeners?format=json` (`Ok(None)`: not bound yet, keep waiting). Shared
+/// by the harness Envoy and the local gateway, whose listeners differ.
+pub(crate) async fn wait_ready(
     process: &mut ChildProcess,
     client: &HttpClient,
     admin_file: &Path,
     timeout: Duration,
+    find_listener: impl Fn(&str) -> Result<Option<SocketAddr>>,
 ) -> Result<(SocketAddr, SocketAddr)> {
     let started = Instant::now();
     let mut stage = "the admin address file was not written";
     loop {
         process.fail_if_exited()?;
         if let Some(admin) = read_admin_addr(admin_file) {
-            stage = "/ready did not answer 200 LIVE";
+            stage = "/ready did not answer 200 (listeners, clusters or routes not loaded)";
             let ready = client
                 .get(&format!("http://{admin}/ready"), &[])
                 .await
@@ -308,8 +317,10 @@ async fn wait_ready(
                 let listeners = client
                     .get(&format!("http://{admin}/listeners?format=json"), &[])
                     .await?;
-                let listener = listener_addr(&listeners.text())?;
-                return Ok((admin, listener));
+                if let Some(listener) = find_listener(&listeners.text())? {
+                    return Ok((admin, listener));
+                }
+                stage = "the listener is not bound";
             }
         }
         if started.elapsed() > timeout {

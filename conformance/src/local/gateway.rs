@@ -9,17 +9,15 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use http::StatusCode;
 
 use crate::client::HttpClient;
+use crate::envoy::wait_ready;
 use crate::error::{Error, Result};
-use crate::process::{ChildProcess, TAIL_LINES};
+use crate::process::ChildProcess;
 use crate::translate::{ConfigDir, LISTENER_NAME};
-
-/// How often readiness is polled.
-const READY_POLL: Duration = Duration::from_millis(25);
 
 /// A running Envoy serving a translated gateway.
 #[derive(Debug)]
@@ -60,7 +58,10 @@ impl GatewayEnvoy {
             .args(["--log-level", "warning"]);
         let mut process = ChildProcess::spawn("envoy", &cmd, log)?;
         let client = HttpClient::new();
-        let (admin, listener) = wait_ready(&mut process, &client, &admin_file, timeout).await?;
+        let (admin, listener) = wait_ready(&mut process, &client, &admin_file, timeout, |json| {
+            Ok(bound_listener(json))
+        })
+        .await?;
         tracing::info!(pid = process.pid(), %admin, %listener, "gateway envoy ready");
         Ok(Self {
             process,
@@ -128,49 +129,6 @@ fn sum_rejections(stats: &str) -> u64 {
         .filter(|(name, _)| name.ends_with(".update_rejected"))
         .filter_map(|(_, value)| value.trim().parse::<u64>().ok())
         .sum()
-}
-
-async fn wait_ready(
-    process: &mut ChildProcess,
-    client: &HttpClient,
-    admin_file: &Path,
-    timeout: Duration,
-) -> Result<(SocketAddr, SocketAddr)> {
-    let started = Instant::now();
-    let mut stage = "the admin address file was not written";
-    loop {
-        process.fail_if_exited()?;
-        let admin = std::fs::read_to_string(admin_file)
-            .ok()
-            .and_then(|text| text.trim().parse::<SocketAddr>().ok());
-        if let Some(admin) = admin {
-            stage = "/ready did not answer 200 (listeners, clusters or routes not loaded)";
-            let live = client
-                .get(&format!("http://{admin}/ready"), &[])
-                .await
-                .is_ok_and(|r| r.status == StatusCode::OK);
-            if live {
-                let listeners = client
-                    .get(&format!("http://{admin}/listeners?format=json"), &[])
-                    .await?;
-                if let Some(listener) = bound_listener(&listeners.text()) {
-                    return Ok((admin, listener));
-                }
-                stage = "the listener is not bound";
-            }
-        }
-        if started.elapsed() > timeout {
-            return Err(Error::NotReady {
-                name: process.name().to_owned(),
-                pid: process.pid(),
-                waited: timeout,
-                what: stage.to_owned(),
-                log: process.log_path().to_path_buf(),
-                tail: process.log_tail(TAIL_LINES),
-            });
-        }
-        tokio::time::sleep(READY_POLL).await;
-    }
 }
 
 /// The bound address of [`LISTENER_NAME`] in `/listeners?format=json`.
