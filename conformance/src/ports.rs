@@ -20,17 +20,31 @@ static HANDED_OUT: Mutex<BTreeSet<u16>> = Mutex::new(BTreeSet::new());
 /// How often [`wait_for_tcp`] retries a refused connection.
 const CONNECT_RETRY: Duration = Duration::from_millis(20);
 
-/// A loopback port that was free a moment ago: the kernel picked it for a bind to port 0 and
-/// the socket was closed again. Another process may still take it before the caller binds,
-/// which is why in-process servers keep their listener instead.
+/// Lowest port [`free_port`] hands out: above the well-known and common service ports.
+const LOWEST_PORT: u16 = 10_000;
+
+/// Where the kernel's ephemeral range starts when `/proc` does not say (Linux's default).
+const DEFAULT_EPHEMERAL_START: u16 = 32_768;
+
+/// How many random candidates [`free_port`] tries before giving up.
+const ATTEMPTS: usize = 1_000;
+
+/// A loopback port that was free a moment ago and that another process is unlikely to take
+/// before the caller's child binds it.
+///
+/// Binding port 0 would be simpler but hands out ports from the kernel's ephemeral range, the
+/// same range every outgoing connection on the machine (Envoy's upstream connections, test
+/// clients, other test processes) draws its source port from — so one of those could grab it
+/// in the gap before the child binds. Ports are therefore drawn at random from below the
+/// ephemeral range, which only explicit binds use; the randomness keeps concurrent test
+/// processes (nextest runs one per test) from trying the same sequence.
 pub fn free_port() -> Result<u16> {
-    loop {
-        let listener = TcpListener::bind("127.0.0.1:0")
-            .map_err(Error::io("binding 127.0.0.1:0 to find a free port"))?;
-        let port = listener
-            .local_addr()
-            .map_err(Error::io("reading the address of a bound socket"))?
-            .port();
+    let ceiling = ephemeral_range_start().max(LOWEST_PORT + 1_000);
+    for _ in 0..ATTEMPTS {
+        let port = rand::random_range(LOWEST_PORT..ceiling);
+        if TcpListener::bind(("127.0.0.1", port)).is_err() {
+            continue;
+        }
         let fresh = HANDED_OUT
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
@@ -39,6 +53,20 @@ pub fn free_port() -> Result<u16> {
             return Ok(port);
         }
     }
+    Err(Error::io("finding a free loopback port")(
+        std::io::Error::new(
+            std::io::ErrorKind::AddrInUse,
+            format!("{ATTEMPTS} random ports in {LOWEST_PORT}..{ceiling} were all taken"),
+        ),
+    ))
+}
+
+/// First port of the kernel's ephemeral range (`/proc/sys/net/ipv4/ip_local_port_range`).
+fn ephemeral_range_start() -> u16 {
+    std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|range| range.split_whitespace().next()?.parse().ok())
+        .unwrap_or(DEFAULT_EPHEMERAL_START)
 }
 
 /// A loopback address on a [`free_port`].
@@ -86,5 +114,10 @@ mod tests {
         assert_eq!(ports.len(), 20);
         let port = *ports.iter().next().unwrap();
         TcpListener::bind(("127.0.0.1", port)).unwrap();
+        assert!(
+            ports
+                .iter()
+                .all(|&port| port >= LOWEST_PORT && port < ephemeral_range_start())
+        );
     }
 }

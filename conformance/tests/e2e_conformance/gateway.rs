@@ -171,30 +171,41 @@ impl Gateway {
             serde_json::to_string_pretty(&endpoints).unwrap(),
         )
         .unwrap();
-        let plan_options = PlanOptions {
-            listener_port: ports::free_port().unwrap(),
-            admin_port: ports::free_port().unwrap(),
-            first_port: 0,
-            ..PlanOptions::default()
-        };
-        let stack = LocalStack::load(dir.path(), &plan_options).unwrap();
-        let options = StackOptions {
-            binaries: binaries_dir(),
-            envoy: envoy::locate().unwrap(),
-            run_dir: dir.path().join("run"),
-            start_timeout: Duration::from_secs(30),
+        // A port picked for a child can still be taken by another process before the child
+        // binds it; that (and only that) is worth a fresh set of ports and another start.
+        let mut attempt = 1;
+        let (stack_plan, running) = loop {
+            let plan_options = PlanOptions {
+                listener_port: ports::free_port().unwrap(),
+                admin_port: ports::free_port().unwrap(),
+                first_port: 0,
+                ..PlanOptions::default()
+            };
+            let stack = LocalStack::load(dir.path(), &plan_options).unwrap();
+            let plan = stack.plan.clone();
+            let options = StackOptions {
+                binaries: binaries_dir(),
+                envoy: envoy::locate().unwrap(),
+                run_dir: dir.path().join(format!("run-{attempt}")),
+                start_timeout: Duration::from_secs(30),
+            };
+            match RunningStack::start(stack, &options, |_, _| {}).await {
+                Ok(running) => break (plan, running),
+                Err(error) if attempt < 3 && error.to_string().contains("in use") => {
+                    eprintln!("stack start attempt {attempt} lost a port race, retrying: {error}");
+                    attempt += 1;
+                }
+                Err(error) => panic!("starting the local stack: {error}"),
+            }
         };
         let mut pool_of_replica = BTreeMap::new();
-        for pool in &stack.plan.pools {
+        for pool in &stack_plan.pools {
             for sim in &pool.simulators {
                 for rank in 0..sim.endpoints.len() {
                     pool_of_replica.insert(format!("{}-{rank}", sim.name), pool.pool.name.clone());
                 }
             }
         }
-        let running = RunningStack::start(stack, &options, |_, _| {})
-            .await
-            .unwrap();
         Self {
             running,
             client: HttpClient::new(),
