@@ -202,8 +202,9 @@ async fn prefix_cache_stickiness() {
 }
 
 /// The LoRA affinity scorer with upstream's conformance filter (to place the long requests
-/// that load each adapter) and the KV scorer. No queue scorer: it counts the EPP's own
-/// in-flight requests until the next scrape, and the replica running an adapter always has one.
+/// that load each adapter) and the KV scorer. No queue scorer: ours counts a request the
+/// picker sent since the last scrape (50 ms) as queued, so at the default weights (queue 2,
+/// LoRA 1) back-to-back requests for one adapter are pulled off the replica running it.
 const LORA_PICKER_CONFIG: &str = "apiVersion: inference.networking.x-k8s.io/v1alpha1
 kind: EndpointPickerConfig
 plugins:
@@ -226,7 +227,8 @@ schedulingProfiles:
 async fn lora_affinity_sends_an_adapter_to_the_replica_running_it() {
     let pool = Pool {
         adapters: &["ad-1", "ad-2"],
-        // Real step times, so a long generation keeps its adapter running.
+        // Real step times, so a long generation (1,000 tokens at ~12 ms each) keeps its
+        // adapter running for the whole test; it is aborted when the test ends.
         simulator_args: &[],
         picker_args: vec!["--config-text".to_owned(), LORA_PICKER_CONFIG.to_owned()],
         ..Pool::new("lora", "m-lora", 3)
@@ -240,7 +242,7 @@ async fn lora_affinity_sends_an_adapter_to_the_replica_running_it() {
         let body = json!({
             "model": adapter,
             "messages": [{"role": "user", "content": "a long story"}],
-            "max_tokens": 400,
+            "max_tokens": 1000,
             "ignore_eos": true,
             "stream": true,
         });
@@ -274,8 +276,10 @@ async fn lora_affinity_sends_an_adapter_to_the_replica_running_it() {
         }
     }
     tokio::time::sleep(Duration::from_millis(300)).await;
-    for round in 0..5 {
-        for (adapter, (name, _)) in holders {
+    // Back to back per adapter: each pick comes before the picker's next scrape can show the
+    // previous request.
+    for (adapter, (name, _)) in holders {
+        for round in 0..5 {
             let prompt = format!("{adapter} question {round}");
             let response = gw.chat_prompt(adapter, &prompt, &[]).await;
             assert_eq!(response.status, StatusCode::OK, "{}", response.text());
