@@ -56,13 +56,12 @@ pub const IMPLIED_TYPES: [&str; 13] = [
     "inflight-load-producer",
     "k8s-notification-source",
 ];
+/// Conformance only: echoes the endpoint the proxy reports as having served
+/// the request into `x-conformance-test-served-endpoint`.
+pub const SERVED_ENDPOINT_VERIFIER: &str = "destination-endpoint-served-verifier";
 /// Response-path plugin types Switchyard implements. They take no place in a
 /// scheduling profile: listing one under `plugins` turns it on.
-pub const RESPONSE_TYPES: [&str; 1] = [
-    // Conformance only: echoes the endpoint the proxy reports as having served
-    // the request into `x-conformance-test-served-endpoint`.
-    "destination-endpoint-served-verifier",
-];
+pub const RESPONSE_TYPES: [&str; 1] = [SERVED_ENDPOINT_VERIFIER];
 /// Upstream plugin types Switchyard recognises but does not implement.
 pub const UNSUPPORTED_TYPES: [&str; 10] = [
     "prefix-cache-affinity-filter",
@@ -265,7 +264,7 @@ impl SchedulerConfig {
             verify_served_endpoint: raw
                 .plugins
                 .iter()
-                .any(|p| p.type_ == "destination-endpoint-served-verifier"),
+                .any(|p| p.type_ == SERVED_ENDPOINT_VERIFIER),
         };
         let mut picker_seen = false;
         for entry in &profile.plugins {
