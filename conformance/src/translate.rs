@@ -10,7 +10,13 @@
 //! - one listener (`127.0.0.1:8080` by default) whose HTTP filters are: a header mutation
 //!   that drops any client-sent `x-gateway-destination-endpoint` (only pickers may choose a
 //!   host), BBR's ext_proc (it copies the body's `model` into a header and clears the route
-//!   cache), the endpoint pickers' ext_proc, the router;
+//!   cache), the endpoint pickers' ext_proc, two filters that report the served endpoint, the
+//!   router;
+//! - the served endpoint (endpoint picker protocol, "Destination Endpoint Served"): every
+//!   upstream response is stamped with the address Envoy connected to, which is moved into
+//!   `envoy.lb` dynamic metadata as `x-gateway-destination-endpoint-served` before the response
+//!   reaches the picker filter, which forwards that namespace to the picker. ORIGINAL_DST makes
+//!   no load-balancing choice, so Envoy alone would leave `envoy.lb` without it;
 //! - routes from the HTTPRoute rules, in Gateway API precedence order; a rule's backendRefs
 //!   become weighted clusters, one ORIGINAL_DST cluster per InferencePool that sends each
 //!   request where the pool's picker said in `x-gateway-destination-endpoint`;
@@ -68,6 +74,11 @@ pub const PICKER_FILTER: &str = "envoy.filters.http.ext_proc.epp";
 pub const STRIP_DESTINATION_FILTER: &str = "envoy.filters.http.header_mutation.strip_destination";
 /// BBR's filter name.
 pub const BBR_FILTER: &str = "envoy.filters.http.ext_proc.bbr";
+/// The filter that stamps each upstream response with the address Envoy connected to.
+pub const SERVED_HEADER_FILTER: &str = "envoy.filters.http.header_mutation.served_endpoint";
+/// The filter that moves that stamp into `envoy.lb` dynamic metadata, where the picker filter
+/// reads it on the response path (`x-gateway-destination-endpoint-served`).
+pub const SERVED_METADATA_FILTER: &str = "envoy.filters.http.header_to_metadata.served_endpoint";
 /// The gRPC cluster of the picker filter when no pool's picker applies. It has no endpoints,
 /// so a request that reaches the filter without a pool (a backendRef naming a missing pool)
 /// fails closed with 500, which is what Gateway API asks for such a backend.

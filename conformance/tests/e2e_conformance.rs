@@ -28,7 +28,10 @@ use futures::StreamExt;
 use http::StatusCode;
 use switchyard_conformance::stack::health;
 
-use gateway::{Gateway, Match, Pool, Rule, TEST_SELECTION_HEADER, TESTING_PICKER_CONFIG};
+use gateway::{
+    Gateway, Match, Pool, Rule, SERVED_ENDPOINT_HEADER, TEST_SELECTION_HEADER,
+    TESTING_PICKER_CONFIG,
+};
 
 fn testing_pool(name: &'static str, model: &'static str, replicas: u16) -> Pool {
     Pool {
@@ -115,6 +118,62 @@ async fn gateway_following_epp_routing_with_data_parallelism() {
         seen.insert(gw.replica(&response).unwrap().to_owned());
     }
     assert!(seen.len() > 1, "an IP pin reached only {seen:?}");
+}
+
+/// Upstream `GatewayDestinationEndpointServed`: the gateway reports the endpoint that served
+/// each request back to the picker (response metadata `envoy.lb` →
+/// `x-gateway-destination-endpoint-served`), and the picker's
+/// `destination-endpoint-served-verifier` echoes it in `x-conformance-test-served-endpoint`.
+/// The replica's own name (`x-inference-pod`) says independently who answered.
+#[tokio::test]
+async fn gateway_destination_endpoint_served() {
+    let gw = Gateway::start(
+        &[
+            testing_pool("served", "m-served", 3),
+            Pool::new("plain", "m-plain", 1),
+        ],
+        &[
+            rule("m-served", &[("served", 1)]),
+            rule("m-plain", &[("plain", 1)]),
+        ],
+    )
+    .await;
+    let endpoints = gw.endpoints("served");
+    // As upstream: each endpoint pinned in turn is the one reported.
+    for (name, addr) in &endpoints {
+        let addr = addr.to_string();
+        let response = gw.chat("m-served", &[(TEST_SELECTION_HEADER, &addr)]).await;
+        assert_eq!(response.status, StatusCode::OK, "{}", response.text());
+        assert_eq!(gw.replica(&response), Some(name.as_str()));
+        assert_eq!(
+            response.header(SERVED_ENDPOINT_HEADER),
+            Some(addr.as_str()),
+            "{:?}\n{}",
+            response.headers,
+            gw.envoy_log()
+        );
+        // Negative: the gateway's internal stamp does not leak to the client.
+        assert_eq!(
+            response.header("x-gateway-destination-endpoint-served"),
+            None
+        );
+    }
+    // Unpinned: the report follows whichever replica answered, so it is not a constant.
+    let mut reported = BTreeSet::new();
+    for i in 0..12 {
+        let response = gw.chat_prompt("m-served", &format!("free {i}"), &[]).await;
+        assert_eq!(response.status, StatusCode::OK, "{}", response.text());
+        let replica = gw.replica(&response).unwrap();
+        let (_, addr) = endpoints.iter().find(|(n, _)| n == replica).unwrap();
+        let served = response.header(SERVED_ENDPOINT_HEADER).unwrap();
+        assert_eq!(served, addr.to_string(), "{replica} answered");
+        reported.insert(served.to_owned());
+    }
+    assert!(reported.len() > 1, "12 requests all reported {reported:?}");
+    // Negative: a picker without the verifier adds no such header.
+    let response = gw.chat("m-plain", &[]).await;
+    assert_eq!(response.status, StatusCode::OK, "{}", response.text());
+    assert_eq!(response.header(SERVED_ENDPOINT_HEADER), None);
 }
 
 /// Upstream `GatewayWeightedAcrossTwoInferencePools`: a 70/30 split of one rule between two

@@ -38,6 +38,7 @@ use crate::scheduling::{NoCapacity, Pick, RequestView, Scheduler};
 
 pub use body::{Api, RequestBody};
 pub use reply::{ErrorCode, HeadersReply, Reply};
+pub use response::ServedEndpoint;
 
 /// Body chunks sent back to Envoy are at most this long (upstream's limit,
 /// under Envoy's per-message buffer).
@@ -48,6 +49,10 @@ pub const TEST_ENDPOINT_SELECTION_HEADER: &str = "test-epp-endpoint-selection";
 
 /// The debug header upstream adds to every response.
 pub const RESPONSE_HEADERS_MARKER: &str = "x-went-into-resp-headers";
+
+/// The conformance header `destination-endpoint-served-verifier` answers
+/// with: the endpoint the proxy reported as having served the request.
+pub const SERVED_ENDPOINT_TEST_HEADER: &str = "x-conformance-test-served-endpoint";
 
 /// One message from Envoy, reduced to what the EPP reads.
 #[derive(Clone, Copy, Debug)]
@@ -76,6 +81,8 @@ pub enum Event<'a> {
         headers: &'a [(&'a str, &'a [u8])],
         /// Set when the response has no body.
         end_of_stream: bool,
+        /// The served endpoint from the response metadata.
+        served: ServedEndpoint<'a>,
     },
     /// A response-body chunk.
     ResponseBody {
@@ -286,8 +293,9 @@ impl RequestStream {
                 Event::ResponseHeaders {
                     headers,
                     end_of_stream,
+                    served,
                 },
-            ) => Ok(self.on_response_headers(headers, end_of_stream)),
+            ) => Ok(self.on_response_headers(headers, end_of_stream, served, env)),
             (
                 Phase::ResponseBody,
                 Event::ResponseBody {

@@ -8,15 +8,16 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use switchyard_api::AppProtocol;
 use switchyard_api::protocol::{
-    DESTINATION_ENDPOINT_HEADER, ENVOY_LB_METADATA_NAMESPACE, EXT_PROC_SERVICE_NAME,
-    INFERENCE_MODEL_HEADER, MODEL_NAME_HEADER,
+    DESTINATION_ENDPOINT_HEADER, DESTINATION_ENDPOINT_SERVED_KEY, ENVOY_LB_METADATA_NAMESPACE,
+    EXT_PROC_SERVICE_NAME, INFERENCE_MODEL_HEADER, MODEL_NAME_HEADER,
 };
 
 use super::manifests::pool_key;
 use super::routes::{Backend, HeaderCondition, PathMatch, PlannedRoute, RouteAction};
 use super::{
     BBR_CLUSTER, BBR_FILTER, GatewayWiring, LISTENER_NAME, Manifests, NO_PICKER_CLUSTER,
-    PICKER_FILTER, PickerHealth, PoolKey, ROUTE_CONFIG_NAME, STRIP_DESTINATION_FILTER,
+    PICKER_FILTER, PickerHealth, PoolKey, ROUTE_CONFIG_NAME, SERVED_HEADER_FILTER,
+    SERVED_METADATA_FILTER, STRIP_DESTINATION_FILTER,
 };
 
 const EXT_PROC_TYPE: &str =
@@ -71,13 +72,18 @@ pub(super) fn bootstrap(admin: SocketAddr, dir: &Path) -> Value {
     })
 }
 
-/// The HTTP listener: BBR, the picker filter, the router; routes from `rds.json`.
+/// The HTTP listener: BBR, the picker filter, the served-endpoint report, the router; routes
+/// from `rds.json`.
 pub(super) fn listener(wiring: &GatewayWiring, dir: &Path) -> Value {
     let mut filters = vec![strip_destination_filter()];
     if wiring.bbr.is_some() {
         filters.push(bbr_filter(wiring.bbr_message_timeout));
     }
     filters.push(picker_filter(wiring.picker_message_timeout));
+    // Responses pass the filters in reverse: the stamp is set first, then becomes metadata,
+    // and only then reaches the picker.
+    filters.push(served_metadata_filter());
+    filters.push(served_header_filter());
     filters.push(json!({
         "name": "envoy.filters.http.router",
         "typed_config": {
@@ -141,6 +147,45 @@ fn strip_destination_filter() -> Value {
     })
 }
 
+/// Stamps every upstream response with the address Envoy connected to, overwriting anything
+/// the model server sent under that name. This is the served endpoint of the endpoint picker
+/// protocol: ORIGINAL_DST makes no load-balancing choice, so Envoy itself writes nothing to
+/// `envoy.lb`. A response without an upstream (a local reply) formats to nothing and gets no
+/// stamp.
+fn served_header_filter() -> Value {
+    json!({
+        "name": SERVED_HEADER_FILTER,
+        "typed_config": {
+            "@type": "type.googleapis.com/envoy.extensions.filters.http.header_mutation.v3.HeaderMutation",
+            "mutations": { "response_mutations": [{ "append": {
+                "header": { "key": DESTINATION_ENDPOINT_SERVED_KEY, "value": "%UPSTREAM_REMOTE_ADDRESS%" },
+                "append_action": "OVERWRITE_IF_EXISTS_OR_ADD",
+                "keep_empty_value": false,
+            } }] },
+        }
+    })
+}
+
+/// Moves the stamp into `envoy.lb` dynamic metadata and removes it, so the client never sees
+/// it and the picker filter forwards it (`metadata_options.forwarding_namespaces`).
+fn served_metadata_filter() -> Value {
+    json!({
+        "name": SERVED_METADATA_FILTER,
+        "typed_config": {
+            "@type": "type.googleapis.com/envoy.extensions.filters.http.header_to_metadata.v3.Config",
+            "response_rules": [{
+                "header": DESTINATION_ENDPOINT_SERVED_KEY,
+                "on_header_present": {
+                    "metadata_namespace": ENVOY_LB_METADATA_NAMESPACE,
+                    "key": DESTINATION_ENDPOINT_SERVED_KEY,
+                    "type": "STRING",
+                },
+                "remove": true,
+            }],
+        }
+    })
+}
+
 /// BBR: headers and the BUFFERED body, nothing of the response; fail closed.
 fn bbr_filter(message_timeout: Duration) -> Value {
     json!({
@@ -169,7 +214,9 @@ fn bbr_filter(message_timeout: Duration) -> Value {
 
 /// The picker filter as the connection manager holds it: enabled, FULL_DUPLEX_STREAMED both
 /// ways with trailers sent (the endpoint picker protocol), and aimed at a cluster with no
-/// endpoints, so a route entry that names no pool fails closed with 500.
+/// endpoints, so a route entry that names no pool fails closed with 500. It accepts the
+/// picker's `envoy.lb` answer and sends `envoy.lb` back, which on the response carries the
+/// served endpoint.
 fn picker_filter(message_timeout: Duration) -> Value {
     json!({
         "name": PICKER_FILTER,
@@ -189,6 +236,7 @@ fn picker_filter(message_timeout: Duration) -> Value {
             "message_timeout": duration(message_timeout),
             "metadata_options": {
                 "receiving_namespaces": { "untyped": [ENVOY_LB_METADATA_NAMESPACE] },
+                "forwarding_namespaces": { "untyped": [ENVOY_LB_METADATA_NAMESPACE] },
             },
         }
     })

@@ -156,6 +156,8 @@ fn listener_runs_bbr_then_the_picker_enabled_then_the_router() {
             STRIP_DESTINATION_FILTER,
             BBR_FILTER,
             PICKER_FILTER,
+            SERVED_METADATA_FILTER,
+            SERVED_HEADER_FILTER,
             "envoy.filters.http.router"
         ]
     );
@@ -177,10 +179,27 @@ fn listener_runs_bbr_then_the_picker_enabled_then_the_router() {
         picker["typed_config"]["grpc_service"]["envoy_grpc"]["cluster_name"],
         NO_PICKER_CLUSTER
     );
+    for direction in ["receiving_namespaces", "forwarding_namespaces"] {
+        assert_eq!(
+            picker["typed_config"]["metadata_options"][direction]["untyped"],
+            json!(["envoy.lb"]),
+            "{direction}"
+        );
+    }
+    // The served endpoint: stamped from the upstream address (never the model server's own
+    // header), then moved into envoy.lb before the response reaches the picker.
+    let stamp = &filters[4]["typed_config"]["mutations"]["response_mutations"][0]["append"];
     assert_eq!(
-        picker["typed_config"]["metadata_options"]["receiving_namespaces"]["untyped"],
-        json!(["envoy.lb"])
+        stamp["header"],
+        json!({"key": "x-gateway-destination-endpoint-served", "value": "%UPSTREAM_REMOTE_ADDRESS%"})
     );
+    assert_eq!(stamp["append_action"], "OVERWRITE_IF_EXISTS_OR_ADD");
+    let rule = &filters[3]["typed_config"]["response_rules"][0];
+    assert_eq!(
+        rule["on_header_present"],
+        json!({"metadata_namespace": "envoy.lb", "key": "x-gateway-destination-endpoint-served", "type": "STRING"})
+    );
+    assert_eq!(rule["remove"], true);
     assert_eq!(
         hcm["rds"]["config_source"]["path_config_source"],
         json!({"path": "/cfg/rds.json", "watched_directory": {"path": "/cfg"}})

@@ -1,5 +1,5 @@
 //! BBR and endpoint-picker behaviours end to end: spoofed routing headers, bad bodies,
-//! oversized bodies, SSE streaming, an empty pool and prefix-cache stickiness.
+//! oversized bodies, SSE streaming, an empty pool, prefix-cache stickiness and LoRA affinity.
 
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
@@ -7,9 +7,9 @@ use std::time::{Duration, Instant};
 use http::StatusCode;
 use serde_json::json;
 
-use super::gateway::{Gateway, Pool};
+use super::gateway::{Gateway, Pool, TEST_SELECTION_HEADER};
 use super::rule;
-use super::stream::post_streaming;
+use super::stream::{post_streaming, start_streaming};
 
 /// Client-sent copies of the routing headers (model, base model, destination endpoint) are
 /// dropped: the body's model alone chooses the pool, the picker alone the endpoint.
@@ -199,4 +199,99 @@ async fn prefix_cache_stickiness() {
         spread.len() > 1,
         "15 distinct prompts all went to {spread:?}"
     );
+}
+
+/// The LoRA affinity scorer with upstream's conformance filter (to place the long requests
+/// that load each adapter) and the KV scorer. No queue scorer: ours counts a request the
+/// picker sent since the last scrape (50 ms) as queued, so at the default weights (queue 2,
+/// LoRA 1) back-to-back requests for one adapter are pulled off the replica running it.
+const LORA_PICKER_CONFIG: &str = "apiVersion: inference.networking.x-k8s.io/v1alpha1
+kind: EndpointPickerConfig
+plugins:
+- type: header-based-testing-filter
+- type: lora-affinity-scorer
+- type: kv-cache-utilization-scorer
+- type: max-score-picker
+schedulingProfiles:
+- name: default
+  plugins:
+  - pluginRef: header-based-testing-filter
+  - pluginRef: lora-affinity-scorer
+  - pluginRef: kv-cache-utilization-scorer
+  - pluginRef: max-score-picker
+";
+
+/// Requests for a LoRA adapter go to the replica already running it, as the replicas report
+/// in `vllm:lora_requests_info` (one adapter slot each, as the quickstart's simulator).
+#[tokio::test]
+async fn lora_affinity_sends_an_adapter_to_the_replica_running_it() {
+    let pool = Pool {
+        adapters: &["ad-1", "ad-2"],
+        // Real step times, so a long generation (1,000 tokens at ~12 ms each) keeps its
+        // adapter running for the whole test; it is aborted when the test ends.
+        simulator_args: &[],
+        picker_args: vec!["--config-text".to_owned(), LORA_PICKER_CONFIG.to_owned()],
+        ..Pool::new("lora", "m-lora", 3)
+    };
+    let gw = Gateway::start(&[pool], &[rule("m-lora", &[("lora", 1)])]).await;
+    let endpoints = gw.endpoints("lora");
+    // Each adapter held by a different replica, neither of them the first in plan order alone.
+    let holders = [("ad-1", &endpoints[2]), ("ad-2", &endpoints[0])];
+    let mut long = Vec::new();
+    for (adapter, (name, addr)) in holders {
+        let body = json!({
+            "model": adapter,
+            "messages": [{"role": "user", "content": "a long story"}],
+            "max_tokens": 1000,
+            "ignore_eos": true,
+            "stream": true,
+        });
+        let pin = addr.to_string();
+        let running = start_streaming(
+            &gw.running.url("/v1/chat/completions"),
+            &[(TEST_SELECTION_HEADER, &pin)],
+            body.to_string(),
+        )
+        .await;
+        assert_eq!(running.status, StatusCode::OK);
+        assert_eq!(running.header("x-inference-pod"), Some(name.as_str()));
+        long.push(running);
+    }
+    // Wait until each holder reports its adapter running, then for the picker's next scrape.
+    for (adapter, (_, addr)) in holders {
+        let label = format!("running_lora_adapters=\"{adapter}\"");
+        let deadline = Instant::now() + Duration::from_secs(3);
+        loop {
+            let metrics = gw
+                .client
+                .get(&format!("http://{addr}/metrics"), &[])
+                .await
+                .unwrap()
+                .text();
+            if metrics.contains(&label) {
+                break;
+            }
+            assert!(Instant::now() < deadline, "{addr} never reported {label}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Back to back per adapter: each pick comes before the picker's next scrape can show the
+    // previous request.
+    for (adapter, (name, _)) in holders {
+        for round in 0..5 {
+            let prompt = format!("{adapter} question {round}");
+            let response = gw.chat_prompt(adapter, &prompt, &[]).await;
+            assert_eq!(response.status, StatusCode::OK, "{}", response.text());
+            // Negative (with the other adapter's check): the two adapters land on two
+            // different replicas, so this is not one replica winning every pick.
+            assert_eq!(
+                gw.replica(&response),
+                Some(name.as_str()),
+                "{adapter} request {round}"
+            );
+        }
+    }
+    // Still running: the affinity held while the adapters were in use.
+    assert!(long.iter().all(|r| !r.is_finished()));
 }

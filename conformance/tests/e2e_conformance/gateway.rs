@@ -23,12 +23,16 @@ pub const BIN_DIR_ENV: &str = "SWITCHYARD_BIN_DIR";
 pub const POD_HEADER: &str = "x-inference-pod";
 /// The conformance header the picker's `header-based-testing-filter` honours.
 pub const TEST_SELECTION_HEADER: &str = "test-epp-endpoint-selection";
-/// An EndpointPickerConfig with upstream's conformance filter in front of the default
-/// scorers: only a picker started with it honours [`TEST_SELECTION_HEADER`].
+/// The header upstream's `destination-endpoint-served-verifier` answers with.
+pub const SERVED_ENDPOINT_HEADER: &str = "x-conformance-test-served-endpoint";
+/// An EndpointPickerConfig with upstream's two conformance plugins (as upstream's
+/// `conformance-plugins.yaml`) and a queue scorer: only a picker started with it honours
+/// [`TEST_SELECTION_HEADER`] and reports the served endpoint in [`SERVED_ENDPOINT_HEADER`].
 pub const TESTING_PICKER_CONFIG: &str = "apiVersion: inference.networking.x-k8s.io/v1alpha1
 kind: EndpointPickerConfig
 plugins:
 - type: header-based-testing-filter
+- type: destination-endpoint-served-verifier
 - type: queue-scorer
 - type: max-score-picker
 schedulingProfiles:

@@ -56,8 +56,14 @@ pub const IMPLIED_TYPES: [&str; 13] = [
     "inflight-load-producer",
     "k8s-notification-source",
 ];
+/// Conformance only: echoes the endpoint the proxy reports as having served
+/// the request into `x-conformance-test-served-endpoint`.
+pub const SERVED_ENDPOINT_VERIFIER: &str = "destination-endpoint-served-verifier";
+/// Response-path plugin types Switchyard implements. They take no place in a
+/// scheduling profile: listing one under `plugins` turns it on.
+pub const RESPONSE_TYPES: [&str; 1] = [SERVED_ENDPOINT_VERIFIER];
 /// Upstream plugin types Switchyard recognises but does not implement.
-pub const UNSUPPORTED_TYPES: [&str; 11] = [
+pub const UNSUPPORTED_TYPES: [&str; 10] = [
     "prefix-cache-affinity-filter",
     "slo-headroom-tier-filter",
     "predicted-latency-scorer",
@@ -68,7 +74,6 @@ pub const UNSUPPORTED_TYPES: [&str; 11] = [
     "vllmgrpc-parser",
     "passthrough-parser",
     "request-attribute-reporter",
-    "destination-endpoint-served-verifier",
 ];
 
 /// The config file as written.
@@ -163,6 +168,9 @@ pub struct SchedulerConfig {
     pub picker: Picker,
     /// The prefix parameters, when a prefix-cache scorer is configured.
     pub prefix: Option<PrefixParameters>,
+    /// `destination-endpoint-served-verifier` is listed: every response
+    /// carries the served endpoint the proxy reported (conformance tests).
+    pub verify_served_endpoint: bool,
 }
 
 // === impl SchedulerConfig ===
@@ -180,6 +188,7 @@ impl Default for SchedulerConfig {
             ],
             picker: Picker::default(),
             prefix: Some(PrefixParameters::default()),
+            verify_served_endpoint: false,
         }
     }
 }
@@ -252,6 +261,10 @@ impl SchedulerConfig {
             scorers: Vec::new(),
             picker: Picker::default(),
             prefix: None,
+            verify_served_endpoint: raw
+                .plugins
+                .iter()
+                .any(|p| p.type_ == SERVED_ENDPOINT_VERIFIER),
         };
         let mut picker_seen = false;
         for entry in &profile.plugins {
@@ -302,7 +315,7 @@ impl SchedulerConfig {
                     max_endpoints: params.max_num_of_endpoints,
                 };
             }
-            // Implied plugin types have nothing to add to the profile.
+            // Implied and response plugin types have nothing to add to the profile.
         }
         Ok(config)
     }
@@ -343,6 +356,7 @@ fn known_types() -> String {
         .iter()
         .chain(&SCORER_TYPES)
         .chain(&PICKER_TYPES)
+        .chain(&RESPONSE_TYPES)
         .chain(&IMPLIED_TYPES)
         .copied()
         .collect();
@@ -354,6 +368,7 @@ fn check_type(name: &str, type_: &str) -> Result<()> {
     let known = FILTER_TYPES.contains(&type_)
         || SCORER_TYPES.contains(&type_)
         || PICKER_TYPES.contains(&type_)
+        || RESPONSE_TYPES.contains(&type_)
         || IMPLIED_TYPES.contains(&type_);
     if known {
         Ok(())

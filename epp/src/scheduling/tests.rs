@@ -315,6 +315,34 @@ fn header_based_testing_filter_pins_endpoints() {
 }
 
 #[test]
+fn upstream_conformance_config_turns_on_the_served_endpoint_verifier() {
+    // The shape of upstream's `conformance-plugins.yaml`: the verifier is
+    // listed under `plugins` only, and the profile has no picker.
+    let config = SchedulerConfig::from_yaml(
+        "apiVersion: inference.networking.x-k8s.io/v1alpha1\n\
+         kind: EndpointPickerConfig\n\
+         plugins:\n\
+         - type: header-based-testing-filter\n\
+         - type: destination-endpoint-served-verifier\n\
+         schedulingProfiles:\n\
+         - name: conformance-profile\n  \
+           plugins:\n  \
+           - pluginRef: header-based-testing-filter\n",
+    )
+    .unwrap();
+    assert!(config.verify_served_endpoint);
+    assert_eq!(config.filters.len(), 1);
+    // Negative: without it listed (and by default) responses carry nothing.
+    let config = SchedulerConfig::from_yaml(
+        "plugins: [{type: header-based-testing-filter}]\n\
+         schedulingProfiles: [{name: p, plugins: [{pluginRef: header-based-testing-filter}]}]\n",
+    )
+    .unwrap();
+    assert!(!config.verify_served_endpoint);
+    assert!(!SchedulerConfig::default().verify_served_endpoint);
+}
+
+#[test]
 fn weighted_and_random_pickers_only_return_members() {
     for picker in ["random-picker", "weighted-random-picker"] {
         let scheduler = yaml(&format!(

@@ -14,11 +14,11 @@ use envoy_types::pb::envoy::r#type::v3::HttpStatus;
 use envoy_types::pb::google::protobuf::value::Kind;
 use envoy_types::pb::google::protobuf::{Struct, Value};
 use switchyard_api::protocol::{
-    DESTINATION_ENDPOINT_KEY, DESTINATION_ENDPOINT_SUBSET_KEY, ENVOY_LB_METADATA_NAMESPACE,
-    REQUEST_DROPPED_REASON_HEADER, SUBSET_HINT_METADATA_NAMESPACE,
+    DESTINATION_ENDPOINT_KEY, DESTINATION_ENDPOINT_SERVED_KEY, DESTINATION_ENDPOINT_SUBSET_KEY,
+    ENVOY_LB_METADATA_NAMESPACE, REQUEST_DROPPED_REASON_HEADER, SUBSET_HINT_METADATA_NAMESPACE,
 };
 
-use crate::stream::{HeadersReply, Reply};
+use crate::stream::{HeadersReply, Reply, ServedEndpoint};
 
 /// The headers of a headers message as `(name, raw value)` pairs. Envoy sends `raw_value`;
 /// `value` is read when an older proxy sends only that.
@@ -70,6 +70,27 @@ pub fn subset_hint(request: &ProcessingRequest) -> Option<Vec<String>> {
         _ => Vec::new(),
     };
     Some(entries)
+}
+
+/// The served endpoint the proxy reports in a response message's metadata
+/// (`envoy.lb` → `x-gateway-destination-endpoint-served`). A value that is not
+/// a string counts as missing, as upstream's verifier treats it.
+pub fn served_endpoint(request: &ProcessingRequest) -> ServedEndpoint<'_> {
+    let Some(lb) = request
+        .metadata_context
+        .as_ref()
+        .and_then(|m| m.filter_metadata.get(ENVOY_LB_METADATA_NAMESPACE))
+    else {
+        return ServedEndpoint::NoLbMetadata;
+    };
+    match lb
+        .fields
+        .get(DESTINATION_ENDPOINT_SERVED_KEY)
+        .and_then(|v| v.kind.as_ref())
+    {
+        Some(Kind::StringValue(endpoint)) => ServedEndpoint::Reported(endpoint),
+        _ => ServedEndpoint::NoServedKey,
+    }
 }
 
 /// Which phase an inbound message belongs to (for logs and metrics).

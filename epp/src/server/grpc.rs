@@ -204,6 +204,7 @@ impl Driver {
                 Event::ResponseHeaders {
                     headers: &headers,
                     end_of_stream: h.end_of_stream,
+                    served: convert::served_endpoint(message),
                 }
             }
             Some(Inbound::ResponseBody(b)) => Event::ResponseBody {

@@ -1,9 +1,42 @@
 //! The response path of a [`RequestStream`]: status and SSE detection on the
 //! headers, then the body passed through (SSE unbuffered, JSON at its end) with
 //! a rewritten model name put back to the one the client asked for.
+//!
+//! The proxy reports which endpoint served the request in the response
+//! headers' metadata (epp.md §1, "Served endpoint"); with upstream's
+//! `destination-endpoint-served-verifier` configured it is echoed to the
+//! client, which is how upstream's `GatewayDestinationEndpointServed`
+//! conformance test checks the gateway.
 
 use super::reply::{HeadersReply, Reply};
-use super::{Phase, RESPONSE_HEADERS_MARKER, RequestStream, push_chunks, rewrite, usage};
+use super::{
+    Env, Phase, RESPONSE_HEADERS_MARKER, RequestStream, SERVED_ENDPOINT_TEST_HEADER, push_chunks,
+    rewrite, usage,
+};
+
+/// What the response metadata says about the endpoint that served the
+/// request: `envoy.lb` → `x-gateway-destination-endpoint-served`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ServedEndpoint<'a> {
+    /// The proxy sent no `envoy.lb` metadata.
+    NoLbMetadata,
+    /// `envoy.lb` metadata without the key (or with a value that is not a string).
+    NoServedKey,
+    /// The endpoint as the proxy wrote it (`ip:port`).
+    Reported(&'a str),
+}
+
+impl ServedEndpoint<'_> {
+    /// The verifier's header value: the endpoint, or upstream's failure text
+    /// saying which part of the metadata is missing.
+    pub fn verifier_value(self) -> String {
+        match self {
+            Self::NoLbMetadata => "fail: missing envoy lb metadata".to_owned(),
+            Self::NoServedKey => "fail: missing destination endpoint served metadata".to_owned(),
+            Self::Reported(endpoint) => endpoint.to_owned(),
+        }
+    }
+}
 
 // === impl RequestStream (response path) ===
 
@@ -12,6 +45,8 @@ impl RequestStream {
         &mut self,
         headers: &[(&str, &[u8])],
         end_of_stream: bool,
+        served: ServedEndpoint<'_>,
+        env: &Env<'_>,
     ) -> Vec<Reply> {
         let get = |name: &str| {
             headers
@@ -33,8 +68,15 @@ impl RequestStream {
         if end_of_stream {
             self.finish();
         }
+        let mut set_headers = vec![(RESPONSE_HEADERS_MARKER.to_owned(), "true".to_owned())];
+        if env.scheduler.config().verify_served_endpoint {
+            set_headers.push((
+                SERVED_ENDPOINT_TEST_HEADER.to_owned(),
+                served.verifier_value(),
+            ));
+        }
         vec![Reply::ResponseHeaders(HeadersReply {
-            set_headers: vec![(RESPONSE_HEADERS_MARKER.to_owned(), "true".to_owned())],
+            set_headers,
             ..HeadersReply::default()
         })]
     }

@@ -22,6 +22,58 @@ fn string(s: &str) -> Value {
     string_value(s.to_owned())
 }
 
+fn with_lb_metadata(fields: Vec<(&str, Value)>) -> ProcessingRequest {
+    let inner = Struct {
+        fields: fields.into_iter().map(|(k, v)| (k.to_owned(), v)).collect(),
+    };
+    ProcessingRequest {
+        metadata_context: Some(Metadata {
+            filter_metadata: [(ENVOY_LB_METADATA_NAMESPACE.to_owned(), inner)].into(),
+            ..Metadata::default()
+        }),
+        request: Some(Inbound::ResponseHeaders(HttpHeaders::default())),
+        ..ProcessingRequest::default()
+    }
+}
+
+#[test]
+fn served_endpoint_reads_the_envoy_lb_key_and_says_what_is_missing() {
+    let reported = with_lb_metadata(vec![
+        (
+            DESTINATION_ENDPOINT_KEY,
+            string("10.0.0.1:8000,10.0.0.2:8000"),
+        ),
+        (DESTINATION_ENDPOINT_SERVED_KEY, string("10.0.0.2:8000")),
+    ]);
+    assert_eq!(
+        served_endpoint(&reported),
+        ServedEndpoint::Reported("10.0.0.2:8000")
+    );
+    // The picker's own destination key is not mistaken for the served one.
+    let only_destination =
+        with_lb_metadata(vec![(DESTINATION_ENDPOINT_KEY, string("10.0.0.1:8000"))]);
+    assert_eq!(
+        served_endpoint(&only_destination),
+        ServedEndpoint::NoServedKey
+    );
+    let not_a_string = with_lb_metadata(vec![(
+        DESTINATION_ENDPOINT_SERVED_KEY,
+        Value {
+            kind: Some(Kind::NumberValue(8000.0)),
+        },
+    )]);
+    assert_eq!(served_endpoint(&not_a_string), ServedEndpoint::NoServedKey);
+    // The hint namespace is a different namespace.
+    assert_eq!(
+        served_endpoint(&with_hint(string("10.0.0.1:8000"))),
+        ServedEndpoint::NoLbMetadata
+    );
+    assert_eq!(
+        served_endpoint(&ProcessingRequest::default()),
+        ServedEndpoint::NoLbMetadata
+    );
+}
+
 #[test]
 fn subset_hint_reads_a_list_or_a_comma_separated_string() {
     let list = Value {

@@ -61,6 +61,7 @@ fn rewrites_the_model_and_restores_it_in_the_response() {
             Event::ResponseHeaders {
                 headers: &resp,
                 end_of_stream: false,
+                served: ServedEndpoint::NoLbMetadata,
             },
             &env,
         )
@@ -130,6 +131,7 @@ fn streaming_responses_are_forwarded_chunk_by_chunk_and_release_on_trailers() {
             Event::ResponseHeaders {
                 headers: &resp,
                 end_of_stream: false,
+                served: ServedEndpoint::NoLbMetadata,
             },
             &env,
         )
@@ -154,6 +156,65 @@ fn streaming_responses_are_forwarded_chunk_by_chunk_and_release_on_trailers() {
     assert_eq!(replies, [Reply::Trailers { response: true }]);
     assert_eq!(load.in_flight(), 0);
     assert!(stream.is_done());
+}
+
+/// The response headers reply of a scheduled request, given what the proxy
+/// reported as the served endpoint.
+fn response_headers_reply(world: &World, served: ServedEndpoint<'_>) -> HeadersReply {
+    let mut stream = RequestStream::new();
+    world.request(&mut stream, &headers("/v1/chat/completions"), None, CHAT);
+    let resp: Vec<(&str, &[u8])> = vec![(":status", b"200")];
+    let replies = stream
+        .on_event(
+            Event::ResponseHeaders {
+                headers: &resp,
+                end_of_stream: false,
+                served,
+            },
+            &world.env(),
+        )
+        .unwrap();
+    match replies.as_slice() {
+        [Reply::ResponseHeaders(h)] => h.clone(),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn the_served_endpoint_verifier_echoes_what_the_proxy_reported() {
+    let mut world = World::new(2);
+    world.scheduler = Scheduler::new(
+        crate::scheduling::SchedulerConfig::from_yaml(
+            "plugins: [{type: destination-endpoint-served-verifier}, {type: queue-scorer}]\n\
+             schedulingProfiles: [{name: p, plugins: [{pluginRef: queue-scorer}]}]\n",
+        )
+        .unwrap(),
+    );
+    let reply = response_headers_reply(&world, ServedEndpoint::Reported("10.0.0.2:8000"));
+    assert_eq!(
+        header(&reply, SERVED_ENDPOINT_TEST_HEADER),
+        Some("10.0.0.2:8000")
+    );
+    assert_eq!(header(&reply, RESPONSE_HEADERS_MARKER), Some("true"));
+    // Missing metadata is reported, in upstream's words, rather than hidden.
+    let reply = response_headers_reply(&world, ServedEndpoint::NoLbMetadata);
+    assert_eq!(
+        header(&reply, SERVED_ENDPOINT_TEST_HEADER),
+        Some("fail: missing envoy lb metadata")
+    );
+    let reply = response_headers_reply(&world, ServedEndpoint::NoServedKey);
+    assert_eq!(
+        header(&reply, SERVED_ENDPOINT_TEST_HEADER),
+        Some("fail: missing destination endpoint served metadata")
+    );
+}
+
+#[test]
+fn without_the_verifier_the_served_endpoint_stays_private() {
+    let world = World::new(2);
+    let reply = response_headers_reply(&world, ServedEndpoint::Reported("10.0.0.2:8000"));
+    assert_eq!(header(&reply, SERVED_ENDPOINT_TEST_HEADER), None);
+    assert_eq!(header(&reply, RESPONSE_HEADERS_MARKER), Some("true"));
 }
 
 #[test]
