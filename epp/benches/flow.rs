@@ -22,7 +22,7 @@ use switchyard_epp::engine::EndpointMetrics;
 use switchyard_epp::flow::saturation::Pending;
 use switchyard_epp::flow::{
     Detector, DetectorConfig, Fairness, FlowControlConfig, FlowController, FlowMetrics, FlowQueues,
-    FlowRequest, PoolState, PoolView, SnapshotProbe,
+    FlowRequest, PoolState, PoolView, SnapshotProbe, UsageLimitPolicy,
 };
 
 fn main() {
@@ -30,7 +30,7 @@ fn main() {
 }
 
 const OPEN: PoolState = PoolState {
-    saturated: false,
+    saturation: 0.0,
     has_endpoints: true,
 };
 
@@ -82,6 +82,32 @@ fn enqueue_and_dispatch<const ROUND_ROBIN: usize>(bencher: Bencher, backlog: usi
         let request = requests[id as usize % requests.len()].clone();
         let _ = queues.enqueue(id, request, (), now, OPEN);
         black_box(queues.pop_next())
+    });
+}
+
+/// The same through the dispatch rule under `priority-holdback-policy` (rank
+/// spread, ceilings 1.0 / 0.75 / 0.5 over the three bands), at a saturation
+/// below every ceiling: the cost of looking up the head band's ceiling.
+#[divan::bench(args = BACKLOG)]
+fn enqueue_and_dispatch_holdback(bencher: Bencher, backlog: usize) {
+    let now = Instant::now();
+    let mut config = (*config(Fairness::GlobalStrict)).clone();
+    config.usage_limit = UsageLimitPolicy::Spread {
+        by_value: false,
+        min_ceiling: 0.5,
+        max_ceiling: 1.0,
+    };
+    let mut queues = FlowQueues::new(Arc::new(config));
+    for i in 0..backlog {
+        let _ = queues.enqueue(i as u64, request(i), (), now, OPEN);
+    }
+    let mut id = backlog as u64;
+    let requests: Vec<FlowRequest> = (0..64).map(request).collect();
+    bencher.bench_local(|| {
+        id += 1;
+        let request = requests[id as usize % requests.len()].clone();
+        let _ = queues.enqueue(id, request, (), now, OPEN);
+        black_box(queues.pop_dispatchable(0.4))
     });
 }
 

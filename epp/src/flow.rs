@@ -9,6 +9,9 @@
 //!   below 0 is sheddable), flows by fairness id inside a band, caps, TTLs.
 //! - [`saturation`]: the `utilization-detector` and `concurrency-detector`
 //!   over one [`PoolSnapshot`](crate::datastore::PoolSnapshot).
+//! - [`usage`]: the usage limit policies (`static-usage-limit-policy`,
+//!   `priority-holdback-policy`): the saturation at which each band stops
+//!   dispatching, so lower bands leave headroom for higher ones.
 //! - [`request`]: reading (and trusting, or not) the flow headers.
 //! - [`metrics`]: upstream's `flow_control_*` figures as atomics.
 //! - [`controller`]: the single-owner actor and the [`FlowController`] handle
@@ -55,6 +58,7 @@ pub mod metrics;
 pub mod queues;
 pub mod request;
 pub mod saturation;
+pub mod usage;
 
 use std::fmt;
 use std::time::Duration;
@@ -69,6 +73,7 @@ pub use metrics::FlowMetrics;
 pub use queues::{FlowQueues, PoolState, TicketId};
 pub use request::{FlowHeaders, HeaderTrust};
 pub use saturation::{Detector, PoolView};
+pub use usage::UsageLimitPolicy;
 
 /// What admission needs to know about one request.
 #[derive(Clone, Debug, PartialEq, Eq)]

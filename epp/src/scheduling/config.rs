@@ -41,7 +41,7 @@ pub const PICKER_TYPES: [&str; 3] = [
 /// Plugin types the scheduler accepts and ignores: their behaviour is built
 /// in, or the flow-control layer ([`crate::flow::FlowControlConfig`]) reads
 /// them from the same file.
-pub const IMPLIED_TYPES: [&str; 13] = [
+pub const IMPLIED_TYPES: [&str; 14] = [
     "single-profile-handler",
     "approx-prefix-cache-producer",
     "metrics-data-source",
@@ -53,11 +53,12 @@ pub const IMPLIED_TYPES: [&str; 13] = [
     "edf-ordering-policy",
     "concurrency-detector",
     "static-usage-limit-policy",
+    "priority-holdback-policy",
     "inflight-load-producer",
     "k8s-notification-source",
 ];
 /// Upstream plugin types Switchyard recognises but does not implement.
-pub const UNSUPPORTED_TYPES: [&str; 11] = [
+pub const UNSUPPORTED_TYPES: [&str; 12] = [
     "prefix-cache-affinity-filter",
     "slo-headroom-tier-filter",
     "predicted-latency-scorer",
@@ -69,6 +70,7 @@ pub const UNSUPPORTED_TYPES: [&str; 11] = [
     "passthrough-parser",
     "request-attribute-reporter",
     "destination-endpoint-served-verifier",
+    "soft-reflective-ceiling-policy",
 ];
 
 /// The config file as written.
