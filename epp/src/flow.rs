@@ -28,10 +28,15 @@
 //!
 //! **Decisions that differ from upstream** (each tested):
 //! - Sheddable requests (priority < 0) are refused at once with 429
-//!   `rejected-saturated` while the pool is saturated, and queued ones are
-//!   refused when saturation sets in; llm-d buffers them under the TTL
-//!   instead. Refusing keeps sheddable work from holding queue slots and
-//!   bytes that non-sheddable work needs, and is what the legacy path did.
+//!   `rejected-saturated` while their band may not dispatch (saturation at or
+//!   above the band's ceiling: 1.0 under the default usage limit policy),
+//!   and queued ones are refused when that sets in; llm-d buffers them under
+//!   the TTL instead. Refusing keeps sheddable work from holding queue slots
+//!   and bytes that non-sheddable work needs, and is what the legacy path
+//!   did.
+//! - `priority-holdback-policy` with `domain: explicit` gives a priority
+//!   missing from `ceilings` the ceiling of the nearest listed priority below
+//!   it (upstream would give it 0, a band that never dispatches).
 //! - A full queue answers `rejected-saturated` as llm-d does; the body says
 //!   which cap (`maxRequests`/`maxBytes`, band or global) was hit.
 //! - Expiry is exact (the actor sleeps until the next deadline) rather than
