@@ -5,13 +5,15 @@
 //! Run: `cargo bench -p switchyard-epp --bench flow`.
 //!
 //! Medians measured on the 2-core dev VM (Intel Xeon, shared with other
-//! builds), 2026-11-21:
+//! builds), 2026-11-21, with usage limits (docs/performance.md has the
+//! earlier figures):
 //! - `enqueue_and_dispatch` (global-strict / round-robin), backlog
-//!   0 / 1,000 / 10,000: 537 / 836 / 994 ns and 528 / 749 / 854 ns;
-//! - `cancel_from_backlog`, backlog 0 / 1,000 / 10,000: 523 / 510 / 756 ns;
-//! - `utilization_observe`, 10 / 100 / 1,000 endpoints: 75 ns / 680 ns / 7.0 µs;
+//!   0 / 1,000 / 10,000: 556 / 862 / 1,013 ns and 526 / 784 / 942 ns;
+//! - `enqueue_and_dispatch_holdback`: 565 / 817 / 1,008 ns;
+//! - `cancel_from_backlog`, backlog 0 / 1,000 / 10,000: 511 / 491 / 728 ns;
+//! - `utilization_observe`, 10 / 100 / 1,000 endpoints: 75 ns / 677 ns / 6.8 µs;
 //! - `admit_round_trip` (mpsc + actor + oneshot, current-thread runtime),
-//!   1 / 100 endpoints: 2.28 / 2.93 µs; with a constant probe: 2.22 µs.
+//!   1 / 100 endpoints: 2.36 / 2.87 µs; with a constant probe: 2.22 µs.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
