@@ -2,8 +2,7 @@
 //! its capacity with 20% priority 1, 60% priority 0 and 20% priority -1.
 //! Requests go through the actor and the real scheduler (whose reservations
 //! the concurrency detector reads); each holds its endpoint for a fixed
-//! service time.
-//! It runs under upstream's default usage limit and under
+//! service time. It runs under upstream's default usage limit and under
 //! `priority-holdback-policy`.
 
 use std::collections::HashMap;
