@@ -5,13 +5,15 @@
 //! Run: `cargo bench -p switchyard-epp --bench flow`.
 //!
 //! Medians measured on the 2-core dev VM (Intel Xeon, shared with other
-//! builds), 2026-11-21:
+//! builds), 2026-11-21, with usage limits (docs/performance.md has the
+//! earlier figures):
 //! - `enqueue_and_dispatch` (global-strict / round-robin), backlog
-//!   0 / 1,000 / 10,000: 537 / 836 / 994 ns and 528 / 749 / 854 ns;
-//! - `cancel_from_backlog`, backlog 0 / 1,000 / 10,000: 523 / 510 / 756 ns;
-//! - `utilization_observe`, 10 / 100 / 1,000 endpoints: 75 ns / 680 ns / 7.0 µs;
+//!   0 / 1,000 / 10,000: 556 / 862 / 1,013 ns and 526 / 784 / 942 ns;
+//! - `enqueue_and_dispatch_holdback`: 565 / 817 / 1,008 ns;
+//! - `cancel_from_backlog`, backlog 0 / 1,000 / 10,000: 511 / 491 / 728 ns;
+//! - `utilization_observe`, 10 / 100 / 1,000 endpoints: 75 ns / 677 ns / 6.8 µs;
 //! - `admit_round_trip` (mpsc + actor + oneshot, current-thread runtime),
-//!   1 / 100 endpoints: 2.28 / 2.93 µs; with a constant probe: 2.22 µs.
+//!   1 / 100 endpoints: 2.36 / 2.87 µs; with a constant probe: 2.22 µs.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -22,7 +24,7 @@ use switchyard_epp::engine::EndpointMetrics;
 use switchyard_epp::flow::saturation::Pending;
 use switchyard_epp::flow::{
     Detector, DetectorConfig, Fairness, FlowControlConfig, FlowController, FlowMetrics, FlowQueues,
-    FlowRequest, PoolState, PoolView, SnapshotProbe,
+    FlowRequest, PoolState, PoolView, SnapshotProbe, UsageLimitPolicy,
 };
 
 fn main() {
@@ -30,7 +32,7 @@ fn main() {
 }
 
 const OPEN: PoolState = PoolState {
-    saturated: false,
+    saturation: 0.0,
     has_endpoints: true,
 };
 
@@ -82,6 +84,32 @@ fn enqueue_and_dispatch<const ROUND_ROBIN: usize>(bencher: Bencher, backlog: usi
         let request = requests[id as usize % requests.len()].clone();
         let _ = queues.enqueue(id, request, (), now, OPEN);
         black_box(queues.pop_next())
+    });
+}
+
+/// The same through the dispatch rule under `priority-holdback-policy` (rank
+/// spread, ceilings 1.0 / 0.75 / 0.5 over the three bands), at a saturation
+/// below every ceiling: the cost of looking up the head band's ceiling.
+#[divan::bench(args = BACKLOG)]
+fn enqueue_and_dispatch_holdback(bencher: Bencher, backlog: usize) {
+    let now = Instant::now();
+    let mut config = (*config(Fairness::GlobalStrict)).clone();
+    config.usage_limit = UsageLimitPolicy::Spread {
+        by_value: false,
+        min_ceiling: 0.5,
+        max_ceiling: 1.0,
+    };
+    let mut queues = FlowQueues::new(Arc::new(config));
+    for i in 0..backlog {
+        let _ = queues.enqueue(i as u64, request(i), (), now, OPEN);
+    }
+    let mut id = backlog as u64;
+    let requests: Vec<FlowRequest> = (0..64).map(request).collect();
+    bencher.bench_local(|| {
+        id += 1;
+        let request = requests[id as usize % requests.len()].clone();
+        let _ = queues.enqueue(id, request, (), now, OPEN);
+        black_box(queues.pop_dispatchable(0.4))
     });
 }
 

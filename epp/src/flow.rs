@@ -9,6 +9,9 @@
 //!   below 0 is sheddable), flows by fairness id inside a band, caps, TTLs.
 //! - [`saturation`]: the `utilization-detector` and `concurrency-detector`
 //!   over one [`PoolSnapshot`](crate::datastore::PoolSnapshot).
+//! - [`usage`]: the usage limit policies (`static-usage-limit-policy`,
+//!   `priority-holdback-policy`): the saturation at which each band stops
+//!   dispatching, so lower bands leave headroom for higher ones.
 //! - [`request`]: reading (and trusting, or not) the flow headers.
 //! - [`metrics`]: upstream's `flow_control_*` figures as atomics.
 //! - [`controller`]: the single-owner actor and the [`FlowController`] handle
@@ -25,10 +28,15 @@
 //!
 //! **Decisions that differ from upstream** (each tested):
 //! - Sheddable requests (priority < 0) are refused at once with 429
-//!   `rejected-saturated` while the pool is saturated, and queued ones are
-//!   refused when saturation sets in; llm-d buffers them under the TTL
-//!   instead. Refusing keeps sheddable work from holding queue slots and
-//!   bytes that non-sheddable work needs, and is what the legacy path did.
+//!   `rejected-saturated` while their band may not dispatch (saturation at or
+//!   above the band's ceiling: 1.0 under the default usage limit policy),
+//!   and queued ones are refused when that sets in; llm-d buffers them under
+//!   the TTL instead. Refusing keeps sheddable work from holding queue slots
+//!   and bytes that non-sheddable work needs, and is what the legacy path
+//!   did.
+//! - `priority-holdback-policy` with `domain: explicit` gives a priority
+//!   missing from `ceilings` the ceiling of the nearest listed priority below
+//!   it (upstream would give it 0, a band that never dispatches).
 //! - A full queue answers `rejected-saturated` as llm-d does; the body says
 //!   which cap (`maxRequests`/`maxBytes`, band or global) was hit.
 //! - Expiry is exact (the actor sleeps until the next deadline) rather than
@@ -55,6 +63,7 @@ pub mod metrics;
 pub mod queues;
 pub mod request;
 pub mod saturation;
+pub mod usage;
 
 use std::fmt;
 use std::time::Duration;
@@ -69,6 +78,7 @@ pub use metrics::FlowMetrics;
 pub use queues::{FlowQueues, PoolState, TicketId};
 pub use request::{FlowHeaders, HeaderTrust};
 pub use saturation::{Detector, PoolView};
+pub use usage::UsageLimitPolicy;
 
 /// What admission needs to know about one request.
 #[derive(Clone, Debug, PartialEq, Eq)]

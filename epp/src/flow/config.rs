@@ -17,10 +17,13 @@ use crate::error::{Error, Result};
 
 mod detector;
 mod units;
+mod usage_limit;
 
+use crate::flow::usage::UsageLimitPolicy;
 use detector::detector;
 pub use units::{parse_go_duration, parse_quantity};
 use units::{quantity, ttl_value};
+use usage_limit::usage_limit;
 
 /// Upstream's default cap on one band's queued bytes (1 GB).
 pub const DEFAULT_BAND_MAX_BYTES: u64 = 1_000_000_000;
@@ -145,6 +148,8 @@ pub struct FlowControlConfig {
     pub bands: BTreeMap<i64, BandConfig>,
     /// The saturation detector.
     pub detector: DetectorConfig,
+    /// Each band's ceiling on saturation (`usageLimitPolicyPluginRef`).
+    pub usage_limit: UsageLimitPolicy,
 }
 
 impl Default for FlowControlConfig {
@@ -159,6 +164,7 @@ impl Default for FlowControlConfig {
             default_negative_band: None,
             bands: BTreeMap::new(),
             detector: DetectorConfig::default(),
+            usage_limit: UsageLimitPolicy::default(),
         }
     }
 }
@@ -248,10 +254,9 @@ impl FlowControlConfig {
             Some(value) => serde_json::from_value(value)
                 .map_err(|err| invalid("flowControl", err.to_string()))?,
         };
-        let _ = (
-            &section.usage_limit_policy_plugin_ref,
-            &section.band_selection_policy_plugin_ref,
-        );
+        let _ = &section.band_selection_policy_plugin_ref;
+        config.usage_limit =
+            usage_limit(section.usage_limit_policy_plugin_ref.as_deref(), &plugins)?;
         if section.enable_eviction == Some(true) {
             return Err(invalid(
                 "flowControl.enableEviction",

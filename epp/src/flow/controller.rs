@@ -5,9 +5,10 @@
 //! The actor wakes on a command, a cancellation, the next TTL expiry, or a
 //! short poll while work waits for capacity (saturation changes as scrapes
 //! land and requests finish, neither of which sends it a message). Each wake
-//! runs one cycle: expire, then dispatch while the detector says the pool is
-//! not saturated, re-observing after every dispatch; when it is saturated,
-//! queued sheddable requests are refused.
+//! runs one cycle: expire, then dispatch while the head band's ceiling is
+//! above the detector's saturation ([`FlowQueues::pop_dispatchable`]),
+//! re-observing after every dispatch; queued sheddable requests whose band
+//! may not dispatch are refused.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -416,22 +417,20 @@ impl<P: PoolProbe> Actor<P> {
         }
         self.finished = finished;
         while !self.queues.is_empty() {
-            let state = view.state();
-            if state.saturated {
-                let mut shed = std::mem::take(&mut self.shed);
-                self.queues.shed_sheddable(&mut shed);
-                let outcome = if state.has_endpoints {
-                    Outcome::RejectedSaturated
-                } else {
-                    Outcome::RejectedNoEndpoints
-                };
-                for queued in shed.drain(..) {
-                    self.answer_rejected(queued, outcome, at);
-                }
-                self.shed = shed;
-                break;
+            // Sheddable work whose band may not dispatch now is refused rather than kept waiting.
+            let mut shed = std::mem::take(&mut self.shed);
+            self.queues.shed_sheddable(view.saturation, &mut shed);
+            let outcome = if view.endpoints > 0 {
+                Outcome::RejectedSaturated
+            } else {
+                Outcome::RejectedNoEndpoints
+            };
+            for queued in shed.drain(..) {
+                self.answer_rejected(queued, outcome, at);
             }
-            let Some(queued) = self.queues.pop_next() else {
+            self.shed = shed;
+            // The dispatch rule: the head band, only below its ceiling.
+            let Some(queued) = self.queues.pop_dispatchable(view.saturation) else {
                 break;
             };
             let waited = at.saturating_duration_since(queued.enqueued_at);

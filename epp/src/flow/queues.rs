@@ -10,6 +10,11 @@
 //! [`expire`](FlowQueues::expire), [`shed_sheddable`](FlowQueues::shed_sheddable)
 //! or [`drain`](FlowQueues::drain).
 //!
+//! Dispatch is gated per band by the configured usage limit policy
+//! ([`crate::flow::usage`]): the highest non-empty band dispatches while the
+//! pool's saturation is below that band's ceiling, and nothing dispatches
+//! otherwise ([`FlowQueues::pop_dispatchable`]).
+//!
 //! Empty flows and bands are removed at once rather than garbage-collected
 //! later as upstream does: a flow holds nothing but its queue, and a band's
 //! settings come from the config, so nothing is lost and memory follows load.
@@ -19,6 +24,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::flow::config::{BandConfig, Fairness, FlowControlConfig, Ordering};
+use crate::flow::usage::ActiveLevels;
 use crate::flow::{CapacityLimit, FlowRequest, Outcome, Rejection};
 
 /// Identifies one queued request; chosen by the caller, unique while queued.
@@ -27,10 +33,18 @@ pub type TicketId = u64;
 /// What the pool looks like to admission at one instant.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct PoolState {
-    /// The saturation detector says no more work should be dispatched.
-    pub saturated: bool,
+    /// The saturation detector's reading; each band compares it with its
+    /// ceiling (1.0 unless a usage limit policy says otherwise).
+    pub saturation: f64,
     /// The pool has at least one ready endpoint.
     pub has_endpoints: bool,
+}
+
+impl PoolState {
+    /// Whether the pool is full (saturation ≥ 1.0).
+    pub fn saturated(&self) -> bool {
+        self.saturation >= 1.0
+    }
 }
 
 /// A request leaving the queues, with its payload.
@@ -112,6 +126,8 @@ pub struct FlowQueues<T> {
     config: Arc<FlowControlConfig>,
     bands: BTreeMap<i64, Band<T>>,
     index: HashMap<TicketId, Location>,
+    /// The priorities the usage limit policy spreads its ceilings over.
+    levels: ActiveLevels,
     /// Expiry while the pool has endpoints, earliest first.
     expiries_live: BTreeSet<(Instant, TicketId)>,
     /// Expiry while the pool has no endpoints, earliest first.
@@ -127,6 +143,7 @@ impl<T> FlowQueues<T> {
     /// Empty queues under `config`.
     pub fn new(config: Arc<FlowControlConfig>) -> Self {
         Self {
+            levels: ActiveLevels::new(config.bands.keys().copied()),
             config,
             bands: BTreeMap::new(),
             index: HashMap::new(),
@@ -168,6 +185,19 @@ impl<T> FlowQueues<T> {
         self.bands.last_key_value().map(|(p, _)| *p)
     }
 
+    /// The saturation at which `priority`'s band stops dispatching, under
+    /// the configured usage limit policy and the active priority levels.
+    pub fn ceiling(&self, priority: i64) -> f64 {
+        self.config
+            .usage_limit
+            .ceiling(priority, || self.levels.levels(priority))
+    }
+
+    /// Whether `priority`'s band may dispatch at `saturation`.
+    fn open_at(&self, priority: i64, saturation: f64) -> bool {
+        saturation < self.ceiling(priority)
+    }
+
     /// Queue sizes per flow, highest priority first.
     pub fn flow_stats(&self) -> Vec<FlowStat> {
         self.bands
@@ -185,8 +215,9 @@ impl<T> FlowQueues<T> {
     }
 
     /// Queues `request` under ticket `id`, or refuses it (handing `payload`
-    /// back): sheddable requests are refused while the pool is saturated or
-    /// empty, any request when its band or the whole layer is at capacity.
+    /// back): sheddable requests are refused while their band may not
+    /// dispatch (saturation at or above its ceiling) or the pool is empty,
+    /// any request when its band or the whole layer is at capacity.
     pub fn enqueue(
         &mut self,
         id: TicketId,
@@ -200,10 +231,11 @@ impl<T> FlowQueues<T> {
         if self.index.contains_key(&id) {
             return Err((refuse(Outcome::RejectedOther), payload));
         }
+        self.levels.touch(priority, now);
         if priority < 0 && !pool.has_endpoints {
             return Err((refuse(Outcome::RejectedNoEndpoints), payload));
         }
-        if priority < 0 && pool.saturated {
+        if priority < 0 && !self.open_at(priority, pool.saturation) {
             return Err((refuse(Outcome::RejectedSaturated), payload));
         }
         if let Some(limit) = self.capacity_exceeded(priority, request.byte_size) {
@@ -305,11 +337,22 @@ impl<T> FlowQueues<T> {
         }
     }
 
-    /// Takes the next request to dispatch: from the highest-priority band,
-    /// the flow its fairness policy chooses, that flow's first request by
-    /// its ordering policy. The caller decides beforehand whether the pool
-    /// may take more work (strict head-of-line blocking: when the head band
-    /// may not dispatch, nothing may).
+    /// The dispatch rule: takes the next request if the highest non-empty
+    /// band may dispatch at `saturation` (it is below the band's ceiling);
+    /// otherwise nothing, because every band below has a ceiling no higher
+    /// (strict head-of-line blocking, so no priority inversion).
+    pub fn pop_dispatchable(&mut self, saturation: f64) -> Option<Queued<T>> {
+        let head = self.head_priority()?;
+        if self.open_at(head, saturation) {
+            self.pop_next()
+        } else {
+            None
+        }
+    }
+
+    /// Takes the next request regardless of saturation: from the
+    /// highest-priority band, the flow its fairness policy chooses, that
+    /// flow's first request by its ordering policy.
     pub fn pop_next(&mut self) -> Option<Queued<T>> {
         let mut band_entry = self.bands.last_entry()?;
         let priority = *band_entry.key();
@@ -356,13 +399,16 @@ impl<T> FlowQueues<T> {
     }
 
     /// Removes every request whose budget for the current regime (pool with
-    /// or without endpoints) ran out by `now`, with its outcome.
+    /// or without endpoints) ran out by `now`, with its outcome; forgets
+    /// priority levels idle for longer than [`crate::flow::usage::LEVEL_IDLE_GC`].
     pub fn expire(
         &mut self,
         now: Instant,
         has_endpoints: bool,
         out: &mut Vec<(Queued<T>, Outcome)>,
     ) {
+        let bands = &self.bands;
+        self.levels.prune(now, |p| bands.contains_key(&p));
         let outcome = if has_endpoints {
             Outcome::EvictedTtl
         } else {
@@ -387,13 +433,17 @@ impl<T> FlowQueues<T> {
         }
     }
 
-    /// Removes every queued sheddable (priority < 0) request; called while
-    /// the pool is saturated so sheddable work never waits for capacity.
-    pub fn shed_sheddable(&mut self, out: &mut Vec<Queued<T>>) {
-        while let Some((&priority, _)) = self.bands.first_key_value() {
-            if priority >= 0 {
-                break;
-            }
+    /// Removes every queued sheddable (priority < 0) request whose band may
+    /// not dispatch at `saturation`, so sheddable work never waits for
+    /// capacity. At saturation ≥ 1.0 that is every sheddable request.
+    pub fn shed_sheddable(&mut self, saturation: f64, out: &mut Vec<Queued<T>>) {
+        let gated: Vec<i64> = self
+            .bands
+            .range(..0)
+            .map(|(p, _)| *p)
+            .filter(|p| !self.open_at(*p, saturation))
+            .collect();
+        for priority in gated {
             let ids: Vec<TicketId> = self
                 .bands
                 .get(&priority)

@@ -51,7 +51,7 @@ impl PoolView {
     /// The state admission and dispatch act on.
     pub fn state(&self) -> PoolState {
         PoolState {
-            saturated: self.saturation >= 1.0,
+            saturation: self.saturation,
             has_endpoints: self.endpoints > 0,
         }
     }

@@ -1,5 +1,6 @@
 //! Tests of flow control: the pure core, its config, the detectors, the
-//! actor under paused time, and properties of the core.
+//! usage limit policies, the actor under paused time, and properties of the
+//! core.
 
 mod actor;
 mod config;
@@ -8,6 +9,7 @@ mod headers;
 mod overload;
 mod props;
 mod saturation;
+mod usage;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,15 +17,15 @@ use std::time::Duration;
 use super::*;
 
 pub(super) const OPEN: PoolState = PoolState {
-    saturated: false,
+    saturation: 0.0,
     has_endpoints: true,
 };
 pub(super) const FULL: PoolState = PoolState {
-    saturated: true,
+    saturation: 1.0,
     has_endpoints: true,
 };
 pub(super) const EMPTY: PoolState = PoolState {
-    saturated: true,
+    saturation: 1.0,
     has_endpoints: false,
 };
 

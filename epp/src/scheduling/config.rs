@@ -41,7 +41,7 @@ pub const PICKER_TYPES: [&str; 3] = [
 /// Plugin types the scheduler accepts and ignores: their behaviour is built
 /// in, or the flow-control layer ([`crate::flow::FlowControlConfig`]) reads
 /// them from the same file.
-pub const IMPLIED_TYPES: [&str; 13] = [
+pub const IMPLIED_TYPES: [&str; 14] = [
     "single-profile-handler",
     "approx-prefix-cache-producer",
     "metrics-data-source",
@@ -53,6 +53,7 @@ pub const IMPLIED_TYPES: [&str; 13] = [
     "edf-ordering-policy",
     "concurrency-detector",
     "static-usage-limit-policy",
+    "priority-holdback-policy",
     "inflight-load-producer",
     "k8s-notification-source",
 ];
@@ -63,7 +64,7 @@ pub const SERVED_ENDPOINT_VERIFIER: &str = "destination-endpoint-served-verifier
 /// scheduling profile: listing one under `plugins` turns it on.
 pub const RESPONSE_TYPES: [&str; 1] = [SERVED_ENDPOINT_VERIFIER];
 /// Upstream plugin types Switchyard recognises but does not implement.
-pub const UNSUPPORTED_TYPES: [&str; 10] = [
+pub const UNSUPPORTED_TYPES: [&str; 11] = [
     "prefix-cache-affinity-filter",
     "slo-headroom-tier-filter",
     "predicted-latency-scorer",
@@ -74,6 +75,7 @@ pub const UNSUPPORTED_TYPES: [&str; 10] = [
     "vllmgrpc-parser",
     "passthrough-parser",
     "request-attribute-reporter",
+    "soft-reflective-ceiling-policy",
 ];
 
 /// The config file as written.

@@ -121,6 +121,42 @@ async fn queues_while_saturated_then_dispatches_by_priority() {
     assert_eq!(h.count(Outcome::RejectedSaturated), 1);
 }
 
+/// With `priority-holdback-policy`, a lower band stops at its ceiling and the
+/// capacity above it stays free: priority 1 dispatches at once while
+/// priority 0 waits, and sheddable work is refused at its own ceiling.
+#[tokio::test(start_paused = true)]
+async fn holdback_keeps_headroom_for_the_highest_band() {
+    let h = harness(4, |c| {
+        c.usage_limit = crate::flow::UsageLimitPolicy::Explicit(
+            [(1, 1.0), (0, 0.5), (-1, 0.25)].into_iter().collect(),
+        );
+    });
+    let mut busy = Vec::new();
+    for _ in 0..2 {
+        busy.push(h.schedule(h.controller.admit(request("a", 0, 10)).await.unwrap()));
+    }
+    // Saturation 2/4 = 0.5: priority 0 is held back, sheddable refused.
+    let low = h.spawn_admit("a", 0);
+    let shed = h.spawn_admit("c", -1);
+    settle().await;
+    assert!(!low.is_finished(), "priority 0 waits at its ceiling");
+    assert_eq!(
+        finished(shed).await.unwrap_err().dropped_reason(),
+        "rejected-saturated"
+    );
+    // Priority 1 goes straight past the waiting priority-0 request, twice.
+    for _ in 0..2 {
+        let high = h.controller.admit(request("b", 1, 10)).await.unwrap();
+        assert_eq!((high.priority(), high.waited()), (1, Duration::ZERO));
+        busy.push(h.schedule(high));
+    }
+    // The pool is full now; freeing three slots brings saturation to 0.25.
+    busy.truncate(1);
+    assert_eq!(finished(low).await.unwrap().priority(), 0);
+    assert_eq!(h.count(Outcome::Dispatched), 5);
+    assert_eq!(h.count(Outcome::RejectedSaturated), 1);
+}
+
 #[tokio::test(start_paused = true)]
 async fn admitted_but_unscheduled_work_counts_against_capacity() {
     let h = harness(1, |_| {});

@@ -255,7 +255,7 @@ fn shedding_removes_only_negative_bands() {
         now,
     );
     let mut shed = Vec::new();
-    queues.shed_sheddable(&mut shed);
+    queues.shed_sheddable(1.0, &mut shed);
     let mut labels: Vec<_> = shed.iter().map(|q| q.payload).collect();
     labels.sort_unstable();
     assert_eq!(labels, ["m1", "m1b", "m3"]);

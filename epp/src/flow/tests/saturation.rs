@@ -37,10 +37,10 @@ fn utilization_is_the_mean_of_queue_or_kv_pressure() {
     // max(5/5, 0) = 1 and max(0, 0.4/0.8) = 0.5 → mean 0.75.
     assert!((view.saturation - 0.75).abs() < 1e-9, "{view:?}");
     assert_eq!((view.endpoints, view.stale), (2, 0));
-    assert!(!view.state().saturated);
+    assert!(!view.state().saturated());
     let hot = scraped(&[metrics(10, 0.0), metrics(0, 0.8)], now);
     let view = utilization().observe(&hot, Pending::default(), now);
-    assert!(view.state().saturated, "{view:?}");
+    assert!(view.state().saturated(), "{view:?}");
 }
 
 #[test]
@@ -53,7 +53,7 @@ fn stale_or_unscraped_endpoints_count_as_saturated_and_are_reported() {
     let later = now + Duration::from_millis(201);
     let view = utilization().observe(&snapshot, Pending::default(), later);
     assert_eq!(
-        (view.saturation, view.stale, view.state().saturated),
+        (view.saturation, view.stale, view.state().saturated()),
         (1.0, 2, true)
     );
 }
@@ -119,7 +119,12 @@ fn concurrency_counts_in_flight_requests_or_tokens() {
         requests: 2,
         tokens: 400,
     };
-    assert!(requests.observe(&snapshot, pending, now).state().saturated);
+    assert!(
+        requests
+            .observe(&snapshot, pending, now)
+            .state()
+            .saturated()
+    );
 
     let tokens = Detector::new(DetectorConfig::Concurrency {
         tokens: true,
