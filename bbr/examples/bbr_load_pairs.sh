@@ -9,7 +9,8 @@
 # Environment: PLAIN_PID and BBR_ENVOY_PID (the two Envoys), BBR_PID (switchyard-bbr),
 # STACK_PID (bbr_load_stack, i.e. the backend); PLAIN_URL and BBR_URL default to the
 # --write-bootstraps ports. Per run it prints req/s, p50/p99, the status codes, the load average,
-# and per process the CPU time (utime + stime from /proc) divided by the requests served.
+# and per process the CPU time (utime + stime from /proc; hey's from `time`) divided by the
+# requests served.
 set -euo pipefail
 body=$1
 rounds=${2:-2}
@@ -27,7 +28,13 @@ run() {
   shift 2
   local before=() after=() out
   for pid in "${pids[@]}"; do before+=("$(cpu_ticks "$pid")"); done
-  out=$(hey -z "$duration" -c 8 -m POST -T application/json "$@" -D "$body" "$url")
+  # `time` reports hey's own CPU (user + system seconds) on stderr.
+  local report hey_cpu
+  report=$(mktemp)
+  hey_cpu=$({ TIMEFORMAT='%U %S'; time hey -z "$duration" -c 8 -m POST -T application/json \
+    "$@" -D "$body" "$url" >"$report"; } 2>&1)
+  out=$(cat "$report")
+  rm -f "$report"
   for pid in "${pids[@]}"; do after+=("$(cpu_ticks "$pid")"); done
   local served rps p50 p99 codes cpu=""
   served=$(echo "$out" | awk '/^  \[[0-9]+\]/ {n += $2} END {print n + 0}')
@@ -39,6 +46,7 @@ run() {
     local used=$(((after[i] - before[i]) * tick_us))
     cpu+=" ${names[i]}=$((used / (served > 0 ? served : 1)))"
   done
+  cpu+=" hey=$(echo "$hey_cpu" | awk -v n="$served" '{printf "%d", ($1 + $2) * 1e6 / (n > 0 ? n : 1)}')"
   echo "$name: ${rps} req/s, p50 ${p50}, p99 ${p99}, codes ${codes}| CPU µs/request:${cpu} | load $(cut -d' ' -f1 /proc/loadavg)"
 }
 
