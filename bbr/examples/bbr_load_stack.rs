@@ -10,8 +10,12 @@
 //!                                      instead of one in this process
 //!   --write-bootstraps DIR             write plain.json and bbr.json (listeners on 18001 and
 //!                                      18002, admin on 19001 and 19002) and start no Envoy,
-//!                                      to run Envoy by hand, e.g. with another --concurrency
+//!                                      to run Envoy by hand, e.g. with another --concurrency;
+//!                                      also writes the load bodies body-1k.json and
+//!                                      body-148k.json (chat requests, `model` last)
 //! ```
+//!
+//! `bbr/examples/bbr_load_pairs.sh` then runs the interleaved load pairs.
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
@@ -57,6 +61,23 @@ fn parse_args() -> anyhow::Result<Args> {
 
 fn local(port: u16) -> SocketAddr {
     SocketAddr::from((Ipv4Addr::LOCALHOST, port))
+}
+
+/// A chat request of about `size` bytes (at least one sentence) whose model is `model-a`,
+/// with `model` as the last key: the body the load figures use.
+fn chat_body(size: usize) -> String {
+    const SENTENCE: &str =
+        "The scheduler picks the replica with the shortest queue and the warmest prefix cache.";
+    let mut content = String::new();
+    let frame = r#"{"messages":[{"role":"system","content":"You are helpful."},{"role":"user","content":""}],"temperature":0.7,"stream":false,"model":"model-a"}"#;
+    let mut paragraph = 0;
+    while frame.len() + content.len() < size {
+        content.push_str(SENTENCE);
+        paragraph += 1;
+        // A paragraph break (an escape) every three sentences, as in prose.
+        content.push_str(if paragraph % 3 == 0 { "\\n\\n" } else { " " });
+    }
+    frame.replacen(r#""content":"""#, &format!(r#""content":"{content}""#), 1)
 }
 
 #[tokio::main]
@@ -106,6 +127,11 @@ async fn main() -> anyhow::Result<()> {
             let path = dir.join(format!("{name}.json"));
             std::fs::write(&path, bootstrap.render())?;
             println!("{name} bootstrap {}", path.display());
+        }
+        for (name, size) in [("body-1k", 1000), ("body-148k", 152_000)] {
+            let path = dir.join(format!("{name}.json"));
+            std::fs::write(&path, chat_body(size))?;
+            println!("{name} {}", path.display());
         }
         println!("plain http://127.0.0.1:18001/v1/chat/completions");
         println!("bbr http://127.0.0.1:18002/v1/chat/completions");

@@ -7,7 +7,7 @@
 use std::borrow::Cow;
 
 use super::error::{ExtractError, ExtractErrorKind};
-use super::strings::{Specials, StrSpan, scan_string, unescape};
+use super::strings::{StrSpan, Window, scan_string, unescape};
 use super::{JsonKind, MAX_DEPTH_LIMIT, Model};
 
 const BOM: &[u8] = b"\xEF\xBB\xBF";
@@ -22,7 +22,7 @@ pub(super) struct Scanner<'a> {
     /// Bit `i` is set when the container at depth `i + 1` is an array.
     kinds: [u64; MAX_DEPTH_LIMIT / 64],
     /// The string scanner's classified window.
-    specials: Specials,
+    window: Window,
 }
 
 fn is_ws(b: u8) -> bool {
@@ -37,7 +37,7 @@ impl<'a> Scanner<'a> {
             depth: 0,
             max_depth: max_depth.min(MAX_DEPTH_LIMIT),
             kinds: [0; MAX_DEPTH_LIMIT / 64],
-            specials: Specials::new(),
+            window: Window::new(),
         }
     }
 
@@ -108,7 +108,7 @@ impl<'a> Scanner<'a> {
     }
 
     fn string(&mut self) -> Result<StrSpan, ExtractError> {
-        let (span, next) = scan_string(&mut self.specials, self.body, self.pos)?;
+        let (span, next) = scan_string(&mut self.window, self.body, self.pos)?;
         self.pos = next;
         Ok(span)
     }
