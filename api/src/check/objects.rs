@@ -12,7 +12,7 @@ use super::Document;
 use super::hints::{DEFAULT_NAMESPACE, POOL_GROUP, X_GROUP};
 use super::kinds::{Class, Kind, classify};
 use crate::rollout::InferenceRolloutSpec;
-use crate::{HttpRouteSpec, InferenceModelRewriteSpec, InferencePoolSpec};
+use crate::{HttpRouteSpec, InferenceModelRewriteSpec, InferencePool, InferencePoolSpec};
 
 /// The pool annotation that lists the models a pool's servers answer to
 /// (comma-separated: base model, `--served-model-name` aliases, LoRA adapters).
@@ -98,13 +98,7 @@ impl PoolObject {
             .pointer("/metadata/annotations")
             .and_then(|annotations| annotations.get(SERVED_MODELS_ANNOTATION))
             .and_then(Value::as_str)
-            .map(|list| {
-                list.split(',')
-                    .map(str::trim)
-                    .filter(|model| !model.is_empty())
-                    .map(str::to_owned)
-                    .collect()
-            });
+            .map(served_models_of);
         Self {
             group: group.to_owned(),
             namespace: namespace.to_owned(),
@@ -113,6 +107,38 @@ impl PoolObject {
             served_models,
         }
     }
+}
+
+impl From<&InferencePool> for PoolObject {
+    /// A v1 pool read from the API server.
+    fn from(pool: &InferencePool) -> Self {
+        let picker = &pool.spec.endpoint_picker_ref;
+        Self {
+            group: POOL_GROUP.to_owned(),
+            namespace: pool
+                .metadata
+                .namespace
+                .clone()
+                .unwrap_or_else(|| DEFAULT_NAMESPACE.to_owned()),
+            name: pool.metadata.name.clone().unwrap_or_default(),
+            epp_service: picker.is_service().then(|| picker.name.clone()),
+            served_models: pool
+                .metadata
+                .annotations
+                .as_ref()
+                .and_then(|annotations| annotations.get(SERVED_MODELS_ANNOTATION))
+                .map(|list| served_models_of(list)),
+        }
+    }
+}
+
+/// The comma-separated [`SERVED_MODELS_ANNOTATION`], trimmed, empty entries dropped.
+fn served_models_of(list: &str) -> Vec<String> {
+    list.split(',')
+        .map(str::trim)
+        .filter(|model| !model.is_empty())
+        .map(str::to_owned)
+        .collect()
 }
 
 /// Where the objects come from; it only changes how "not found" is worded.
