@@ -52,7 +52,8 @@ pub struct WebhookArgs {
     pub webhook_service: String,
 
     /// The ValidatingWebhookConfiguration whose caBundle gets the generated CA
-    /// (empty: leave caBundles alone).
+    /// (empty: leave caBundles alone). Unused with --webhook-cert-dir, whose
+    /// issuer (cert-manager) fills the caBundle.
     #[arg(long, default_value = "switchyard-rollout")]
     pub webhook_configuration: String,
 
