@@ -269,3 +269,38 @@ fn the_view_leaves_out_finished_rollouts_and_unlisted_kinds() {
     expected.served_models = Some(vec!["llama".to_owned(), "llama-lora".to_owned()]);
     assert_eq!(objects.pools, Some(vec![expected]));
 }
+
+#[tokio::test]
+async fn a_rotated_certificate_directory_is_served_for_new_connections() {
+    let dir = tempfile::tempdir().unwrap();
+    let write = |pair: &tls::CertificatePair| {
+        std::fs::write(dir.path().join(tls::CERT_FILE), &pair.cert_pem).unwrap();
+        std::fs::write(dir.path().join(tls::KEY_FILE), &pair.key_pem).unwrap();
+    };
+    let first = tls::generate(&["localhost".to_owned()]).unwrap();
+    write(&first);
+    let certificates = tls::Certificates::new(tls::load_dir(dir.path()).unwrap());
+    let before = certificates.current();
+    let cancel = tokio_util::sync::CancellationToken::new();
+    let watching = tokio::spawn(certificates.clone().watch(
+        dir.path().to_owned(),
+        std::time::Duration::from_millis(20),
+        cancel.clone(),
+    ));
+    // A half-written pair (a key that does not match) keeps the old configuration.
+    let second = tls::generate(&["localhost".to_owned(), "x".to_owned()]).unwrap();
+    std::fs::write(dir.path().join(tls::CERT_FILE), &second.cert_pem).unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    assert!(
+        Arc::ptr_eq(&before, &certificates.current()),
+        "mismatched pair kept out"
+    );
+    write(&second);
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(5);
+    while Arc::ptr_eq(&before, &certificates.current()) {
+        assert!(tokio::time::Instant::now() < deadline, "never reloaded");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    cancel.cancel();
+    watching.await.unwrap();
+}

@@ -401,3 +401,35 @@ fn operations_parse_from_the_wire() {
     assert_eq!(Operation::parse("CONNECT"), Some(Operation::Connect));
     assert_eq!(Operation::parse("create"), None);
 }
+
+#[test]
+fn offline_the_picker_service_is_a_warning_that_does_not_fail() {
+    let text = "apiVersion: v1\nkind: Service\nmetadata: {name: other, namespace: llm}\n---\n"
+        .to_owned()
+        + "apiVersion: inference.networking.k8s.io/v1\nkind: InferencePool\nmetadata: {name: p, namespace: llm}\nspec:\n  selector: {matchLabels: {app: p}}\n  targetPorts: [{number: 8000}]\n  endpointPickerRef: {name: p-epp, port: {number: 9002}}\n";
+    let findings =
+        crate::check::check_documents(&crate::check::parse_documents("m.yaml", &text).unwrap());
+    assert_eq!(findings.len(), 1);
+    assert!(!findings[0].fails());
+    assert_eq!(
+        findings[0].to_string(),
+        "m.yaml:2: InferencePool/p: warning: spec.endpointPickerRef.name: no Service \"p-epp\" in namespace llm among the checked objects: the gateway sends every request of this pool to its endpoint picker through that Service, and fails them until it exists; deploy the picker (e.g. the upstream inferencepool Helm chart) or point endpointPickerRef at its Service"
+    );
+}
+
+#[test]
+fn a_legacy_pool_names_its_picker_service_through_extension_ref() {
+    let legacy = json!({
+        "apiVersion": "inference.networking.x-k8s.io/v1alpha2", "kind": "InferencePool",
+        "metadata": {"name": "old", "namespace": "llm"},
+        "spec": {"selector": {"app": "old"}, "targetPortNumber": 8000,
+                 "extensionRef": {"name": "old-epp"}}
+    });
+    let read = PoolObject::from_document("inference.networking.x-k8s.io", "llm", "old", &legacy);
+    assert_eq!(read.epp_service.as_deref(), Some("old-epp"));
+    let mut custom = legacy.clone();
+    custom["spec"]["extensionRef"]["kind"] = json!("Picker");
+    custom["spec"]["extensionRef"]["group"] = json!("example.com");
+    let read = PoolObject::from_document("inference.networking.x-k8s.io", "llm", "old", &custom);
+    assert_eq!(read.epp_service, None, "not a Service: not resolved");
+}
