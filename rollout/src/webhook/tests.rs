@@ -304,3 +304,21 @@ async fn a_rotated_certificate_directory_is_served_for_new_connections() {
     cancel.cancel();
     watching.await.unwrap();
 }
+
+#[test]
+fn a_store_counts_only_once_it_has_listed() {
+    use kube::runtime::{reflector, watcher};
+    let (store, mut writer) = reflector::store::<InferencePool>();
+    assert_eq!(
+        super::watch::listed(&store),
+        None,
+        "not listed yet: unknown"
+    );
+    writer.apply_watcher_event(&watcher::Event::Init);
+    writer.apply_watcher_event(&watcher::Event::InitDone);
+    assert_eq!(
+        super::watch::listed(&store),
+        Some(Vec::new()),
+        "listed: known to be none"
+    );
+}

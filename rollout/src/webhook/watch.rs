@@ -88,7 +88,7 @@ where
 }
 
 /// The objects of `store`, or `None` while it has not listed yet.
-fn listed<K>(store: &Store<K>) -> Option<Vec<Arc<K>>>
+pub(crate) fn listed<K>(store: &Store<K>) -> Option<Vec<Arc<K>>>
 where
     K: Resource<DynamicType = ()> + Clone + 'static,
 {
