@@ -26,6 +26,8 @@ use tokio_util::sync::CancellationToken;
 pub struct Served {
     pub address: SocketAddr,
     connector: TlsConnector,
+    /// The name the certificate must carry (the apiserver uses the Service's).
+    pub server_name: String,
     _stop: tokio_util::sync::DropGuard,
 }
 
@@ -41,27 +43,36 @@ pub async fn serve_webhook(objects: Objects, config: Config) -> Served {
         config: Arc::new(config),
     };
     tokio::spawn(serve(listener, certificates, router(state), cancel.clone()));
-    let mut roots = RootCertStore::empty();
-    let ca = CertificateDer::from_pem_slice(pair.ca_pem.as_bytes()).unwrap();
-    roots.add(ca).unwrap();
-    let provider = Arc::new(tokio_rustls::rustls::crypto::ring::default_provider());
-    let client = ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    Served {
-        address,
-        connector: TlsConnector::from(Arc::new(client)),
-        _stop: cancel.drop_guard(),
-    }
+    Served::trusting(address, &pair.ca_pem, cancel)
 }
 
 impl Served {
+    /// A client of the webhook at `address` that trusts only `ca_pem`; dropping it
+    /// cancels `stop`.
+    pub fn trusting(address: SocketAddr, ca_pem: &str, stop: CancellationToken) -> Self {
+        let mut roots = RootCertStore::empty();
+        let ca = CertificateDer::from_pem_slice(ca_pem.as_bytes()).unwrap();
+        roots.add(ca).unwrap();
+        let provider = Arc::new(tokio_rustls::rustls::crypto::ring::default_provider());
+        let client = ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        Served {
+            address,
+            connector: TlsConnector::from(Arc::new(client)),
+            server_name: "localhost".to_owned(),
+            _stop: stop.drop_guard(),
+        }
+    }
+
     /// POSTs `body` to `path` over verified TLS; the status and the body.
     pub async fn post(&self, path: &str, body: Vec<u8>) -> (u16, Vec<u8>) {
         let tcp = TcpStream::connect(self.address).await.unwrap();
-        let name = ServerName::try_from("localhost").unwrap();
+        let name = ServerName::try_from(self.server_name.as_str())
+            .unwrap()
+            .to_owned();
         let tls = self.connector.connect(name, tcp).await.unwrap();
         let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(tls))
             .await
