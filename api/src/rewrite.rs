@@ -5,11 +5,12 @@
 //! Semantics (enforced by the EPP, not by the schema): within a rule, `matches`
 //! are ORed and an empty list matches every request; an `Exact` match beats a
 //! catch-all rule, then the oldest object wins, then list order. Weights must be
-//! set on every target or on none (upstream v1.5.0 has no CEL rule for this, so
-//! neither do we). The same kind is served by llm-d under
+//! set on every target or on none: upstream v1.5.0 only documents this, our CRD
+//! also enforces it with a CEL rule (the one place it is stricter than upstream's,
+//! for a rule upstream states). The same kind is served by llm-d under
 //! `llm-d.ai/v1alpha2`: [`crate::alias`] reads both.
 
-use kube::CustomResource;
+use kube::{CustomResource, KubeSchema};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
@@ -49,7 +50,7 @@ pub struct InferenceModelRewriteSpec {
 }
 
 /// Which requests a rule applies to and where they go.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(KubeSchema, Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct InferenceModelRewriteRule {
     /// Alternatives, any of which selects a request; empty matches all requests.
@@ -59,6 +60,7 @@ pub struct InferenceModelRewriteRule {
     /// Weighted destinations, at least one.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(length(min = 1))]
+    #[x_kube(validation = Rule::new("self.all(t, has(t.weight)) || self.all(t, !has(t.weight))").message("set weight on every target or on none"))]
     pub targets: Vec<TargetModel>,
 }
 

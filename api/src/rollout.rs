@@ -12,11 +12,11 @@
 //! `status.intent` and acknowledged through `status.observedIntentNonce`.
 //!
 //! CEL rules (`x-kubernetes-validations`) check what one object can check about
-//! itself: the fields each mode needs, distinct stable and canary, unique step
-//! weights and metric names, a limit on every metric, a query for `Query`
-//! metrics, steps within `maxWeight`. Step order (strictly increasing) needs list
-//! indices, which CEL in the apiserver lacks, so the controller reports it as
-//! `InvalidSpec` instead.
+//! itself: the fields each mode needs, distinct stable and canary, unique and
+//! increasing step weights (unique plus Kubernetes' `isSorted()` list function),
+//! unique metric names, a limit on every metric, a query for `Query` metrics and
+//! a Prometheus source for them, steps within `maxWeight`. The controller still
+//! checks step order itself (`InvalidSpec`) for objects written before the rule.
 //!
 //! Departures from the reference CR (`shared/reference/rollout.md` §6), kept small
 //! on purpose: no `writeMode: Owned`, `hooks`, `headerRoute` or `mirror` yet (they
@@ -220,7 +220,10 @@ pub struct Strategy {
     /// The canary weights to pass through, strictly increasing. After the last
     /// step is verified the canary is promoted to 10,000 and stable to 0.
     #[schemars(length(min = 1, max = 32))]
-    #[x_kube(validation = Rule::new("self.all(a, self.exists_one(b, a.weight == b.weight))").message("step weights must be unique"))]
+    #[x_kube(
+        validation = Rule::new("self.all(a, self.exists_one(b, a.weight == b.weight))").message("step weights must be unique"),
+        validation = Rule::new("self.map(s, s.weight).isSorted()").message("step weights must increase from one step to the next"),
+    )]
     pub steps: Vec<Step>,
 
     /// How often the canary is judged once a step's weight is live and settled.

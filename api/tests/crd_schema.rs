@@ -35,12 +35,29 @@ fn inference_objective_schema_matches_upstream_v1_5_0() {
     );
 }
 
+/// The one rule our rewrite CRD adds to upstream's: upstream documents that
+/// weights go on every target or on none, our schema enforces it (see `cel.rs`).
+const REWRITE_TARGETS: &str = "/properties/spec/properties/rules/items/properties/targets";
+
 #[test]
 fn inference_model_rewrite_schema_matches_upstream_v1_5_0() {
     let upstream = load_yaml("upstream/inferencemodelrewrites.v1.5.0.yaml");
+    let mut ours = open_api_schema(&generated::<InferenceModelRewrite>()).clone();
+    let extra = ours
+        .pointer_mut(REWRITE_TARGETS)
+        .and_then(Value::as_object_mut)
+        .and_then(|targets| targets.remove("x-kubernetes-validations"));
+    assert_eq!(
+        extra,
+        Some(json!([{
+            "rule": "self.all(t, has(t.weight)) || self.all(t, !has(t.weight))",
+            "message": "set weight on every target or on none"
+        }])),
+        "the only rule beyond upstream's"
+    );
     assert_same_structure(
         "InferenceModelRewrite v1alpha2",
-        open_api_schema(&generated::<InferenceModelRewrite>()),
+        &ours,
         open_api_schema(&upstream),
     );
 }

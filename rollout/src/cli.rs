@@ -121,6 +121,10 @@ pub struct ServeArgs {
     /// Local mode: milliseconds between passes over the rollouts.
     #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u64).range(50..=600_000), requires = "local")]
     pub local_interval_ms: u64,
+
+    /// The validating admission webhook.
+    #[command(flatten)]
+    pub webhook: Box<crate::webhook::WebhookArgs>,
 }
 
 /// How the client subcommands reach the admin API.

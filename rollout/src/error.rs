@@ -60,6 +60,10 @@ pub enum Error {
     #[error("lost leadership: {0}")]
     LostLeadership(String),
 
+    /// The webhook's TLS listener or certificate cannot be used.
+    #[error("webhook TLS: {0}")]
+    Tls(String),
+
     /// Another controller changed the weights between our read and write.
     #[error("HTTPRoute {route:?} changed under us (the JSON Patch test failed)")]
     Conflict {
@@ -80,6 +84,7 @@ impl Error {
             Self::Conflict { .. } => "conflict",
             Self::LostLeadership(_) => "lost_leadership",
             Self::LocalFile { .. } => "local_file",
+            Self::Tls(_) => "tls",
         }
     }
 }

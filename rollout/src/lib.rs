@@ -13,7 +13,9 @@
 //! - [`lease`]: leader election with a Lease;
 //! - [`local`]: local mode's files: rollouts and routes from a manifest
 //!   directory, weights rewritten in place, status in a file;
-//! - [`metrics`]: the controller's own Prometheus metrics.
+//! - [`metrics`]: the controller's own Prometheus metrics;
+//! - [`webhook`]: the validating admission webhook (the checker's rules at the
+//!   API server).
 
 pub mod admin;
 pub mod cli;
@@ -27,5 +29,6 @@ pub mod metrics;
 pub mod plan;
 pub mod prometheus;
 pub mod route;
+pub mod webhook;
 
 pub use error::{Error, Result};

@@ -87,6 +87,9 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .context("connecting to Kubernetes (in-cluster config or KUBECONFIG)")?;
     let metrics = Metrics::new();
     let shutdown = CancellationToken::new();
+    switchyard_rollout::webhook::start(&args.webhook, client.clone(), shutdown.clone())
+        .await
+        .context("starting the validating webhook")?;
     let state = AdminState {
         client: client.clone(),
         auth: Arc::new(auth),

@@ -52,6 +52,8 @@ const COVERED_ELSEWHERE: &[(&str, &str)] = &[
     ("InferenceObjective", "switchyard-check"),
     ("HTTPRoute", "switchyard-check"),
     ("ServiceMonitor", "the ServiceMonitor wiring rule"),
+    ("Certificate", "the webhook rule"),
+    ("Issuer", "the webhook rule"),
 ];
 
 /// Charts whose RBAC must stay inside the release namespace, unless the boolean value at

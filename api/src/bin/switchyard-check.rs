@@ -34,6 +34,8 @@ Output: one line per problem, `FILE:DOC: KIND/NAME: FIELD: MESSAGE`, where DOC i
 1-based position of the document in FILE (empty and comment-only documents are not
 counted). Helm templates are not rendered: run `helm template` first.
 
+Lines whose message starts with `warning:` never change the exit status.
+
 Exit status: 0 when every document is fine (a one-line summary is printed), 1 when any
 document has a problem, 2 when a file cannot be read or is not valid YAML."
 )]
@@ -87,8 +89,10 @@ fn main() -> ExitCode {
         tally.other,
         if tally.other == 1 { "kind" } else { "kinds" },
     );
-    if !findings.is_empty() {
-        let problems = count(findings.len(), "problem", "problems");
+    // Warnings are printed but never fail the check.
+    let failing = findings.iter().filter(|finding| finding.fails()).count();
+    if failing > 0 {
+        let problems = count(failing, "problem", "problems");
         let _ = writeln!(err, "{problems} in {summary}");
         status = status.max(FINDINGS);
     } else if status == OK {

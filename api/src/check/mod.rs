@@ -3,13 +3,16 @@
 //! for the served API version.
 //!
 //! One rule set, two front ends: the `switchyard-check` binary runs it over files
-//! and a validating webhook can run it over admission requests. Everything here is
-//! pure: [`parse_documents`] turns text into [`Document`]s and
-//! [`check_documents`] turns documents into [`Finding`]s. Problems in manifests are
-//! data, not errors; only unreadable YAML is a [`SyntaxError`]. The
+//! and the validating webhook of `switchyard-rollout` runs it over admission
+//! requests ([`admission::admit`]). Everything here is pure: [`parse_documents`]
+//! turns text into [`Document`]s, [`objects_of`] collects the [`Objects`] they can
+//! reference, and [`check_document`] turns one document into [`Finding`]s against
+//! those objects (the webhook builds the same view from its watches). Problems in
+//! manifests are data, not errors; only unreadable YAML is a [`SyntaxError`]. The
 //! InferenceRollout rules are also public one by one in [`rollout`], over typed
-//! objects, for a webhook that reads its objects from the API server.
+//! objects.
 
+pub mod admission;
 mod fields;
 mod hints;
 mod kinds;
@@ -18,6 +21,8 @@ mod load;
 mod meta;
 mod model;
 mod objective;
+mod objects;
+mod peers;
 mod pool;
 mod refs;
 mod rewrite;
@@ -30,6 +35,7 @@ use std::fmt;
 use serde_json::Value;
 
 pub use load::{Document, SyntaxError, parse_bytes, parse_documents};
+pub use objects::{Object, Objects, PoolObject, SERVED_MODELS_ANNOTATION, Scope, objects_of};
 
 use kinds::{Class, Kind, classify};
 use refs::PoolIndex;
@@ -47,15 +53,42 @@ pub struct Finding {
     pub name: String,
     /// What is wrong and how to write it, starting with the field path.
     pub message: String,
+    /// How bad it is.
+    pub severity: Severity,
+}
+
+/// How bad a finding is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Severity {
+    /// The object is wrong, by itself or against objects that exist.
+    Error,
+    /// The object names another that is not there (a pool, route, rule or
+    /// Service). Offline that is an error; the webhook denies it too unless told
+    /// to only warn, since `kubectl apply -f dir` does not order objects.
+    Missing,
+    /// Worth knowing but possibly fine (a model no pool declares): never fails.
+    Warning,
 }
 
 impl fmt::Display for Finding {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let warning = if self.severity == Severity::Warning {
+            "warning: "
+        } else {
+            ""
+        };
         write!(
             f,
-            "{}:{}: {}/{}: {}",
+            "{}:{}: {}/{}: {warning}{}",
             self.source, self.index, self.kind, self.name, self.message
         )
+    }
+}
+
+impl Finding {
+    /// Whether this finding fails the check (errors and missing references).
+    pub fn fails(&self) -> bool {
+        self.severity != Severity::Warning
     }
 }
 
@@ -83,19 +116,25 @@ pub fn tally(documents: &[Document]) -> Tally {
 /// Checks every document; references between documents (a route's or objective's
 /// InferencePool) are resolved within `documents` whenever they hold any pool.
 pub fn check_documents(documents: &[Document]) -> Vec<Finding> {
-    let index = PoolIndex::build(documents);
-    let objects = rollout::objects_of(documents);
+    let objects = objects_of(documents);
+    documents
+        .iter()
+        .flat_map(|document| check_document(document, &objects))
+        .collect()
+}
+
+/// Checks one document against itself and against `objects`.
+pub fn check_document(document: &Document, objects: &Objects) -> Vec<Finding> {
+    let index = PoolIndex::build(objects);
     let mut findings = Vec::new();
-    for document in documents {
-        check_document(document, &index, &objects, &mut findings);
-    }
+    check_into(document, &index, objects, &mut findings);
     findings
 }
 
-fn check_document(
+fn check_into(
     document: &Document,
     index: &PoolIndex,
-    objects: &rollout::Objects,
+    objects: &Objects,
     findings: &mut Vec<Finding>,
 ) {
     let value = &document.value;
@@ -145,6 +184,12 @@ fn check_document(
     if rep.findings.len() == before {
         typed::check(&mut rep, kind, value);
     }
+    // Rules on other objects that do not block the decode check above.
+    match kind {
+        Kind::Pool | Kind::LegacyPool => peers::picker_service(&mut rep, value, objects),
+        Kind::Rewrite => peers::served_models(&mut rep, value, objects),
+        _ => {}
+    }
 }
 
 fn classify_document(value: &Value) -> Class {
@@ -169,6 +214,21 @@ impl Reporter<'_> {
     /// document). A message that starts with a verb ("is required", "must be…")
     /// reads on from the path; any other is set off by a colon.
     pub(crate) fn report(&mut self, path: &str, message: impl Into<String>) {
+        self.report_as(Severity::Error, path, message);
+    }
+
+    /// Records a reference to an object that is not there.
+    pub(crate) fn missing(&mut self, path: &str, message: impl Into<String>) {
+        self.report_as(Severity::Missing, path, message);
+    }
+
+    /// Records something worth knowing that never fails the check.
+    pub(crate) fn warn(&mut self, path: &str, message: impl Into<String>) {
+        self.report_as(Severity::Warning, path, message);
+    }
+
+    /// Records a finding of `severity`.
+    pub(crate) fn report_as(&mut self, severity: Severity, path: &str, message: impl Into<String>) {
         let message = message.into();
         let reads_on = ["is ", "must ", "has "]
             .iter()
@@ -184,6 +244,7 @@ impl Reporter<'_> {
             kind: self.kind.clone(),
             name: self.name.clone(),
             message,
+            severity,
         });
     }
 

@@ -4,28 +4,15 @@
 //! When the set holds no pool at all the user is checking references on their
 //! own (the pools live elsewhere), so only the reference's shape is checked.
 
-use serde_json::Value;
-
-use super::Document;
 use super::Reporter;
 use super::hints::{POOL_API, POOL_GROUP, X_API, X_GROUP, closest};
-use super::kinds::{Class, Kind, classify};
+use super::objects::{Objects, PoolObject, Scope};
 
-/// One InferencePool found in the documents.
+/// Every InferencePool the references can name.
 #[derive(Debug)]
-struct Pool {
-    namespace: String,
-    name: String,
-    /// The group a reference must name: the legacy group for v1alpha2 pools, the
-    /// GA group for v1 pools and for pools written at an unserved version (their
-    /// finding tells the user to move them to v1).
-    group: &'static str,
-}
-
-/// Every InferencePool in a set of documents.
-#[derive(Debug, Default)]
-pub(crate) struct PoolIndex {
-    pools: Vec<Pool>,
+pub(crate) struct PoolIndex<'a> {
+    pools: &'a [PoolObject],
+    scope: Scope,
 }
 
 /// A reference to an InferencePool, as written.
@@ -40,35 +27,13 @@ pub(crate) struct PoolRef<'v> {
     pub cross_namespace: bool,
 }
 
-impl PoolIndex {
-    /// Collects the pools of `documents`.
-    pub(crate) fn build(documents: &[Document]) -> Self {
-        let pools = documents
-            .iter()
-            .filter_map(|document| {
-                let value = &document.value;
-                let text = |key: &str| value.get(key).and_then(Value::as_str);
-                let group = match classify(text("apiVersion"), text("kind")) {
-                    Class::Served(Kind::LegacyPool) => X_GROUP,
-                    Class::Served(Kind::Pool)
-                    | Class::Unserved {
-                        kind: Kind::Pool, ..
-                    } => POOL_GROUP,
-                    _ => return None,
-                };
-                let metadata = value.get("metadata")?;
-                Some(Pool {
-                    name: metadata.get("name")?.as_str()?.to_owned(),
-                    namespace: metadata
-                        .get("namespace")
-                        .and_then(Value::as_str)
-                        .unwrap_or(super::hints::DEFAULT_NAMESPACE)
-                        .to_owned(),
-                    group,
-                })
-            })
-            .collect();
-        Self { pools }
+impl<'a> PoolIndex<'a> {
+    /// The pools of `objects` (none when they are not known).
+    pub(crate) fn build(objects: &'a Objects) -> Self {
+        Self {
+            pools: objects.pools.as_deref().unwrap_or_default(),
+            scope: objects.scope,
+        }
     }
 
     /// Checks that `reference` (at `path`, from a document in `from_namespace`)
@@ -123,7 +88,8 @@ impl PoolIndex {
         if pool.group == group {
             return;
         }
-        let message = if pool.group == POOL_GROUP {
+        let pool_is_ga = pool.group == POOL_GROUP;
+        let message = if pool_is_ga {
             format!(
                 "InferencePool {name} is {POOL_API}, in group {POOL_GROUP}, but the reference says group {group:?}: write group: {POOL_GROUP}"
             )
@@ -159,7 +125,7 @@ impl PoolIndex {
                     "the pool must be in the same namespace: set metadata.namespace: {other} here"
                 )
             };
-            rep.report(
+            rep.missing(
                 path,
                 format!("InferencePool {name} is in namespace {other}, not {namespace}: {fix}"),
             );
@@ -171,8 +137,11 @@ impl PoolIndex {
             .filter(|p| p.namespace == namespace)
             .map(|p| p.name.as_str())
             .collect();
-        let mut message =
-            format!("no InferencePool {name:?} in namespace {namespace} among the checked files");
+        let among = match self.scope {
+            Scope::Files => "among the checked files",
+            Scope::Cluster => "in the cluster",
+        };
+        let mut message = format!("no InferencePool {name:?} in namespace {namespace} {among}");
         match closest(name, &here) {
             Some(fix) => message.push_str(&format!("; did you mean {fix}?")),
             None if !here.is_empty() => {
@@ -180,6 +149,6 @@ impl PoolIndex {
             }
             None => {}
         }
-        rep.report(path, message);
+        rep.missing(path, message);
     }
 }

@@ -20,14 +20,12 @@ mod spec;
 use serde::Deserialize;
 use serde_json::Value;
 
-pub use cross::{Object, Objects, PoolObject, reference_problems};
+pub use super::objects::{Object, Objects, PoolObject};
+pub use cross::reference_problems;
 pub use spec::spec_problems;
 
-use super::hints::{DEFAULT_NAMESPACE, POOL_GROUP, X_GROUP};
-use super::kinds::{Class, Kind, classify};
-use super::{Document, Reporter};
+use super::{Reporter, Severity};
 use crate::rollout::InferenceRolloutSpec;
-use crate::{HttpRouteSpec, InferenceModelRewriteSpec};
 
 /// One rule broken by an InferenceRollout: where, and what to write instead.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -37,6 +35,8 @@ pub struct Problem {
     /// What is wrong and how to fix it; reads on from the path when it starts
     /// with a verb ("is", "must"), otherwise follows a colon.
     pub message: String,
+    /// Whether it is a mistake, or a reference to an object that is not there.
+    pub severity: Severity,
 }
 
 impl Problem {
@@ -44,6 +44,15 @@ impl Problem {
         Self {
             path: path.into(),
             message: message.into(),
+            severity: Severity::Error,
+        }
+    }
+
+    /// A reference to an object that does not exist ([`Severity::Missing`]).
+    pub(crate) fn missing(path: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            severity: Severity::Missing,
+            ..Self::new(path, message)
         }
     }
 }
@@ -75,69 +84,8 @@ pub(crate) fn check(rep: &mut Reporter<'_>, document: &Value, objects: &Objects)
     };
     let namespace = rep.namespace().to_owned();
     for problem in reference_problems(&namespace, name, &spec, objects) {
-        rep.report(&problem.path, problem.message);
+        rep.report_as(problem.severity, &problem.path, problem.message);
     }
-}
-
-/// Collects what rollouts can reference among `documents`. A kind with no object
-/// in the set stays `None`: the user is checking rollouts without it (it lives
-/// elsewhere), so references to it are not judged.
-pub(crate) fn objects_of(documents: &[Document]) -> Objects {
-    let mut objects = Objects::default();
-    for document in documents {
-        let value = &document.value;
-        let text = |key: &str| value.get(key).and_then(Value::as_str);
-        let Some(name) = value.pointer("/metadata/name").and_then(Value::as_str) else {
-            continue;
-        };
-        let namespace = value
-            .pointer("/metadata/namespace")
-            .and_then(Value::as_str)
-            .unwrap_or(DEFAULT_NAMESPACE);
-        let spec = value.get("spec").unwrap_or(&Value::Null);
-        let kind = match classify(text("apiVersion"), text("kind")) {
-            Class::Served(kind) | Class::Unserved { kind, .. } => kind,
-            _ => continue,
-        };
-        match kind {
-            Kind::Pool | Kind::LegacyPool => {
-                let group = if kind == Kind::Pool {
-                    POOL_GROUP
-                } else {
-                    X_GROUP
-                };
-                objects.pools.get_or_insert_default().push(PoolObject {
-                    group: group.to_owned(),
-                    namespace: namespace.to_owned(),
-                    name: name.to_owned(),
-                });
-            }
-            Kind::HttpRoute => {
-                // A route that does not decode has its own finding; it still
-                // exists, so its rules are taken as empty rather than missing.
-                let route = HttpRouteSpec::deserialize(spec).unwrap_or_default();
-                objects
-                    .routes
-                    .get_or_insert_default()
-                    .push(Object::new(namespace, name, route));
-            }
-            Kind::Rewrite => {
-                if let Ok(rewrite) = InferenceModelRewriteSpec::deserialize(spec) {
-                    objects
-                        .rewrites
-                        .get_or_insert_default()
-                        .push(Object::new(namespace, name, rewrite));
-                }
-            }
-            Kind::Rollout => {
-                if let Ok(rollout) = InferenceRolloutSpec::deserialize(spec) {
-                    objects.rollouts.push(Object::new(namespace, name, rollout));
-                }
-            }
-            Kind::LegacyModel | Kind::Objective => {}
-        }
-    }
-    objects
 }
 
 #[cfg(test)]

@@ -9,6 +9,7 @@ use super::DURATION_PATTERN;
 /// How each step is judged.
 #[derive(KubeSchema, Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new("!has(self.metrics) || !self.metrics.exists(m, m.type == 'Query') || (has(self.source) && has(self.source.prometheus))").message("a Query metric runs PromQL: set source.prometheus"))]
 pub struct AnalysisSpec {
     /// Where measurements come from; our EPP's metrics by default.
     #[serde(default)]

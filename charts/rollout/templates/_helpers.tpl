@@ -29,3 +29,14 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- define "rollout.leaderElection" -}}
 {{- if gt (int .Values.replicas) 1 }}true{{ end -}}
 {{- end -}}
+
+{{/* The webhook's Service, and its TLS Secret (cert-manager's, or the one the controller creates). */}}
+{{- define "rollout.webhookName" -}}
+{{- printf "%s-webhook" (include "rollout.name" .) | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{/* cert-manager issues the webhook certificate: forced on or off, or `auto` (when its API is installed). */}}
+{{- define "rollout.webhookCertManager" -}}
+{{- $mode := toString .Values.webhook.certManager.enabled -}}
+{{- if eq $mode "true" }}true{{ else if and (eq $mode "auto") (.Capabilities.APIVersions.Has "cert-manager.io/v1") }}true{{ end -}}
+{{- end -}}

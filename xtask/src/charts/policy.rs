@@ -16,6 +16,9 @@
 //! - **Wiring**: Services and ServiceMonitors select rendered pods and name real ports.
 //! - **NetworkPolicy**: present unless `networkPolicy.enabled` is false; the ext_proc port
 //!   (`--grpc-port`) is reachable only from selected pods.
+//! - **Webhook**: a ValidatingWebhookConfiguration exactly when `webhook.enabled`, reaching a
+//!   container that serves it, with the values' failurePolicy and a source for its caBundle
+//!   (a cert-manager Certificate mounted where the controller reads it, or the controller).
 
 use std::collections::BTreeMap;
 
@@ -24,6 +27,7 @@ use serde_json::Value;
 use super::help::{self, Flags};
 
 mod rbac;
+pub(crate) mod webhook;
 mod wiring;
 
 /// What a chart promises beyond the common rules.
@@ -66,6 +70,7 @@ pub fn check(
     problems.extend(rbac::check_rbac(docs, rules));
     problems.extend(wiring::check_services(docs));
     problems.extend(wiring::check_network_policy(docs, values, binaries));
+    problems.extend(webhook::check_webhooks(docs, values));
     problems
 }
 

@@ -10,6 +10,7 @@ use super::policy::{self, ChartRules};
 
 mod repo_files;
 mod rollout;
+mod webhook;
 
 /// A trimmed copy of clap's long help, in the layout the EPP and BBR print.
 const HELP: &str = "\

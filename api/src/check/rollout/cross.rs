@@ -5,59 +5,10 @@
 
 use super::Problem;
 use crate::check::hints::closest;
+use crate::check::objects::{Object, Objects, PoolObject};
 use crate::httproute::HttpRouteRule;
 use crate::rollout::{BackendTarget, InferenceRolloutSpec, SplitMode};
 use crate::{HttpRouteSpec, InferenceModelRewriteSpec};
-
-/// A namespaced object and its spec.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Object<T> {
-    /// `metadata.namespace`.
-    pub namespace: String,
-    /// `metadata.name`.
-    pub name: String,
-    /// The decoded spec.
-    pub spec: T,
-}
-
-impl<T> Object<T> {
-    /// An object named `name` in `namespace`.
-    pub fn new(namespace: impl Into<String>, name: impl Into<String>, spec: T) -> Self {
-        Self {
-            namespace: namespace.into(),
-            name: name.into(),
-            spec,
-        }
-    }
-}
-
-/// An InferencePool: its API group (GA or legacy), namespace and name.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct PoolObject {
-    /// `inference.networking.k8s.io` or the legacy `inference.networking.x-k8s.io`.
-    pub group: String,
-    /// `metadata.namespace`.
-    pub namespace: String,
-    /// `metadata.name`.
-    pub name: String,
-}
-
-/// What rollouts are checked against. `None` means "not known" (no object of
-/// that kind was given), and references to it are then not judged; `Some(vec![])`
-/// means "known to be none".
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct Objects {
-    /// The InferenceRollouts that may still move weights; the checked one may be
-    /// among them (it is skipped by name). A webhook leaves out finished ones
-    /// (by `status.phase`); files carry no status, so every rollout in them counts.
-    pub rollouts: Vec<Object<InferenceRolloutSpec>>,
-    /// HTTPRoutes.
-    pub routes: Option<Vec<Object<HttpRouteSpec>>>,
-    /// InferencePools.
-    pub pools: Option<Vec<PoolObject>>,
-    /// InferenceModelRewrites.
-    pub rewrites: Option<Vec<Object<InferenceModelRewriteSpec>>>,
-}
 
 /// Every rule the rollout `name` in `namespace` breaks against `objects`.
 pub fn reference_problems(
@@ -72,19 +23,33 @@ pub fn reference_problems(
         SplitMode::PoolSplit => {
             if let (Some(route), Some(routes)) = (&target.route, &objects.routes) {
                 let backends = [("stable", &target.stable), ("canary", &target.canary)];
-                route_rule(&mut problems, namespace, route, &backends, routes);
+                route_rule(
+                    &mut problems,
+                    namespace,
+                    route,
+                    &backends,
+                    routes,
+                    objects.among(),
+                );
             }
             if let Some(pools) = &objects.pools {
                 for (field, backend) in [("stable", &target.stable), ("canary", &target.canary)] {
                     if let Some(backend) = backend {
-                        pool(&mut problems, namespace, field, backend, pools);
+                        pool(
+                            &mut problems,
+                            namespace,
+                            field,
+                            backend,
+                            pools,
+                            objects.among(),
+                        );
                     }
                 }
             }
         }
         SplitMode::ModelSplit => {
             if let (Some(split), Some(rewrites)) = (&target.model_split, &objects.rewrites) {
-                rewrite_rule(&mut problems, namespace, split, rewrites);
+                rewrite_rule(&mut problems, namespace, split, rewrites, objects.among());
             }
         }
     }
@@ -98,15 +63,16 @@ fn route_rule(
     route: &crate::rollout::RouteTarget,
     backends: &[(&str, &Option<BackendTarget>)],
     routes: &[Object<HttpRouteSpec>],
+    among: &str,
 ) {
     let Some(found) = routes
         .iter()
         .find(|r| r.namespace == namespace && r.name == route.name)
     else {
         let here: Vec<&str> = names_in(routes, namespace);
-        problems.push(Problem::new(
+        problems.push(Problem::missing(
             "spec.target.route.name",
-            missing("HTTPRoute", &route.name, namespace, &here),
+            missing("HTTPRoute", &route.name, namespace, &here, among),
         ));
         return;
     };
@@ -124,7 +90,7 @@ fn route_rule(
             ),
             None => format!("its named rules are {}", named.join(", ")),
         };
-        problems.push(Problem::new(
+        problems.push(Problem::missing(
             "spec.target.route.ruleName",
             format!(
                 "HTTPRoute {} has no rule named {:?}; {fix}",
@@ -139,7 +105,7 @@ fn route_rule(
         if refs.iter().any(|b| backend.matches(b)) {
             continue;
         }
-        problems.push(Problem::new(
+        problems.push(Problem::missing(
             format!("spec.target.{field}"),
             format!(
                 "rule {} of HTTPRoute {} has no backendRef to {} {}; the controller only changes weights, it never adds backends: add {{group: {}, kind: {}, name: {}}} to that rule's backendRefs",
@@ -161,6 +127,7 @@ fn pool(
     field: &str,
     backend: &BackendTarget,
     pools: &[PoolObject],
+    among: &str,
 ) {
     if backend.kind != crate::reference::INFERENCE_POOL_KIND {
         return; // A Service or other backend: not ours to resolve.
@@ -174,9 +141,9 @@ fn pool(
             .filter(|p| p.namespace == namespace)
             .map(|p| p.name.as_str())
             .collect();
-        problems.push(Problem::new(
+        problems.push(Problem::missing(
             format!("spec.target.{field}.name"),
-            missing("InferencePool", &backend.name, namespace, &here),
+            missing("InferencePool", &backend.name, namespace, &here, among),
         ));
         return;
     };
@@ -196,18 +163,20 @@ fn rewrite_rule(
     namespace: &str,
     split: &crate::rollout::ModelSplitTarget,
     rewrites: &[Object<InferenceModelRewriteSpec>],
+    among: &str,
 ) {
     let Some(found) = rewrites
         .iter()
         .find(|r| r.namespace == namespace && r.name == split.rewrite_ref)
     else {
-        problems.push(Problem::new(
+        problems.push(Problem::missing(
             "spec.target.modelSplit.rewriteRef",
             missing(
                 "InferenceModelRewrite",
                 &split.rewrite_ref,
                 namespace,
                 &names_in(rewrites, namespace),
+                among,
             ),
         ));
         return;
@@ -314,11 +283,10 @@ fn names_in<'a, T>(objects: &'a [Object<T>], namespace: &str) -> Vec<&'a str> {
         .collect()
 }
 
-/// "no Kind "name" in namespace ns among the checked objects", with the nearest
-/// name or the list of names there.
-fn missing(kind: &str, name: &str, namespace: &str, here: &[&str]) -> String {
-    let mut message =
-        format!("no {kind} {name:?} in namespace {namespace} among the checked objects");
+/// "no Kind "name" in namespace ns among the checked objects" (or "in the
+/// cluster"), with the nearest name or the list of names there.
+fn missing(kind: &str, name: &str, namespace: &str, here: &[&str], among: &str) -> String {
+    let mut message = format!("no {kind} {name:?} in namespace {namespace} {among}");
     match closest(name, here) {
         Some(fix) => message.push_str(&format!("; did you mean {fix}?")),
         None if !here.is_empty() => message.push_str(&format!("; there are {}", here.join(", "))),

@@ -148,21 +148,17 @@ fn reference_problems_over_typed_objects() {
     assert_eq!(reference_problems("ns", "ro", &spec, &unknown), []);
     let none = Objects {
         routes: Some(Vec::new()),
-        pools: Some(vec![PoolObject {
-            group: "inference.networking.k8s.io".to_owned(),
-            namespace: "ns".to_owned(),
-            name: "v1".to_owned(),
-        }]),
+        pools: Some(vec![PoolObject::new("ns", "v1")]),
         ..Objects::default()
     };
     assert_eq!(
         reference_problems("ns", "ro", &spec, &none),
         [
-            Problem::new(
+            Problem::missing(
                 "spec.target.route.name",
                 "no HTTPRoute \"r\" in namespace ns among the checked objects"
             ),
-            Problem::new(
+            Problem::missing(
                 "spec.target.canary.name",
                 "no InferencePool \"v2\" in namespace ns among the checked objects; did you mean v1?"
             ),
