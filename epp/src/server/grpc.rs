@@ -112,6 +112,8 @@ struct Driver {
     shared: Arc<Shared>,
     pending: VecDeque<ProcessingResponse>,
     started: Instant,
+    /// When the first byte of the response body passed (TTFT of a stream).
+    first_response_byte: Option<Instant>,
     body_bytes: usize,
     priority: i64,
     model: Option<Arc<ModelHandles>>,
@@ -228,6 +230,21 @@ impl Driver {
                 return Err(Status::failed_precondition(err.to_string()));
             }
         };
+        match &message.request {
+            Some(Inbound::ResponseHeaders(_)) => {
+                if let (Some(running), Some(status)) =
+                    (&self.running, self.machine.response_status())
+                {
+                    running.0.response(status);
+                }
+            }
+            Some(Inbound::ResponseBody(b))
+                if self.first_response_byte.is_none() && !b.body.is_empty() =>
+            {
+                self.first_response_byte = Some(Instant::now());
+            }
+            _ => {}
+        }
         if matches!(message.request, Some(Inbound::RequestHeaders(_))) {
             // The trusted objective only: an untrusted caller's header names no priority.
             self.priority = snapshot.priority(self.machine.objective());
@@ -313,6 +330,29 @@ impl Driver {
         self.running = None;
     }
 
+    /// TTFT and time per output token of a successful streamed response.
+    fn observe_stream_latency(&self, handles: &ModelHandles) {
+        let ok = self
+            .machine
+            .response_status()
+            .is_some_and(|s| (200..300).contains(&s));
+        let Some(first) = self.first_response_byte else {
+            return;
+        };
+        if !ok || !self.machine.is_streaming_response() {
+            return;
+        }
+        handles
+            .ttft
+            .observe(first.duration_since(self.started).as_secs_f64());
+        let tokens = self.machine.streamed_tokens();
+        if tokens >= 2 {
+            handles
+                .tpot
+                .observe(first.elapsed().as_secs_f64() / (tokens - 1) as f64);
+        }
+    }
+
     /// The request is complete: record its duration and token usage and
     /// release its running slot.
     fn finish(&mut self) {
@@ -330,6 +370,7 @@ impl Driver {
                     handles.prompt_cached_tokens.observe(cached as f64);
                 }
             }
+            self.observe_stream_latency(handles);
         }
         self.done = true;
     }
@@ -349,6 +390,7 @@ impl ExternalProcessor for EppService {
             shared: Arc::clone(&self.shared),
             pending: VecDeque::new(),
             started: Instant::now(),
+            first_response_byte: None,
             body_bytes: 0,
             priority: 0,
             model: None,

@@ -46,6 +46,18 @@ impl RequestStream {
         self.usage.or_else(|| self.sse_usage.usage())
     }
 
+    /// Whether the response is a server-sent event stream.
+    pub fn is_streaming_response(&self) -> bool {
+        self.streaming && self.response_status.is_some()
+    }
+
+    /// Output tokens of a streamed response: the reported usage, else one per
+    /// `data:` event.
+    pub fn streamed_tokens(&self) -> u64 {
+        self.usage()
+            .map_or(self.sse_usage.events(), |u| u.completion_tokens)
+    }
+
     pub(super) fn on_response_body(&mut self, chunk: &[u8], end_of_stream: bool) -> Vec<Reply> {
         let restore = |bytes: &[u8]| match (&self.client_model, &self.target_model) {
             (Some(client), Some(target)) if client != target => {

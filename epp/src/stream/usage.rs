@@ -63,6 +63,9 @@ pub struct SseUsage {
     /// Whether the current line outgrew [`MAX_LINE_BYTES`] and is skipped.
     skipping: bool,
     found: Option<Usage>,
+    /// `data:` events seen, `[DONE]` excluded: one per token chunk, so a
+    /// stream's token count when the server reports no usage.
+    events: u64,
 }
 
 impl SseUsage {
@@ -99,11 +102,19 @@ impl SseUsage {
         self.found
     }
 
+    /// The `data:` events seen so far, `[DONE]` excluded.
+    pub fn events(&self) -> u64 {
+        self.events
+    }
+
     fn line(&mut self, line: &[u8]) {
         let line = line.strip_suffix(b"\r").unwrap_or(line);
         let Some(payload) = line.strip_prefix(b"data:") else {
             return;
         };
+        if payload.trim_ascii() != b"[DONE]" {
+            self.events += 1;
+        }
         // Cheap pre-check: most events are token deltas without usage.
         if !contains(payload, b"\"usage\"") {
             return;
@@ -162,6 +173,11 @@ data: [DONE]\n\n";
             sse.feed(a);
             sse.feed(b);
             assert_eq!(sse.usage(), want, "split at {split}");
+            assert_eq!(
+                sse.events(),
+                2,
+                "split at {split}: [DONE] is not a token event"
+            );
         }
         let mut byte_by_byte = SseUsage::default();
         body.iter()
