@@ -11,7 +11,7 @@ use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use serde_json::{Value, json};
 
-use super::{AdminState, Authenticator, TokenFile, router};
+use super::{AdminState, Authenticator, Store, TokenFile, router};
 use crate::controller::tests::fixtures::{Expect, Handle, context, now, rollout, route, serve};
 use crate::metrics::Metrics;
 
@@ -35,7 +35,7 @@ async fn start(auth: Authenticator) -> (Admin, Handle) {
     let (ctx, handle) = context();
     let metrics = Metrics::new();
     let state = AdminState {
-        client: ctx.client.clone(),
+        store: Store::Kubernetes(ctx.client.clone()),
         auth: Arc::new(auth),
         metrics: metrics.clone(),
         clock: Arc::new(now),

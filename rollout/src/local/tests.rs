@@ -266,9 +266,10 @@ async fn the_quickstart_rollout_walks_the_route_file_through_every_step() {
     let (rule, stable, canary) = qwen();
     let start = k8s_openapi::jiff::Timestamp::from_second(1_800_000_000).unwrap();
     let mut seen = vec![(100, 0)];
+    let mut analysis = super::analysis::LocalAnalysis::new(Default::default());
     for pass in 0..200 {
         let now = start + k8s_openapi::jiff::SignedDuration::from_secs(10 * pass);
-        super::reconcile::reconcile_once(dir.path(), state.path(), &rollout, now)
+        super::reconcile::reconcile_once(dir.path(), state.path(), &rollout, now, &mut analysis)
             .await
             .unwrap();
         let view = read_route(&path, &rule, &stable, &canary).unwrap();
@@ -317,13 +318,18 @@ async fn a_pass_applies_the_new_weights_to_envoys_routes() {
         manifest_dir: dir.path().to_path_buf(),
         state_dir: state.path().to_path_buf(),
         interval: std::time::Duration::from_secs(1),
-        envoy: Some((envoy.path().to_path_buf(), plan)),
+        plan,
+        envoy_dir: Some(envoy.path().to_path_buf()),
+        status_lock: Default::default(),
     };
+    let mut analysis = super::serve::local_analysis(&options);
     let now = k8s_openapi::jiff::Timestamp::from_second(1_800_000_000).unwrap();
     let mut changed = false;
     for pass in 0..5 {
         let at = now + k8s_openapi::jiff::SignedDuration::from_secs(pass);
-        changed |= super::serve::pass(&options, at).await.unwrap();
+        changed |= super::serve::pass(&options, &mut analysis, at)
+            .await
+            .unwrap();
     }
     assert!(changed, "the first step's weights were never written");
     let (rule, stable, canary) = qwen();
