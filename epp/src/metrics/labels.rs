@@ -97,10 +97,10 @@ pub struct ModelHandles {
     /// `inference_objective_prompt_cached_tokens`, when the server reports them.
     pub prompt_cached_tokens: Histogram,
     /// `inference_objective_request_ttft_seconds`: request start to the first
-    /// byte of a streamed response body.
+    /// token event of a streamed response.
     pub ttft: Histogram,
     /// `inference_objective_request_tpot_seconds`: a streamed response's time
-    /// after its first byte ÷ its output tokens after the first.
+    /// after its first token ÷ its output tokens after the first.
     pub tpot: Histogram,
     /// `switchyard_epp_model_server_responses_total`, by [`RESPONSE_CLASSES`].
     pub responses: [Counter; RESPONSE_CLASSES.len()],
@@ -257,7 +257,7 @@ impl ModelFamilies {
         );
         registry.register(
             "inference_objective_request_ttft_seconds",
-            "Time from the request's headers to the first byte of its streamed response",
+            "Time from the request's headers to the first token of its streamed response",
             ttft.clone(),
         );
         let tpot = Family::<PairLabels, Histogram>::new_with_constructor(

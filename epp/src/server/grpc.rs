@@ -112,8 +112,8 @@ struct Driver {
     shared: Arc<Shared>,
     pending: VecDeque<ProcessingResponse>,
     started: Instant,
-    /// When the first byte of the response body passed (TTFT of a stream).
-    first_response_byte: Option<Instant>,
+    /// When the body chunk holding the first token passed (TTFT of a stream).
+    first_token: Option<Instant>,
     body_bytes: usize,
     priority: i64,
     model: Option<Arc<ModelHandles>>,
@@ -238,10 +238,10 @@ impl Driver {
                     running.0.response(status);
                 }
             }
-            Some(Inbound::ResponseBody(b))
-                if self.first_response_byte.is_none() && !b.body.is_empty() =>
+            Some(Inbound::ResponseBody(_))
+                if self.first_token.is_none() && self.machine.token_events() > 0 =>
             {
-                self.first_response_byte = Some(Instant::now());
+                self.first_token = Some(Instant::now());
             }
             _ => {}
         }
@@ -336,7 +336,7 @@ impl Driver {
             .machine
             .response_status()
             .is_some_and(|s| (200..300).contains(&s));
-        let Some(first) = self.first_response_byte else {
+        let Some(first) = self.first_token else {
             return;
         };
         if !ok || !self.machine.is_streaming_response() {
@@ -390,7 +390,7 @@ impl ExternalProcessor for EppService {
             shared: Arc::clone(&self.shared),
             pending: VecDeque::new(),
             started: Instant::now(),
-            first_response_byte: None,
+            first_token: None,
             body_bytes: 0,
             priority: 0,
             model: None,

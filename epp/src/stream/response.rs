@@ -51,11 +51,17 @@ impl RequestStream {
         self.streaming && self.response_status.is_some()
     }
 
+    /// Token-carrying events of a streamed response so far (the first one is
+    /// the first token).
+    pub fn token_events(&self) -> u64 {
+        self.sse_usage.token_events()
+    }
+
     /// Output tokens of a streamed response: the reported usage, else one per
-    /// `data:` event.
+    /// token-carrying event.
     pub fn streamed_tokens(&self) -> u64 {
         self.usage()
-            .map_or(self.sse_usage.events(), |u| u.completion_tokens)
+            .map_or(self.sse_usage.token_events(), |u| u.completion_tokens)
     }
 
     pub(super) fn on_response_body(&mut self, chunk: &[u8], end_of_stream: bool) -> Vec<Reply> {
