@@ -76,6 +76,7 @@ async fn a_healthy_canary_reaches_all_traffic_through_every_step() {
     );
     let status = StatusFile::new(&stack.state, "qwen-canary").load().unwrap();
     let analysis = status.analysis.unwrap();
+    eprintln!("weights {seen:?}\nlast window {:?}\nresponses {statuses:?}", analysis.last);
     // The last window's verdicts stand on measured values from both pickers.
     for verdict in &analysis.last {
         assert_eq!(verdict.verdict, Verdict::Pass, "{verdict:?}");
@@ -177,6 +178,7 @@ async fn a_shedding_canary_pauses_and_is_not_rolled_back() {
     let status = StatusFile::new(&stack.state, "qwen-canary").load().unwrap();
     assert_eq!(status.pause.unwrap().reason, PauseReason::ShedRate);
     let analysis = status.analysis.unwrap();
+    eprintln!("weights {seen:?}\nlast window {:?}", analysis.last);
     assert_eq!(
         analysis.failed_checks, 0,
         "shedding is no failure: {analysis:?}"
