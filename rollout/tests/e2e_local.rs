@@ -76,7 +76,10 @@ async fn a_healthy_canary_reaches_all_traffic_through_every_step() {
     );
     let status = StatusFile::new(&stack.state, "qwen-canary").load().unwrap();
     let analysis = status.analysis.unwrap();
-    eprintln!("weights {seen:?}\nlast window {:?}\nresponses {statuses:?}", analysis.last);
+    eprintln!(
+        "weights {seen:?}\nlast window {:?}\nresponses {statuses:?}",
+        analysis.last
+    );
     // The last window's verdicts stand on measured values from both pickers.
     for verdict in &analysis.last {
         assert_eq!(verdict.verdict, Verdict::Pass, "{verdict:?}");
@@ -142,6 +145,48 @@ async fn a_canary_returning_five_percent_5xx_is_rolled_back_within_two_windows()
     tokio::time::sleep(Duration::from_millis(1_500)).await;
     let after = stack.answered_by(10).await;
     assert_eq!(after.keys().collect::<Vec<_>>(), [STABLE], "{after:?}");
+}
+
+#[tokio::test]
+async fn a_canary_with_slow_prefill_is_rolled_back_on_its_ttft_ratio_to_stable() {
+    let mut stack = Stack::start().await;
+    // Prefill (the first token) 15× slower on the canary, decode unchanged.
+    stack
+        .set_faults(CANARY, json!({"prefill_multiplier": 15.0}))
+        .await;
+    let rollout = stack.rollout(&[5000]);
+    let load = stack.load(12);
+    let seen = drive(&mut stack, &rollout, Duration::from_secs(40), |status| {
+        status.phase == Some(Phase::Failed)
+    })
+    .await;
+    let statuses = load.stop().await;
+
+    assert_eq!(
+        seen,
+        [(100, 0), (5000, 5000), (10_000, 0)],
+        "rolled back to stable"
+    );
+    let status = StatusFile::new(&stack.state, "qwen-canary").load().unwrap();
+    let analysis = status.analysis.unwrap();
+    eprintln!("weights {seen:?}\nlast window {:?}", analysis.last);
+    let ttft = analysis.last.iter().find(|v| v.name == "ttft-p95").unwrap();
+    assert_eq!(ttft.verdict, Verdict::Fail, "{ttft:?}");
+    assert!(
+        ttft.canary.unwrap() > 4.0 * ttft.stable.unwrap(),
+        "{ttft:?}"
+    );
+    let errors = analysis
+        .last
+        .iter()
+        .find(|v| v.name == "server-errors")
+        .unwrap();
+    assert_eq!(
+        errors.verdict,
+        Verdict::Pass,
+        "slow is not failing: {errors:?}"
+    );
+    assert_eq!(statuses.keys().collect::<Vec<_>>(), [&200], "{statuses:?}");
 }
 
 #[tokio::test]
