@@ -123,6 +123,10 @@ async fn a_canary_returning_five_percent_5xx_is_rolled_back_within_two_windows()
     );
     let status = StatusFile::new(&stack.state, "qwen-canary").load().unwrap();
     let analysis = status.analysis.unwrap();
+    eprintln!(
+        "weights {seen:?}\nlast window {:?}\nresponses {statuses:?}",
+        analysis.last
+    );
     assert_eq!(
         (
             analysis.successful_checks,
