@@ -471,3 +471,21 @@ async fn list_unknown_paths_missing_rollouts_and_metrics() {
     );
     server.await.unwrap();
 }
+
+#[tokio::test]
+async fn kubernetes_authentication_without_a_cluster_says_to_use_a_token_file() {
+    let mut headers = HeaderMap::new();
+    headers.insert("authorization", format!("Bearer {TOKEN}").parse().unwrap());
+    let access = super::auth::Access {
+        verb: "get",
+        namespace: None,
+        name: None,
+        subresource: None,
+    };
+    let err = Authenticator::Kubernetes
+        .authorize(None, &headers, access)
+        .await
+        .unwrap_err();
+    assert_eq!(err.status(), StatusCode::UNAUTHORIZED);
+    assert!(err.to_string().contains("--admin-token-file"), "{err}");
+}

@@ -348,3 +348,54 @@ fn routes_text(envoy_dir: &Path) -> String {
     assert!(!texts.is_empty(), "no route file written");
     texts.concat()
 }
+
+/// The admin API's view of local mode: rollouts with their saved status, a
+/// resourceVersion that moves with the status file, intents recorded there.
+#[tokio::test]
+async fn the_local_store_reads_rollouts_with_status_and_records_intents() {
+    use switchyard_api::rollout::{Intent, IntentAction};
+
+    let dir = quickstart_copy();
+    let state = tempfile::tempdir().unwrap();
+    let store = super::store::LocalStore::new(
+        dir.path().to_path_buf(),
+        state.path().to_path_buf(),
+        Default::default(),
+    );
+    let listed = store.list().unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].metadata.namespace.as_deref(), Some("default"));
+    assert_eq!(
+        store.get("llm", "qwen-canary").unwrap(),
+        None,
+        "other namespace"
+    );
+    assert_eq!(store.get("default", "nope").unwrap(), None);
+    let rollout = store.get("default", "qwen-canary").unwrap().unwrap();
+    assert_eq!(rollout.status, Some(InferenceRolloutStatus::default()));
+    let before = rollout.metadata.resource_version.clone().unwrap();
+
+    let intent = Intent {
+        action: IntentAction::Pause,
+        nonce: "n-1".into(),
+        by: "alice".into(),
+        at: k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
+            k8s_openapi::jiff::Timestamp::from_second(1_800_000_000).unwrap(),
+        ),
+        mode: None,
+        canary_weight: None,
+        reason: "dashboard".into(),
+    };
+    let saved = store.record_intent(rollout, intent.clone()).unwrap();
+    let after = saved.metadata.resource_version.clone().unwrap();
+    assert_ne!(before, after, "the status changed, so does the version");
+    let on_disk = StatusFile::new(state.path(), "qwen-canary").load().unwrap();
+    assert_eq!(on_disk.intent, Some(intent));
+    let again = store.get("default", "qwen-canary").unwrap().unwrap();
+    assert_eq!(again.metadata.resource_version, Some(after));
+
+    // A corrupt status file is an error, never an empty status.
+    std::fs::write(state.path().join("qwen-canary.status.json"), "{not json").unwrap();
+    let err = store.get("default", "qwen-canary").unwrap_err();
+    assert!(err.to_string().contains("not a rollout status"), "{err}");
+}
