@@ -7,8 +7,9 @@
 //! - `GET /healthz`, `GET /metrics` (no authentication).
 //!
 //! Every action is recorded on the CR as `status.intent` (server-side apply,
-//! field manager `inference-rollout-admin`), so it survives restarts and the
-//! controller acts on it in its next reconcile. `Idempotency-Key` becomes the
+//! field manager `inference-rollout-admin`), or in local mode in the rollout's
+//! status file, so it survives restarts and the controller acts on it in its
+//! next reconcile. `Idempotency-Key` becomes the
 //! intent's nonce (a repeat is a no-op), `If-Match` must equal the
 //! resourceVersion (412), a state that forbids the action answers 409, a
 //! safety rule 422. One audit log line per action (target `audit`).
@@ -28,16 +29,35 @@ use kube::Client;
 pub use auth::{Authenticator, TokenFile};
 pub use error::AdminError;
 
+use crate::local::store::LocalStore;
 use crate::metrics::Metrics;
 
 /// The field manager of the admin API's status writes.
 pub const ADMIN_FIELD_MANAGER: &str = "inference-rollout-admin";
 
+/// Where rollouts are read and admin intents recorded.
+#[derive(Clone)]
+pub enum Store {
+    /// InferenceRollout objects through the Kubernetes API.
+    Kubernetes(Client),
+    /// Local mode: the manifest directory and its status files.
+    Local(Arc<LocalStore>),
+}
+
+impl Store {
+    fn client(&self) -> Option<&Client> {
+        match self {
+            Self::Kubernetes(client) => Some(client),
+            Self::Local(_) => None,
+        }
+    }
+}
+
 /// What every handler needs.
 #[derive(Clone)]
 pub struct AdminState {
-    /// The Kubernetes client.
-    pub client: Client,
+    /// Where rollouts live.
+    pub store: Store,
     /// Who may call.
     pub auth: Arc<Authenticator>,
     /// Request counters.

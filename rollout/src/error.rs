@@ -37,6 +37,15 @@ pub enum Error {
         message: String,
     },
 
+    /// Scraping an EPP's metrics failed.
+    #[error("EPP metrics at {url}: {message}")]
+    Epp {
+        /// The metrics URL.
+        url: String,
+        /// What went wrong, said so that it can be fixed.
+        message: String,
+    },
+
     /// A Kubernetes API call failed.
     #[error("Kubernetes API: {action}")]
     Kube {
@@ -80,6 +89,7 @@ impl Error {
             Self::InvalidSpec(_) => "invalid_spec",
             Self::Encode { .. } => "encode",
             Self::Prometheus { .. } => "prometheus",
+            Self::Epp { .. } => "epp",
             Self::Kube { .. } => "kube",
             Self::Conflict { .. } => "conflict",
             Self::LostLeadership(_) => "lost_leadership",

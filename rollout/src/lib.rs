@@ -6,6 +6,8 @@
 //! - [`judge`]: one analysis window's verdicts from measurements;
 //! - [`route`]: finding the two backendRefs in an HTTPRoute and the guarded
 //!   JSON Patch that moves only their weights;
+//! - [`epp`]: the EPP source (each arm's picker scraped directly, windows
+//!   from counter increases);
 //! - [`prometheus`]: the PromQL source (instant queries over HTTP);
 //! - [`conflict`]: which rollout owns a route rule when several target it;
 //! - [`controller`]: the kube-rs shell that reads, plans and writes;
@@ -21,6 +23,7 @@ pub mod admin;
 pub mod cli;
 pub mod conflict;
 pub mod controller;
+pub mod epp;
 pub mod error;
 pub mod judge;
 pub mod lease;

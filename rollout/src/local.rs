@@ -10,11 +10,17 @@
 //! - Status lives in `<state dir>/<rollout>.status.json`, written atomically
 //!   after every decision, so a restarted controller carries on from the same
 //!   step with the same counters ([`StatusFile`]).
-//! - [`reconcile::reconcile_once`] ties them to the planner.
+//! - [`analysis::LocalAnalysis`] scrapes each pool's picker (the EPP source)
+//!   and judges analysis windows;
+//! - [`reconcile::reconcile_once`] ties them to the planner;
+//! - [`store::LocalStore`] is what the admin API reads and records intents
+//!   in.
 
+pub mod analysis;
 pub mod reconcile;
 pub mod route_file;
 pub mod serve;
+pub mod store;
 
 use std::path::{Path, PathBuf};
 

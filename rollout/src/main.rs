@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use anyhow::{Context, bail};
 use clap::Parser;
-use switchyard_rollout::admin::{self, AdminState, Authenticator, TokenFile};
+use switchyard_rollout::admin::{self, AdminState, Authenticator, Store, TokenFile};
 use switchyard_rollout::cli::{Cli, Command, LogFormat, ServeArgs, client};
 use switchyard_rollout::controller;
 use switchyard_rollout::lease::LeaderElector;
@@ -62,20 +62,9 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         return serve_local(dir, &args).await;
     }
     // Validate everything that needs no cluster before connecting to one.
-    if !args.admin_address.ip().is_loopback() && !args.admin_allow_remote {
-        bail!(
-            "--admin-address {} is not a loopback address; pass --admin-allow-remote to expose the admin API (and put TLS in front of it)",
-            args.admin_address
-        );
-    }
+    check_admin_address(&args)?;
     let auth = match &args.admin_token_file {
-        Some(path) => {
-            let text = std::fs::read_to_string(path)
-                .with_context(|| format!("reading --admin-token-file {}", path.display()))?;
-            let file = TokenFile::parse(&text)
-                .map_err(|err| anyhow::anyhow!("--admin-token-file {}: {err}", path.display()))?;
-            Authenticator::TokenFile(file)
-        }
+        Some(path) => read_token_file(path)?,
         None => Authenticator::Kubernetes,
     };
     let listener = tokio::net::TcpListener::bind(args.admin_address)
@@ -91,7 +80,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .await
         .context("starting the validating webhook")?;
     let state = AdminState {
-        client: client.clone(),
+        store: Store::Kubernetes(client.clone()),
         auth: Arc::new(auth),
         metrics: metrics.clone(),
         clock: Arc::new(k8s_openapi::jiff::Timestamp::now),
@@ -132,12 +121,26 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     result
 }
 
-/// Local mode: the manifest directory's rollouts, no Kubernetes and (for now)
-/// no admin API.
+/// Local mode: the manifest directory's rollouts, no Kubernetes; the admin API
+/// runs when a token file authenticates its callers.
 async fn serve_local(dir: &std::path::Path, args: &ServeArgs) -> anyhow::Result<()> {
     if !dir.is_dir() {
         bail!("--local {} is not a directory", dir.display());
     }
+    check_admin_address(args)?;
+    let auth = args
+        .admin_token_file
+        .as_deref()
+        .map(read_token_file)
+        .transpose()?;
+    let listener = match &auth {
+        Some(_) => Some(
+            tokio::net::TcpListener::bind(args.admin_address)
+                .await
+                .with_context(|| format!("binding the admin API to {}", args.admin_address))?,
+        ),
+        None => None,
+    };
     init_logging(args.log_format);
     let plan = switchyard_conformance::local::plan::PlanOptions {
         listener_port: args.local_port,
@@ -149,9 +152,34 @@ async fn serve_local(dir: &std::path::Path, args: &ServeArgs) -> anyhow::Result<
         manifest_dir: dir.to_path_buf(),
         state_dir: args.local_state_dir.clone(),
         interval: std::time::Duration::from_millis(args.local_interval_ms),
-        envoy: args.local_envoy_dir.clone().map(|envoy| (envoy, plan)),
+        plan,
+        envoy_dir: args.local_envoy_dir.clone(),
+        status_lock: Arc::default(),
     };
     let shutdown = CancellationToken::new();
+    let admin = match (auth, listener) {
+        (Some(auth), Some(listener)) => {
+            let store = local::store::LocalStore::new(
+                options.manifest_dir.clone(),
+                options.state_dir.clone(),
+                Arc::clone(&options.status_lock),
+            );
+            let state = AdminState {
+                store: Store::Local(Arc::new(store)),
+                auth: Arc::new(auth),
+                metrics: Metrics::new(),
+                clock: Arc::new(k8s_openapi::jiff::Timestamp::now),
+            };
+            tracing::info!(address = %args.admin_address, "admin API listening (token file)");
+            let server = axum::serve(listener, admin::router(state))
+                .with_graceful_shutdown(shutdown.clone().cancelled_owned());
+            Some(tokio::spawn(async move { server.await }))
+        }
+        _ => {
+            tracing::info!("no admin API: pass --admin-token-file to serve it in local mode");
+            None
+        }
+    };
     let run = local::serve::run(options, shutdown.clone());
     let mut run = std::pin::pin!(run);
     tokio::select! {
@@ -162,7 +190,32 @@ async fn serve_local(dir: &std::path::Path, args: &ServeArgs) -> anyhow::Result<
             run.await;
         }
     }
+    shutdown.cancel();
+    if let Some(admin) = admin {
+        admin
+            .await
+            .context("admin API task")?
+            .context("admin API")?;
+    }
     Ok(())
+}
+
+fn check_admin_address(args: &ServeArgs) -> anyhow::Result<()> {
+    if !args.admin_address.ip().is_loopback() && !args.admin_allow_remote {
+        bail!(
+            "--admin-address {} is not a loopback address; pass --admin-allow-remote to expose the admin API (and put TLS in front of it)",
+            args.admin_address
+        );
+    }
+    Ok(())
+}
+
+fn read_token_file(path: &std::path::Path) -> anyhow::Result<Authenticator> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("reading --admin-token-file {}", path.display()))?;
+    let file = TokenFile::parse(&text)
+        .map_err(|err| anyhow::anyhow!("--admin-token-file {}: {err}", path.display()))?;
+    Ok(Authenticator::TokenFile(file))
 }
 
 /// Runs the controller while this replica leads (always, without an elector).

@@ -12,7 +12,7 @@ use http::{Request, Response};
 use http_body_util::BodyExt;
 use kube::client::Body;
 use serde_json::{Value, json};
-use switchyard_rollout::admin::{AdminState, Authenticator, TokenFile, router};
+use switchyard_rollout::admin::{AdminState, Authenticator, Store, TokenFile, router};
 use switchyard_rollout::metrics::Metrics;
 use tokio::process::Command;
 
@@ -87,7 +87,7 @@ async fn client_commands_reach_the_admin_api_and_print_its_answers() {
     let (service, mut handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
     let client = kube::Client::new(service, "default");
     let state = AdminState {
-        client,
+        store: Store::Kubernetes(client),
         auth: Arc::new(Authenticator::TokenFile(
             TokenFile::parse(&format!("{TOKEN} carol")).unwrap(),
         )),

@@ -1,183 +1,388 @@
 //! Local mode end to end: the quickstart stack (simulators, BBR, one picker per
-//! pool, a real Envoy) runs from a copy of the quickstart directory while
-//! `reconcile_once` walks the Qwen canary through every step. After each
-//! weight write the manifests are translated again and Envoy's route file
-//! rewritten (the running stack does not watch its manifest directory), and
-//! the traffic through Envoy shows where the weights stand.
+//! pool, a real Envoy) runs from a copy of the quickstart directory while the
+//! controller's local reconcile drives the Qwen canary, judging every window
+//! on the two pickers' own metrics (the EPP source) under streamed traffic.
+//! After each weight write the manifests are translated again onto Envoy's
+//! routes, as `serve --local --local-envoy-dir` does.
 //!
 //! Needs Envoy (`SWITCHYARD_ENVOY` or `cargo xtask tools`) and the simulator,
 //! BBR and picker binaries next to the test binary (or `SWITCHYARD_BIN_DIR`).
 
 #![allow(clippy::unwrap_used)]
 
-use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+mod local;
+
 use std::time::{Duration, Instant};
 
-use http::StatusCode;
 use serde_json::json;
-use switchyard_api::rollout::Phase;
-use switchyard_conformance::client::HttpClient;
-use switchyard_conformance::envoy;
-use switchyard_conformance::local::plan::PlanOptions;
-use switchyard_conformance::local::stack::LocalStack;
-use switchyard_conformance::ports;
-use switchyard_conformance::stack::{RunningStack, StackOptions};
-use switchyard_conformance::translate::{Manifests, translate};
-use switchyard_rollout::local::reconcile::reconcile_once;
-use switchyard_rollout::local::{StatusFile, load_rollouts};
+use switchyard_api::rollout::{PauseReason, Phase, Verdict};
+use switchyard_rollout::local::StatusFile;
 
-const QWEN: &str = "Qwen/Qwen3-32B";
+use local::{CANARY, STABLE, Stack};
 
-fn binaries_dir() -> PathBuf {
-    match std::env::var_os("SWITCHYARD_BIN_DIR").filter(|d| !d.is_empty()) {
-        Some(dir) => PathBuf::from(dir),
-        // target/<profile>/deps/e2e_local-<hash> → target/<profile>
-        None => std::env::current_exe()
-            .unwrap()
-            .parent()
-            .and_then(Path::parent)
-            .unwrap()
-            .to_path_buf(),
+/// Reconciles every 200 ms until `done` holds for the decision's status or
+/// `limit` passes. Returns the weights the route file went through.
+async fn drive(
+    stack: &mut Stack,
+    rollout: &switchyard_api::InferenceRollout,
+    limit: Duration,
+    mut done: impl FnMut(&switchyard_api::InferenceRolloutStatus) -> bool,
+) -> Vec<(i64, i64)> {
+    let started = Instant::now();
+    let mut seen = vec![stack.route_weights()];
+    loop {
+        let decision = stack.reconcile(rollout).await;
+        let weights = stack.route_weights();
+        if seen.last() != Some(&weights) {
+            seen.push(weights);
+        }
+        if done(&decision.status) {
+            return seen;
+        }
+        assert!(
+            started.elapsed() < limit,
+            "not done within {limit:?}; weights {seen:?}, status {:#?}",
+            decision.status
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
     }
-}
-
-fn quickstart_copy() -> tempfile::TempDir {
-    let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("../conformance/examples/quickstart");
-    let dir = tempfile::tempdir().unwrap();
-    for entry in std::fs::read_dir(source).unwrap() {
-        let path = entry.unwrap().path();
-        std::fs::copy(&path, dir.path().join(path.file_name().unwrap())).unwrap();
-    }
-    dir
-}
-
-/// Which pool answered each of `count` Qwen requests.
-async fn answered_by(
-    client: &HttpClient,
-    running: &RunningStack,
-    pool_of_replica: &BTreeMap<String, String>,
-    count: usize,
-) -> BTreeMap<String, usize> {
-    let mut pools = BTreeMap::new();
-    for i in 0..count {
-        let body = json!({
-            "model": QWEN,
-            "messages": [{"role": "user", "content": format!("request {i}")}],
-            "max_tokens": 2,
-        });
-        let response = client
-            .post(
-                &running.url("/v1/chat/completions"),
-                &[("content-type", "application/json")],
-                body.to_string(),
-            )
-            .await
-            .unwrap();
-        assert_eq!(response.status, StatusCode::OK, "{}", response.text());
-        let replica = response.header("x-inference-pod").unwrap().to_owned();
-        let pool = pool_of_replica
-            .get(&replica)
-            .unwrap_or_else(|| panic!("unknown replica {replica}"));
-        *pools.entry(pool.clone()).or_default() += 1;
-    }
-    pools
 }
 
 #[tokio::test]
-async fn a_healthy_canary_reaches_all_traffic_through_envoy() {
-    let Ok(envoy) = envoy::locate() else {
-        panic!("Envoy not found: set SWITCHYARD_ENVOY or run `cargo xtask tools`");
-    };
-    let dir = quickstart_copy();
-    let run = tempfile::tempdir().unwrap();
-    let plan_options = PlanOptions {
-        listener_port: ports::free_port().unwrap(),
-        admin_port: ports::free_port().unwrap(),
-        first_port: 0,
-        ..PlanOptions::default()
-    };
-    let stack = LocalStack::load(dir.path(), &plan_options).unwrap();
-    let mut pool_of_replica = BTreeMap::new();
-    for pool in &stack.plan.pools {
-        for sim in &pool.simulators {
-            for rank in 0..sim.endpoints.len() {
-                pool_of_replica.insert(format!("{}-{rank}", sim.name), pool.pool.name.clone());
-            }
-        }
-    }
-    let options = StackOptions {
-        binaries: binaries_dir(),
-        envoy,
-        run_dir: run.path().join("run"),
-        start_timeout: Duration::from_secs(30),
-    };
-    let running = RunningStack::start(stack, &options, |_, _| {})
-        .await
-        .unwrap();
-    let client = HttpClient::new();
+async fn a_healthy_canary_reaches_all_traffic_through_every_step() {
+    let mut stack = Stack::start().await;
+    let before = stack.answered_by(10).await;
+    assert_eq!(before.keys().collect::<Vec<_>>(), [STABLE], "{before:?}");
 
-    let before = answered_by(&client, &running, &pool_of_replica, 10).await;
+    let rollout = stack.rollout(&[2000, 5000]);
+    let load = stack.load(12);
+    let mut passed_windows = 0;
+    let seen = drive(&mut stack, &rollout, Duration::from_secs(60), |status| {
+        if let Some(analysis) = &status.analysis
+            && !analysis.last.is_empty()
+            && analysis.last.iter().all(|v| v.verdict == Verdict::Pass)
+        {
+            passed_windows += 1;
+        }
+        status.phase == Some(Phase::Succeeded)
+    })
+    .await;
+    let statuses = load.stop().await;
+
     assert_eq!(
-        before.keys().collect::<Vec<_>>(),
-        ["vllm-qwen3-32b"],
-        "{before:?}"
+        seen,
+        [(100, 0), (8000, 2000), (5000, 5000), (0, 10_000)],
+        "every step, then promotion"
     );
-
-    // Short steps: judged on time and verified weights (no metric source runs here).
-    let mut rollout = load_rollouts(dir.path()).unwrap().remove(0).rollout;
-    rollout.spec.analysis.metrics.clear();
-    for step in &mut rollout.spec.strategy.steps {
-        step.min_duration = Some("1s".into());
+    let status = StatusFile::new(&stack.state, "qwen-canary").load().unwrap();
+    let analysis = status.analysis.unwrap();
+    eprintln!(
+        "weights {seen:?}\nlast window {:?}\nresponses {statuses:?}",
+        analysis.last
+    );
+    // The last window's verdicts stand on measured values from both pickers.
+    for verdict in &analysis.last {
+        assert_eq!(verdict.verdict, Verdict::Pass, "{verdict:?}");
+        assert!(verdict.samples.unwrap() >= 20, "{verdict:?}");
+        assert!(verdict.canary.is_some(), "{verdict:?}");
     }
-    rollout.spec.strategy.analysis_interval = "1s".into();
-    rollout.spec.strategy.settle_time = "0s".into();
-    rollout.spec.strategy.successful_checks_per_step = 1;
-
-    let route_file = dir.path().join("httproute.yaml");
-    let state = run.path().join("state");
-    let mut last_route = std::fs::read_to_string(&route_file).unwrap();
-    let mut mixed_at_half = None;
-    let started = Instant::now();
-    loop {
-        assert!(
-            started.elapsed() < Duration::from_secs(25),
-            "the rollout did not finish in 25 s"
-        );
-        let now = k8s_openapi::jiff::Timestamp::now();
-        let decision = reconcile_once(dir.path(), &state, &rollout, now)
-            .await
-            .unwrap();
-        let route = std::fs::read_to_string(&route_file).unwrap();
-        if route != last_route {
-            // What the translator makes of the edited file, onto the running Envoy.
-            let manifests = Manifests::load(dir.path()).unwrap();
-            let config = translate(&manifests, &running.stack.plan.gateway).unwrap();
-            running.files.envoy.write_routes(&config).unwrap();
-            last_route = route;
-            if last_route.contains("weight: 5000") && mixed_at_half.is_none() {
-                // Give Envoy's file watcher a moment, then look at the split.
-                tokio::time::sleep(Duration::from_millis(1_500)).await;
-                mixed_at_half = Some(answered_by(&client, &running, &pool_of_replica, 30).await);
-            }
-        }
-        if decision.status.phase == Some(Phase::Succeeded) {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-
-    let status = StatusFile::new(&state, "qwen-canary").load().unwrap();
-    let applied = status.weights.unwrap().applied.unwrap();
-    assert_eq!((applied.stable, applied.canary), (0, 10_000));
-    let half = mixed_at_half.unwrap();
-    assert_eq!(half.len(), 2, "at 50/50 both pools answer: {half:?}");
+    let ttft = analysis.last.iter().find(|v| v.name == "ttft-p95").unwrap();
+    assert!(
+        ttft.stable.unwrap() > 0.0 && ttft.canary.unwrap() > 0.0,
+        "{ttft:?}"
+    );
+    assert!(passed_windows >= 4, "two passing windows per step");
+    assert_eq!(statuses.keys().collect::<Vec<_>>(), [&200], "{statuses:?}");
 
     tokio::time::sleep(Duration::from_millis(1_500)).await;
-    let after = answered_by(&client, &running, &pool_of_replica, 10).await;
+    let after = stack.answered_by(10).await;
+    assert_eq!(after.keys().collect::<Vec<_>>(), [CANARY], "{after:?}");
+}
+
+#[tokio::test]
+async fn a_canary_returning_five_percent_5xx_is_rolled_back_within_two_windows() {
+    let mut stack = Stack::start().await;
+    stack
+        .set_faults(
+            CANARY,
+            json!({"failure_injection_rate": 5.0, "failure_status": [500]}),
+        )
+        .await;
+    let rollout = stack.rollout(&[5000]);
+    let load = stack.load(12);
+    let seen = drive(&mut stack, &rollout, Duration::from_secs(40), |status| {
+        status.phase == Some(Phase::Failed)
+    })
+    .await;
+    let statuses = load.stop().await;
+
     assert_eq!(
-        after.keys().collect::<Vec<_>>(),
-        ["vllm-qwen3-32b-canary"],
-        "{after:?}"
+        seen,
+        [(100, 0), (5000, 5000), (10_000, 0)],
+        "rolled back to stable"
     );
+    let status = StatusFile::new(&stack.state, "qwen-canary").load().unwrap();
+    let analysis = status.analysis.unwrap();
+    eprintln!(
+        "weights {seen:?}\nlast window {:?}\nresponses {statuses:?}",
+        analysis.last
+    );
+    assert_eq!(
+        (
+            analysis.successful_checks,
+            analysis.failed_checks,
+            analysis.no_data_windows
+        ),
+        (0, 2, 0),
+        "rolled back at the second window: {analysis:?}"
+    );
+    let errors = analysis
+        .last
+        .iter()
+        .find(|v| v.name == "server-errors")
+        .unwrap();
+    assert_eq!(errors.verdict, Verdict::Fail, "{errors:?}");
+    assert!(errors.canary.unwrap() > 0.005, "{errors:?}");
+    assert_eq!(errors.stable, Some(0.0), "{errors:?}");
+    assert!(statuses.get(&500).copied().unwrap_or(0) > 0, "{statuses:?}");
+
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    let after = stack.answered_by(10).await;
+    assert_eq!(after.keys().collect::<Vec<_>>(), [STABLE], "{after:?}");
+}
+
+#[tokio::test]
+async fn a_canary_with_slow_prefill_is_rolled_back_on_its_ttft_ratio_to_stable() {
+    let mut stack = Stack::start().await;
+    // Prefill (the first token) 15× slower on the canary, decode unchanged.
+    stack
+        .set_faults(CANARY, json!({"prefill_multiplier": 15.0}))
+        .await;
+    let rollout = stack.rollout(&[5000]);
+    let load = stack.load(12);
+    let seen = drive(&mut stack, &rollout, Duration::from_secs(40), |status| {
+        status.phase == Some(Phase::Failed)
+    })
+    .await;
+    let statuses = load.stop().await;
+
+    assert_eq!(
+        seen,
+        [(100, 0), (5000, 5000), (10_000, 0)],
+        "rolled back to stable"
+    );
+    let status = StatusFile::new(&stack.state, "qwen-canary").load().unwrap();
+    let analysis = status.analysis.unwrap();
+    eprintln!("weights {seen:?}\nlast window {:?}", analysis.last);
+    let ttft = analysis.last.iter().find(|v| v.name == "ttft-p95").unwrap();
+    assert_eq!(ttft.verdict, Verdict::Fail, "{ttft:?}");
+    assert!(
+        ttft.canary.unwrap() > 4.0 * ttft.stable.unwrap(),
+        "{ttft:?}"
+    );
+    let errors = analysis
+        .last
+        .iter()
+        .find(|v| v.name == "server-errors")
+        .unwrap();
+    assert_eq!(
+        errors.verdict,
+        Verdict::Pass,
+        "slow is not failing: {errors:?}"
+    );
+    assert_eq!(statuses.keys().collect::<Vec<_>>(), [&200], "{statuses:?}");
+}
+
+#[tokio::test]
+async fn a_shedding_canary_pauses_and_is_not_rolled_back() {
+    let mut stack = Stack::start().await;
+    // The canary's replicas refuse a fifth of their requests with 429: load
+    // shed, not errors.
+    stack
+        .set_faults(
+            CANARY,
+            json!({"failure_injection_rate": 20.0, "failure_status": [429]}),
+        )
+        .await;
+    let rollout = stack.rollout(&[5000]);
+    let load = stack.load(12);
+    let seen = drive(&mut stack, &rollout, Duration::from_secs(40), |status| {
+        status.phase == Some(Phase::Paused)
+    })
+    .await;
+    // A few more passes: still paused, weights held, nothing rolled back.
+    let held = drive(&mut stack, &rollout, Duration::from_secs(10), {
+        let mut passes = 0;
+        move |status| {
+            assert_eq!(status.phase, Some(Phase::Paused));
+            passes += 1;
+            passes == 15
+        }
+    })
+    .await;
+    load.stop().await;
+
+    assert_eq!(seen, [(100, 0), (5000, 5000)], "{seen:?}");
+    assert_eq!(held, [(5000, 5000)], "weights held while paused");
+    let status = StatusFile::new(&stack.state, "qwen-canary").load().unwrap();
+    assert_eq!(status.pause.unwrap().reason, PauseReason::ShedRate);
+    let analysis = status.analysis.unwrap();
+    eprintln!("weights {seen:?}\nlast window {:?}", analysis.last);
+    assert_eq!(
+        analysis.failed_checks, 0,
+        "shedding is no failure: {analysis:?}"
+    );
+    let shed = analysis.last.iter().find(|v| v.name == "shedding").unwrap();
+    assert_eq!(shed.verdict, Verdict::Fail, "{shed:?}");
+    assert!(shed.canary.unwrap() > 0.05, "{shed:?}");
+    let errors = analysis
+        .last
+        .iter()
+        .find(|v| v.name == "server-errors")
+        .unwrap();
+    assert_eq!(
+        errors.verdict,
+        Verdict::Pass,
+        "429 is not a server error: {errors:?}"
+    );
+}
+
+#[tokio::test]
+async fn the_local_admin_api_needs_a_valid_token_and_its_actions_drive_the_rollout() {
+    use std::sync::Arc;
+
+    use switchyard_rollout::admin::{AdminState, Authenticator, Store, TokenFile, router};
+    use switchyard_rollout::local::store::LocalStore;
+
+    const TOKEN: &str = "local-admin-token-0123456789";
+    let mut stack = Stack::start().await;
+    let store = LocalStore::new(
+        stack.dir.path().to_path_buf(),
+        stack.state.clone(),
+        Arc::clone(&stack.status_lock),
+    );
+    let state = AdminState {
+        store: Store::Local(Arc::new(store)),
+        auth: Arc::new(Authenticator::TokenFile(
+            TokenFile::parse(&format!("{TOKEN} alice\n")).unwrap(),
+        )),
+        metrics: switchyard_rollout::metrics::Metrics::new(),
+        clock: Arc::new(k8s_openapi::jiff::Timestamp::now),
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let admin = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, router(state)).await.unwrap() });
+    let r = format!("{admin}/api/v1/namespaces/default/inferencerollouts/qwen-canary");
+
+    let rollout = stack.rollout(&[2000, 5000]);
+    let load = stack.load(8);
+    // Started: the first step's weight is on the route.
+    drive(&mut stack, &rollout, Duration::from_secs(20), |status| {
+        status
+            .weights
+            .as_ref()
+            .and_then(|w| w.applied.as_ref())
+            .map(|a| a.canary)
+            == Some(2000)
+    })
+    .await;
+
+    let client = &switchyard_conformance::client::HttpClient::new();
+    let bearer = |token: &str| format!("Bearer {token}");
+    let pause_body = json!({"reason": "looking at a dashboard"}).to_string();
+    let no_token = client
+        .post(
+            &format!("{r}/pause"),
+            &[("content-type", "application/json")],
+            pause_body.clone(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(no_token.status.as_u16(), 401, "{}", no_token.text());
+    let wrong = bearer("not-the-token-0123456789");
+    let wrong_token = client
+        .post(
+            &format!("{r}/pause"),
+            &[("authorization", &wrong)],
+            pause_body.clone(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(wrong_token.status.as_u16(), 401, "{}", wrong_token.text());
+    let read = client.get(&r, &[]).await.unwrap();
+    assert_eq!(read.status.as_u16(), 401, "reads need a token too");
+
+    let good = bearer(TOKEN);
+    let paused = client
+        .post(
+            &format!("{r}/pause"),
+            &[("authorization", &good), ("idempotency-key", "pause-1")],
+            pause_body.clone(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(paused.status.as_u16(), 202, "{}", paused.text());
+    // The same key again is a no-op, not a second action.
+    let again = client
+        .post(
+            &format!("{r}/pause"),
+            &[("authorization", &good), ("idempotency-key", "pause-1")],
+            pause_body.clone(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(again.status.as_u16(), 202, "{}", again.text());
+    let held = drive(&mut stack, &rollout, Duration::from_secs(10), |status| {
+        status.phase == Some(Phase::Paused)
+    })
+    .await;
+    assert_eq!(held.last(), Some(&(8000, 2000)));
+    let status = StatusFile::new(&stack.state, "qwen-canary").load().unwrap();
+    assert_eq!(status.pause.unwrap().reason, PauseReason::Admin);
+    assert_eq!(status.intent.as_ref().unwrap().by, "alice");
+    // A second pause is refused by the state, a weight above the last step by safety.
+    let twice = client
+        .post(
+            &format!("{r}/pause"),
+            &[("authorization", &good)],
+            pause_body,
+        )
+        .await
+        .unwrap();
+    assert_eq!(twice.status.as_u16(), 409, "{}", twice.text());
+    let too_much = client
+        .request(
+            http::Method::PUT,
+            &format!("{r}/weight"),
+            &[
+                ("authorization", &good),
+                ("content-type", "application/json"),
+            ],
+            json!({"canary": 10000}).to_string().into(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(too_much.status.as_u16(), 422, "{}", too_much.text());
+    let got = client.get(&r, &[("authorization", &good)]).await.unwrap();
+    assert_eq!(got.status.as_u16(), 200, "{}", got.text());
+    let body: serde_json::Value = serde_json::from_slice(&got.body).unwrap();
+    assert_eq!(body["phase"], "Paused", "{body}");
+    assert_eq!(body["route"]["canary"], 2000, "{body}");
+
+    // Promote all the way: the rollout finishes with the canary at 100 %.
+    let promoted = client
+        .post(
+            &format!("{r}/promote"),
+            &[("authorization", &good)],
+            json!({"mode": "full"}).to_string(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(promoted.status.as_u16(), 202, "{}", promoted.text());
+    let seen = drive(&mut stack, &rollout, Duration::from_secs(20), |status| {
+        status.phase == Some(Phase::Succeeded)
+    })
+    .await;
+    load.stop().await;
+    assert_eq!(seen.last(), Some(&(0, 10_000)), "{seen:?}");
 }

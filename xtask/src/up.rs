@@ -8,8 +8,10 @@
 //! `grpc.health.v1`, Envoy `/ready` with the listener bound). Then either serves until Ctrl-C
 //! (or until a child dies, printing its last log lines) or, with `--smoke`, sends a mixed
 //! sample load, prints a table and exits 0 only if every request succeeded. Logs and the
-//! generated configuration stay in `target/up/` for reading afterwards. With `--rollout`,
-//! the rollout controller runs beside them in local mode on the same directory.
+//! generated configuration stay in `target/up/` for reading afterwards. Unless
+//! `--no-rollout` (or `--smoke`) is given, the rollout controller runs beside them in
+//! local mode, on a copy of the directory (`target/up/manifests`) so that the weights
+//! it writes never edit the directory given.
 
 mod banner;
 mod smoke;
@@ -32,7 +34,7 @@ use crate::tools;
 const DEFAULT_DIR: &str = "conformance/examples/quickstart";
 /// The binaries `up` runs, built in release mode.
 const PACKAGES: [&str; 3] = ["switchyard-sim", "switchyard-bbr", "switchyard-epp"];
-/// The rollout controller, built and started with `--rollout`.
+/// The rollout controller, built and started unless `--no-rollout`.
 const ROLLOUT_PACKAGE: &str = "switchyard-rollout";
 /// How long one process may take to become ready.
 const START_TIMEOUT: Duration = Duration::from_secs(30);
@@ -58,12 +60,22 @@ pub struct Args {
     /// How many requests `--smoke` sends.
     #[arg(long, default_value_t = 120, requires = "smoke")]
     smoke_requests: usize,
-    /// Also run `switchyard-rollout serve --local DIR`: it moves the HTTPRoute weights of
-    /// DIR's InferenceRollouts by rewriting the route files in DIR in place, and applies
-    /// them to Envoy. Its status is kept in target/up/rollout-state, its log in
-    /// target/up/rollout.log.
-    #[arg(long, conflicts_with = "smoke")]
-    rollout: bool,
+    /// Do not run the rollout controller. By default `switchyard-rollout serve --local`
+    /// runs on a copy of DIR (target/up/manifests): it moves the HTTPRoute weights of the
+    /// InferenceRollouts by rewriting the copy's route files and applies them to Envoy,
+    /// judging each step on the pickers' metrics. Its status is kept in
+    /// target/up/rollout-state, its log in target/up/rollout.log, and its admin API
+    /// (127.0.0.1:9443) takes the token in target/up/rollout-token.
+    #[arg(long)]
+    no_rollout: bool,
+}
+
+impl Args {
+    /// Whether the rollout controller runs: not with `--no-rollout`, nor with `--smoke`
+    /// (which exits after its sample load).
+    fn rollout(&self) -> bool {
+        !self.no_rollout && !self.smoke
+    }
 }
 
 pub fn run(root: &Path, args: &Args) -> Result<()> {
@@ -82,7 +94,7 @@ pub fn run(root: &Path, args: &Args) -> Result<()> {
     }
     tools::install_all(root)?;
     let envoy = tools::tools_dir(root).join(tools::ENVOY.bin);
-    let binaries = build_release(root, args.rollout)?;
+    let binaries = build_release(root, args.rollout())?;
     check_ports_free(&stack)?;
 
     let run_dir = root.join("target").join("up");
@@ -222,13 +234,19 @@ async fn serve(
     }
 
     banner::print(root, &running);
-    let mut rollout = if args.rollout {
+    let mut rollout = if args.rollout() {
         let child = start_rollout(dir, options, args)?;
+        let rel = |p: &Path| p.strip_prefix(root).unwrap_or(p).display().to_string();
         println!(
-            "  rollout controller pid {} (local mode on {}; log {})",
+            "rollout controller pid {} (local mode on a copy of {} in {}; log {})\n  \
+             status: cat {}/*.status.json\n  \
+             admin:  ROLLOUT_TOKEN=$(cut -d' ' -f1 {}) target/release/switchyard-rollout get default/<name>",
             child.pid(),
-            dir.display(),
-            child.log_path().display()
+            rel(dir),
+            rel(&options.run_dir.join("manifests")),
+            rel(child.log_path()),
+            rel(&options.run_dir.join("rollout-state")),
+            rel(&options.run_dir.join("rollout-token")),
         );
         Some(child)
     } else {
@@ -259,22 +277,56 @@ async fn serve(
     }
 }
 
-/// `switchyard-rollout serve --local DIR`, told the stack's ports so that its translation
-/// of DIR matches the running Envoy's clusters.
+/// `switchyard-rollout serve --local`, on a copy of `dir` (its weights are written there,
+/// never into `dir`), told the stack's ports so that its translation matches the running
+/// Envoy's clusters, with its admin API behind a freshly generated token.
 fn start_rollout(dir: &Path, options: &StackOptions, args: &Args) -> Result<ChildProcess> {
+    let manifests = options.run_dir.join("manifests");
+    copy_manifests(dir, &manifests)?;
+    let token_file = options.run_dir.join("rollout-token");
+    std::fs::write(&token_file, format!("{} local-admin\n", random_token()?))
+        .with_context(|| format!("writing {}", token_file.display()))?;
     let mut cmd = std::process::Command::new(options.binaries.join(ROLLOUT_PACKAGE));
     cmd.arg("serve")
         .arg("--local")
-        .arg(dir)
+        .arg(&manifests)
         .arg("--local-envoy-dir")
         .arg(options.run_dir.join("envoy"))
         .arg("--local-state-dir")
         .arg(options.run_dir.join("rollout-state"))
+        .arg("--admin-token-file")
+        .arg(&token_file)
         .args(["--local-port", &args.port.to_string()])
         .args(["--local-admin-port", &args.admin_port.to_string()])
         .args(["--local-first-port", &args.first_port.to_string()]);
     ChildProcess::spawn(ROLLOUT_PACKAGE, &cmd, &options.run_dir.join("rollout.log"))
         .context("starting the rollout controller")
+}
+
+/// Copies the YAML files of `dir` into `to`.
+fn copy_manifests(dir: &Path, to: &Path) -> Result<()> {
+    std::fs::create_dir_all(to).with_context(|| format!("creating {}", to.display()))?;
+    for entry in std::fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))? {
+        let path = entry?.path();
+        let is_yaml = path
+            .extension()
+            .is_some_and(|ext| ext == "yaml" || ext == "yml");
+        if let (true, Some(name)) = (is_yaml && path.is_file(), path.file_name()) {
+            std::fs::copy(&path, to.join(name))
+                .with_context(|| format!("copying {}", path.display()))?;
+        }
+    }
+    Ok(())
+}
+
+/// 32 hex characters from the kernel's random source.
+fn random_token() -> Result<String> {
+    use std::io::Read;
+    let mut bytes = [0u8; 16];
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut random| random.read_exact(&mut bytes))
+        .context("reading /dev/urandom for the admin token")?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
 }
 
 /// Resolves on Ctrl-C or SIGTERM.

@@ -28,6 +28,12 @@ pub const ERROR_CODES: [&str; 4] = [
     "Internal",
 ];
 
+/// The classes of the model servers' response statuses, in the order of
+/// [`ModelHandles::responses`]. 429 is kept apart from the other 4xx: it is a
+/// server shedding load, not a client's mistake, and a canary rollout pauses on
+/// shedding but rolls back on errors.
+pub const RESPONSE_CLASSES: [&str; 5] = ["2xx", "3xx", "4xx", "429", "5xx"];
+
 /// The labels of one request.
 #[derive(Clone, Copy, Debug)]
 pub struct ModelLabels<'a> {
@@ -51,6 +57,13 @@ struct ErrorLabels {
     model_name: String,
     target_model_name: String,
     error_code: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ResponseLabels {
+    model_name: String,
+    target_model_name: String,
+    status_class: &'static str,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -83,6 +96,14 @@ pub struct ModelHandles {
     pub output_tokens: Histogram,
     /// `inference_objective_prompt_cached_tokens`, when the server reports them.
     pub prompt_cached_tokens: Histogram,
+    /// `inference_objective_request_ttft_seconds`: request start to the first
+    /// token event of a streamed response.
+    pub ttft: Histogram,
+    /// `inference_objective_request_tpot_seconds`: a streamed response's time
+    /// after its first token ÷ its output tokens after the first.
+    pub tpot: Histogram,
+    /// `switchyard_epp_model_server_responses_total`, by [`RESPONSE_CLASSES`].
+    pub responses: [Counter; RESPONSE_CLASSES.len()],
 }
 
 impl ModelHandles {
@@ -95,6 +116,22 @@ impl ModelHandles {
             _ => 3,
         };
         if let Some(counter) = self.errors.get(code) {
+            counter.inc();
+        }
+    }
+
+    /// Counts a model server's response by its status class (a status
+    /// outside 200..=599 is not counted).
+    pub fn response(&self, status: u16) {
+        let class = match status {
+            200..=299 => 0,
+            300..=399 => 1,
+            429 => 3,
+            400..=499 => 2,
+            500..=599 => 4,
+            _ => return,
+        };
+        if let Some(counter) = self.responses.get(class) {
             counter.inc();
         }
     }
@@ -117,6 +154,9 @@ pub struct ModelFamilies {
     input_tokens: Family<PairLabels, Histogram>,
     output_tokens: Family<PairLabels, Histogram>,
     cached_tokens: Family<PairLabels, Histogram>,
+    ttft: Family<PairLabels, Histogram>,
+    tpot: Family<PairLabels, Histogram>,
+    responses: Family<ResponseLabels, Counter>,
     cache: ArcSwap<HashMap<u64, Vec<Arc<Entry>>>>,
 }
 
@@ -133,6 +173,17 @@ fn size_histogram() -> Histogram {
 fn token_histogram() -> Histogram {
     // 1 to about 1M tokens.
     Histogram::new(exponential_buckets(1.0, 4.0, 11))
+}
+
+fn ttft_histogram() -> Histogram {
+    // 1 ms to about 2 min, 1.5× apart: fine enough for a quantile compared
+    // between two pool versions.
+    Histogram::new(exponential_buckets(0.001, 1.5, 30))
+}
+
+fn tpot_histogram() -> Histogram {
+    // 0.5 ms to about 3 s.
+    Histogram::new(exponential_buckets(0.0005, 1.5, 22))
 }
 
 fn key(model: &str, target: &str, priority: i64) -> u64 {
@@ -201,6 +252,28 @@ impl ModelFamilies {
             registry.register(name, help, family.clone());
             family
         });
+        let ttft = Family::<PairLabels, Histogram>::new_with_constructor(
+            ttft_histogram as fn() -> Histogram,
+        );
+        registry.register(
+            "inference_objective_request_ttft_seconds",
+            "Time from the request's headers to the first token of its streamed response",
+            ttft.clone(),
+        );
+        let tpot = Family::<PairLabels, Histogram>::new_with_constructor(
+            tpot_histogram as fn() -> Histogram,
+        );
+        registry.register(
+            "inference_objective_request_tpot_seconds",
+            "Time per output token of a streamed response, after its first token",
+            tpot.clone(),
+        );
+        let responses = Family::<ResponseLabels, Counter>::default();
+        registry.register(
+            "switchyard_epp_model_server_responses",
+            "Model server responses by status class (429 apart from the other 4xx)",
+            responses.clone(),
+        );
         Self {
             requests,
             errors,
@@ -210,6 +283,9 @@ impl ModelFamilies {
             input_tokens,
             output_tokens,
             cached_tokens,
+            ttft,
+            tpot,
+            responses,
             cache: ArcSwap::default(),
         }
     }
@@ -291,6 +367,15 @@ impl ModelFamilies {
             input_tokens: self.input_tokens.get_or_create_owned(&pair),
             output_tokens: self.output_tokens.get_or_create_owned(&pair),
             prompt_cached_tokens: self.cached_tokens.get_or_create_owned(&pair),
+            ttft: self.ttft.get_or_create_owned(&pair),
+            tpot: self.tpot.get_or_create_owned(&pair),
+            responses: RESPONSE_CLASSES.map(|status_class| {
+                self.responses.get_or_create_owned(&ResponseLabels {
+                    model_name: model.to_owned(),
+                    target_model_name: target.to_owned(),
+                    status_class,
+                })
+            }),
         }
     }
 }

@@ -16,6 +16,11 @@ fn upstream_names_and_labels() {
     handles.duration.observe(0.5);
     handles.running.inc();
     handles.error(503);
+    for status in [200, 200, 302, 404, 429, 500, 503, 99, 600] {
+        handles.response(status);
+    }
+    handles.ttft.observe(0.25);
+    handles.tpot.observe(0.02);
     metrics.observe_scheduling(2e-5);
     metrics.stream_error("protocol");
     let mut snapshot = PoolSnapshot {
@@ -40,6 +45,13 @@ fn upstream_names_and_labels() {
         "inference_pool_per_pod_queue_size{name=\"pool-a\",model_server_pod=\"a-rank-0\"} 4",
         "inference_extension_scheduler_e2e_duration_seconds_count 1",
         "switchyard_epp_stream_errors_total{kind=\"protocol\"} 1",
+        "inference_objective_request_ttft_seconds_count{model_name=\"llama\",target_model_name=\"llama-v2\"} 1",
+        "inference_objective_request_tpot_seconds_sum{model_name=\"llama\",target_model_name=\"llama-v2\"} 0.02",
+        "switchyard_epp_model_server_responses_total{model_name=\"llama\",target_model_name=\"llama-v2\",status_class=\"2xx\"} 2",
+        "switchyard_epp_model_server_responses_total{model_name=\"llama\",target_model_name=\"llama-v2\",status_class=\"3xx\"} 1",
+        "switchyard_epp_model_server_responses_total{model_name=\"llama\",target_model_name=\"llama-v2\",status_class=\"4xx\"} 1",
+        "switchyard_epp_model_server_responses_total{model_name=\"llama\",target_model_name=\"llama-v2\",status_class=\"429\"} 1",
+        "switchyard_epp_model_server_responses_total{model_name=\"llama\",target_model_name=\"llama-v2\",status_class=\"5xx\"} 2",
     ] {
         assert!(text.contains(line), "missing `{line}` in\n{text}");
     }

@@ -112,6 +112,8 @@ struct Driver {
     shared: Arc<Shared>,
     pending: VecDeque<ProcessingResponse>,
     started: Instant,
+    /// When the body chunk holding the first token passed (TTFT of a stream).
+    first_token: Option<Instant>,
     body_bytes: usize,
     priority: i64,
     model: Option<Arc<ModelHandles>>,
@@ -229,6 +231,21 @@ impl Driver {
                 return Err(Status::failed_precondition(err.to_string()));
             }
         };
+        match &message.request {
+            Some(Inbound::ResponseHeaders(_)) => {
+                if let (Some(running), Some(status)) =
+                    (&self.running, self.machine.response_status())
+                {
+                    running.0.response(status);
+                }
+            }
+            Some(Inbound::ResponseBody(_))
+                if self.first_token.is_none() && self.machine.token_events() > 0 =>
+            {
+                self.first_token = Some(Instant::now());
+            }
+            _ => {}
+        }
         if matches!(message.request, Some(Inbound::RequestHeaders(_))) {
             // The trusted objective only: an untrusted caller's header names no priority.
             self.priority = snapshot.priority(self.machine.objective());
@@ -314,6 +331,29 @@ impl Driver {
         self.running = None;
     }
 
+    /// TTFT and time per output token of a successful streamed response.
+    fn observe_stream_latency(&self, handles: &ModelHandles) {
+        let ok = self
+            .machine
+            .response_status()
+            .is_some_and(|s| (200..300).contains(&s));
+        let Some(first) = self.first_token else {
+            return;
+        };
+        if !ok || !self.machine.is_streaming_response() {
+            return;
+        }
+        handles
+            .ttft
+            .observe(first.duration_since(self.started).as_secs_f64());
+        let tokens = self.machine.streamed_tokens();
+        if tokens >= 2 {
+            handles
+                .tpot
+                .observe(first.elapsed().as_secs_f64() / (tokens - 1) as f64);
+        }
+    }
+
     /// The request is complete: record its duration and token usage and
     /// release its running slot.
     fn finish(&mut self) {
@@ -331,6 +371,7 @@ impl Driver {
                     handles.prompt_cached_tokens.observe(cached as f64);
                 }
             }
+            self.observe_stream_latency(handles);
         }
         self.done = true;
     }
@@ -350,6 +391,7 @@ impl ExternalProcessor for EppService {
             shared: Arc::clone(&self.shared),
             pending: VecDeque::new(),
             started: Instant::now(),
+            first_token: None,
             body_bytes: 0,
             priority: 0,
             model: None,

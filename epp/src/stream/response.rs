@@ -88,6 +88,24 @@ impl RequestStream {
         self.usage.or_else(|| self.sse_usage.usage())
     }
 
+    /// Whether the response is a server-sent event stream.
+    pub fn is_streaming_response(&self) -> bool {
+        self.streaming && self.response_status.is_some()
+    }
+
+    /// Token-carrying events of a streamed response so far (the first one is
+    /// the first token).
+    pub fn token_events(&self) -> u64 {
+        self.sse_usage.token_events()
+    }
+
+    /// Output tokens of a streamed response: the reported usage, else one per
+    /// token-carrying event.
+    pub fn streamed_tokens(&self) -> u64 {
+        self.usage()
+            .map_or(self.sse_usage.token_events(), |u| u.completion_tokens)
+    }
+
     pub(super) fn on_response_body(&mut self, chunk: &[u8], end_of_stream: bool) -> Vec<Reply> {
         let restore = |bytes: &[u8]| match (&self.client_model, &self.target_model) {
             (Some(client), Some(target)) if client != target => {

@@ -63,6 +63,11 @@ pub struct SseUsage {
     /// Whether the current line outgrew [`MAX_LINE_BYTES`] and is skipped.
     skipping: bool,
     found: Option<Usage>,
+    /// `data:` events carrying tokens: not `[DONE]`, not the role
+    /// announcement OpenAI-style servers send first, not the usage-only event.
+    /// One per token chunk, so a stream's token count when the server reports
+    /// no usage, and the first one marks the first token.
+    token_events: u64,
 }
 
 impl SseUsage {
@@ -99,11 +104,23 @@ impl SseUsage {
         self.found
     }
 
+    /// The token-carrying `data:` events seen so far.
+    pub fn token_events(&self) -> u64 {
+        self.token_events
+    }
+
     fn line(&mut self, line: &[u8]) {
         let line = line.strip_suffix(b"\r").unwrap_or(line);
         let Some(payload) = line.strip_prefix(b"data:") else {
             return;
         };
+        let payload_is = |needle: &[u8]| contains(payload, needle);
+        if payload.trim_ascii() != b"[DONE]"
+            && !payload_is(b"\"role\"")
+            && !payload_is(b"\"choices\":[]")
+        {
+            self.token_events += 1;
+        }
         // Cheap pre-check: most events are token deltas without usage.
         if !contains(payload, b"\"usage\"") {
             return;
@@ -147,6 +164,23 @@ mod tests {
     }
 
     #[test]
+    fn token_events_skip_the_role_announcement_usage_and_done() {
+        let mut sse = SseUsage::default();
+        sse.feed(
+            b"data: {\"choices\":[{\"delta\":{\"role\":\"assistant\",\"content\":\"\"}}]}\n\n",
+        );
+        assert_eq!(
+            sse.token_events(),
+            0,
+            "the role chunk comes before any token"
+        );
+        sse.feed(b"data: {\"choices\":[{\"delta\":{\"content\":\"a\"}}]}\n\n");
+        sse.feed(b"data: {\"choices\":[{\"text\":\"b\"}]}\n\n: keep-alive\n\n");
+        sse.feed(b"data: {\"choices\":[],\"usage\":{\"completion_tokens\":2}}\n\ndata: [DONE]\n\n");
+        assert_eq!(sse.token_events(), 2);
+    }
+
+    #[test]
     fn sse_usage_is_found_across_any_chunk_split() {
         let body = b"data: {\"choices\":[{\"delta\":{\"content\":\"hi\"}}],\"usage\":null}\n\n\
 data: {\"choices\":[],\"usage\":{\"prompt_tokens\":5,\"completion_tokens\":2}}\r\n\r\n\
@@ -162,6 +196,11 @@ data: [DONE]\n\n";
             sse.feed(a);
             sse.feed(b);
             assert_eq!(sse.usage(), want, "split at {split}");
+            assert_eq!(
+                sse.token_events(),
+                1,
+                "split at {split}: only the delta carries a token"
+            );
         }
         let mut byte_by_byte = SseUsage::default();
         body.iter()

@@ -6,7 +6,7 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
-use kube::api::{ListParams, Patch, PatchParams};
+use kube::api::{Patch, PatchParams};
 use kube::{Api, Resource, ResourceExt};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -15,8 +15,8 @@ use switchyard_api::rollout::{FULL_WEIGHT, Intent, IntentAction, Phase, PromoteM
 use tracing::info;
 
 use super::auth::Access;
-use super::view::{fetch, route_weights, snapshot, with_etag};
-use super::{ADMIN_FIELD_MANAGER, AdminError, AdminState};
+use super::view::{fetch, fetch_all, route_weights, snapshot, with_etag};
+use super::{ADMIN_FIELD_MANAGER, AdminError, AdminState, Store};
 use crate::plan::{intent_allowed, max_manual_weight};
 
 type Answer = Result<Response, AdminError>;
@@ -46,14 +46,13 @@ pub async fn list(State(state): State<AdminState>, headers: HeaderMap) -> Answer
     };
     state
         .auth
-        .authorize(&state.client, &headers, access)
+        .authorize(state.store.client(), &headers, access)
         .await?;
-    let api: Api<InferenceRollout> = Api::all(state.client.clone());
-    let list = api
-        .list(&ListParams::default())
-        .await
-        .map_err(|err| AdminError::from_kube("list InferenceRollouts", err))?;
-    let items: Vec<Value> = list.items.iter().map(|r| snapshot(r, None)).collect();
+    let items: Vec<Value> = fetch_all(&state)
+        .await?
+        .iter()
+        .map(|r| snapshot(r, None))
+        .collect();
     Ok(Json(json!({ "items": items })).into_response())
 }
 
@@ -71,7 +70,7 @@ pub async fn get_one(
     };
     state
         .auth
-        .authorize(&state.client, &headers, access)
+        .authorize(state.store.client(), &headers, access)
         .await?;
     let rollout = fetch(&state, &namespace, &name).await?;
     let route = route_weights(&state, &namespace, &rollout).await;
@@ -95,7 +94,7 @@ pub async fn analysis(
     };
     state
         .auth
-        .authorize(&state.client, &headers, access)
+        .authorize(state.store.client(), &headers, access)
         .await?;
     let rollout = fetch(&state, &namespace, &name).await?;
     let status = rollout.status.clone().unwrap_or_default();
@@ -323,10 +322,19 @@ async fn act(
         name: Some(name),
         subresource: Some("status"),
     };
-    let user = state.auth.authorize(&state.client, headers, access).await?;
+    let user = state
+        .auth
+        .authorize(state.store.client(), headers, access)
+        .await?;
     user_out.clone_from(&user);
     let details = details()?;
     let key = idempotency_key(headers)?;
+    // Local mode: the check and the write below happen under the status
+    // files' lock, so the reconcile loop cannot interleave.
+    let _local_guard = match &state.store {
+        Store::Local(store) => Some(std::sync::Arc::clone(&store.lock).lock_owned().await),
+        Store::Kubernetes(_) => None,
+    };
     let rollout = fetch(state, namespace, name).await?;
     let version = rollout.resource_version().unwrap_or_default();
     let if_match = if_match(headers)?;
@@ -378,6 +386,15 @@ async fn act(
         canary_weight: details.canary_weight,
         reason: details.reason,
     };
+    let client = match &state.store {
+        Store::Kubernetes(client) => client,
+        Store::Local(store) => {
+            let updated = store
+                .record_intent(rollout, intent.clone())
+                .map_err(|err| AdminError::Upstream(err.to_string()))?;
+            return Ok(accepted(&updated, &intent, true));
+        }
+    };
     let mut body = json!({
         "apiVersion": InferenceRollout::api_version(&()),
         "kind": InferenceRollout::kind(&()),
@@ -387,7 +404,7 @@ async fn act(
         // Optimistic concurrency: the apiserver refuses the write if the object moved on.
         body["metadata"] = json!({"resourceVersion": version});
     }
-    let api: Api<InferenceRollout> = Api::namespaced(state.client.clone(), namespace);
+    let api: Api<InferenceRollout> = Api::namespaced(client.clone(), namespace);
     let updated = api
         .patch_status(
             name,

@@ -11,7 +11,7 @@ use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use serde_json::{Value, json};
 
-use super::{AdminState, Authenticator, TokenFile, router};
+use super::{AdminState, Authenticator, Store, TokenFile, router};
 use crate::controller::tests::fixtures::{Expect, Handle, context, now, rollout, route, serve};
 use crate::metrics::Metrics;
 
@@ -35,7 +35,7 @@ async fn start(auth: Authenticator) -> (Admin, Handle) {
     let (ctx, handle) = context();
     let metrics = Metrics::new();
     let state = AdminState {
-        client: ctx.client.clone(),
+        store: Store::Kubernetes(ctx.client.clone()),
         auth: Arc::new(auth),
         metrics: metrics.clone(),
         clock: Arc::new(now),
@@ -470,4 +470,22 @@ async fn list_unknown_paths_missing_rollouts_and_metrics() {
             .contains("switchyard_rollout_admin_requests_total{action=\"retry\",code=\"404\"} 1")
     );
     server.await.unwrap();
+}
+
+#[tokio::test]
+async fn kubernetes_authentication_without_a_cluster_says_to_use_a_token_file() {
+    let mut headers = HeaderMap::new();
+    headers.insert("authorization", format!("Bearer {TOKEN}").parse().unwrap());
+    let access = super::auth::Access {
+        verb: "get",
+        namespace: None,
+        name: None,
+        subresource: None,
+    };
+    let err = Authenticator::Kubernetes
+        .authorize(None, &headers, access)
+        .await
+        .unwrap_err();
+    assert_eq!(err.status(), StatusCode::UNAUTHORIZED);
+    assert!(err.to_string().contains("--admin-token-file"), "{err}");
 }

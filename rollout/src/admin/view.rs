@@ -8,7 +8,8 @@ use serde_json::{Value, json};
 use switchyard_api::rollout::{Phase, RouteTarget};
 use switchyard_api::{HttpRoute, InferenceRollout};
 
-use super::{AdminError, AdminState};
+use super::{AdminError, AdminState, Store};
+use crate::local::store::LocalStore;
 use crate::route::locate;
 
 pub(super) async fn fetch(
@@ -16,15 +17,37 @@ pub(super) async fn fetch(
     namespace: &str,
     name: &str,
 ) -> Result<InferenceRollout, AdminError> {
-    let api: Api<InferenceRollout> = Api::namespaced(state.client.clone(), namespace);
-    api.get_opt(name)
-        .await
-        .map_err(|err| {
-            AdminError::from_kube(&format!("get InferenceRollout {namespace}/{name}"), err)
-        })?
-        .ok_or_else(|| {
-            AdminError::NotFound(format!("InferenceRollout {namespace}/{name} not found"))
-        })
+    let found = match &state.store {
+        Store::Kubernetes(client) => {
+            let api: Api<InferenceRollout> = Api::namespaced(client.clone(), namespace);
+            api.get_opt(name).await.map_err(|err| {
+                AdminError::from_kube(&format!("get InferenceRollout {namespace}/{name}"), err)
+            })?
+        }
+        Store::Local(store) => store
+            .get(namespace, name)
+            .map_err(|err| AdminError::Upstream(err.to_string()))?,
+    };
+    found.ok_or_else(|| {
+        AdminError::NotFound(format!("InferenceRollout {namespace}/{name} not found"))
+    })
+}
+
+/// Every rollout.
+pub(super) async fn fetch_all(state: &AdminState) -> Result<Vec<InferenceRollout>, AdminError> {
+    match &state.store {
+        Store::Kubernetes(client) => {
+            let api: Api<InferenceRollout> = Api::all(client.clone());
+            let list = api
+                .list(&kube::api::ListParams::default())
+                .await
+                .map_err(|err| AdminError::from_kube("list InferenceRollouts", err))?;
+            Ok(list.items)
+        }
+        Store::Local(store) => store
+            .list()
+            .map_err(|err| AdminError::Upstream(err.to_string())),
+    }
 }
 
 /// The weights on the route now, or why they cannot be read.
@@ -39,7 +62,11 @@ pub(super) async fn route_weights(
     else {
         return json!({"error": "the rollout has no route target"});
     };
-    let api: Api<HttpRoute> = Api::namespaced(state.client.clone(), namespace);
+    let client = match &state.store {
+        Store::Kubernetes(client) => client,
+        Store::Local(store) => return local_route_weights(store, rollout),
+    };
+    let api: Api<HttpRoute> = Api::namespaced(client.clone(), namespace);
     let route = match api.get_opt(name).await {
         Ok(Some(route)) => route,
         Ok(None) => return json!({"error": format!("HTTPRoute {namespace}/{name} not found")}),
@@ -54,6 +81,23 @@ pub(super) async fn route_weights(
         Ok(view) => {
             let (stable, canary) = view.effective();
             json!({"stable": stable, "canary": canary, "generation": view.generation, "parentsAccepted": view.parents_accepted})
+        }
+        Err(err) => json!({"error": err.to_string()}),
+    }
+}
+
+fn local_route_weights(store: &LocalStore, rollout: &InferenceRollout) -> Value {
+    let target = &rollout.spec.target;
+    let (Some(route), Some(stable), Some(canary)) = (&target.route, &target.stable, &target.canary)
+    else {
+        return json!({"error": "the rollout has no route target"});
+    };
+    let read = crate::local::route_path(store.manifest_dir(), &route.name)
+        .and_then(|path| crate::local::read_route(&path, route, stable, canary));
+    match read {
+        Ok(view) => {
+            let (stable, canary) = view.effective();
+            json!({"stable": stable, "canary": canary})
         }
         Err(err) => json!({"error": err.to_string()}),
     }

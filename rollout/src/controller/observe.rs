@@ -189,7 +189,7 @@ pub async fn analysis(
         },
         (Some(_), _, _) => no_data("spec.target needs stable and canary"),
         (None, _, _) => no_data(
-            "the EPP source is not implemented by this controller yet; set spec.analysis.source.prometheus",
+            "on a cluster the EPP source is not wired yet (it runs in local mode); set spec.analysis.source.prometheus",
         ),
     };
     Some(WindowResult {

@@ -12,18 +12,20 @@ use k8s_openapi::jiff::Timestamp;
 use switchyard_api::InferenceRollout;
 use tracing::{info, warn};
 
+use super::analysis::LocalAnalysis;
 use super::{StatusFile, read_route, route_path, write_weights};
-use crate::controller::observe;
 use crate::error::{Error, Result};
 use crate::plan::{self, Decision, Observations, RouteObservation};
 
 /// Plans and applies `rollout` once against the files of `manifest_dir`,
-/// keeping its status under `state_dir`. Returns the decision taken.
+/// keeping its status under `state_dir`, with windows measured by
+/// `analysis`. Returns the decision taken.
 pub async fn reconcile_once(
     manifest_dir: &Path,
     state_dir: &Path,
     rollout: &InferenceRollout,
     now: Timestamp,
+    analysis: &mut LocalAnalysis,
 ) -> Result<Decision> {
     let name = rollout.metadata.name.clone().unwrap_or_default();
     let status_file = StatusFile::new(state_dir, &name);
@@ -57,7 +59,7 @@ pub async fn reconcile_once(
         route,
         canary_ready: assumed,
         stable_ready: assumed,
-        analysis: observe::analysis(spec, &status, now).await,
+        analysis: analysis.observe(spec, &status, now).await,
         conflict_with: None,
     };
     let decision = plan::plan(spec, &status, &observations);

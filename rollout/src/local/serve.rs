@@ -8,6 +8,7 @@
 //! replaces only Envoy's routes, which Envoy's file watcher picks up.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use k8s_openapi::jiff::Timestamp;
@@ -17,6 +18,7 @@ use switchyard_conformance::translate::ConfigDir;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
+use super::analysis::LocalAnalysis;
 use super::load_rollouts;
 use super::reconcile::reconcile_once;
 use crate::error::{Error, Result};
@@ -30,9 +32,28 @@ pub struct LocalOptions {
     pub state_dir: PathBuf,
     /// Time between passes.
     pub interval: Duration,
-    /// The running Envoy's configuration directory and the stack's ports;
-    /// `None` rewrites the route files only.
-    pub envoy: Option<(PathBuf, PlanOptions)>,
+    /// The stack's ports, as `cargo xtask up` planned them: where each pool's
+    /// picker serves its metrics, and how to translate for Envoy.
+    pub plan: PlanOptions,
+    /// The running Envoy's configuration directory; `None` rewrites the
+    /// route files only.
+    pub envoy_dir: Option<PathBuf>,
+    /// Held around each reconcile, shared with the admin API's
+    /// [`LocalStore`](super::store::LocalStore): both rewrite status files.
+    pub status_lock: Arc<tokio::sync::Mutex<()>>,
+}
+
+/// The analysis over the pickers of the stack `options` describes. A
+/// directory that does not plan (no local-endpoints.yaml) leaves no picker to
+/// scrape: every metric is then judged NoData with a message saying so.
+pub fn local_analysis(options: &LocalOptions) -> LocalAnalysis {
+    match LocalStack::load(&options.manifest_dir, &options.plan) {
+        Ok(stack) => LocalAnalysis::from_plan(&stack.plan),
+        Err(err) => {
+            warn!(error = %err, "cannot plan the local stack; metrics will have no data");
+            LocalAnalysis::new(Default::default())
+        }
+    }
 }
 
 /// Translates `manifest_dir` and replaces the routes in `envoy_dir`.
@@ -48,7 +69,11 @@ pub fn apply_routes(manifest_dir: &Path, envoy_dir: &Path, plan: &PlanOptions) -
 }
 
 /// One pass over every rollout. Returns whether a route file changed.
-pub async fn pass(options: &LocalOptions, now: Timestamp) -> Result<bool> {
+pub async fn pass(
+    options: &LocalOptions,
+    analysis: &mut LocalAnalysis,
+    now: Timestamp,
+) -> Result<bool> {
     let mut changed = false;
     for local in load_rollouts(&options.manifest_dir)? {
         let name = local.rollout.metadata.name.clone().unwrap_or_default();
@@ -60,22 +85,25 @@ pub async fn pass(options: &LocalOptions, now: Timestamp) -> Result<bool> {
             .as_ref()
             .and_then(|route| super::route_path(&options.manifest_dir, &route.name).ok());
         let before = route_file.as_ref().and_then(|p| std::fs::read(p).ok());
-        if let Err(err) = reconcile_once(
+        let guard = options.status_lock.lock().await;
+        let reconciled = reconcile_once(
             &options.manifest_dir,
             &options.state_dir,
             &local.rollout,
             now,
+            analysis,
         )
-        .await
-        {
+        .await;
+        drop(guard);
+        if let Err(err) = reconciled {
             warn!(rollout = %name, error = %err, "reconcile failed");
             continue;
         }
         let after = route_file.as_ref().and_then(|p| std::fs::read(p).ok());
         changed |= before != after;
     }
-    if changed && let Some((envoy_dir, plan)) = &options.envoy {
-        apply_routes(&options.manifest_dir, envoy_dir, plan)?;
+    if changed && let Some(envoy_dir) = &options.envoy_dir {
+        apply_routes(&options.manifest_dir, envoy_dir, &options.plan)?;
         info!(envoy = %envoy_dir.display(), "routes applied to Envoy");
     }
     Ok(changed)
@@ -85,8 +113,9 @@ pub async fn pass(options: &LocalOptions, now: Timestamp) -> Result<bool> {
 /// retried on the next tick: the files may be mid-edit by a person.
 pub async fn run(options: LocalOptions, shutdown: CancellationToken) {
     info!(dir = %options.manifest_dir.display(), state = %options.state_dir.display(), "local mode");
+    let mut analysis = local_analysis(&options);
     loop {
-        if let Err(err) = pass(&options, Timestamp::now()).await {
+        if let Err(err) = pass(&options, &mut analysis, Timestamp::now()).await {
             warn!(error = %err, "local pass failed");
         }
         tokio::select! {

@@ -266,9 +266,10 @@ async fn the_quickstart_rollout_walks_the_route_file_through_every_step() {
     let (rule, stable, canary) = qwen();
     let start = k8s_openapi::jiff::Timestamp::from_second(1_800_000_000).unwrap();
     let mut seen = vec![(100, 0)];
+    let mut analysis = super::analysis::LocalAnalysis::new(Default::default());
     for pass in 0..200 {
         let now = start + k8s_openapi::jiff::SignedDuration::from_secs(10 * pass);
-        super::reconcile::reconcile_once(dir.path(), state.path(), &rollout, now)
+        super::reconcile::reconcile_once(dir.path(), state.path(), &rollout, now, &mut analysis)
             .await
             .unwrap();
         let view = read_route(&path, &rule, &stable, &canary).unwrap();
@@ -282,13 +283,7 @@ async fn the_quickstart_rollout_walks_the_route_file_through_every_step() {
     }
     assert_eq!(
         seen,
-        [
-            (100, 0),
-            (9_900, 100),
-            (9_000, 1_000),
-            (5_000, 5_000),
-            (0, 10_000)
-        ]
+        [(100, 0), (9_000, 1_000), (5_000, 5_000), (0, 10_000)]
     );
     let status = StatusFile::new(state.path(), "qwen-canary").load().unwrap();
     let applied = status.weights.unwrap().applied.unwrap();
@@ -317,24 +312,29 @@ async fn a_pass_applies_the_new_weights_to_envoys_routes() {
         manifest_dir: dir.path().to_path_buf(),
         state_dir: state.path().to_path_buf(),
         interval: std::time::Duration::from_secs(1),
-        envoy: Some((envoy.path().to_path_buf(), plan)),
+        plan,
+        envoy_dir: Some(envoy.path().to_path_buf()),
+        status_lock: Default::default(),
     };
+    let mut analysis = super::serve::local_analysis(&options);
     let now = k8s_openapi::jiff::Timestamp::from_second(1_800_000_000).unwrap();
     let mut changed = false;
     for pass in 0..5 {
         let at = now + k8s_openapi::jiff::SignedDuration::from_secs(pass);
-        changed |= super::serve::pass(&options, at).await.unwrap();
+        changed |= super::serve::pass(&options, &mut analysis, at)
+            .await
+            .unwrap();
     }
     assert!(changed, "the first step's weights were never written");
     let (rule, stable, canary) = qwen();
     let view = read_route(&dir.path().join("httproute.yaml"), &rule, &stable, &canary).unwrap();
     assert_eq!(
         (view.stable_weight, view.canary_weight),
-        (Some(9_900), Some(100))
+        (Some(9_000), Some(1_000))
     );
     let routes_after = routes_text(envoy.path());
     assert_ne!(routes_before, routes_after);
-    assert!(routes_after.contains("9900"), "{routes_after}");
+    assert!(routes_after.contains("9000"), "{routes_after}");
 }
 
 fn routes_text(envoy_dir: &Path) -> String {
@@ -347,4 +347,55 @@ fn routes_text(envoy_dir: &Path) -> String {
     }
     assert!(!texts.is_empty(), "no route file written");
     texts.concat()
+}
+
+/// The admin API's view of local mode: rollouts with their saved status, a
+/// resourceVersion that moves with the status file, intents recorded there.
+#[tokio::test]
+async fn the_local_store_reads_rollouts_with_status_and_records_intents() {
+    use switchyard_api::rollout::{Intent, IntentAction};
+
+    let dir = quickstart_copy();
+    let state = tempfile::tempdir().unwrap();
+    let store = super::store::LocalStore::new(
+        dir.path().to_path_buf(),
+        state.path().to_path_buf(),
+        Default::default(),
+    );
+    let listed = store.list().unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].metadata.namespace.as_deref(), Some("default"));
+    assert_eq!(
+        store.get("llm", "qwen-canary").unwrap(),
+        None,
+        "other namespace"
+    );
+    assert_eq!(store.get("default", "nope").unwrap(), None);
+    let rollout = store.get("default", "qwen-canary").unwrap().unwrap();
+    assert_eq!(rollout.status, Some(InferenceRolloutStatus::default()));
+    let before = rollout.metadata.resource_version.clone().unwrap();
+
+    let intent = Intent {
+        action: IntentAction::Pause,
+        nonce: "n-1".into(),
+        by: "alice".into(),
+        at: k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
+            k8s_openapi::jiff::Timestamp::from_second(1_800_000_000).unwrap(),
+        ),
+        mode: None,
+        canary_weight: None,
+        reason: "dashboard".into(),
+    };
+    let saved = store.record_intent(rollout, intent.clone()).unwrap();
+    let after = saved.metadata.resource_version.clone().unwrap();
+    assert_ne!(before, after, "the status changed, so does the version");
+    let on_disk = StatusFile::new(state.path(), "qwen-canary").load().unwrap();
+    assert_eq!(on_disk.intent, Some(intent));
+    let again = store.get("default", "qwen-canary").unwrap().unwrap();
+    assert_eq!(again.metadata.resource_version, Some(after));
+
+    // A corrupt status file is an error, never an empty status.
+    std::fs::write(state.path().join("qwen-canary.status.json"), "{not json").unwrap();
+    let err = store.get("default", "qwen-canary").unwrap_err();
+    assert!(err.to_string().contains("not a rollout status"), "{err}");
 }
