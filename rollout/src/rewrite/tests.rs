@@ -187,3 +187,74 @@ fn every_unusable_rewrite_is_an_error_saying_what_to_fix() {
     let err = locate(&twice, &target()).unwrap_err();
     assert!(err.to_string().contains("two rules match"), "{err}");
 }
+
+/// The planner driving a rewrite through every step: each decision's write
+/// goes through the guarded patch, and the next read is of the result.
+#[test]
+fn the_planner_walks_a_rewrite_from_stable_only_to_canary_only() {
+    use crate::plan::{Observations, RouteObservation, WindowResult, analysis_window, plan};
+    use switchyard_api::rollout::{
+        InferenceRolloutSpec, Phase, RolloutTarget, SplitMode, Strategy,
+    };
+
+    let mut strategy = Strategy::with_weights(&[1000, 5000]);
+    strategy.settle_time = "0s".into();
+    strategy.analysis_interval = "1m".into();
+    let spec = InferenceRolloutSpec {
+        paused: false,
+        target: RolloutTarget {
+            mode: SplitMode::ModelSplit,
+            route: None,
+            stable: None,
+            canary: None,
+            model_split: Some(target()),
+        },
+        strategy,
+        safety: Default::default(),
+        analysis: Default::default(),
+    };
+    let mut value = serde_json::to_value(rewrite(json!([{"modelRewrite": "llama-v1"}]))).unwrap();
+    let mut status = Default::default();
+    let mut seen = Vec::new();
+    for minute in 0..40 {
+        let current: InferenceModelRewrite = serde_json::from_value(value.clone()).unwrap();
+        let view = locate(&current, &target()).unwrap();
+        let now = k8s_openapi::jiff::Timestamp::from_second(1_800_000_000 + 60 * minute).unwrap();
+        // No metrics: every due window passes.
+        let analysis = analysis_window(&spec, &status, now).map(|window| WindowResult {
+            end: window.end,
+            verdicts: Vec::new(),
+        });
+        let observations = Observations {
+            now,
+            generation: Some(1),
+            route: RouteObservation::Found(view.weights.clone()),
+            canary_ready: 1,
+            stable_ready: 1,
+            analysis,
+            conflict_with: None,
+        };
+        let decision = plan(&spec, &status, &observations);
+        if let Some(weights) = decision.write {
+            let patch = weight_patch(&current, &view, &target(), weights).unwrap();
+            json_patch::patch(&mut value, &patch).unwrap();
+            value["metadata"]["generation"] =
+                json!(value["metadata"]["generation"].as_i64().unwrap() + 1);
+            seen.push(value["spec"]["rules"][1]["targets"].clone());
+        }
+        status = decision.status;
+    }
+    assert_eq!(
+        status.phase,
+        Some(Phase::Succeeded),
+        "{status:#?} {seen:#?}"
+    );
+    assert_eq!(
+        seen,
+        [
+            json!([{"modelRewrite": "llama-v1", "weight": 9000}, {"modelRewrite": "llama-v2", "weight": 1000}]),
+            json!([{"modelRewrite": "llama-v1", "weight": 5000}, {"modelRewrite": "llama-v2", "weight": 5000}]),
+            json!([{"modelRewrite": "llama-v2", "weight": 10000}]),
+        ]
+    );
+}
