@@ -2,15 +2,24 @@
 //! (by creation time, then name) owns the rule; the others wait.
 
 use switchyard_api::InferenceRollout;
+use switchyard_api::rollout::SplitMode;
 
-/// The route rule a rollout writes: (namespace, route name, rule name).
+/// The rule a rollout writes: (namespace, route name, rule name) for
+/// PoolSplit, (namespace, `InferenceModelRewrite/<name>`, model) for
+/// ModelSplit; the `/` keeps the two apart, as no route name holds one.
 pub fn rule_key(rollout: &InferenceRollout) -> Option<(String, String, String)> {
-    let route = rollout.spec.target.route.as_ref()?;
-    Some((
-        rollout.metadata.namespace.clone().unwrap_or_default(),
-        route.name.clone(),
-        route.rule_name.clone(),
-    ))
+    let namespace = rollout.metadata.namespace.clone().unwrap_or_default();
+    let target = &rollout.spec.target;
+    if target.mode == SplitMode::ModelSplit {
+        let split = target.model_split.as_ref()?;
+        return Some((
+            namespace,
+            format!("InferenceModelRewrite/{}", split.rewrite_ref),
+            split.model.clone(),
+        ));
+    }
+    let route = target.route.as_ref()?;
+    Some((namespace, route.name.clone(), route.rule_name.clone()))
 }
 
 /// The name of the rollout that owns `me`'s route rule, when it is not `me`.

@@ -11,6 +11,7 @@
 //! which is what the user last saw; there is nothing of ours to clean up.
 
 pub mod observe;
+mod rewrite;
 mod write;
 
 use std::sync::Arc;
@@ -23,7 +24,8 @@ use kube::runtime::events::{Recorder, Reporter};
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::watcher;
 use kube::{Api, Client, ResourceExt};
-use switchyard_api::{HttpRoute, InferenceRollout};
+use switchyard_api::rollout::SplitMode;
+use switchyard_api::{HttpRoute, InferenceModelRewrite, InferenceRollout};
 use tracing::{info, instrument, warn};
 
 use crate::error::{Error, Result};
@@ -71,8 +73,38 @@ pub async fn reconcile(rollout: Arc<InferenceRollout>, ctx: Arc<Context>) -> Res
     let now = (ctx.clock)();
     let status = rollout.status.clone().unwrap_or_default();
     let spec = &rollout.spec;
-    let route = observe::route(&ctx.client, &namespace, spec).await?;
-    let (canary_ready, stable_ready) = observe::readiness(&ctx.client, &namespace, spec).await?;
+    let model_split = spec
+        .target
+        .model_split
+        .as_ref()
+        .filter(|_| spec.target.mode == SplitMode::ModelSplit);
+    let (route, rewrite, (canary_ready, stable_ready)) = match model_split {
+        Some(split) => {
+            let read = rewrite::read(&ctx.client, &namespace, split).await?;
+            // Both arms are models in the rewrite's one pool: its ready
+            // endpoints are each arm's.
+            let ready = match read.pool() {
+                Some(pool) => {
+                    let assumed =
+                        u32::try_from(spec.safety.min_canary_ready_endpoints.max(1)).unwrap_or(1);
+                    let n =
+                        observe::ready_endpoints(&ctx.client, &namespace, &pool, assumed).await?;
+                    (n, n)
+                }
+                None => (0, 0),
+            };
+            let route = observe::RouteRead {
+                observation: read.observation.clone(),
+                found: None,
+            };
+            (route, read.found, ready)
+        }
+        None => (
+            observe::route(&ctx.client, &namespace, spec).await?,
+            None,
+            observe::readiness(&ctx.client, &namespace, spec).await?,
+        ),
+    };
     let analysis = observe::analysis(spec, &status, now).await;
     let others = ctx.rollouts.state();
     let observations = Observations {
@@ -87,8 +119,17 @@ pub async fn reconcile(rollout: Arc<InferenceRollout>, ctx: Arc<Context>) -> Res
     let decision = plan::plan(spec, &status, &observations);
 
     let mut events = decision.events.clone();
-    if let (Some(weights), Some(found)) = (decision.write, &route.found) {
-        match write::route_weights(&ctx.client, &namespace, spec, found, weights).await {
+    let written = match (decision.write, &route.found, &rewrite, model_split) {
+        (Some(weights), Some(found), _, _) => {
+            Some(write::route_weights(&ctx.client, &namespace, spec, found, weights).await)
+        }
+        (Some(weights), None, Some(found), Some(split)) => {
+            Some(rewrite::write_weights(&ctx.client, &namespace, split, found, weights).await)
+        }
+        _ => None,
+    };
+    if let Some(written) = written {
+        match written {
             Ok(()) => ctx.metrics.weight_write("ok"),
             Err(Error::Conflict { route }) => {
                 ctx.metrics.weight_write("conflict");
@@ -97,6 +138,16 @@ pub async fn reconcile(rollout: Arc<InferenceRollout>, ctx: Arc<Context>) -> Res
                     warning: true,
                     message: format!(
                         "HTTPRoute {route:?} changed between read and write; re-reading it"
+                    ),
+                });
+            }
+            Err(Error::RewriteConflict { rewrite }) => {
+                ctx.metrics.weight_write("conflict");
+                events.push(plan::PlannedEvent {
+                    reason: "WeightWriteConflict",
+                    warning: true,
+                    message: format!(
+                        "InferenceModelRewrite {rewrite:?} changed between read and write; re-reading it"
                     ),
                 });
             }
@@ -137,7 +188,7 @@ pub fn error_policy(rollout: Arc<InferenceRollout>, error: &Error, ctx: Arc<Cont
 }
 
 /// Runs the controller until `shutdown` resolves: watches InferenceRollouts and
-/// the HTTPRoutes they target.
+/// the HTTPRoutes and InferenceModelRewrites they target.
 pub async fn run(
     client: Client,
     metrics: Metrics,
@@ -148,6 +199,8 @@ pub async fn run(
     let controller = Controller::new(rollouts, watcher::Config::default());
     let store = controller.store();
     let mapper_store = store.clone();
+    let rewrite_store = store.clone();
+    let rewrites: Api<InferenceModelRewrite> = Api::all(client.clone());
     let ctx = Arc::new(Context::new(client, store, metrics.clone()));
     controller
         .watches(
@@ -162,6 +215,27 @@ pub async fn run(
                     .filter(move |r| {
                         r.namespace() == namespace
                             && r.spec.target.route.as_ref().is_some_and(|t| t.name == name)
+                    })
+                    .map(|r| ObjectRef::from_obj(r.as_ref()))
+            },
+        )
+        .watches(
+            rewrites,
+            watcher::Config::default(),
+            move |rewrite: InferenceModelRewrite| {
+                let namespace = rewrite.namespace();
+                let name = rewrite.name_any();
+                rewrite_store
+                    .state()
+                    .into_iter()
+                    .filter(move |r| {
+                        r.namespace() == namespace
+                            && r.spec.target.mode == SplitMode::ModelSplit
+                            && r.spec
+                                .target
+                                .model_split
+                                .as_ref()
+                                .is_some_and(|t| t.rewrite_ref == name)
                     })
                     .map(|r| ObjectRef::from_obj(r.as_ref()))
             },

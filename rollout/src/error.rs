@@ -12,6 +12,15 @@ pub enum Error {
         message: String,
     },
 
+    /// The InferenceModelRewrite does not hold what a ModelSplit rollout targets.
+    #[error("InferenceModelRewrite {rewrite:?}: {message}")]
+    Rewrite {
+        /// The rewrite's name.
+        rewrite: String,
+        /// What is wrong and how to fix it.
+        message: String,
+    },
+
     /// The rollout's spec cannot be followed.
     #[error("invalid spec: {0}")]
     InvalidSpec(String),
@@ -79,6 +88,13 @@ pub enum Error {
         /// The route's name.
         route: String,
     },
+
+    /// Someone changed the rewrite's rule between our read and write.
+    #[error("InferenceModelRewrite {rewrite:?} changed under us (the JSON Patch test failed)")]
+    RewriteConflict {
+        /// The rewrite's name.
+        rewrite: String,
+    },
 }
 
 impl Error {
@@ -91,7 +107,8 @@ impl Error {
             Self::Prometheus { .. } => "prometheus",
             Self::Epp { .. } => "epp",
             Self::Kube { .. } => "kube",
-            Self::Conflict { .. } => "conflict",
+            Self::Rewrite { .. } => "rewrite",
+            Self::Conflict { .. } | Self::RewriteConflict { .. } => "conflict",
             Self::LostLeadership(_) => "lost_leadership",
             Self::LocalFile { .. } => "local_file",
             Self::Tls(_) => "tls",

@@ -31,6 +31,7 @@ pub mod local;
 pub mod metrics;
 pub mod plan;
 pub mod prometheus;
+pub mod rewrite;
 pub mod route;
 pub mod webhook;
 

@@ -24,8 +24,8 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
 use switchyard_api::InferenceRolloutSpec;
 use switchyard_api::rollout::{
-    AbortStatus, AnalysisStatus, InferenceRolloutStatus, MetricVerdict, Phase, SplitMode, Weights,
-    WeightsStatus, parse_duration_ms,
+    AbortStatus, AnalysisStatus, InferenceRolloutStatus, MetricVerdict, Phase, RolloutTarget,
+    SplitMode, Weights, WeightsStatus, parse_duration_ms,
 };
 
 use crate::route::RouteView;
@@ -113,15 +113,10 @@ pub struct Timings {
     pub deadline_ms: i64,
 }
 
-/// Checks what the CRD's CEL rules cannot: step order, durations, the mode
-/// this controller implements.
+/// Checks what the CRD's CEL rules cannot: step order, durations, and that
+/// the split mode names both arms.
 pub fn validate(spec: &InferenceRolloutSpec) -> Result<Timings, String> {
-    if spec.target.mode == SplitMode::ModelSplit {
-        return Err("ModelSplit is not implemented by this controller yet; use PoolSplit".into());
-    }
-    if spec.target.route.is_none() || spec.target.stable.is_none() || spec.target.canary.is_none() {
-        return Err("PoolSplit needs target.route, target.stable and target.canary".into());
-    }
+    validate_target(&spec.target)?;
     let steps = &spec.strategy.steps;
     if steps.is_empty() {
         return Err("strategy.steps is empty; list at least one canary weight".into());
@@ -156,6 +151,51 @@ pub fn validate(spec: &InferenceRolloutSpec) -> Result<Timings, String> {
             "strategy.progressDeadline",
         )?,
     })
+}
+
+/// Both arms of the split, named and distinct. The planner only sees
+/// weights, so "stable" and "canary" mean the same in both modes.
+fn validate_target(target: &RolloutTarget) -> Result<(), String> {
+    match target.mode {
+        SplitMode::PoolSplit => {
+            let (Some(_), Some(stable), Some(canary)) =
+                (&target.route, &target.stable, &target.canary)
+            else {
+                return Err("PoolSplit needs target.route, target.stable and target.canary".into());
+            };
+            if stable == canary {
+                return Err(format!(
+                    "target.stable and target.canary are both {} {:?}; name two different backends",
+                    stable.kind, stable.name
+                ));
+            }
+        }
+        SplitMode::ModelSplit => {
+            let Some(split) = &target.model_split else {
+                return Err(
+                    "ModelSplit needs target.modelSplit: {rewriteRef, model, stable, canary}"
+                        .into(),
+                );
+            };
+            for (field, value) in [
+                ("rewriteRef", &split.rewrite_ref),
+                ("model", &split.model),
+                ("stable", &split.stable),
+                ("canary", &split.canary),
+            ] {
+                if value.is_empty() {
+                    return Err(format!("target.modelSplit.{field} is empty"));
+                }
+            }
+            if split.stable == split.canary {
+                return Err(format!(
+                    "target.modelSplit.stable and .canary are both {:?}; name two different modelRewrite targets",
+                    split.stable
+                ));
+            }
+        }
+    }
+    Ok(())
 }
 
 fn duration(text: &str, field: &str) -> Result<i64, String> {

@@ -6,7 +6,9 @@ use k8s_openapi::jiff::Timestamp;
 use kube::api::ListParams;
 use kube::{Api, Client};
 use switchyard_api::reference::{INFERENCE_POOL_GROUP, INFERENCE_POOL_KIND};
-use switchyard_api::rollout::{BackendTarget, InferenceRolloutStatus, MetricVerdict, Verdict};
+use switchyard_api::rollout::{
+    BackendTarget, InferenceRolloutStatus, MetricVerdict, SplitMode, Verdict,
+};
 use switchyard_api::{HttpRoute, InferencePool, InferenceRolloutSpec};
 use tracing::debug;
 
@@ -85,7 +87,7 @@ pub async fn readiness(
 /// Ready endpoints of one backend: ready, not terminating pods matching an
 /// InferencePool's selector, times its target ports. Other kinds cannot be
 /// counted here and are assumed to have `assumed` (the minimum).
-async fn ready_endpoints(
+pub(crate) async fn ready_endpoints(
     client: &Client,
     namespace: &str,
     backend: &BackendTarget,
@@ -160,19 +162,12 @@ pub async fn analysis(
             })
             .collect()
     };
-    let verdicts = match (
-        &spec.analysis.source.prometheus,
-        &spec.target.canary,
-        &spec.target.stable,
-    ) {
+    let verdicts = match (&spec.analysis.source.prometheus, arm_names(spec)) {
         _ if spec.analysis.metrics.is_empty() => Vec::new(),
-        (Some(source), Some(canary), Some(stable)) => match Prometheus::new(source) {
+        (Some(source), Some((canary, stable))) => match Prometheus::new(source) {
             Err(err) => no_data(&err.to_string()),
             Ok(client) => {
-                let arms = Arms {
-                    canary: &canary.name,
-                    stable: &stable.name,
-                };
+                let arms = Arms { canary, stable };
                 let seconds = (window.end.as_millisecond() - window.start.as_millisecond()) / 1000;
                 let seconds = u64::try_from(seconds).unwrap_or(1).max(1);
                 let mut measured = Vec::with_capacity(spec.analysis.metrics.len());
@@ -187,8 +182,8 @@ pub async fn analysis(
                 })
             }
         },
-        (Some(_), _, _) => no_data("spec.target needs stable and canary"),
-        (None, _, _) => no_data(
+        (Some(_), None) => no_data("spec.target needs stable and canary"),
+        (None, _) => no_data(
             "on a cluster the EPP source is not wired yet (it runs in local mode); set spec.analysis.source.prometheus",
         ),
     };
@@ -196,4 +191,16 @@ pub async fn analysis(
         end: window.end,
         verdicts,
     })
+}
+
+/// The names `{{arm}}` stands for: the two backends (PoolSplit) or the two
+/// `modelRewrite` targets (ModelSplit, whose arms share one pool).
+fn arm_names(spec: &InferenceRolloutSpec) -> Option<(&str, &str)> {
+    match (spec.target.mode, &spec.target.model_split) {
+        (SplitMode::ModelSplit, Some(split)) => Some((&split.canary, &split.stable)),
+        _ => match (&spec.target.canary, &spec.target.stable) {
+            (Some(canary), Some(stable)) => Some((&canary.name, &stable.name)),
+            _ => None,
+        },
+    }
 }

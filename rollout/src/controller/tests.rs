@@ -4,4 +4,5 @@
 //! different body fails the test.
 
 pub(crate) mod fixtures;
+mod model_split;
 mod scenarios;

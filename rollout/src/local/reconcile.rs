@@ -10,6 +10,7 @@ use std::path::Path;
 
 use k8s_openapi::jiff::Timestamp;
 use switchyard_api::InferenceRollout;
+use switchyard_api::rollout::SplitMode;
 use tracing::{info, warn};
 
 use super::analysis::LocalAnalysis;
@@ -47,6 +48,12 @@ pub async fn reconcile_once(
     };
     let route = match &found {
         Some((_, view)) => RouteObservation::Found(view.clone()),
+        // Not built: rewriting the rewrite's file would also need the pickers'
+        // endpoints files regenerated, since they carry the rewrites.
+        None if spec.target.mode == SplitMode::ModelSplit => RouteObservation::Missing(
+            "local mode does not write InferenceModelRewrite weights yet; run ModelSplit rollouts on a cluster"
+                .into(),
+        ),
         None => RouteObservation::Missing(
             "the HTTPRoute, its rule or a backend is missing from the manifest directory (see the log)"
                 .into(),

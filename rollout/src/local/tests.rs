@@ -399,3 +399,55 @@ async fn the_local_store_reads_rollouts_with_status_and_records_intents() {
     let err = store.get("default", "qwen-canary").unwrap_err();
     assert!(err.to_string().contains("not a rollout status"), "{err}");
 }
+
+/// ModelSplit is not written locally: the rollout reports why, and no file of
+/// the directory changes.
+#[tokio::test]
+async fn a_model_split_rollout_says_local_mode_does_not_write_rewrites() {
+    let dir = quickstart_copy();
+    let state = tempfile::tempdir().unwrap();
+    let mut rollout = load_rollouts(dir.path()).unwrap().remove(0).rollout;
+    rollout.spec.analysis.metrics.clear();
+    rollout.spec.target = switchyard_api::rollout::RolloutTarget {
+        mode: switchyard_api::rollout::SplitMode::ModelSplit,
+        route: None,
+        stable: None,
+        canary: None,
+        model_split: Some(switchyard_api::rollout::ModelSplitTarget {
+            rewrite_ref: "rw".into(),
+            model: "chat".into(),
+            stable: "v1".into(),
+            canary: "v2".into(),
+        }),
+    };
+    let files = |dir: &Path| -> Vec<(PathBuf, String)> {
+        let mut files: Vec<_> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .map(|p| (p.clone(), std::fs::read_to_string(&p).unwrap()))
+            .collect();
+        files.sort();
+        files
+    };
+    let before = files(dir.path());
+    let now = k8s_openapi::jiff::Timestamp::from_second(1_800_000_000).unwrap();
+    let mut analysis = super::analysis::LocalAnalysis::new(Default::default());
+    let decision =
+        super::reconcile::reconcile_once(dir.path(), state.path(), &rollout, now, &mut analysis)
+            .await
+            .unwrap();
+    assert_eq!(decision.write, None);
+    let ready = decision
+        .status
+        .conditions
+        .iter()
+        .find(|c| c.type_ == "Ready")
+        .unwrap();
+    assert!(
+        ready
+            .message
+            .contains("local mode does not write InferenceModelRewrite weights yet"),
+        "{ready:?}"
+    );
+    assert_eq!(files(dir.path()), before);
+}

@@ -3,6 +3,7 @@
 
 mod admin;
 mod flow;
+mod model_split;
 mod props;
 mod safety;
 

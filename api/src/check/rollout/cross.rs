@@ -184,7 +184,8 @@ fn rewrite_rule(
     let matches_model = |rule: &&crate::rewrite::InferenceModelRewriteRule| {
         rule.matches.iter().any(|m| m.model.value == split.model)
     };
-    let Some(rule) = found.spec.rules.iter().find(matches_model) else {
+    let mut rules = found.spec.rules.iter().filter(matches_model);
+    let Some(rule) = rules.next() else {
         let models: Vec<&str> = found
             .spec
             .rules
@@ -205,15 +206,52 @@ fn rewrite_rule(
         ));
         return;
     };
-    for (field, model) in [("stable", &split.stable), ("canary", &split.canary)] {
-        if rule.targets.iter().any(|t| &t.model_rewrite == model) {
-            continue;
-        }
+    if rules.next().is_some() {
         problems.push(Problem::new(
-            format!("spec.target.modelSplit.{field}"),
+            "spec.target.modelSplit.model",
             format!(
-                "the rule for model {} of InferenceModelRewrite {} has no target {model}; the controller only changes weights: add {{modelRewrite: {model}, weight: 1}} to its targets",
-                split.model, found.name
+                "InferenceModelRewrite {} has two rules matching model {:?}; the controller weighs exactly one: merge them",
+                found.name, split.model
+            ),
+        ));
+        return;
+    }
+    // The controller removes a target at weight 0 and adds it back above 0
+    // (the CRD's minimum weight is 1), so either arm may be absent, not both;
+    // any other target would take a share it cannot see.
+    let ours = |model: &str| model == split.stable || model == split.canary;
+    for other in rule.targets.iter().filter(|t| !ours(&t.model_rewrite)) {
+        problems.push(Problem::new(
+            "spec.target.modelSplit",
+            format!(
+                "the rule for model {} of InferenceModelRewrite {} also targets {}; a ModelSplit rule may only target the stable {} and the canary {}: move {} to its own rule",
+                split.model, found.name, other.model_rewrite, split.stable, split.canary, other.model_rewrite
+            ),
+        ));
+    }
+    for (field, model) in [("stable", &split.stable), ("canary", &split.canary)] {
+        if rule
+            .targets
+            .iter()
+            .filter(|t| &t.model_rewrite == model)
+            .count()
+            > 1
+        {
+            problems.push(Problem::new(
+                format!("spec.target.modelSplit.{field}"),
+                format!(
+                    "the rule for model {} of InferenceModelRewrite {} lists the target {model} twice; list it once",
+                    split.model, found.name
+                ),
+            ));
+        }
+    }
+    if !rule.targets.iter().any(|t| ours(&t.model_rewrite)) {
+        problems.push(Problem::new(
+            "spec.target.modelSplit.stable",
+            format!(
+                "the rule for model {} of InferenceModelRewrite {} targets neither {} nor {}; add {{modelRewrite: {}}} to its targets",
+                split.model, found.name, split.stable, split.canary, split.stable
             ),
         ));
     }

@@ -60,11 +60,6 @@ fn target(problems: &mut Vec<Problem>, target: &RolloutTarget) {
             }
         }
         SplitMode::ModelSplit => {
-            // In the CRD, so the API server accepts it, but the controller refuses it.
-            problems.push(Problem::new(
-                at("mode"),
-                "ModelSplit is not implemented by the Switchyard rollout controller yet (it reports InvalidSpec and never moves traffic): split two InferencePools with mode: PoolSplit",
-            ));
             if target.model_split.is_none() {
                 problems.push(Problem::new(
                     at("modelSplit"),

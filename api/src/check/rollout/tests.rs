@@ -32,8 +32,6 @@ fn with_world(spec: &str) -> Vec<String> {
     messages(&(world() + "---\n" + &rollout("ro", spec)))
 }
 
-const MODEL_SPLIT: &str = "spec.target.mode: ModelSplit is not implemented by the Switchyard rollout controller yet (it reports InvalidSpec and never moves traffic): split two InferencePools with mode: PoolSplit";
-
 fn at(index: usize, message: &str) -> String {
     format!("m.yaml:{index}: InferenceRollout/ro: {message}")
 }
@@ -46,13 +44,13 @@ fn a_valid_pool_split_has_no_findings() {
     );
 }
 
-/// A ModelSplit that the CRD accepts: only the controller's refusal is reported.
+/// A ModelSplit whose rewrite holds the rule and both targets has no findings.
 #[test]
-fn model_split_is_not_implemented_by_the_controller() {
+fn a_valid_model_split_has_no_findings() {
     let rewrite = "apiVersion: inference.networking.x-k8s.io/v1alpha2\nkind: InferenceModelRewrite\nmetadata: {name: rw}\nspec:\n  poolRef: {name: v1}\n  rules:\n  - matches: [{model: {value: llama}}]\n    targets: [{modelRewrite: llama-v2, weight: 100}, {modelRewrite: llama-v3, weight: 1}]\n";
     let spec = "  target:\n    mode: ModelSplit\n    modelSplit: {rewriteRef: rw, model: llama, stable: llama-v2, canary: llama-v3}\n  strategy: {steps: [{weight: 1000}]}\n  analysis:\n    source: {prometheus: {address: 'http://prom:9090', armSelector: 'model=\"{{arm}}\"'}}\n    metrics:\n    - {name: errors, type: ErrorRate, max: 0.01}\n    - {name: custom, type: Query, query: 'sum(x)', maxRatioVsStable: 1.2}\n";
     let text = pool("v1", "default") + "---\n" + rewrite + "---\n" + &rollout("ro", spec);
-    assert_eq!(messages(&text), [at(3, MODEL_SPLIT)]);
+    assert_eq!(messages(&text), Vec::<String>::new());
 }
 
 #[test]
@@ -114,13 +112,10 @@ fn pool_split_needs_route_stable_and_canary() {
 fn model_split_needs_model_split() {
     assert_eq!(
         alone(&format!("  target: {{mode: ModelSplit}}\n{STEPS}")),
-        [
-            at(1, MODEL_SPLIT),
-            at(
-                1,
-                "spec.target.modelSplit is required for mode: ModelSplit: write modelSplit: {rewriteRef: <InferenceModelRewrite>, model: <requested model>, stable: <modelRewrite>, canary: <modelRewrite>}"
-            )
-        ]
+        [at(
+            1,
+            "spec.target.modelSplit is required for mode: ModelSplit: write modelSplit: {rewriteRef: <InferenceModelRewrite>, model: <requested model>, stable: <modelRewrite>, canary: <modelRewrite>}"
+        )]
     );
 }
 
@@ -137,13 +132,10 @@ fn stable_and_canary_must_differ() {
     let spec = "  target: {mode: ModelSplit, modelSplit: {rewriteRef: rw, model: m, stable: a, canary: a}}\n".to_owned() + STEPS;
     assert_eq!(
         alone(&spec),
-        [
-            at(1, MODEL_SPLIT),
-            at(
-                1,
-                "spec.target.modelSplit.canary must differ from modelSplit.stable (both are a): name the new model's modelRewrite here"
-            )
-        ]
+        [at(
+            1,
+            "spec.target.modelSplit.canary must differ from modelSplit.stable (both are a): name the new model's modelRewrite here"
+        )]
     );
 }
 

@@ -2,7 +2,7 @@
 //! rollouts on one rule; and the typed entry point a webhook calls.
 
 use super::super::*;
-use super::{MODEL_SPLIT, POOL_SPLIT, STEPS, at, messages, pool, rollout, with_world, world};
+use super::{POOL_SPLIT, STEPS, at, messages, pool, rollout, with_world, world};
 use crate::rollout::{BackendTarget, RouteTarget, Strategy};
 
 #[test]
@@ -82,33 +82,56 @@ fn the_rewrite_rule_and_targets_must_exist() {
     let run = |ro: String| messages(&(rewrite.to_owned() + "---\n" + &ro));
     assert_eq!(
         run(split("rw2", "llama")),
-        [
-            at(2, MODEL_SPLIT),
-            at(
-                2,
-                "spec.target.modelSplit.rewriteRef: no InferenceModelRewrite \"rw2\" in namespace default among the checked objects; did you mean rw?"
-            )
-        ]
+        [at(
+            2,
+            "spec.target.modelSplit.rewriteRef: no InferenceModelRewrite \"rw2\" in namespace default among the checked objects; did you mean rw?"
+        )]
     );
     assert_eq!(
         run(split("rw", "qwen")),
-        [
-            at(2, MODEL_SPLIT),
-            at(
-                2,
-                "spec.target.modelSplit.model: InferenceModelRewrite rw has no rule matching model \"qwen\"; its rules match llama"
-            )
-        ]
+        [at(
+            2,
+            "spec.target.modelSplit.model: InferenceModelRewrite rw has no rule matching model \"qwen\"; its rules match llama"
+        )]
+    );
+    // The canary absent is weight 0: the controller adds the target.
+    assert_eq!(run(split("rw", "llama")), Vec::<String>::new());
+}
+
+#[test]
+fn the_rewrite_rule_may_only_hold_the_two_arms_once_each() {
+    let rewrite = |targets: &str| {
+        format!(
+            "apiVersion: inference.networking.x-k8s.io/v1alpha2\nkind: InferenceModelRewrite\nmetadata: {{name: rw}}\nspec:\n  poolRef: {{name: v1}}\n  rules:\n  - matches: [{{model: {{value: llama}}}}]\n    targets: {targets}\n"
+        )
+    };
+    let run = |targets: &str| {
+        let ro = rollout(
+            "ro",
+            &format!(
+                "  target: {{mode: ModelSplit, modelSplit: {{rewriteRef: rw, model: llama, stable: llama-v2, canary: llama-v3}}}}\n{STEPS}"
+            ),
+        );
+        messages(&(rewrite(targets) + "---\n" + &ro))
+    };
+    assert_eq!(
+        run("[{modelRewrite: llama-v2, weight: 1}, {modelRewrite: llama-v9, weight: 1}]"),
+        [at(
+            2,
+            "spec.target.modelSplit: the rule for model llama of InferenceModelRewrite rw also targets llama-v9; a ModelSplit rule may only target the stable llama-v2 and the canary llama-v3: move llama-v9 to its own rule"
+        )]
     );
     assert_eq!(
-        run(split("rw", "llama")),
-        [
-            at(2, MODEL_SPLIT),
-            at(
-                2,
-                "spec.target.modelSplit.canary: the rule for model llama of InferenceModelRewrite rw has no target llama-v3; the controller only changes weights: add {modelRewrite: llama-v3, weight: 1} to its targets"
-            )
-        ]
+        run("[{modelRewrite: llama-v3}, {modelRewrite: llama-v3}]"),
+        [at(
+            2,
+            "spec.target.modelSplit.canary: the rule for model llama of InferenceModelRewrite rw lists the target llama-v3 twice; list it once"
+        )]
+    );
+    // After a promotion only the canary is left: fine.
+    assert_eq!(
+        run("[{modelRewrite: llama-v3, weight: 10000}]"),
+        Vec::<String>::new()
     );
 }
 
