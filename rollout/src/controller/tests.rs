@@ -3,5 +3,6 @@
 //! answers them like the apiserver would. A missing call, an extra call or a
 //! different body fails the test.
 
+mod epp_source;
 pub(crate) mod fixtures;
 mod scenarios;
