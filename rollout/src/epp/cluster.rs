@@ -231,6 +231,8 @@ impl ClusterAnalysis {
                     arm_target(client, namespace, stable).await,
                 ) {
                     (Ok(canary), Ok(stable)) => Ok((canary, stable)),
+                    // Both reasons at once, so both can be fixed in one go.
+                    (Err(canary), Err(stable)) => Err(format!("{canary}; {stable}")),
                     (Err(err), _) | (_, Err(err)) => Err(err),
                 }
             }

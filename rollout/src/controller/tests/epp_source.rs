@@ -63,7 +63,7 @@ fn service(name: &'static str, ports: Value) -> Value {
 }
 
 #[tokio::test]
-async fn a_picker_service_without_a_metrics_port_is_reported_in_the_status() {
+async fn what_keeps_the_pickers_from_being_scraped_is_reported_in_the_status() {
     let status = verified_90_seconds_ago();
     assert!(
         status["weights"]["applied"]["verifiedAt"].is_string(),
@@ -87,9 +87,10 @@ async fn a_picker_service_without_a_metrics_port_is_reported_in_the_status() {
             "/apis/inference.networking.k8s.io/v1/namespaces/llm/inferencepools/qwen",
             pool("qwen"),
         ),
-        Expect::get(
-            "/api/v1/namespaces/llm/services/qwen-epp",
-            service("qwen-epp", json!([{"name": "http-metrics", "port": 9090}])),
+        Expect::get("/api/v1/namespaces/llm/services/qwen-epp", Value::Null).answering(
+            404,
+            json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+                   "message": "services \"qwen-epp\" not found", "reason": "NotFound", "code": 404}),
         ),
         Expect::patch(STATUS_PATH, STATUS_QUERY, |body| {
             let last = &body["status"]["analysis"]["last"][0];
@@ -100,6 +101,11 @@ async fn a_picker_service_without_a_metrics_port_is_reported_in_the_status() {
                 message.contains(
                     "Service llm/qwen-next-epp has no port named http-metrics or metrics"
                 ),
+                "{message}"
+            );
+            // Both arms' problems at once.
+            assert!(
+                message.contains("; Service llm/qwen-epp (the endpointPickerRef of InferencePool llm/qwen) not found"),
                 "{message}"
             );
         })
