@@ -14,6 +14,7 @@ pub mod observe;
 mod rewrite;
 mod write;
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -28,12 +29,19 @@ use switchyard_api::rollout::SplitMode;
 use switchyard_api::{HttpRoute, InferenceModelRewrite, InferenceRollout};
 use tracing::{info, instrument, warn};
 
+use crate::epp::cluster::ClusterAnalysis;
 use crate::error::{Error, Result};
 use crate::metrics::Metrics;
 use crate::plan::{self, Observations};
 
 /// The field manager of the controller's writes.
 pub const FIELD_MANAGER: &str = "inference-rollout-controller";
+
+/// Each rollout's EPP scrape history, by (namespace, name). The outer lock is
+/// held only to find the entry; kube's controller never reconciles one object
+/// twice at once, so a rollout's own lock is never waited on.
+pub type EppHistories =
+    tokio::sync::Mutex<HashMap<(String, String), Arc<tokio::sync::Mutex<ClusterAnalysis>>>>;
 
 /// Everything `reconcile` needs besides the object.
 pub struct Context {
@@ -47,6 +55,9 @@ pub struct Context {
     pub clock: Arc<dyn Fn() -> Timestamp + Send + Sync>,
     /// The controller's own metrics.
     pub metrics: Metrics,
+    /// The EPP source's scrape history per rollout (lost on restart: the
+    /// first window after it is `NoData`, the next one is measured).
+    pub epp: EppHistories,
 }
 
 impl Context {
@@ -62,6 +73,7 @@ impl Context {
             rollouts,
             clock: Arc::new(Timestamp::now),
             metrics,
+            epp: EppHistories::default(),
         }
     }
 }
@@ -105,7 +117,16 @@ pub async fn reconcile(rollout: Arc<InferenceRollout>, ctx: Arc<Context>) -> Res
             observe::readiness(&ctx.client, &namespace, spec).await?,
         ),
     };
-    let analysis = observe::analysis(spec, &status, now).await;
+    let epp = epp_history(&ctx, &namespace, &rollout.name_any()).await;
+    let analysis = observe::analysis_on_cluster(
+        &ctx.client,
+        &namespace,
+        spec,
+        &status,
+        now,
+        &mut *epp.lock().await,
+    )
+    .await;
     let others = ctx.rollouts.state();
     let observations = Observations {
         now,
@@ -177,6 +198,25 @@ pub async fn reconcile(rollout: Arc<InferenceRollout>, ctx: Arc<Context>) -> Res
             .canary_weight(&namespace, &rollout.name_any(), weights.canary);
     }
     Ok(Action::requeue(decision.requeue_after))
+}
+
+/// The rollout's EPP scrape history, dropping that of rollouts gone from the
+/// watch cache.
+async fn epp_history(
+    ctx: &Context,
+    namespace: &str,
+    name: &str,
+) -> Arc<tokio::sync::Mutex<ClusterAnalysis>> {
+    let key = (namespace.to_owned(), name.to_owned());
+    let mut histories = ctx.epp.lock().await;
+    let live = ctx.rollouts.state();
+    histories.retain(|(namespace, name), _| {
+        (namespace, name) == (&key.0, &key.1)
+            || live.iter().any(|r| {
+                r.metadata.namespace.as_deref() == Some(namespace.as_str()) && r.name_any() == *name
+            })
+    });
+    histories.entry(key).or_default().clone()
 }
 
 /// Retries a failed reconcile after a pause that grows with nothing: the

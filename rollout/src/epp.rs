@@ -25,6 +25,7 @@
 //! Blind spot: failures the EPP never sees (a gateway 5xx, a reset before the
 //! response headers) are not counted.
 
+pub mod cluster;
 pub mod page;
 pub mod window;
 
@@ -91,6 +92,12 @@ impl EppScraper {
             timeout,
             history: HashMap::new(),
         }
+    }
+
+    /// Forgets the history of every arm but `arms` (a rollout whose spec
+    /// changed must not keep its old pickers' pages forever).
+    pub fn retain_arms(&mut self, arms: &[&ArmTarget]) {
+        self.history.retain(|arm, _| arms.contains(&arm));
     }
 
     /// Scrapes `arm` unless its last scrape is less than `interval_ms` old.
@@ -220,4 +227,4 @@ impl EppScraper {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

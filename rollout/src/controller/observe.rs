@@ -12,6 +12,7 @@ use switchyard_api::rollout::{
 use switchyard_api::{HttpRoute, InferencePool, InferenceRolloutSpec};
 use tracing::debug;
 
+use crate::epp::cluster::ClusterAnalysis;
 use crate::error::{Error, Result};
 use crate::judge::judge_all;
 use crate::plan::{RouteObservation, WindowResult, analysis_window};
@@ -141,7 +142,25 @@ fn is_ready(pod: &Pod) -> bool {
         })
 }
 
-/// Measures and judges the analysis window, when one is due.
+/// Measures and judges the analysis window, when one is due, from the
+/// rollout's source: its Prometheus, or each arm's EPP (`epp`, the rollout's
+/// scrape history).
+pub async fn analysis_on_cluster(
+    client: &Client,
+    namespace: &str,
+    spec: &InferenceRolloutSpec,
+    status: &InferenceRolloutStatus,
+    now: Timestamp,
+    epp: &mut ClusterAnalysis,
+) -> Option<WindowResult> {
+    if spec.analysis.source.prometheus.is_some() {
+        return analysis(spec, status, now).await;
+    }
+    epp.observe(client, namespace, spec, status, now).await
+}
+
+/// Measures and judges the analysis window, when one is due, with the
+/// rollout's Prometheus.
 pub async fn analysis(
     spec: &InferenceRolloutSpec,
     status: &InferenceRolloutStatus,
@@ -183,9 +202,8 @@ pub async fn analysis(
             }
         },
         (Some(_), None) => no_data("spec.target needs stable and canary"),
-        (None, _) => no_data(
-            "on a cluster the EPP source is not wired yet (it runs in local mode); set spec.analysis.source.prometheus",
-        ),
+        // Callers send the EPP source to `epp::cluster` or local mode.
+        (None, _) => no_data("spec.analysis.source.prometheus is not set"),
     };
     Some(WindowResult {
         end: window.end,

@@ -3,6 +3,7 @@
 //! answers them like the apiserver would. A missing call, an extra call or a
 //! different body fails the test.
 
+mod epp_source;
 pub(crate) mod fixtures;
 mod model_split;
 mod scenarios;

@@ -13,7 +13,7 @@ use super::{ArmTarget, EppScraper};
 use crate::plan::Window;
 
 /// A page as our EPP writes it: two models, one of them rewritten.
-fn page(scale: f64) -> String {
+pub(crate) fn page(scale: f64) -> String {
     let n = |v: f64| v * scale;
     format!(
         r#"# HELP inference_objective_request Requests scheduled
@@ -223,7 +223,7 @@ fn what_the_epp_source_cannot_measure_is_an_error_or_no_value() {
 }
 
 /// Serves `pages` in turn as `/metrics` answers (the last one repeated).
-async fn serve_pages(pages: Vec<(u16, String)>) -> String {
+pub(crate) async fn serve_pages(pages: Vec<(u16, String)>) -> String {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap();
     tokio::spawn(async move {

@@ -39,6 +39,7 @@ pub fn context() -> (Arc<Context>, Handle) {
         rollouts: store,
         clock: Arc::new(now),
         metrics: Metrics::new(),
+        epp: Default::default(),
     };
     (Arc::new(ctx), handle)
 }
