@@ -38,6 +38,22 @@ pub fn judge_all<E: std::fmt::Display>(
         .collect()
 }
 
+/// Every metric of `spec` judged `NoData` with the same `message`: what a
+/// window gets when no source could be asked at all (the message says why).
+pub fn no_data(spec: &AnalysisSpec, message: &str) -> Vec<MetricVerdict> {
+    spec.metrics
+        .iter()
+        .map(|check| MetricVerdict {
+            name: check.name.clone(),
+            canary: None,
+            stable: None,
+            samples: None,
+            verdict: Verdict::NoData,
+            message: message.to_owned(),
+        })
+        .collect()
+}
+
 /// Judges one metric. Every limit set must hold; the message names the first
 /// broken one.
 pub fn judge(check: &MetricCheck, min_requests: i64, measurement: Measurement) -> MetricVerdict {

@@ -6,9 +6,7 @@ use k8s_openapi::jiff::Timestamp;
 use kube::api::ListParams;
 use kube::{Api, Client};
 use switchyard_api::reference::{INFERENCE_POOL_GROUP, INFERENCE_POOL_KIND};
-use switchyard_api::rollout::{
-    BackendTarget, InferenceRolloutStatus, MetricVerdict, SplitMode, Verdict,
-};
+use switchyard_api::rollout::{BackendTarget, InferenceRolloutStatus, SplitMode};
 use switchyard_api::{HttpRoute, InferencePool, InferenceRolloutSpec};
 use tracing::debug;
 
@@ -167,20 +165,7 @@ pub async fn analysis(
     now: Timestamp,
 ) -> Option<WindowResult> {
     let window = analysis_window(spec, status, now)?;
-    let no_data = |message: &str| -> Vec<MetricVerdict> {
-        spec.analysis
-            .metrics
-            .iter()
-            .map(|m| MetricVerdict {
-                name: m.name.clone(),
-                canary: None,
-                stable: None,
-                samples: None,
-                verdict: Verdict::NoData,
-                message: message.to_owned(),
-            })
-            .collect()
-    };
+    let no_data = |message: &str| crate::judge::no_data(&spec.analysis, message);
     let verdicts = match (&spec.analysis.source.prometheus, arm_names(spec)) {
         _ if spec.analysis.metrics.is_empty() => Vec::new(),
         (Some(source), Some((canary, stable))) => match Prometheus::new(source) {

@@ -25,9 +25,7 @@ use kube::{Api, Client};
 use serde_json::Value;
 use switchyard_api::pool::EndpointPickerRef;
 use switchyard_api::reference::{INFERENCE_POOL_GROUP, INFERENCE_POOL_KIND};
-use switchyard_api::rollout::{
-    BackendTarget, InferenceRolloutStatus, MetricVerdict, Verdict, parse_duration_ms,
-};
+use switchyard_api::rollout::{BackendTarget, InferenceRolloutStatus, parse_duration_ms};
 use switchyard_api::{InferencePool, InferenceRolloutSpec};
 use tracing::warn;
 
@@ -274,19 +272,7 @@ impl ClusterAnalysis {
                     .analyse(&spec.analysis, &canary, &stable, &window)
                     .await
             }
-            Err(message) => spec
-                .analysis
-                .metrics
-                .iter()
-                .map(|m| MetricVerdict {
-                    name: m.name.clone(),
-                    canary: None,
-                    stable: None,
-                    samples: None,
-                    verdict: Verdict::NoData,
-                    message: message.clone(),
-                })
-                .collect(),
+            Err(message) => crate::judge::no_data(&spec.analysis, &message),
         };
         Some(WindowResult {
             end: window.end,

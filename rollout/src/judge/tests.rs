@@ -3,7 +3,7 @@
 
 use switchyard_api::rollout::{AnalysisSpec, MetricCheck, MetricType, Verdict};
 
-use super::{Measurement, judge, judge_all};
+use super::{Measurement, judge, judge_all, no_data};
 
 fn m(canary: Option<f64>, stable: Option<f64>, requests: Option<f64>) -> Measurement {
     Measurement {
@@ -159,4 +159,23 @@ fn a_source_error_is_no_data_with_the_error_not_a_pass() {
     assert_eq!(verdicts[0].verdict, Verdict::Pass);
     assert_eq!(verdicts[1].verdict, Verdict::NoData);
     assert!(verdicts[1].message.contains("connection refused"));
+}
+
+#[test]
+fn no_data_names_every_metric_with_the_reason_and_no_values() {
+    let spec = AnalysisSpec {
+        metrics: vec![
+            check(MetricType::ErrorRate, |c| c.max = Some(0.01)),
+            check(MetricType::Ttft, |c| c.name = "ttft".into()),
+        ],
+        ..AnalysisSpec::default()
+    };
+    let verdicts = no_data(&spec, "the picker Service has no metrics port");
+    let names: Vec<&str> = verdicts.iter().map(|v| v.name.as_str()).collect();
+    assert_eq!(names, ["metric", "ttft"]);
+    for v in &verdicts {
+        assert_eq!(v.verdict, Verdict::NoData);
+        assert_eq!(v.message, "the picker Service has no metrics port");
+        assert_eq!((v.canary, v.stable, v.samples), (None, None, None));
+    }
 }

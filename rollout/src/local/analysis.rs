@@ -8,9 +8,7 @@ use std::time::Duration;
 
 use k8s_openapi::jiff::Timestamp;
 use switchyard_api::InferenceRolloutSpec;
-use switchyard_api::rollout::{
-    BackendTarget, InferenceRolloutStatus, MetricVerdict, Verdict, parse_duration_ms,
-};
+use switchyard_api::rollout::{BackendTarget, InferenceRolloutStatus, parse_duration_ms};
 use switchyard_conformance::local::plan::LocalPlan;
 use tracing::warn;
 
@@ -91,20 +89,7 @@ impl LocalAnalysis {
             }
         }
         let window = analysis_window(spec, status, now)?;
-        let no_data = |message: String| -> Vec<MetricVerdict> {
-            spec.analysis
-                .metrics
-                .iter()
-                .map(|m| MetricVerdict {
-                    name: m.name.clone(),
-                    canary: None,
-                    stable: None,
-                    samples: None,
-                    verdict: Verdict::NoData,
-                    message: message.clone(),
-                })
-                .collect()
-        };
+        let no_data = |message: String| crate::judge::no_data(&spec.analysis, &message);
         let verdicts = match (arms, targets) {
             _ if spec.analysis.metrics.is_empty() => Vec::new(),
             (Some(_), Some((Some(canary), Some(stable)))) => {
