@@ -2,12 +2,10 @@
 //! targets, patched with the guarded JSON Patch of [`crate::rewrite`].
 
 use json_patch::Patch as JsonPatch;
-use kube::api::{Patch, PatchParams};
 use kube::{Api, Client, ResourceExt};
 use switchyard_api::InferenceModelRewrite;
 use switchyard_api::rollout::{BackendTarget, ModelSplitTarget, Weights};
 
-use super::FIELD_MANAGER;
 use crate::error::{Error, Result};
 use crate::plan::RouteObservation;
 use crate::rewrite::{RewriteView, locate, weight_patch};
@@ -79,15 +77,9 @@ pub async fn write_weights(
     let patch: JsonPatch = weight_patch(rewrite, view, split, weights)?;
     let name = rewrite.name_any();
     let api: Api<InferenceModelRewrite> = Api::namespaced(client.clone(), namespace);
-    let params = PatchParams {
-        field_manager: Some(FIELD_MANAGER.into()),
-        ..PatchParams::default()
-    };
-    match api.patch(&name, &params, &Patch::<()>::Json(patch)).await {
-        Ok(_) => Ok(()),
-        Err(kube::Error::Api(status)) if status.code == 409 || status.code == 422 => {
-            Err(Error::RewriteConflict { rewrite: name })
-        }
+    match super::write::guarded_patch(&api, &name, patch).await {
+        Ok(true) => Ok(()),
+        Ok(false) => Err(Error::RewriteConflict { rewrite: name }),
         Err(source) => Err(Error::Kube {
             action: format!("patch InferenceModelRewrite {namespace}/{name} weights"),
             source,

@@ -31,19 +31,35 @@ pub async fn route_weights(
     let patch: JsonPatch = weight_patch(route, view, rule_name, weights)?;
     let name = route.name_any();
     let api: Api<HttpRoute> = Api::namespaced(client.clone(), namespace);
-    let params = PatchParams {
-        field_manager: Some(FIELD_MANAGER.into()),
-        ..PatchParams::default()
-    };
-    match api.patch(&name, &params, &Patch::<()>::Json(patch)).await {
-        Ok(_) => Ok(()),
-        Err(kube::Error::Api(status)) if status.code == 409 || status.code == 422 => {
-            Err(Error::Conflict { route: name })
-        }
+    match guarded_patch(&api, &name, patch).await {
+        Ok(true) => Ok(()),
+        Ok(false) => Err(Error::Conflict { route: name }),
         Err(source) => Err(Error::Kube {
             action: format!("patch HTTPRoute {namespace}/{name} weights"),
             source,
         }),
+    }
+}
+
+/// Sends a JSON Patch whose `test` operations guard what we read. `Ok(false)`
+/// when the guard failed (422) or the object changed under us (409): someone
+/// else wrote it since, which the caller reports as drift, not as an error.
+pub(super) async fn guarded_patch<K>(
+    api: &Api<K>,
+    name: &str,
+    patch: JsonPatch,
+) -> std::result::Result<bool, kube::Error>
+where
+    K: Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+{
+    let params = PatchParams {
+        field_manager: Some(FIELD_MANAGER.into()),
+        ..PatchParams::default()
+    };
+    match api.patch(name, &params, &Patch::<()>::Json(patch)).await {
+        Ok(_) => Ok(true),
+        Err(kube::Error::Api(status)) if status.code == 409 || status.code == 422 => Ok(false),
+        Err(source) => Err(source),
     }
 }
 
