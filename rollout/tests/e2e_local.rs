@@ -12,10 +12,11 @@
 
 mod local;
 
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use serde_json::json;
-use switchyard_api::rollout::{PauseReason, Phase, Verdict};
+use switchyard_api::rollout::{AnalysisStatus, MetricVerdict, PauseReason, Phase, Verdict};
 use switchyard_rollout::local::StatusFile;
 
 use local::{CANARY, STABLE, Stack};
@@ -46,6 +47,38 @@ async fn drive(
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+}
+
+/// Starts the stack with `faults` on the canary's replicas and runs a
+/// one-step (50 %) rollout under load until it fails; checks it went back to
+/// stable and returns the weights seen, the load's status codes and the
+/// analysis the status file holds.
+async fn rolled_back_with(
+    faults: serde_json::Value,
+) -> (Stack, Vec<(i64, i64)>, BTreeMap<u16, usize>, AnalysisStatus) {
+    let mut stack = Stack::start().await;
+    stack.set_faults(CANARY, faults).await;
+    let rollout = stack.rollout(&[5000]);
+    let load = stack.load(12);
+    let seen = drive(&mut stack, &rollout, Duration::from_secs(40), |status| {
+        status.phase == Some(Phase::Failed)
+    })
+    .await;
+    let statuses = load.stop().await;
+
+    assert_eq!(
+        seen,
+        [(100, 0), (5000, 5000), (10_000, 0)],
+        "rolled back to stable"
+    );
+    let status = StatusFile::new(&stack.state, "qwen-canary").load().unwrap();
+    let analysis = status.analysis.unwrap();
+    (stack, seen, statuses, analysis)
+}
+
+/// The last window's verdict on the metric called `name`.
+fn last_verdict<'a>(analysis: &'a AnalysisStatus, name: &str) -> &'a MetricVerdict {
+    analysis.last.iter().find(|v| v.name == name).unwrap()
 }
 
 #[tokio::test]
@@ -86,7 +119,7 @@ async fn a_healthy_canary_reaches_all_traffic_through_every_step() {
         assert!(verdict.samples.unwrap() >= 20, "{verdict:?}");
         assert!(verdict.canary.is_some(), "{verdict:?}");
     }
-    let ttft = analysis.last.iter().find(|v| v.name == "ttft-p95").unwrap();
+    let ttft = last_verdict(&analysis, "ttft-p95");
     assert!(
         ttft.stable.unwrap() > 0.0 && ttft.canary.unwrap() > 0.0,
         "{ttft:?}"
@@ -101,28 +134,11 @@ async fn a_healthy_canary_reaches_all_traffic_through_every_step() {
 
 #[tokio::test]
 async fn a_canary_returning_five_percent_5xx_is_rolled_back_within_two_windows() {
-    let mut stack = Stack::start().await;
-    stack
-        .set_faults(
-            CANARY,
-            json!({"failure_injection_rate": 5.0, "failure_status": [500]}),
-        )
-        .await;
-    let rollout = stack.rollout(&[5000]);
-    let load = stack.load(12);
-    let seen = drive(&mut stack, &rollout, Duration::from_secs(40), |status| {
-        status.phase == Some(Phase::Failed)
-    })
+    let (stack, seen, statuses, analysis) = rolled_back_with(json!({
+        "failure_injection_rate": 5.0,
+        "failure_status": [500]
+    }))
     .await;
-    let statuses = load.stop().await;
-
-    assert_eq!(
-        seen,
-        [(100, 0), (5000, 5000), (10_000, 0)],
-        "rolled back to stable"
-    );
-    let status = StatusFile::new(&stack.state, "qwen-canary").load().unwrap();
-    let analysis = status.analysis.unwrap();
     eprintln!(
         "weights {seen:?}\nlast window {:?}\nresponses {statuses:?}",
         analysis.last
@@ -136,11 +152,7 @@ async fn a_canary_returning_five_percent_5xx_is_rolled_back_within_two_windows()
         (0, 2, 0),
         "rolled back at the second window: {analysis:?}"
     );
-    let errors = analysis
-        .last
-        .iter()
-        .find(|v| v.name == "server-errors")
-        .unwrap();
+    let errors = last_verdict(&analysis, "server-errors");
     assert_eq!(errors.verdict, Verdict::Fail, "{errors:?}");
     assert!(errors.canary.unwrap() > 0.005, "{errors:?}");
     assert_eq!(errors.stable, Some(0.0), "{errors:?}");
@@ -153,38 +165,17 @@ async fn a_canary_returning_five_percent_5xx_is_rolled_back_within_two_windows()
 
 #[tokio::test]
 async fn a_canary_with_slow_prefill_is_rolled_back_on_its_ttft_ratio_to_stable() {
-    let mut stack = Stack::start().await;
     // Prefill (the first token) 15× slower on the canary, decode unchanged.
-    stack
-        .set_faults(CANARY, json!({"prefill_multiplier": 15.0}))
-        .await;
-    let rollout = stack.rollout(&[5000]);
-    let load = stack.load(12);
-    let seen = drive(&mut stack, &rollout, Duration::from_secs(40), |status| {
-        status.phase == Some(Phase::Failed)
-    })
-    .await;
-    let statuses = load.stop().await;
-
-    assert_eq!(
-        seen,
-        [(100, 0), (5000, 5000), (10_000, 0)],
-        "rolled back to stable"
-    );
-    let status = StatusFile::new(&stack.state, "qwen-canary").load().unwrap();
-    let analysis = status.analysis.unwrap();
+    let (_stack, seen, statuses, analysis) =
+        rolled_back_with(json!({"prefill_multiplier": 15.0})).await;
     eprintln!("weights {seen:?}\nlast window {:?}", analysis.last);
-    let ttft = analysis.last.iter().find(|v| v.name == "ttft-p95").unwrap();
+    let ttft = last_verdict(&analysis, "ttft-p95");
     assert_eq!(ttft.verdict, Verdict::Fail, "{ttft:?}");
     assert!(
         ttft.canary.unwrap() > 4.0 * ttft.stable.unwrap(),
         "{ttft:?}"
     );
-    let errors = analysis
-        .last
-        .iter()
-        .find(|v| v.name == "server-errors")
-        .unwrap();
+    let errors = last_verdict(&analysis, "server-errors");
     assert_eq!(
         errors.verdict,
         Verdict::Pass,
@@ -232,14 +223,10 @@ async fn a_shedding_canary_pauses_and_is_not_rolled_back() {
         analysis.failed_checks, 0,
         "shedding is no failure: {analysis:?}"
     );
-    let shed = analysis.last.iter().find(|v| v.name == "shedding").unwrap();
+    let shed = last_verdict(&analysis, "shedding");
     assert_eq!(shed.verdict, Verdict::Fail, "{shed:?}");
     assert!(shed.canary.unwrap() > 0.05, "{shed:?}");
-    let errors = analysis
-        .last
-        .iter()
-        .find(|v| v.name == "server-errors")
-        .unwrap();
+    let errors = last_verdict(&analysis, "server-errors");
     assert_eq!(
         errors.verdict,
         Verdict::Pass,
