@@ -84,7 +84,7 @@ pub struct Cli {
     /// Seed of output lengths and fault draws.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
-    /// Percentage (0–100) of inference requests failed on purpose.
+    /// Percentage (0–100) of inference requests failed on purpose, spread evenly.
     #[arg(long, default_value_t = 0.0)]
     pub failure_injection_rate: f64,
     /// Status codes for injected failures.

@@ -4,6 +4,8 @@
 //! A replica keeps its current [`FaultState`] behind an `ArcSwap`: request handlers and the
 //! engine task read it without locking, and the admin endpoint swaps in a new one.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
@@ -15,7 +17,11 @@ use crate::engine::LatencyScale;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Faults {
-    /// Percentage (0–100) of inference requests answered with an injected error.
+    /// Percentage (0–100) of inference requests answered with an injected error. Spread
+    /// evenly, not drawn at random: at 5 the 10th, 30th, 50th… request since the faults were
+    /// applied fail, so every run of 20 requests holds exactly one. A short analysis window
+    /// (a rollout's, a test's) then always sees its share; a random draw leaves a window of
+    /// 30 requests at 5 % without any error one time in five.
     pub failure_injection_rate: f64,
     /// Status codes to inject, chosen uniformly (default 500). Each maps to the OpenAI
     /// error type a real server would use (429 rate limit, 401 auth, 404 model…).
@@ -87,13 +93,20 @@ pub struct FaultState {
     pub faults: Faults,
     /// When `/health/ready` turns 200.
     pub ready_at: Instant,
+    /// Inference requests seen since these faults were applied (the injection schedule's
+    /// position); shared by clones, restarted by every new state.
+    requests: Arc<AtomicU64>,
 }
 
 impl FaultState {
     /// Applies `faults` at `now`.
     pub fn new(faults: Faults, now: Instant) -> Self {
         let ready_at = now + Duration::from_secs_f64(faults.not_ready_for_secs.max(0.0));
-        Self { faults, ready_at }
+        Self {
+            faults,
+            ready_at,
+            requests: Arc::default(),
+        }
     }
 
     /// Whether readiness is reported at `now`.
@@ -101,11 +114,15 @@ impl FaultState {
         now >= self.ready_at
     }
 
-    /// The status to inject for a request, given a uniform draw in `[0, 1)` and a second
-    /// draw to choose among codes; `None` to serve it normally.
-    pub fn injected_status(&self, draw: f64, pick: u64) -> Option<u16> {
+    /// The status to inject for the next inference request, with `pick` (a random draw)
+    /// choosing among the codes; `None` to serve it normally.
+    pub fn next_injected_status(&self, pick: u64) -> Option<u16> {
         let f = &self.faults;
-        if f.failure_injection_rate <= 0.0 || draw * 100.0 >= f.failure_injection_rate {
+        if f.failure_injection_rate <= 0.0 {
+            return None;
+        }
+        let nth = self.requests.fetch_add(1, Ordering::Relaxed) + 1;
+        if !injects_nth(nth, f.failure_injection_rate) {
             return None;
         }
         let codes = &f.failure_status;
@@ -134,6 +151,17 @@ impl FaultState {
     }
 }
 
+/// Whether the `nth` request (from 1) is one of the `rate` % to fail, spread evenly: the
+/// number failed through request n is `round(n × rate / 100)`, and request n fails when that
+/// count steps up.
+fn injects_nth(nth: u64, rate: f64) -> bool {
+    // Basis points keep the schedule exact in integers (a rate has at most two decimals
+    // that matter); `validate` bounds the rate to 0..=100.
+    let basis_points = (rate.clamp(0.0, 100.0) * 100.0).round() as u64;
+    let failed_through = |n: u64| (n.saturating_mul(basis_points) + 5_000) / 10_000;
+    failed_through(nth) > failed_through(nth.saturating_sub(1))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -149,14 +177,18 @@ mod tests {
         };
         assert!(f.validate().is_ok());
         let s = FaultState::new(f, now);
-        assert_eq!(s.injected_status(0.1, 0), Some(429));
-        assert_eq!(s.injected_status(0.2, 1), Some(503));
-        assert_eq!(s.injected_status(0.3, 0), None);
+        // 25 %: every fourth request, starting with the second.
+        assert_eq!(s.next_injected_status(0), None);
+        assert_eq!(s.next_injected_status(1), Some(503));
+        assert_eq!(s.next_injected_status(0), None);
+        assert_eq!(s.next_injected_status(0), None);
+        assert_eq!(s.next_injected_status(0), None);
+        assert_eq!(s.next_injected_status(0), Some(429));
         assert!(!s.is_ready(now));
         assert!(s.is_ready(now + Duration::from_secs(11)));
         assert!((s.report(now).not_ready_for_secs - 10.0).abs() < 1e-6);
         let none = FaultState::new(Faults::default(), now);
-        assert_eq!(none.injected_status(0.0, 0), None);
+        assert_eq!(none.next_injected_status(0), None);
         assert!(none.is_ready(now));
         let bad = Faults {
             failure_status: vec![200],
@@ -167,5 +199,21 @@ mod tests {
         assert!(parsed.metrics_hang);
         assert_eq!(parsed.latency_multiplier, 1.0);
         assert!(serde_json::from_str::<Faults>(r#"{"typo":1}"#).is_err());
+    }
+
+    #[test]
+    fn injected_failures_are_spread_evenly_so_every_window_sees_its_share() {
+        for rate in [0.0, 0.5, 5.0, 12.5, 33.0, 50.0, 99.0, 100.0] {
+            let failed: Vec<u64> = (1..=1_000).filter(|&n| injects_nth(n, rate)).collect();
+            assert_eq!(failed.len() as f64, rate * 10.0, "rate {rate}");
+            if rate > 0.0 {
+                // No run of requests longer than 100/rate (rounded up) goes without a failure.
+                let longest_gap = failed.windows(2).map(|w| w[1] - w[0]).max().unwrap_or(0);
+                assert!(longest_gap as f64 <= (100.0 / rate).ceil(), "rate {rate}");
+            }
+        }
+        // 5 %: the 10th, 30th, 50th… request, so a window of 30 requests holds one or two.
+        let five: Vec<u64> = (1..=60).filter(|&n| injects_nth(n, 5.0)).collect();
+        assert_eq!(five, [10, 30, 50]);
     }
 }

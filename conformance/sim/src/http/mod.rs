@@ -124,8 +124,7 @@ impl Shared {
         if state.faults.failure_injection_rate <= 0.0 {
             return Ok(());
         }
-        let draw = (self.draw() >> 11) as f64 / (1u64 << 53) as f64;
-        match state.injected_status(draw, self.draw()) {
+        match state.next_injected_status(self.draw()) {
             Some(code) => Err(SimError::Injected(code).into()),
             None => Ok(()),
         }
