@@ -292,7 +292,8 @@ fn band_caps_refuse_with_429_and_name_the_cap() {
     );
     assert!(
         rejection
-            .body()
+            .refusal()
+            .text()
             .starts_with("inference error: ResourceExhausted - queue at capacity: priority band 0")
     );
     // Other bands are not affected by band 0's cap.
@@ -481,21 +482,19 @@ fn rejections_map_to_upstream_statuses_and_reasons() {
     for (outcome, status, reason, code) in cases {
         let rejection = Rejection::new(outcome, 0, Duration::from_millis(1500));
         assert_eq!(rejection.status(), status, "{outcome:?}");
-        assert_eq!(
-            rejection.dropped_reason_header(),
-            ("x-llm-d-request-dropped-reason", reason),
-            "{outcome:?}"
-        );
+        let refusal = rejection.refusal();
+        assert_eq!(refusal.reason, reason, "{outcome:?}");
+        assert_eq!(refusal.status(), status, "{outcome:?}");
         assert!(
-            rejection
-                .body()
+            refusal
+                .text()
                 .starts_with(&format!("inference error: {code} - ")),
             "{outcome:?}"
         );
     }
     let ttl = Rejection::new(Outcome::EvictedTtl, 0, Duration::from_millis(1500));
     assert_eq!(
-        ttl.body(),
+        ttl.refusal().text(),
         "inference error: ResourceExhausted - request timed out in queue after 1.500s (defaultRequestTTL)"
     );
     assert_eq!(
