@@ -477,27 +477,7 @@ fn ipv6_destinations_are_bracketed() {
     assert_eq!(reply.destination_metadata.as_deref(), Some("[::1]:8000"));
 }
 
-#[test]
-fn api_paths_and_prefix_texts() {
-    assert_eq!(Api::from_path("/v1/chat/completions?x=1"), Api::Chat);
-    assert_eq!(Api::from_path("/v1/completions"), Api::Completions);
-    assert_eq!(Api::from_path("/v1/responses/"), Api::Responses);
-    assert_eq!(Api::from_path("/v1/conversations"), Api::Conversations);
-    assert_eq!(Api::from_path("/v1/embeddings"), Api::Embeddings);
-    assert_eq!(Api::from_path("/whatever"), Api::Completions);
-    let body = br#"{"model":"m","prompt":"p","messages":[1],"input":"i","instructions":"s","tools":[],"items":[2],"cache_salt":"salt","stream":true}"#;
-    let parsed = RequestBody::parse(body).unwrap();
-    assert_eq!(&*parsed.prefix_text(Api::Completions), br#""p""#);
-    assert_eq!(&*parsed.prefix_text(Api::Chat), b"[1]");
-    assert_eq!(&*parsed.prefix_text(Api::Embeddings), br#""i""#);
-    assert_eq!(&*parsed.prefix_text(Api::Conversations), b"[2]");
-    assert_eq!(&*parsed.prefix_text(Api::Responses), br#""s"[]"i""#);
-    assert_eq!(
-        (parsed.cache_salt.as_deref(), parsed.stream),
-        (Some("salt"), Some(true))
-    );
-}
-
+mod body;
 mod flow;
 mod report;
 mod response;
