@@ -110,7 +110,7 @@ enum Phase {
 }
 
 /// The state of one ext_proc stream.
-pub struct Stream {
+pub struct RequestStream {
     config: Arc<RouterConfig>,
     index: Arc<BaseModelIndex>,
     phase: Phase,
@@ -141,11 +141,11 @@ fn spoofed_mask(owned: &[&str], headers: &HttpHeaders) -> u32 {
     mask
 }
 
-impl Stream {
+impl RequestStream {
     /// A new stream with the configuration and the base-model snapshot of this request.
     pub fn new(config: Arc<RouterConfig>, index: Arc<BaseModelIndex>) -> Self {
         let mode = config.default_body_mode;
-        Stream {
+        RequestStream {
             config,
             index,
             phase: Phase::Start,

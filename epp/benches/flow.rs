@@ -19,8 +19,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use divan::{Bencher, black_box};
+use switchyard_epp::datastore::EndpointMetrics;
 use switchyard_epp::datastore::{Datastore, Endpoint, PoolSnapshot};
-use switchyard_epp::engine::EndpointMetrics;
 use switchyard_epp::flow::saturation::Pending;
 use switchyard_epp::flow::{
     Detector, DetectorConfig, Fairness, FlowControlConfig, FlowController, FlowMetrics, FlowQueues,

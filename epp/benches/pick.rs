@@ -7,8 +7,8 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Instant;
 
 use divan::{Bencher, black_box};
+use switchyard_epp::datastore::EndpointMetrics;
 use switchyard_epp::datastore::{Endpoint, PoolSnapshot};
-use switchyard_epp::engine::EndpointMetrics;
 use switchyard_epp::prefix::{PrefixTable, hash_prompt};
 use switchyard_epp::scheduling::{RequestView, Scheduler};
 

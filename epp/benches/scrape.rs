@@ -10,9 +10,10 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::time::Instant;
 
 use divan::{Bencher, black_box};
+use switchyard_epp::datastore::EndpointMetrics;
 use switchyard_epp::datastore::{PodView, PoolSnapshot, Scrape};
-use switchyard_epp::engine::{EndpointMetrics, EngineConfig};
 use switchyard_epp::metrics_text::Exposition;
+use switchyard_epp::scrape::engine::EngineConfig;
 use switchyard_epp::source::PoolState;
 
 fn main() {

@@ -15,7 +15,7 @@ use std::sync::Arc;
 
 use arc_swap::ArcSwap;
 
-pub use endpoint::{Endpoint, PodView};
+pub use endpoint::{Endpoint, EndpointMetrics, PodView};
 pub use load::{EndpointLoad, Reservation};
 pub use snapshot::{PoolSnapshot, Scrape};
 

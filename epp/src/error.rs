@@ -84,6 +84,10 @@ pub enum Error {
     #[error("ext_proc protocol violation: {0}")]
     Protocol(String),
 
+    /// An ext_proc message is not well-formed (it carries no request field).
+    #[error("malformed ext_proc message: {0}")]
+    MalformedMessage(&'static str),
+
     /// The `flowControl` section (or its saturation detector) is invalid.
     #[error("invalid EndpointPickerConfig: {field}: {reason}")]
     FlowControlConfig {
@@ -177,7 +181,7 @@ impl Error {
             Self::PluginParameters { .. } => "plugin_parameters",
             Self::PodMetadata { .. } => "pod_metadata",
             Self::FlowControlConfig { .. } => "flow_control_config",
-            Self::Protocol(_) => "protocol",
+            Self::Protocol(_) | Self::MalformedMessage(_) => "protocol",
             Self::Serve { .. } => "serve",
             Self::Flag { .. } => "flag",
             Self::EndpointsFile { .. } => "endpoints_file",
@@ -185,3 +189,37 @@ impl Error {
         }
     }
 }
+
+/// The status an ext_proc stream ends with when it fails: the one place an [`Error`] becomes a
+/// gRPC status.
+///
+/// Always an error status, never a clean end of stream: if the stream closed with OK, Envoy
+/// would carry on *without* the EPP and forward the request to whatever destination the client
+/// supplied, even with a fail-closed filter. An error status makes Envoy fail the request.
+impl From<Error> for tonic::Status {
+    fn from(err: Error) -> Self {
+        let message = err.to_string();
+        match err {
+            Error::MalformedMessage(_) => tonic::Status::invalid_argument(message),
+            // The proxy's processing mode does not match what the EPP serves.
+            Error::Protocol(_) => tonic::Status::failed_precondition(message),
+            Error::ConfigSyntax(_)
+            | Error::Config(_)
+            | Error::UnknownPluginType { .. }
+            | Error::UnsupportedPluginType { .. }
+            | Error::PluginParameters { .. }
+            | Error::FlowControlConfig { .. }
+            | Error::MetricSpec { .. }
+            | Error::Flag { .. }
+            | Error::EndpointsFile { .. } => tonic::Status::failed_precondition(message),
+            Error::MetricMissing { .. }
+            | Error::Scrape { .. }
+            | Error::PodMetadata { .. }
+            | Error::LeaderElection(_) => tonic::Status::unavailable(message),
+            Error::Serve { .. } | Error::Tls(_) => tonic::Status::internal(message),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -52,7 +52,7 @@
 //! The ext_proc driver (`server::grpc`) awaits [`FlowController::admit`] in
 //! a `tokio::select!` with the inbound stream, so a disconnect withdraws the
 //! request; the stream drops the [`Admission`] right after the pick, or
-//! answers a [`Rejection`] with its status, body and reason header.
+//! answers a [`Rejection`] with its [`Refusal`].
 //! `server::start` spawns the controller from the `flowControl` section,
 //! registers [`metrics::FlowCollector`] and calls
 //! [`FlowController::shutdown`] on drain.
@@ -68,16 +68,14 @@ pub mod usage;
 use std::fmt;
 use std::time::Duration;
 
-use switchyard_api::protocol::REQUEST_DROPPED_REASON_HEADER;
-
-use crate::stream::ErrorCode;
+use crate::refusal::{ErrorCode, Refusal};
 
 pub use config::{BandConfig, DetectorConfig, Fairness, FlowControlConfig, Ordering};
 pub use controller::{Admission, FlowController, PoolProbe, SnapshotProbe};
 pub use metrics::FlowMetrics;
 pub use queues::{FlowQueues, PoolState, TicketId};
 pub use request::{FlowHeaders, HeaderTrust};
-pub use saturation::{Detector, PoolView};
+pub use saturation::{Detector, PoolView, UtilizationThresholds};
 pub use usage::UsageLimitPolicy;
 
 /// What admission needs to know about one request.
@@ -232,14 +230,10 @@ impl Rejection {
         }
     }
 
-    /// The reason header to set on the immediate response.
-    pub fn dropped_reason_header(&self) -> (&'static str, &'static str) {
-        (REQUEST_DROPPED_REASON_HEADER, self.dropped_reason())
-    }
-
-    /// The immediate response body, `inference error: <Code> - <message>`.
-    pub fn body(&self) -> String {
-        format!("inference error: {} - {self}", self.error_code().as_str())
+    /// The local reply that ends the request: the code's status, the dropped reason and
+    /// this rejection's text.
+    pub fn refusal(&self) -> Refusal {
+        Refusal::new(self.error_code(), self.to_string()).with_reason(self.dropped_reason())
     }
 }
 

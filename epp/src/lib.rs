@@ -2,33 +2,36 @@
 //!
 //! Layers, from pure to I/O:
 //! - [`metrics_text`]: a Prometheus text-format parser that keeps `vllm:` names.
-//! - [`engine`]: per-engine metric names and the extraction of [`engine::EndpointMetrics`].
-//! - [`datastore`]: the pool as one immutable snapshot behind an `ArcSwap`, and in-flight accounting.
+//! - [`datastore`]: the pool as one immutable snapshot behind an `ArcSwap` (endpoints and their
+//!   [`datastore::EndpointMetrics`]), and in-flight accounting.
 //! - [`prefix`]: chained block hashes and the per-endpoint lock-free prefix table.
 //! - [`scheduling`]: filters → weighted scorers → picker, configured by an `EndpointPickerConfig`.
 //! - [`flow`]: flow control — priority bands, fairness, saturation, shedding, TTLs — as a pure
 //!   core and a single-owner actor the request path awaits.
-//! - [`source`]: the [`source::PoolSource`] trait the Kubernetes and file sources implement.
+//! - [`source`]: the [`source::PoolSource`] trait and its two implementations:
+//!   [`source::k8s`] (InferencePool, Pods, objectives, rewrites) and [`source::standalone`]
+//!   (an endpoints file).
 //! - [`leader`]: active-passive leader election by Lease.
-//! - [`k8s`]: the Kubernetes pool source (InferencePool, Pods, objectives, rewrites).
-//! - [`scrape`]: one scraper task per endpoint and the datastore's single writer.
+//! - [`scrape`]: one scraper task per endpoint and the datastore's single writer;
+//!   [`scrape::engine`] holds the per-engine metric names and the extraction of
+//!   [`datastore::EndpointMetrics`].
 //! - [`stream`]: one ext_proc stream as a state machine in plain Rust (no tonic).
 //!
 //! - [`server`], [`cli`], [`metrics`]: the I/O shell (tonic ext_proc, health, TLS, flags,
 //!   Prometheus) run by the `switchyard-epp` binary.
 //!
-//! [`error`] holds the crate's one error type.
+//! [`error`] holds the crate's one error type; [`refusal`] the one type of every client error
+//! reply (status, dropped reason, OpenAI-style body).
 
 pub mod cli;
 pub mod datastore;
-pub mod engine;
 pub mod error;
 pub mod flow;
-pub mod k8s;
 pub mod leader;
 pub mod metrics;
 pub mod metrics_text;
 pub mod prefix;
+pub mod refusal;
 pub mod scheduling;
 pub mod scrape;
 pub mod server;

@@ -5,9 +5,9 @@
 use anyhow::Context;
 use clap::Parser;
 use switchyard_epp::cli::{Args, LogFormat};
-use switchyard_epp::k8s::KubernetesSource;
 use switchyard_epp::scheduling::Scheduler;
 use switchyard_epp::server::{self, Options, Running, wiring};
+use switchyard_epp::source::k8s::KubernetesSource;
 use switchyard_epp::source::standalone::StandaloneSource;
 use tracing_subscriber::EnvFilter;
 

@@ -271,34 +271,6 @@ impl Scheduler {
     }
 }
 
-/// The utilization detector's defaults (epp.md §4): queue depth 5, KV 0.8,
-/// metrics older than 200 ms count as saturated.
-const SATURATION_QUEUE_DEPTH: f64 = 5.0;
-const SATURATION_KV_UTILIZATION: f64 = 0.8;
-const SATURATION_STALENESS: std::time::Duration = std::time::Duration::from_millis(200);
-
-/// Pool saturation as upstream's default `utilization-detector` computes it:
-/// the mean over ready endpoints of max(queue/5, kv/0.8), stale or missing
-/// metrics counting as 1. An empty pool is saturated (1.0).
-pub fn saturation(snapshot: &PoolSnapshot, now: Instant) -> f64 {
-    let (sum, count) = snapshot
-        .endpoints
-        .iter()
-        .filter(|e| e.ready)
-        .map(|e| {
-            if e.is_stale(now, SATURATION_STALENESS) {
-                1.0
-            } else {
-                (f64::from(e.metrics.waiting_queue) / SATURATION_QUEUE_DEPTH)
-                    .max(e.metrics.kv_cache_usage / SATURATION_KV_UTILIZATION)
-            }
-        })
-        .fold((0.0, 0usize), |(sum, count), score| {
-            (sum + score, count + 1)
-        });
-    if count == 0 { 1.0 } else { sum / count as f64 }
-}
-
 /// Block size in characters and block cap for this pick: with auto-tuning,
 /// the servers' own KV block size (the first one reported) replaces the
 /// configured one.

@@ -22,6 +22,7 @@
 //! (epp.md §2, `metrics-data-source` defaults); so do we, with the path
 //! configurable.
 
+pub mod engine;
 pub mod metrics;
 pub mod task;
 
@@ -36,10 +37,11 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use crate::datastore::EndpointMetrics;
 use crate::datastore::{Datastore, PoolSnapshot, Scrape};
-use crate::engine::{EndpointMetrics, EngineRegistry};
 use crate::error::{Error, Result};
 use crate::source::{PoolSource, PoolState};
+use engine::EngineRegistry;
 
 pub use metrics::ScrapeMetrics;
 use task::{Target, scrape_loop};

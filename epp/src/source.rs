@@ -7,6 +7,7 @@
 //! datastore's owner turns it into a snapshot with [`PoolSnapshot::apply`], so
 //! both sources share one merge rule and the request path never sees a source.
 
+pub mod k8s;
 pub mod standalone;
 
 use std::collections::HashMap;

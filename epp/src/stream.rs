@@ -1,30 +1,32 @@
-//! One ext_proc stream (one HTTP request) as a state machine in plain Rust
-//! (epp.md §1), so the protocol is tested without tonic or Envoy.
+//! One ext_proc stream (one HTTP request) as a state machine in plain Rust, so the protocol
+//! is tested without tonic or Envoy.
 //!
-//! The shell feeds each `ProcessingRequest` in as an [`Event`] and sends the
-//! returned [`Reply`]s in order. The request body is buffered to its end,
-//! then scheduled; the routing answer is one headers reply (destination
-//! header, `Content-Length`, `clear_route_cache`, the same destination under
-//! `envoy.lb` metadata) followed by the body in chunks of at most
-//! [`MAX_CHUNK_BYTES`]. The [`Pick`]'s in-flight reservation lives in the
-//! stream, so it is released when the response ends or the stream is dropped.
+//! The shell feeds each `ProcessingRequest` in as an [`Event`] and acts on the returned
+//! [`Step`]: it sends [`Step::Replies`] in order, or, for [`Step::Admit`], awaits flow-control
+//! admission and feeds the outcome back as [`Event::Admission`]. The request body is buffered
+//! to its end (answered 413 past [`Env::max_body_bytes`]), parsed once, then scheduled; the
+//! routing answer is one headers reply (destination header, `Content-Length`,
+//! `clear_route_cache`, the same destination under `envoy.lb` metadata) followed by the body
+//! in chunks of at most [`MAX_CHUNK_BYTES`]. The [`Pick`]'s in-flight reservation lives in
+//! the stream, so it is released when the response ends or the stream is dropped.
 //!
-//! With flow control on ([`Env::flow_control`]), a request with a body stops
-//! in an admitting phase once its body is parsed: the shell takes the
-//! [`FlowRequest`] ([`RequestStream::take_flow_request`]), awaits
-//! [`FlowController::admit`](crate::flow::FlowController::admit) and hands
-//! the outcome to [`RequestStream::on_admission`].
+//! The machine owns all of one request's state (priority, body size, first-token time,
+//! models) and reports what to record through [`RequestStream::take_progress`]; it reads the
+//! clock and randomness only from its [`Env`], so it is a pure function of its inputs.
 
 pub mod body;
+pub mod entropy;
 pub mod reply;
+pub mod report;
+mod request;
 mod response;
 pub mod rewrite;
 mod schedule;
 pub mod usage;
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use rand::RngExt;
 use switchyard_api::protocol::{
     DESTINATION_ENDPOINT_HEADER, DESTINATION_ENDPOINT_SERVED_KEY, DESTINATION_ENDPOINT_SUBSET_KEY,
     MODEL_NAME_REWRITE_HEADER, REQUEST_ID_HEADER,
@@ -33,11 +35,13 @@ use switchyard_api::protocol::{
 use crate::datastore::PoolSnapshot;
 use crate::error::{Error, Result};
 use crate::flow::{Admission, FlowHeaders, FlowRequest, HeaderTrust, Rejection};
-use crate::scheduling::plugins::address_matches;
-use crate::scheduling::{NoCapacity, Pick, RequestView, Scheduler};
+use crate::refusal::{ErrorCode, Refusal};
+use crate::scheduling::{Pick, Scheduler};
 
-pub use body::{Api, RequestBody};
-pub use reply::{ErrorCode, HeadersReply, Reply};
+pub use body::{Api, PromptSpan, RequestBody};
+pub use entropy::{Entropy, ThreadEntropy};
+pub use reply::{HeadersReply, Reply};
+pub use report::{Ending, Progress, RequestLabels, Routed, Summary};
 pub use response::ServedEndpoint;
 
 /// Body chunks sent back to Envoy are at most this long (upstream's limit,
@@ -54,8 +58,9 @@ pub const RESPONSE_HEADERS_MARKER: &str = "x-went-into-resp-headers";
 /// with: the endpoint the proxy reported as having served the request.
 pub const SERVED_ENDPOINT_TEST_HEADER: &str = "x-conformance-test-served-endpoint";
 
-/// One message from Envoy, reduced to what the EPP reads.
-#[derive(Clone, Copy, Debug)]
+/// One message from Envoy, reduced to what the EPP reads, or the outcome of the admission
+/// the machine asked for.
+#[derive(Debug)]
 pub enum Event<'a> {
     /// Request headers, with the subset hint from the request metadata.
     RequestHeaders {
@@ -68,13 +73,15 @@ pub enum Event<'a> {
     },
     /// A request-body chunk.
     RequestBody {
-        /// The bytes.
+        /// The chunk's bytes.
         chunk: &'a [u8],
         /// Set on the last chunk.
         end_of_stream: bool,
     },
     /// Request trailers.
     RequestTrailers,
+    /// The outcome of the flow-control admission a [`Step::Admit`] asked for.
+    Admission(std::result::Result<Admission, Rejection>),
     /// Response headers.
     ResponseHeaders {
         /// Lowercase names and raw values.
@@ -86,13 +93,23 @@ pub enum Event<'a> {
     },
     /// A response-body chunk.
     ResponseBody {
-        /// The bytes.
+        /// The chunk's bytes.
         chunk: &'a [u8],
         /// Set on the last chunk.
         end_of_stream: bool,
     },
     /// Response trailers: the completion signal for gRPC/h2.
     ResponseTrailers,
+}
+
+/// What the shell does after an event.
+#[derive(Debug, PartialEq)]
+pub enum Step {
+    /// Send these replies, in order (possibly none: the machine waits for more input).
+    Replies(Vec<Reply>),
+    /// Await flow-control admission of this request, then feed the outcome back as
+    /// [`Event::Admission`]. Envoy sends nothing more until the request is answered.
+    Admit(FlowRequest),
 }
 
 /// What a stream consults while handling an event.
@@ -114,6 +131,10 @@ pub struct Env<'a> {
     /// `--model-rewrite-session-header`: the header whose value makes a
     /// rewrite's weighted choice sticky per session instead of per request.
     pub rewrite_session_header: Option<&'a str>,
+    /// `--max-body-bytes`: a larger request body is answered 413.
+    pub max_body_bytes: usize,
+    /// Where the random endpoint of a body-less request and generated request ids come from.
+    pub entropy: &'a dyn Entropy,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -127,30 +148,49 @@ enum Phase {
     Done,
 }
 
+/// What scheduling needs from the request body, kept from its one parse.
+#[derive(Debug)]
+struct ParsedBody {
+    client_model: Arc<str>,
+    /// The model after a forced or configured rewrite.
+    target_model: Arc<str>,
+    cache_salt: Option<String>,
+    stream: bool,
+    prompt: PromptSpan,
+}
+
 /// The state of one request.
 #[derive(Debug)]
 pub struct RequestStream {
     phase: Phase,
+    /// When the request headers arrived.
+    started: Option<Instant>,
     request_id: Option<String>,
     generated_request_id: bool,
     path: String,
     objective: Option<String>,
+    /// The objective's priority, computed once from the request headers.
+    priority: i64,
     fairness_id: String,
     flow_ttl: Option<Duration>,
-    flow_request: Option<FlowRequest>,
     forced_model: Option<String>,
     rewrite_session: Option<String>,
     test_selection: Option<String>,
     subset: Option<Vec<String>>,
     body: Vec<u8>,
-    client_model: Option<String>,
-    target_model: Option<String>,
+    /// Request-body bytes received so far, counted against `Env::max_body_bytes`.
+    body_bytes: usize,
+    parsed: Option<ParsedBody>,
+    labels: RequestLabels,
     pick: Option<Pick>,
     streaming: bool,
     response_status: Option<u16>,
+    /// When the response chunk holding the first token passed.
+    first_token: Option<Instant>,
     response_body: Vec<u8>,
     sse_usage: usage::SseUsage,
     usage: Option<usage::Usage>,
+    progress: Progress,
 }
 
 impl Default for RequestStream {
@@ -164,26 +204,30 @@ impl RequestStream {
     pub fn new() -> Self {
         Self {
             phase: Phase::RequestHeaders,
+            started: None,
             request_id: None,
             generated_request_id: false,
             path: String::new(),
             objective: None,
+            priority: 0,
             fairness_id: String::new(),
             flow_ttl: None,
-            flow_request: None,
             forced_model: None,
             rewrite_session: None,
             test_selection: None,
             subset: None,
             body: Vec::new(),
-            client_model: None,
-            target_model: None,
+            body_bytes: 0,
+            parsed: None,
+            labels: RequestLabels::default(),
             pick: None,
             streaming: false,
             response_status: None,
+            first_token: None,
             response_body: Vec::new(),
             sse_usage: usage::SseUsage::default(),
             usage: None,
+            progress: Progress::default(),
         }
     }
 
@@ -202,9 +246,12 @@ impl RequestStream {
         self.pick.as_ref()
     }
 
-    /// The model the client asked for and the one it is served as.
+    /// The model the client asked for and the one it is served as, once routed.
     pub fn models(&self) -> (Option<&str>, Option<&str>) {
-        (self.client_model.as_deref(), self.target_model.as_deref())
+        (
+            self.labels.client_model.as_deref(),
+            self.labels.target_model.as_deref(),
+        )
     }
 
     /// The upstream status, once the response headers arrived.
@@ -212,57 +259,20 @@ impl RequestStream {
         self.response_status
     }
 
-    /// The admission request, once the stream awaits admission (taken once).
-    /// The shell awaits it and reports with [`RequestStream::on_admission`].
-    pub fn take_flow_request(&mut self) -> Option<FlowRequest> {
-        self.flow_request.take()
-    }
-
-    /// Whether the stream awaits the outcome of flow-control admission.
-    pub fn is_admitting(&self) -> bool {
-        self.phase == Phase::Admitting
-    }
-
-    /// Resumes an admitting stream: `Ok` schedules the request (the
-    /// [`Admission`] is dropped right after the pick, whose reservation
-    /// takes over the load); `Err` ends it with the rejection's status, body
-    /// and reason header. `Err` from this function is a shell bug (no
-    /// admission was pending).
-    pub fn on_admission(
-        &mut self,
-        outcome: std::result::Result<Admission, Rejection>,
-        env: &Env<'_>,
-    ) -> Result<Vec<Reply>> {
-        if self.phase != Phase::Admitting {
-            return Err(Error::Protocol(format!(
-                "an admission outcome arrived while the stream expected {}",
-                phase_name(self.phase)
-            )));
-        }
-        match outcome {
-            Ok(admission) => Ok(self.schedule(env, Some(admission))),
-            Err(rejection) => {
-                self.finish();
-                self.body = Vec::new();
-                let (name, value) = rejection.dropped_reason_header();
-                Ok(vec![Reply::Immediate {
-                    status: rejection.status(),
-                    body: rejection.body(),
-                    headers: vec![(name.to_owned(), value.to_owned())],
-                }])
-            }
-        }
-    }
-
-    /// Whether the request completed (response ended or an immediate reply).
+    /// Whether the request completed (response ended or a local reply).
     pub fn is_done(&self) -> bool {
         self.phase == Phase::Done
     }
 
-    /// Handles one event. `Err` is a protocol violation by the proxy, which
-    /// the shell turns into a gRPC stream error.
-    pub fn on_event(&mut self, event: Event<'_>, env: &Env<'_>) -> Result<Vec<Reply>> {
-        match (self.phase, event) {
+    /// What happened since the last call, for the shell to record (taken once).
+    pub fn take_progress(&mut self) -> Progress {
+        std::mem::take(&mut self.progress)
+    }
+
+    /// Handles one event. `Err` is a protocol violation by the proxy (or an admission
+    /// outcome nobody asked for), which the shell turns into a gRPC stream error.
+    pub fn on_event(&mut self, event: Event<'_>, env: &Env<'_>) -> Result<Step> {
+        let replies = match (self.phase, event) {
             (
                 Phase::RequestHeaders,
                 Event::RequestHeaders {
@@ -270,23 +280,20 @@ impl RequestStream {
                     end_of_stream,
                     subset,
                 },
-            ) => Ok(self.on_request_headers(headers, end_of_stream, subset, env)),
+            ) => self.on_request_headers(headers, end_of_stream, subset, env),
             (
                 Phase::RequestBody,
                 Event::RequestBody {
                     chunk,
                     end_of_stream,
                 },
-            ) => {
-                self.body.extend_from_slice(chunk);
-                if end_of_stream {
-                    Ok(self.schedule(env, None))
-                } else {
-                    Ok(Vec::new())
-                }
-            }
+            ) => return Ok(self.on_request_body(chunk, end_of_stream, env)),
+            (Phase::Admitting, Event::Admission(outcome)) => match outcome {
+                Ok(admission) => self.route(env, Some(admission)),
+                Err(rejection) => self.refuse(rejection.refusal(), env),
+            },
             (Phase::ResponseHeaders, Event::RequestTrailers) => {
-                Ok(vec![Reply::Trailers { response: false }])
+                vec![Reply::Trailers { response: false }]
             }
             (
                 Phase::ResponseHeaders,
@@ -295,115 +302,82 @@ impl RequestStream {
                     end_of_stream,
                     served,
                 },
-            ) => Ok(self.on_response_headers(headers, end_of_stream, served, env)),
+            ) => self.on_response_headers(headers, end_of_stream, served, env),
             (
                 Phase::ResponseBody,
                 Event::ResponseBody {
                     chunk,
                     end_of_stream,
                 },
-            ) => Ok(self.on_response_body(chunk, end_of_stream)),
+            ) => self.on_response_body(chunk, end_of_stream, env),
             (Phase::ResponseBody | Phase::ResponseHeaders, Event::ResponseTrailers) => {
-                self.finish();
-                Ok(vec![Reply::Trailers { response: true }])
+                self.finish(Ending::Completed, env.now);
+                vec![Reply::Trailers { response: true }]
             }
-            (phase, event) => Err(Error::Protocol(format!(
-                "{} arrived while the stream expected {}; check the ext_proc processing_mode \
-                 (request and response headers SEND, bodies FULL_DUPLEX_STREAMED, trailers SEND)",
-                event_name(&event),
-                phase_name(phase)
-            ))),
-        }
-    }
-
-    fn on_request_headers(
-        &mut self,
-        headers: &[(&str, &[u8])],
-        end_of_stream: bool,
-        subset: Option<&[String]>,
-        env: &Env<'_>,
-    ) -> Vec<Reply> {
-        let get = |name: &str| {
-            headers
-                .iter()
-                .find(|(k, _)| k.eq_ignore_ascii_case(name))
-                .and_then(|(_, v)| std::str::from_utf8(v).ok())
-                .map(str::to_owned)
-        };
-        self.request_id = get(REQUEST_ID_HEADER).filter(|id| !id.is_empty());
-        if self.request_id.is_none() {
-            self.request_id = Some(random_uuid());
-            self.generated_request_id = true;
-        }
-        self.path = get(":path")
-            .or_else(|| get("x-original-path"))
-            .or_else(|| get("x-forwarded-path"))
-            .unwrap_or_else(|| "/v1/completions".into());
-        let flow = FlowHeaders::read(headers, env.header_trust);
-        self.objective = flow.objective.map(str::to_owned);
-        if env.flow_control {
-            flow.fairness_id.clone_into(&mut self.fairness_id);
-            self.flow_ttl = flow.ttl;
-        }
-        self.forced_model = get(MODEL_NAME_REWRITE_HEADER).filter(|m| !m.is_empty());
-        self.rewrite_session = env
-            .rewrite_session_header
-            .and_then(get)
-            .filter(|session| !session.is_empty());
-        self.test_selection = get(TEST_ENDPOINT_SELECTION_HEADER);
-        self.subset = if env.disable_subset_filter {
-            None
-        } else {
-            subset.map(<[String]>::to_vec)
-        };
-        if !end_of_stream {
-            self.phase = Phase::RequestBody;
-            return Vec::new();
-        }
-        // No body: no model to schedule on, so upstream routes to a random
-        // endpoint with no scheduling or admission.
-        match self.random_endpoint(env) {
-            Some(pick) => {
-                let reply = self.routing_headers(&pick, None, env);
-                self.pick = Some(pick);
-                self.phase = Phase::ResponseHeaders;
-                vec![Reply::RequestHeaders(reply)]
+            (phase, event) => {
+                return Err(Error::Protocol(format!(
+                    "{} arrived while the stream expected {}; check the ext_proc processing_mode \
+                     (request and response headers SEND, bodies FULL_DUPLEX_STREAMED, trailers SEND)",
+                    event_name(&event),
+                    phase_name(phase)
+                )));
             }
-            None => self.fail(ErrorCode::Internal, "the pool has no ready endpoint"),
+        };
+        Ok(Step::Replies(replies))
+    }
+
+    /// The proxy closed the stream (or went away) at `now`: a request still in flight ends
+    /// here, so its summary is recorded and its reservation released.
+    pub fn on_close(&mut self, now: Instant) {
+        if self.phase != Phase::Done {
+            self.finish(Ending::Closed, now);
         }
     }
 
-    fn random_endpoint(&self, env: &Env<'_>) -> Option<Pick> {
-        let eligible: Vec<_> = env
-            .snapshot
-            .endpoints
-            .iter()
-            .filter(|e| e.ready)
-            .filter(|e| {
-                self.subset
-                    .as_ref()
-                    .is_none_or(|s| s.iter().any(|entry| address_matches(entry, e.address)))
-            })
-            .collect();
-        if eligible.is_empty() {
-            return None;
-        }
-        let chosen = eligible[rand::rng().random_range(0..eligible.len())];
-        Some(Pick {
-            endpoints: vec![chosen.address],
-            reservation: chosen.load.reserve(0),
-        })
+    /// Ends the request with a local reply.
+    fn refuse(&mut self, refusal: Refusal, env: &Env<'_>) -> Vec<Reply> {
+        self.body = Vec::new();
+        self.finish(Ending::Refused(refusal.clone()), env.now);
+        vec![Reply::Refuse(refusal)]
     }
 
-    fn fail(&mut self, code: ErrorCode, message: &str) -> Vec<Reply> {
-        self.finish();
-        vec![code.reply(message)]
-    }
-
-    /// Ends the request: releases the reservation.
-    fn finish(&mut self) {
+    /// Ends the request: releases the reservation and writes its summary.
+    fn finish(&mut self, ending: Ending, now: Instant) {
         self.phase = Phase::Done;
         self.pick = None;
+        let started = self.started.unwrap_or(now);
+        let (time_to_first_token, time_per_output_token) = self.stream_latency(started, now);
+        self.progress.finished = Some(Summary {
+            labels: self.labels.clone(),
+            ending,
+            duration: now.saturating_duration_since(started),
+            usage: self.usage(),
+            time_to_first_token,
+            time_per_output_token,
+        });
+    }
+
+    /// TTFT and time per output token, for a successful streamed response that saw a token.
+    fn stream_latency(
+        &self,
+        started: Instant,
+        now: Instant,
+    ) -> (Option<Duration>, Option<Duration>) {
+        let ok = self
+            .response_status
+            .is_some_and(|s| (200..300).contains(&s));
+        let Some(first) = self.first_token else {
+            return (None, None);
+        };
+        if !ok || !self.is_streaming_response() {
+            return (None, None);
+        }
+        let tokens = self.streamed_tokens();
+        let per_token = (tokens >= 2).then(|| {
+            let after_first = now.saturating_duration_since(first);
+            after_first.div_f64((tokens - 1) as f64)
+        });
+        (Some(first.saturating_duration_since(started)), per_token)
     }
 }
 
@@ -420,27 +394,12 @@ fn push_chunks(body: &[u8], mut push: impl FnMut(Vec<u8>, bool)) {
     }
 }
 
-/// A random version-4 UUID.
-fn random_uuid() -> String {
-    let mut bytes: [u8; 16] = rand::rng().random();
-    bytes[6] = (bytes[6] & 0x0f) | 0x40;
-    bytes[8] = (bytes[8] & 0x3f) | 0x80;
-    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-    format!(
-        "{}-{}-{}-{}-{}",
-        &hex[0..8],
-        &hex[8..12],
-        &hex[12..16],
-        &hex[16..20],
-        &hex[20..32]
-    )
-}
-
 fn event_name(event: &Event<'_>) -> &'static str {
     match event {
         Event::RequestHeaders { .. } => "request headers",
         Event::RequestBody { .. } => "a request body chunk",
         Event::RequestTrailers => "request trailers",
+        Event::Admission(_) => "a flow-control admission outcome",
         Event::ResponseHeaders { .. } => "response headers",
         Event::ResponseBody { .. } => "a response body chunk",
         Event::ResponseTrailers => "response trailers",

@@ -36,8 +36,8 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use switchyard_epp::datastore::EndpointMetrics;
 use switchyard_epp::datastore::{Endpoint, PoolSnapshot, Reservation, Scrape};
-use switchyard_epp::engine::EndpointMetrics;
 use switchyard_epp::flow::queues::Queued;
 use switchyard_epp::flow::saturation::Pending;
 use switchyard_epp::flow::{

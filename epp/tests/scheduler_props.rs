@@ -5,8 +5,8 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::time::Instant;
 
 use proptest::prelude::*;
+use switchyard_epp::datastore::EndpointMetrics;
 use switchyard_epp::datastore::{Endpoint, PoolSnapshot};
-use switchyard_epp::engine::EndpointMetrics;
 use switchyard_epp::scheduling::{NoCapacity, RequestView, Scheduler, SchedulerConfig};
 
 #[derive(Clone, Debug)]

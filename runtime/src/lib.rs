@@ -3,3 +3,6 @@
 //!
 //! Pure modules (no feature, no dependency) can be used from anywhere, including the types
 //! crate; the I/O modules sit behind features so a crate compiles only what it serves.
+
+#[cfg(feature = "extproc")]
+pub mod extproc;

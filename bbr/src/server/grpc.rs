@@ -1,25 +1,26 @@
-//! The tonic ext_proc service: one [`crate::stream::Stream`] per gRPC stream, driven inline
-//! (no task, no channel): each inbound message is handed to the state machine and its answers
-//! are yielded in order.
+//! The tonic ext_proc service: one [`RequestStream`] per gRPC stream, driven by the driver
+//! the EPP shares ([`switchyard_runtime::extproc`]): each inbound message is handed to the
+//! state machine and its answers are yielded in order; the end-of-request summary feeds the
+//! metrics.
 //!
 //! Errors end the stream with an error status, never with a clean close: a clean close makes
 //! Envoy continue without BBR and forward the request unmodified, even fail-closed.
 
 use std::collections::VecDeque;
-use std::pin::Pin;
+use std::convert::Infallible;
 use std::sync::Arc;
 
 use envoy_types::pb::envoy::service::ext_proc::v3::external_processor_server::{
     ExternalProcessor, ExternalProcessorServer,
 };
 use envoy_types::pb::envoy::service::ext_proc::v3::{ProcessingRequest, ProcessingResponse};
-use futures::Stream as FuturesStream;
+use switchyard_runtime::extproc::{self, Answers, Next, NoWait, Processor};
 use tonic::{Request, Response, Status, Streaming};
 
 use crate::config::RouterConfig;
 use crate::server::mappings::MappingStore;
 use crate::server::metrics::Metrics;
-use crate::stream::Stream;
+use crate::stream::RequestStream;
 
 /// Room for the protobuf envelope (headers, metadata, attributes) around a maximal body.
 const MESSAGE_OVERHEAD_BYTES: usize = 1024 * 1024;
@@ -59,64 +60,61 @@ impl BbrService {
     }
 }
 
-/// The answers of one stream.
-type Answers = Pin<Box<dyn FuturesStream<Item = Result<ProcessingResponse, Status>> + Send>>;
-
-/// Per-stream driver state.
-struct Driver {
-    inbound: Streaming<ProcessingRequest>,
-    machine: Stream,
-    pending: VecDeque<ProcessingResponse>,
+/// One stream: the state machine and the metrics its summary feeds.
+struct BbrProcessor {
+    machine: RequestStream,
+    /// The machine's answers to one message, reused across messages.
     scratch: Vec<ProcessingResponse>,
     metrics: Arc<Metrics>,
-    done: bool,
 }
 
-impl Driver {
-    async fn next(&mut self) -> Option<Result<ProcessingResponse, Status>> {
-        loop {
-            if let Some(answer) = self.pending.pop_front() {
-                return Some(Ok(answer));
-            }
-            if self.done {
-                return None;
-            }
-            let message = match self.inbound.message().await {
-                Ok(Some(message)) => message,
-                // Envoy closed its side: the request is over.
-                Ok(None) => return None,
-                Err(status) => {
-                    // Typically a message over the decode limit, or a reset by Envoy.
-                    self.done = true;
-                    self.metrics.stream_error("transport");
-                    tracing::warn!(code = ?status.code(), message = status.message(), "ext_proc stream failed");
-                    return Some(Err(status));
-                }
-            };
-            match self.machine.on_message(message, &mut self.scratch) {
-                Ok(()) => {
-                    self.pending.extend(self.scratch.drain(..));
-                    if let Some(summary) = self.machine.take_summary() {
-                        self.metrics.record(&summary);
-                        tracing::debug!(
-                            outcome = summary.outcome.label(),
-                            model = summary.model.as_deref().unwrap_or(""),
-                            body_bytes = summary.body_bytes,
-                            spoofed_removed = summary.spoofed_removed,
-                            mode = summary.mode.as_str(),
-                            extraction_us = summary.extraction.map(|d| d.as_micros() as u64),
-                            "request processed",
-                        );
-                    }
-                }
-                Err(err) => {
-                    self.done = true;
-                    self.metrics.stream_error(err.kind());
-                    tracing::warn!(%err, "ending ext_proc stream with an error");
-                    return Some(Err(err.into()));
-                }
-            }
+impl Processor for BbrProcessor {
+    type Wait = NoWait;
+
+    fn on_message(
+        &mut self,
+        message: ProcessingRequest,
+        out: &mut VecDeque<ProcessingResponse>,
+    ) -> Result<Next<NoWait>, Status> {
+        if let Err(err) = self.machine.on_message(message, &mut self.scratch) {
+            self.metrics.stream_error(err.kind());
+            tracing::warn!(%err, "ending ext_proc stream with an error");
+            return Err(err.into());
         }
+        out.extend(self.scratch.drain(..));
+        if let Some(summary) = self.machine.take_summary() {
+            self.metrics.record(&summary);
+            tracing::debug!(
+                outcome = summary.outcome.label(),
+                model = summary.model.as_deref().unwrap_or(""),
+                body_bytes = summary.body_bytes,
+                spoofed_removed = summary.spoofed_removed,
+                mode = summary.mode.as_str(),
+                extraction_us = summary.extraction.map(|d| d.as_micros() as u64),
+                "request processed",
+            );
+        }
+        // BBR answers every message Envoy sends, including response-path ones after the
+        // request is routed, so it reads until Envoy closes the stream.
+        Ok(Next::Read)
+    }
+
+    fn on_resolved(
+        &mut self,
+        outcome: Infallible,
+        _out: &mut VecDeque<ProcessingResponse>,
+    ) -> Result<Next<NoWait>, Status> {
+        match outcome {}
+    }
+
+    fn on_transport_error(&mut self, status: &Status) {
+        // Typically a message over the decode limit, or a reset by Envoy.
+        self.metrics.stream_error("transport");
+        tracing::warn!(code = ?status.code(), message = status.message(), "ext_proc stream failed");
+    }
+
+    fn on_close(&mut self) {
+        // Envoy closed its side: the request is over, and its summary was already taken.
     }
 }
 
@@ -128,17 +126,14 @@ impl ExternalProcessor for BbrService {
         &self,
         request: Request<Streaming<ProcessingRequest>>,
     ) -> Result<Response<Self::ProcessStream>, Status> {
-        let driver = Driver {
-            inbound: request.into_inner(),
-            machine: Stream::new(self.config.clone(), self.mappings.snapshot()),
-            pending: VecDeque::new(),
+        let processor = BbrProcessor {
+            machine: RequestStream::new(self.config.clone(), self.mappings.snapshot()),
             scratch: Vec::new(),
             metrics: self.metrics.clone(),
-            done: false,
         };
-        let answers = futures::stream::unfold(driver, |mut driver| async move {
-            driver.next().await.map(|answer| (answer, driver))
-        });
-        Ok(Response::new(Box::pin(answers)))
+        Ok(Response::new(extproc::serve(
+            request.into_inner(),
+            processor,
+        )))
     }
 }

@@ -23,8 +23,8 @@ fn config() -> RouterConfig {
     RouterConfig::default()
 }
 
-fn stream(config: RouterConfig) -> Stream {
-    Stream::new(Arc::new(config), Arc::new(BaseModelIndex::default()))
+fn stream(config: RouterConfig) -> RequestStream {
+    RequestStream::new(Arc::new(config), Arc::new(BaseModelIndex::default()))
 }
 
 fn with_protocol(mode: BodySendMode, request: Request) -> ProcessingRequest {
@@ -81,7 +81,7 @@ fn trailers_msg() -> ProcessingRequest {
     }
 }
 
-fn send(stream: &mut Stream, message: ProcessingRequest) -> Vec<ProcessingResponse> {
+fn send(stream: &mut RequestStream, message: ProcessingRequest) -> Vec<ProcessingResponse> {
     let mut out = Vec::new();
     stream.on_message(message, &mut out).unwrap();
     out
@@ -89,7 +89,7 @@ fn send(stream: &mut Stream, message: ProcessingRequest) -> Vec<ProcessingRespon
 
 /// Opens a request in `mode` and returns what the headers produced.
 fn open(
-    stream: &mut Stream,
+    stream: &mut RequestStream,
     mode: BodySendMode,
     headers: &[(&str, &str)],
 ) -> Vec<ProcessingResponse> {

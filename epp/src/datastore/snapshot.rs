@@ -8,8 +8,8 @@ use std::time::Instant;
 use switchyard_api::InferenceModelRewriteSpec;
 use switchyard_api::objective::DEFAULT_PRIORITY;
 
+use crate::datastore::EndpointMetrics;
 use crate::datastore::endpoint::{Endpoint, PodView};
-use crate::engine::EndpointMetrics;
 use crate::error::Error;
 use crate::prefix::PrefixTable;
 

@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 use switchyard_api::protocol::ACTIVE_PORTS_ANNOTATION;
 
 use super::*;
-use crate::engine::EndpointMetrics;
+use crate::datastore::EndpointMetrics;
 
 fn scrape(endpoint: &str, metrics: EndpointMetrics, scraped_at: Instant) -> Scrape<'_> {
     Scrape {

@@ -20,6 +20,7 @@ mod units;
 mod usage_limit;
 
 use crate::flow::usage::UsageLimitPolicy;
+pub use detector::UtilizationParameters;
 use detector::detector;
 pub use units::{parse_go_duration, parse_quantity};
 use units::{quantity, ttl_value};

@@ -19,10 +19,13 @@
 //! [`PoolView::stale`] feeds the `flow_control_stale_endpoints` gauge and
 //! the controller logs a warning when all endpoints turn stale.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
-use crate::datastore::PoolSnapshot;
-use crate::flow::config::DetectorConfig;
+use crate::datastore::{Endpoint, PoolSnapshot};
+use crate::flow::config::{
+    DEFAULT_KV_CACHE_UTIL_THRESHOLD, DEFAULT_METRICS_STALENESS, DEFAULT_QUEUE_DEPTH_THRESHOLD,
+    DetectorConfig,
+};
 use crate::flow::queues::PoolState;
 use crate::prefix::CHARS_PER_TOKEN;
 
@@ -57,8 +60,43 @@ impl PoolView {
     }
 }
 
+/// The `utilization-detector` rule for one endpoint, shared by the pool detector (flow
+/// control and the legacy sheddable check) and the scheduler's utilization filter.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct UtilizationThresholds {
+    /// `queueDepthThreshold`: queued requests at which an endpoint is full.
+    pub queue_depth: f64,
+    /// `kvCacheUtilThreshold`: KV-cache use at which an endpoint is full.
+    pub kv_cache: f64,
+    /// `metricsStalenessThreshold`: older metrics say nothing about the endpoint.
+    pub staleness: Duration,
+}
+
+impl Default for UtilizationThresholds {
+    /// Upstream's defaults: queue depth 5, KV 0.8, 200 ms.
+    fn default() -> Self {
+        Self {
+            queue_depth: DEFAULT_QUEUE_DEPTH_THRESHOLD,
+            kv_cache: DEFAULT_KV_CACHE_UTIL_THRESHOLD,
+            staleness: DEFAULT_METRICS_STALENESS,
+        }
+    }
+}
+
+impl UtilizationThresholds {
+    /// How full `endpoint` is with `queued` requests waiting: max(queued / queue depth,
+    /// KV use / KV threshold), 1.0 meaning at a threshold. `None` when its metrics are stale
+    /// or missing, since unknown is not idle.
+    pub fn endpoint_load(&self, endpoint: &Endpoint, queued: f64, now: Instant) -> Option<f64> {
+        if endpoint.is_stale(now, self.staleness) {
+            return None;
+        }
+        Some((queued / self.queue_depth).max(endpoint.metrics.kv_cache_usage / self.kv_cache))
+    }
+}
+
 /// A configured saturation detector.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct Detector {
     config: DetectorConfig,
 }
@@ -93,17 +131,20 @@ impl Detector {
                 kv_cache,
                 staleness,
             } => {
+                let thresholds = UtilizationThresholds {
+                    queue_depth,
+                    kv_cache,
+                    staleness,
+                };
                 let mut stale = 0;
                 let sum: f64 = ready
                     .map(|e| {
-                        if e.is_stale(now, staleness) {
+                        let queued =
+                            f64::from(e.metrics.waiting_queue) + f64::from(e.load.unseen());
+                        thresholds.endpoint_load(e, queued, now).unwrap_or_else(|| {
                             stale += 1;
                             1.0
-                        } else {
-                            let queued =
-                                f64::from(e.metrics.waiting_queue) + f64::from(e.load.unseen());
-                            (queued / queue_depth).max(e.metrics.kv_cache_usage / kv_cache)
-                        }
+                        })
                     })
                     .sum();
                 let spread = pending.requests as f64 / (queue_depth * n);

@@ -8,6 +8,7 @@ mod core;
 mod headers;
 mod overload;
 mod props;
+mod rejection;
 mod saturation;
 mod usage;
 

@@ -1,81 +1,25 @@
 //! `EndpointPickerConfig` (upstream `apix/config/v1alpha1`, epp.md §3/§5):
-//! strict YAML decoding into a [`SchedulerConfig`] of resolved plugins.
+//! strict YAML decoding into a [`SchedulerConfig`] of resolved plugins. Which
+//! plugin types exist and how each is built is the registry's business
+//! ([`plugins::PLUGINS`]); this module only decodes and checks the file.
 
 use std::collections::HashMap;
 
 use serde::Deserialize;
-use serde::de::DeserializeOwned;
 
 use crate::error::{Error, Result};
 use crate::prefix::{
     DEFAULT_BLOCK_SIZE_TOKENS, DEFAULT_LRU_CAPACITY_PER_SERVER, DEFAULT_MAX_PREFIX_BLOCKS,
 };
 use crate::scheduling::plugins::{
-    Filter, KvCacheScorer, Picker, PickerKind, PrefixCacheScorer, QueueScorer, Scorer,
-    build_filter, build_scorer,
+    self, Filter, KvCacheScorer, Picker, PrefixCacheScorer, QueueScorer, Role,
+    SERVED_ENDPOINT_VERIFIER, Scorer, known_types, parameters,
 };
 
 /// The API versions accepted for `EndpointPickerConfig` (GIE's, then llm-d's).
 pub const API_VERSIONS: [&str; 2] = [
     "inference.networking.x-k8s.io/v1alpha1",
     "llm-d.ai/v1alpha1",
-];
-
-/// Plugin types Switchyard implements, by role.
-pub const FILTER_TYPES: [&str; 2] = ["utilization-detector", "header-based-testing-filter"];
-/// Scorer plugin types Switchyard implements.
-pub const SCORER_TYPES: [&str; 6] = [
-    "queue-scorer",
-    "running-requests-size-scorer",
-    "kv-cache-utilization-scorer",
-    "prefix-cache-scorer",
-    "lora-affinity-scorer",
-    "token-load-scorer",
-];
-/// Picker plugin types Switchyard implements.
-pub const PICKER_TYPES: [&str; 3] = [
-    "max-score-picker",
-    "random-picker",
-    "weighted-random-picker",
-];
-/// Plugin types the scheduler accepts and ignores: their behaviour is built
-/// in, or the flow-control layer ([`crate::flow::FlowControlConfig`]) reads
-/// them from the same file.
-pub const IMPLIED_TYPES: [&str; 14] = [
-    "single-profile-handler",
-    "approx-prefix-cache-producer",
-    "metrics-data-source",
-    "core-metrics-extractor",
-    "openai-parser",
-    "fcfs-ordering-policy",
-    "global-strict-fairness-policy",
-    "round-robin-fairness-policy",
-    "edf-ordering-policy",
-    "concurrency-detector",
-    "static-usage-limit-policy",
-    "priority-holdback-policy",
-    "inflight-load-producer",
-    "k8s-notification-source",
-];
-/// Conformance only: echoes the endpoint the proxy reports as having served
-/// the request into `x-conformance-test-served-endpoint`.
-pub const SERVED_ENDPOINT_VERIFIER: &str = "destination-endpoint-served-verifier";
-/// Response-path plugin types Switchyard implements. They take no place in a
-/// scheduling profile: listing one under `plugins` turns it on.
-pub const RESPONSE_TYPES: [&str; 1] = [SERVED_ENDPOINT_VERIFIER];
-/// Upstream plugin types Switchyard recognises but does not implement.
-pub const UNSUPPORTED_TYPES: [&str; 11] = [
-    "prefix-cache-affinity-filter",
-    "slo-headroom-tier-filter",
-    "predicted-latency-scorer",
-    "predicted-latency-producer",
-    "latency-slo-admitter",
-    "latency-scorer",
-    "slo-deadline-ordering-policy",
-    "vllmgrpc-parser",
-    "passthrough-parser",
-    "request-attribute-reporter",
-    "soft-reflective-ceiling-policy",
 ];
 
 /// The config file as written.
@@ -231,11 +175,11 @@ impl SchedulerConfig {
             &raw.parser,
         );
 
-        let mut plugins: HashMap<String, &RawPlugin> = HashMap::new();
+        let mut by_name: HashMap<String, &RawPlugin> = HashMap::new();
         for plugin in &raw.plugins {
             let name = plugin.name.clone().unwrap_or_else(|| plugin.type_.clone());
             check_type(&name, &plugin.type_)?;
-            if plugins.insert(name.clone(), plugin).is_some() {
+            if by_name.insert(name.clone(), plugin).is_some() {
                 return Err(Error::Config(format!(
                     "two plugins are named `{name}`; give each a distinct `name` (it defaults to the type)"
                 )));
@@ -270,7 +214,7 @@ impl SchedulerConfig {
         };
         let mut picker_seen = false;
         for entry in &profile.plugins {
-            let plugin = plugins.get(&entry.plugin_ref).ok_or_else(|| {
+            let plugin = by_name.get(&entry.plugin_ref).ok_or_else(|| {
                 Error::Config(format!(
                     "profile `{}` references plugin `{}`, which is not in `plugins`",
                     profile.name, entry.plugin_ref
@@ -279,45 +223,47 @@ impl SchedulerConfig {
             let name = entry.plugin_ref.as_str();
             let type_ = plugin.type_.as_str();
             let params = plugin.parameters.clone().unwrap_or(serde_json::Value::Null);
-            if FILTER_TYPES.contains(&type_) {
-                config.filters.push(build_filter(name, type_, params)?);
-            } else if SCORER_TYPES.contains(&type_) {
-                let weight = entry.weight.unwrap_or(1.0);
-                if !weight.is_finite() || weight < 0.0 {
-                    return Err(Error::PluginParameters {
-                        name: name.into(),
-                        type_: type_.into(),
-                        reason: format!("weight {weight} must be a finite number ≥ 0"),
-                    });
+            match plugins::role(type_) {
+                Some(Role::Filter(build)) => config.filters.push(build(name, type_, params)?),
+                Some(Role::Scorer(build)) => {
+                    let weight = entry.weight.unwrap_or(1.0);
+                    if !weight.is_finite() || weight < 0.0 {
+                        return Err(Error::PluginParameters {
+                            name: name.into(),
+                            type_: type_.into(),
+                            reason: format!("weight {weight} must be a finite number ≥ 0"),
+                        });
+                    }
+                    if type_ == "prefix-cache-scorer" {
+                        config.prefix = Some(parameters(name, type_, params.clone())?);
+                    }
+                    config.scorers.push((build(name, type_, params)?, weight));
                 }
-                if type_ == "prefix-cache-scorer" {
-                    config.prefix = Some(parameters(name, type_, params.clone())?);
+                Some(Role::Picker(kind)) => {
+                    if picker_seen {
+                        return Err(Error::Config(format!(
+                            "profile `{}` has more than one picker; keep exactly one",
+                            profile.name
+                        )));
+                    }
+                    picker_seen = true;
+                    let params: PickerParameters = parameters(name, type_, params)?;
+                    if params.max_num_of_endpoints == 0 {
+                        return Err(Error::PluginParameters {
+                            name: name.into(),
+                            type_: type_.into(),
+                            reason: "maxNumOfEndpoints must be at least 1".into(),
+                        });
+                    }
+                    config.picker = Picker {
+                        kind,
+                        max_endpoints: params.max_num_of_endpoints,
+                    };
                 }
-                let scorer = build_scorer(name, type_, params)?;
-                config.scorers.push((scorer, weight));
-            } else if PICKER_TYPES.contains(&type_) {
-                if picker_seen {
-                    return Err(Error::Config(format!(
-                        "profile `{}` has more than one picker; keep exactly one",
-                        profile.name
-                    )));
-                }
-                picker_seen = true;
-                let kind = PickerKind::from_type(type_).unwrap_or_default();
-                let params: PickerParameters = parameters(name, type_, params)?;
-                if params.max_num_of_endpoints == 0 {
-                    return Err(Error::PluginParameters {
-                        name: name.into(),
-                        type_: type_.into(),
-                        reason: "maxNumOfEndpoints must be at least 1".into(),
-                    });
-                }
-                config.picker = Picker {
-                    kind,
-                    max_endpoints: params.max_num_of_endpoints,
-                };
+                // Implied and response plugin types have nothing to add to the profile;
+                // unsupported and unknown ones were refused by `check_type`.
+                Some(Role::Response | Role::Implied | Role::Unsupported) | None => {}
             }
-            // Implied and response plugin types have nothing to add to the profile.
         }
         Ok(config)
     }
@@ -337,54 +283,18 @@ impl Default for PickerParameters {
     }
 }
 
-/// Decodes a plugin's `parameters` (absent means all defaults).
-pub(crate) fn parameters<T: DeserializeOwned + Default>(
-    name: &str,
-    type_: &str,
-    value: serde_json::Value,
-) -> Result<T> {
-    if value.is_null() {
-        return Ok(T::default());
-    }
-    serde_json::from_value(value).map_err(|err| Error::PluginParameters {
-        name: name.into(),
-        type_: type_.into(),
-        reason: err.to_string(),
-    })
-}
-
-fn known_types() -> String {
-    let mut all: Vec<&str> = FILTER_TYPES
-        .iter()
-        .chain(&SCORER_TYPES)
-        .chain(&PICKER_TYPES)
-        .chain(&RESPONSE_TYPES)
-        .chain(&IMPLIED_TYPES)
-        .copied()
-        .collect();
-    all.sort_unstable();
-    all.join(", ")
-}
-
 fn check_type(name: &str, type_: &str) -> Result<()> {
-    let known = FILTER_TYPES.contains(&type_)
-        || SCORER_TYPES.contains(&type_)
-        || PICKER_TYPES.contains(&type_)
-        || RESPONSE_TYPES.contains(&type_)
-        || IMPLIED_TYPES.contains(&type_);
-    if known {
-        Ok(())
-    } else if UNSUPPORTED_TYPES.contains(&type_) {
-        Err(Error::UnsupportedPluginType {
+    match plugins::role(type_) {
+        Some(Role::Unsupported) => Err(Error::UnsupportedPluginType {
             name: name.into(),
             type_: type_.into(),
             known: known_types(),
-        })
-    } else {
-        Err(Error::UnknownPluginType {
+        }),
+        Some(_) => Ok(()),
+        None => Err(Error::UnknownPluginType {
             name: name.into(),
             type_: type_.into(),
             known: known_types(),
-        })
+        }),
     }
 }

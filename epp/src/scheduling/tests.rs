@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use super::*;
-use crate::engine::EndpointMetrics;
+use crate::datastore::EndpointMetrics;
 
 pub(crate) fn endpoint(i: u8, metrics: EndpointMetrics) -> Endpoint {
     let address = SocketAddr::new(IpAddr::V4(Ipv4Addr::new(10, 0, 0, i)), 8000);

@@ -15,7 +15,7 @@ use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::registry::Registry;
 
-use crate::engine::EndpointMetrics;
+use crate::datastore::EndpointMetrics;
 use crate::error::{Error, Result};
 
 /// The `reason` label of a failed scrape.

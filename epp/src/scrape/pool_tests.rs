@@ -9,8 +9,8 @@ use kube::client::Body;
 
 use super::tests::{good, server};
 use super::*;
-use crate::k8s::KubernetesSource;
-use crate::k8s::tests::{pod_json, pool_json};
+use crate::source::k8s::KubernetesSource;
+use crate::source::k8s::tests::{pod_json, pool_json};
 
 /// The whole data path: the Kubernetes source (against kube's mock API
 /// server) feeds the owner, whose scraper reads a real loopback server.

@@ -14,10 +14,11 @@ use hyper_util::rt::TokioExecutor;
 use tokio::sync::mpsc;
 use tokio::time::MissedTickBehavior;
 
+use crate::datastore::EndpointMetrics;
 use crate::datastore::{Endpoint, EndpointLoad};
-use crate::engine::{EndpointMetrics, EngineConfig};
 use crate::error::{Error, Result};
 use crate::metrics_text::Exposition;
+use crate::scrape::engine::EngineConfig;
 use crate::scrape::{Report, ScrapeConfig};
 
 /// The HTTP client every scraper shares (one connection pool, keyed by host,

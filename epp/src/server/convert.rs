@@ -18,6 +18,7 @@ use switchyard_api::protocol::{
     ENVOY_LB_METADATA_NAMESPACE, REQUEST_DROPPED_REASON_HEADER, SUBSET_HINT_METADATA_NAMESPACE,
 };
 
+use crate::refusal::Refusal;
 use crate::stream::{HeadersReply, Reply, ServedEndpoint};
 
 /// The headers of a headers message as `(name, raw value)` pairs. Envoy sends `raw_value`;
@@ -179,65 +180,23 @@ fn streamed_body(chunk: Vec<u8>, end_of_stream: bool) -> BodyResponse {
     }
 }
 
-/// The `x-llm-d-request-dropped-reason` value and OpenAI error type for an immediate status.
-fn error_kind(status: u16) -> (&'static str, &'static str) {
-    match status {
-        400 => ("bad-request", "BadRequestError"),
-        413 => ("body-too-large", "BadRequestError"),
-        429 => ("rejected-saturated", "RateLimitError"),
-        503 => ("rejected-no-endpoints", "ServiceUnavailableError"),
-        _ => ("internal-error", "InternalServerError"),
-    }
-}
-
-/// An OpenAI-style error body: `{"error":{"message","type","param","code"}}`.
-pub fn error_body(status: u16, message: &str) -> Vec<u8> {
-    let (_, kind) = error_kind(status);
-    let body = serde_json::json!({
-        "error": { "message": message, "type": kind, "param": null, "code": status }
-    });
-    serde_json::to_vec(&body).unwrap_or_else(|_| message.as_bytes().to_vec())
-}
-
-/// A local reply ending the request: OpenAI-style JSON body, JSON content type and the
-/// dropped-reason header.
-pub fn immediate(status: u16, message: &str) -> ProcessingResponse {
-    immediate_with(status, message, &[])
-}
-
-/// [`immediate`] with extra headers; one named like a default (the dropped-reason header
-/// of a flow-control refusal) replaces it, so the reply carries each name once.
-pub fn immediate_with(
-    status: u16,
-    message: &str,
-    extra: &[(String, String)],
-) -> ProcessingResponse {
-    let (default_reason, _) = error_kind(status);
-    let reason = extra
-        .iter()
-        .find(|(name, _)| name.eq_ignore_ascii_case(REQUEST_DROPPED_REASON_HEADER))
-        .map_or(default_reason, |(_, value)| value.as_str());
-    let others = extra.iter().filter(|(name, _)| {
-        !name.eq_ignore_ascii_case(REQUEST_DROPPED_REASON_HEADER)
-            && !name.eq_ignore_ascii_case("content-type")
-    });
+/// A local reply ending the request: the refusal's status, a JSON content type, the
+/// dropped-reason header and the OpenAI-style body, all from the one [`Refusal`].
+pub fn refusal_response(refusal: &Refusal) -> ProcessingResponse {
     ProcessingResponse {
         response: Some(Outbound::ImmediateResponse(ImmediateResponse {
             status: Some(HttpStatus {
-                code: i32::from(status),
+                code: i32::from(refusal.status()),
             }),
             headers: Some(HeaderMutation {
-                set_headers: [
+                set_headers: vec![
                     set_header("content-type", "application/json"),
-                    set_header(REQUEST_DROPPED_REASON_HEADER, reason),
-                ]
-                .into_iter()
-                .chain(others.map(|(name, value)| set_header(name, value)))
-                .collect(),
+                    set_header(REQUEST_DROPPED_REASON_HEADER, refusal.reason),
+                ],
                 remove_headers: Vec::new(),
             }),
-            body: error_body(status, message),
-            details: format!("epp_{reason}"),
+            body: refusal.json_body(),
+            details: format!("epp_{}", refusal.reason),
             ..ImmediateResponse::default()
         })),
         ..ProcessingResponse::default()
@@ -277,11 +236,7 @@ pub fn to_response(reply: Reply) -> ProcessingResponse {
                 (Outbound::RequestTrailers(trailers), None)
             }
         }
-        Reply::Immediate {
-            status,
-            body,
-            headers,
-        } => return immediate_with(status, &body, &headers),
+        Reply::Refuse(refusal) => return refusal_response(&refusal),
     };
     ProcessingResponse {
         response: Some(response),

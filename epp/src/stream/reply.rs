@@ -1,6 +1,8 @@
 //! What the state machine asks the ext_proc shell to send, in plain Rust;
 //! the shell maps these one-to-one onto `ProcessingResponse` messages.
 
+use crate::refusal::Refusal;
+
 /// A header mutation plus routing metadata, for a headers response.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct HeadersReply {
@@ -40,59 +42,6 @@ pub enum Reply {
         /// Whether this answers the response trailers.
         response: bool,
     },
-    /// Ends the request with a local reply.
-    Immediate {
-        /// The HTTP status.
-        status: u16,
-        /// `inference error: <Code> - <message>`.
-        body: String,
-        /// Headers to set on the reply beyond the shell's defaults (a
-        /// flow-control refusal names its reason here); they replace
-        /// defaults of the same name.
-        headers: Vec<(String, String)>,
-    },
-}
-
-/// Upstream's error codes, which fix the HTTP status of an immediate reply.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ErrorCode {
-    /// 400.
-    BadRequest,
-    /// 429.
-    ResourceExhausted,
-    /// 503.
-    ServiceUnavailable,
-    /// 500.
-    Internal,
-}
-
-impl ErrorCode {
-    /// The HTTP status.
-    pub fn status(self) -> u16 {
-        match self {
-            Self::BadRequest => 400,
-            Self::ResourceExhausted => 429,
-            Self::ServiceUnavailable => 503,
-            Self::Internal => 500,
-        }
-    }
-
-    /// Upstream's spelling in the body.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::BadRequest => "BadRequest",
-            Self::ResourceExhausted => "ResourceExhausted",
-            Self::ServiceUnavailable => "ServiceUnavailable",
-            Self::Internal => "Internal",
-        }
-    }
-
-    /// The immediate reply for this code.
-    pub fn reply(self, message: &str) -> Reply {
-        Reply::Immediate {
-            status: self.status(),
-            body: format!("inference error: {} - {message}", self.as_str()),
-            headers: Vec::new(),
-        }
-    }
+    /// Ends the request with a local reply (status, dropped-reason header, OpenAI-style body).
+    Refuse(Refusal),
 }

@@ -10,8 +10,8 @@
 
 use super::reply::{HeadersReply, Reply};
 use super::{
-    Env, Phase, RESPONSE_HEADERS_MARKER, RequestStream, SERVED_ENDPOINT_TEST_HEADER, push_chunks,
-    rewrite, usage,
+    Ending, Env, Phase, RESPONSE_HEADERS_MARKER, RequestStream, SERVED_ENDPOINT_TEST_HEADER,
+    push_chunks, rewrite, usage,
 };
 
 /// What the response metadata says about the endpoint that served the
@@ -57,16 +57,13 @@ impl RequestStream {
         self.response_status = get(":status")
             .and_then(|v| std::str::from_utf8(v).ok())
             .and_then(|v| v.trim().parse().ok());
+        self.progress.responded = self.response_status;
         if get("content-type").is_some_and(|v| v.starts_with(b"text/event-stream")) {
             self.streaming = true;
         }
-        self.phase = if end_of_stream {
-            Phase::Done
-        } else {
-            Phase::ResponseBody
-        };
+        self.phase = Phase::ResponseBody;
         if end_of_stream {
-            self.finish();
+            self.finish(Ending::Completed, env.now);
         }
         let mut set_headers = vec![(RESPONSE_HEADERS_MARKER.to_owned(), "true".to_owned())];
         if env.scheduler.config().verify_served_endpoint {
@@ -106,8 +103,13 @@ impl RequestStream {
             .map_or(self.sse_usage.token_events(), |u| u.completion_tokens)
     }
 
-    pub(super) fn on_response_body(&mut self, chunk: &[u8], end_of_stream: bool) -> Vec<Reply> {
-        let restore = |bytes: &[u8]| match (&self.client_model, &self.target_model) {
+    pub(super) fn on_response_body(
+        &mut self,
+        chunk: &[u8],
+        end_of_stream: bool,
+        env: &Env<'_>,
+    ) -> Vec<Reply> {
+        let restore = |bytes: &[u8]| match (&self.labels.client_model, &self.labels.target_model) {
             (Some(client), Some(target)) if client != target => {
                 rewrite::restore_model(bytes, target, client)
             }
@@ -116,6 +118,9 @@ impl RequestStream {
         let mut replies = Vec::new();
         if self.streaming {
             self.sse_usage.feed(chunk);
+            if self.first_token.is_none() && self.sse_usage.token_events() > 0 {
+                self.first_token = Some(env.now);
+            }
             // Forward at once; a model name split across two chunks is missed.
             let chunk = restore(chunk).unwrap_or_else(|| chunk.to_vec());
             replies.push(Reply::ResponseBody {
@@ -137,7 +142,7 @@ impl RequestStream {
             }
         }
         if end_of_stream {
-            self.finish();
+            self.finish(Ending::Completed, env.now);
         }
         replies
     }

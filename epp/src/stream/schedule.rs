@@ -1,66 +1,98 @@
-//! Scheduling one request: parse the body, pass admission, pick endpoints and
+//! Scheduling one request: parse the body (once), pass admission, pick endpoints and
 //! build the routing reply (destination header and `envoy.lb` metadata).
 
 use super::*;
+use crate::flow::Detector;
+use crate::flow::saturation::Pending;
+use crate::scheduling::{NoCapacity, RequestView};
 
 // === impl RequestStream (scheduling) ===
 
 impl RequestStream {
-    /// Parses the body and picks. With flow control on and no `admission`
-    /// yet, it stops after the parse in [`Phase::Admitting`] instead; on
-    /// resume the body is parsed again, because the parsed view borrows the
-    /// body and one borrowed pass is cheaper than copying the prompt out.
-    pub(super) fn schedule(&mut self, env: &Env<'_>, admission: Option<Admission>) -> Vec<Reply> {
-        let body = std::mem::take(&mut self.body);
-        let parsed = match RequestBody::parse(&body) {
+    /// Parses the body, keeps what scheduling needs, and either asks the shell for admission
+    /// (flow control on) or picks at once.
+    pub(super) fn schedule(&mut self, env: &Env<'_>) -> Step {
+        let parsed = match self.parse_body(env) {
             Ok(parsed) => parsed,
-            Err(message) => return self.fail(ErrorCode::BadRequest, &message),
+            Err(message) => {
+                self.progress.decided = true;
+                let refusal = Refusal::new(ErrorCode::BadRequest, message);
+                return Step::Replies(self.refuse(refusal, env));
+            }
         };
-        let client_model = parsed.model.as_deref().unwrap_or_default().to_owned();
-        let target = match &self.forced_model {
-            Some(forced) => forced.clone(),
-            None => rewrite::rewrite_target(
-                &env.snapshot.rewrites,
-                &client_model,
-                self.rewrite_session.as_deref().map(str::as_bytes),
-            )
-            .unwrap_or(&client_model)
-            .to_owned(),
-        };
-        let priority = env.snapshot.priority(self.objective.as_deref());
-        if env.flow_control && admission.is_none() {
-            drop(parsed);
-            self.flow_request = Some(FlowRequest {
+        self.parsed = Some(parsed);
+        if env.flow_control {
+            self.phase = Phase::Admitting;
+            return Step::Admit(FlowRequest {
                 fairness_id: std::mem::take(&mut self.fairness_id),
-                priority,
-                byte_size: body.len() as u64,
+                priority: self.priority,
+                byte_size: self.body.len() as u64,
                 ttl: self.flow_ttl,
             });
-            self.body = body;
-            self.phase = Phase::Admitting;
-            return Vec::new();
         }
-        if !env.flow_control
-            && priority < 0
-            && crate::scheduling::saturation(env.snapshot, env.now) >= 1.0
-        {
-            return self.fail(
+        self.progress.decided = true;
+        // The legacy sheddable check: the default utilization detector, as flow control
+        // would run it, with nothing pending (only sheddable requests pay for it).
+        let saturated = || {
+            Detector::default()
+                .observe(env.snapshot, Pending::default(), env.now)
+                .saturation
+                >= 1.0
+        };
+        if self.priority < 0 && saturated() {
+            let refusal = Refusal::new(
                 ErrorCode::ResourceExhausted,
                 "the pool is saturated and this request's objective is sheddable (priority < 0)",
             );
+            return Step::Replies(self.refuse(refusal, env));
         }
-        let api = Api::from_path(&self.path);
-        let prefix_text = parsed.prefix_text(api);
+        Step::Replies(self.route(env, None))
+    }
+
+    /// The one parse of the body: the model (and its rewrite target), the prompt's place in
+    /// the body, the cache salt and whether the client streams. The error text is the 400's.
+    fn parse_body(&self, env: &Env<'_>) -> std::result::Result<ParsedBody, String> {
+        let parsed = RequestBody::parse(&self.body)?;
+        let client_model = parsed.model.as_deref().unwrap_or_default();
+        let target_model: Arc<str> = match &self.forced_model {
+            Some(forced) => Arc::from(forced.as_str()),
+            None => Arc::from(
+                rewrite::rewrite_target(
+                    &env.snapshot.rewrites,
+                    client_model,
+                    self.rewrite_session.as_deref().map(str::as_bytes),
+                )
+                .unwrap_or(client_model),
+            ),
+        };
+        Ok(ParsedBody {
+            client_model: Arc::from(client_model),
+            target_model,
+            cache_salt: parsed.cache_salt.as_deref().map(str::to_owned),
+            stream: parsed.stream.unwrap_or(false),
+            prompt: parsed.prompt_span(Api::from_path(&self.path), &self.body),
+        })
+    }
+
+    /// Picks endpoints for the parsed request and answers with the routing headers and the
+    /// (possibly rewritten) body. An `admission` is dropped right after the pick, whose
+    /// reservation takes over the load it held.
+    pub(super) fn route(&mut self, env: &Env<'_>, admission: Option<Admission>) -> Vec<Reply> {
+        let Some(parsed) = self.parsed.take() else {
+            let refusal = Refusal::new(ErrorCode::Internal, "the request body was never parsed");
+            return self.refuse(refusal, env);
+        };
+        let body = std::mem::take(&mut self.body);
+        let prompt = parsed.prompt.text(&body);
         let view = RequestView {
-            target_model: &target,
-            prompt: &prefix_text,
+            target_model: &parsed.target_model,
+            prompt: &prompt,
             cache_salt: parsed.cache_salt.as_deref().unwrap_or_default(),
             subset: self.subset.as_deref(),
             test_endpoint_selection: self.test_selection.as_deref(),
             now: env.now,
         };
         let picked = env.scheduler.pick(env.snapshot, &view);
-        // The pick's reservation now carries the load the admission held.
         drop(admission);
         let pick = match picked {
             Ok(pick) => pick,
@@ -71,34 +103,35 @@ impl RequestStream {
                     }
                     NoCapacity::AllFiltered => ErrorCode::ResourceExhausted,
                 };
-                return self.fail(code, &no.to_string());
+                return self.refuse(Refusal::new(code, no.to_string()), env);
             }
         };
-        self.streaming = parsed.stream.unwrap_or(false);
-        let out_body = if target == client_model {
-            body.clone()
+        self.streaming = parsed.stream;
+        let rewritten = if parsed.target_model == parsed.client_model {
+            None
         } else {
-            match body::with_model(&body, &target) {
-                Ok(rewritten) => rewritten,
-                Err(message) => return self.fail(ErrorCode::BadRequest, &message),
+            match body::with_model(&body, &parsed.target_model) {
+                Ok(rewritten) => Some(rewritten),
+                Err(message) => {
+                    return self.refuse(Refusal::new(ErrorCode::BadRequest, message), env);
+                }
             }
         };
-        drop(parsed);
+        let out_body = rewritten.as_deref().unwrap_or(&body);
         let mut replies = vec![Reply::RequestHeaders(self.routing_headers(
             &pick,
             Some(out_body.len()),
             env,
         ))];
-        push_chunks(&out_body, |chunk, end_of_stream| {
+        push_chunks(out_body, |chunk, end_of_stream| {
             replies.push(Reply::RequestBody {
                 chunk,
                 end_of_stream,
             });
         });
-        self.client_model = Some(client_model);
-        self.target_model = Some(target);
-        self.pick = Some(pick);
-        self.phase = Phase::ResponseHeaders;
+        self.labels.client_model = Some(parsed.client_model);
+        self.labels.target_model = Some(parsed.target_model);
+        self.routed(pick);
         replies
     }
 

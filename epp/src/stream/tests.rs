@@ -5,7 +5,7 @@ use switchyard_api::protocol::INFERENCE_OBJECTIVE_HEADER;
 
 use super::*;
 use crate::datastore::Endpoint;
-use crate::engine::EndpointMetrics;
+use crate::datastore::EndpointMetrics;
 use crate::scheduling::tests::pool;
 
 /// The session header the test environment makes rewrites sticky by.
@@ -19,6 +19,36 @@ pub(super) fn headers(path: &str) -> Vec<(&str, &[u8])> {
         (":method", b"POST"),
         ("x-request-id", b"req-1"),
     ]
+}
+
+/// A fixed random source: the first eligible endpoint, and a constant request id.
+#[derive(Debug)]
+pub(super) struct FixedEntropy;
+
+impl Entropy for FixedEntropy {
+    fn index_below(&self, _len: usize) -> usize {
+        0
+    }
+
+    fn uuid_bytes(&self) -> [u8; 16] {
+        [0xab; 16]
+    }
+}
+
+/// The replies of a step that must not wait for admission.
+pub(super) trait StepExt {
+    fn replies(self) -> Vec<Reply>;
+}
+
+impl StepExt for Step {
+    fn replies(self) -> Vec<Reply> {
+        match self {
+            Step::Replies(replies) => replies,
+            Step::Admit(request) => {
+                panic!("expected replies, got an admission request {request:?}")
+            }
+        }
+    }
 }
 
 pub(super) struct World {
@@ -43,6 +73,8 @@ impl World {
             header_trust: &HeaderTrust::Always,
             flow_control: false,
             rewrite_session_header: Some(SESSION_HEADER),
+            max_body_bytes: 1 << 20,
+            entropy: &FixedEntropy,
         }
     }
 
@@ -64,7 +96,8 @@ impl World {
                 },
                 &env,
             )
-            .unwrap();
+            .unwrap()
+            .replies();
         assert!(first.is_empty(), "headers are answered after the body");
         stream
             .on_event(
@@ -75,6 +108,7 @@ impl World {
                 &env,
             )
             .unwrap()
+            .replies()
     }
 }
 
@@ -93,9 +127,9 @@ pub(super) fn header<'h>(reply: &'h HeadersReply, name: &str) -> Option<&'h str>
         .map(|(_, v)| v.as_str())
 }
 
-pub(super) fn immediate(replies: &[Reply]) -> (u16, &str) {
+pub(super) fn immediate(replies: &[Reply]) -> (u16, String) {
     match replies {
-        [Reply::Immediate { status, body, .. }] => (*status, body.as_str()),
+        [Reply::Refuse(refusal)] => (refusal.status(), refusal.text()),
         other => panic!("expected one immediate reply, got {other:?}"),
     }
 }
@@ -115,7 +149,8 @@ fn routes_after_the_whole_body() {
             },
             &env,
         )
-        .unwrap();
+        .unwrap()
+        .replies();
     let (a, b) = CHAT.split_at(10);
     assert!(
         stream
@@ -127,6 +162,7 @@ fn routes_after_the_whole_body() {
                 &env
             )
             .unwrap()
+            .replies()
             .is_empty()
     );
     let replies = stream
@@ -137,7 +173,8 @@ fn routes_after_the_whole_body() {
             },
             &env,
         )
-        .unwrap();
+        .unwrap()
+        .replies();
     let reply = routing(&replies);
     let destination = header(reply, DESTINATION_ENDPOINT_HEADER).unwrap();
     assert_eq!(reply.destination_metadata.as_deref(), Some(destination));
@@ -213,7 +250,8 @@ fn bodiless_requests_go_to_a_random_endpoint() {
             },
             &world.env(),
         )
-        .unwrap();
+        .unwrap()
+        .replies();
     let reply = routing(&replies);
     assert!(header(reply, DESTINATION_ENDPOINT_HEADER).is_some());
     let id = header(reply, "x-request-id").expect("an id is generated when absent");
@@ -229,7 +267,8 @@ fn bodiless_requests_go_to_a_random_endpoint() {
             },
             &empty.env(),
         )
-        .unwrap();
+        .unwrap()
+        .replies();
     assert_eq!(immediate(&replies).0, 500);
 }
 
@@ -330,7 +369,8 @@ fn subset_hint_pins_and_can_be_disabled() {
             },
             &env,
         )
-        .unwrap();
+        .unwrap()
+        .replies();
     let replies = stream
         .on_event(
             Event::RequestBody {
@@ -339,7 +379,8 @@ fn subset_hint_pins_and_can_be_disabled() {
             },
             &env,
         )
-        .unwrap();
+        .unwrap()
+        .replies();
     assert!(matches!(replies[0], Reply::RequestHeaders(_)));
 }
 
@@ -375,7 +416,8 @@ fn sheddable_requests_are_rejected_when_saturated() {
             },
             &env,
         )
-        .unwrap();
+        .unwrap()
+        .replies();
     let replies = stream
         .on_event(
             Event::RequestBody {
@@ -384,7 +426,8 @@ fn sheddable_requests_are_rejected_when_saturated() {
             },
             &env,
         )
-        .unwrap();
+        .unwrap()
+        .replies();
     assert!(matches!(replies[0], Reply::RequestHeaders(_)));
 }
 
@@ -434,26 +477,7 @@ fn ipv6_destinations_are_bracketed() {
     assert_eq!(reply.destination_metadata.as_deref(), Some("[::1]:8000"));
 }
 
-#[test]
-fn api_paths_and_prefix_texts() {
-    assert_eq!(Api::from_path("/v1/chat/completions?x=1"), Api::Chat);
-    assert_eq!(Api::from_path("/v1/completions"), Api::Completions);
-    assert_eq!(Api::from_path("/v1/responses/"), Api::Responses);
-    assert_eq!(Api::from_path("/v1/conversations"), Api::Conversations);
-    assert_eq!(Api::from_path("/v1/embeddings"), Api::Embeddings);
-    assert_eq!(Api::from_path("/whatever"), Api::Completions);
-    let body = br#"{"model":"m","prompt":"p","messages":[1],"input":"i","instructions":"s","tools":[],"items":[2],"cache_salt":"salt","stream":true}"#;
-    let parsed = RequestBody::parse(body).unwrap();
-    assert_eq!(&*parsed.prefix_text(Api::Completions), br#""p""#);
-    assert_eq!(&*parsed.prefix_text(Api::Chat), b"[1]");
-    assert_eq!(&*parsed.prefix_text(Api::Embeddings), br#""i""#);
-    assert_eq!(&*parsed.prefix_text(Api::Conversations), b"[2]");
-    assert_eq!(&*parsed.prefix_text(Api::Responses), br#""s"[]"i""#);
-    assert_eq!(
-        (parsed.cache_salt.as_deref(), parsed.stream),
-        (Some("salt"), Some(true))
-    );
-}
-
+mod body;
 mod flow;
+mod report;
 mod response;

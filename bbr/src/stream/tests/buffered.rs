@@ -114,7 +114,7 @@ fn upstream_header_and_base_model_are_set_when_configured() {
         set_upstream_model_header: true,
         ..RouterConfig::default()
     };
-    let mut s = Stream::new(Arc::new(config), Arc::new(index));
+    let mut s = RequestStream::new(Arc::new(config), Arc::new(index));
     open(&mut s, BodySendMode::Buffered, &post_headers());
     let out = send(&mut s, body_msg(br#"{"model":"food-review"}"#, true));
     assert_eq!(

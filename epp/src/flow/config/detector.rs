@@ -12,18 +12,27 @@ use serde_json::Value;
 
 use super::{
     DEFAULT_KV_CACHE_UTIL_THRESHOLD, DEFAULT_MAX_CONCURRENCY, DEFAULT_MAX_TOKEN_CONCURRENCY,
-    DEFAULT_QUEUE_DEPTH_THRESHOLD, DetectorConfig, RawPlugin, invalid, parse_go_duration,
+    DEFAULT_METRICS_STALENESS, DEFAULT_QUEUE_DEPTH_THRESHOLD, DetectorConfig, RawPlugin, invalid,
+    parse_go_duration,
 };
 use crate::error::Result;
 
+/// The `parameters` of a `utilization-detector` plugin, in both of its roles: the pool's
+/// saturation detector here, and the scheduler's utilization filter
+/// (`scheduling::plugins`), which alone uses `headroom`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase", default)]
-struct UtilizationParameters {
-    queue_depth_threshold: f64,
-    kv_cache_util_threshold: f64,
-    metrics_staleness_threshold: String,
-    headroom: f64,
-    staleness_policy: Option<String>,
+pub struct UtilizationParameters {
+    /// `queueDepthThreshold`.
+    pub queue_depth_threshold: f64,
+    /// `kvCacheUtilThreshold`.
+    pub kv_cache_util_threshold: f64,
+    /// `metricsStalenessThreshold`, as written (a duration).
+    pub metrics_staleness_threshold: String,
+    /// How far over the thresholds the filter still keeps an endpoint (0.2 = 20 %).
+    pub headroom: f64,
+    /// Only `saturated` (stale endpoints count as full) is supported.
+    pub staleness_policy: Option<String>,
 }
 
 impl Default for UtilizationParameters {
@@ -31,7 +40,7 @@ impl Default for UtilizationParameters {
         Self {
             queue_depth_threshold: DEFAULT_QUEUE_DEPTH_THRESHOLD,
             kv_cache_util_threshold: DEFAULT_KV_CACHE_UTIL_THRESHOLD,
-            metrics_staleness_threshold: "200ms".into(),
+            metrics_staleness_threshold: format!("{}ms", DEFAULT_METRICS_STALENESS.as_millis()),
             headroom: 0.0,
             staleness_policy: None,
         }

@@ -7,8 +7,8 @@ use std::sync::atomic::Ordering as AtomicOrdering;
 use tokio::task::JoinHandle;
 
 use super::*;
+use crate::datastore::EndpointMetrics;
 use crate::datastore::{Datastore, PoolSnapshot, Reservation};
-use crate::engine::EndpointMetrics;
 use crate::scheduling::tests::pool;
 
 struct Harness {

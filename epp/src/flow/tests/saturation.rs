@@ -3,8 +3,8 @@
 use std::time::Instant;
 
 use super::*;
+use crate::datastore::EndpointMetrics;
 use crate::datastore::PoolSnapshot;
-use crate::engine::EndpointMetrics;
 use crate::flow::saturation::Pending;
 use crate::scheduling::tests::pool;
 

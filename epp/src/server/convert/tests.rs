@@ -3,6 +3,7 @@ use envoy_types::pb::envoy::service::ext_proc::v3::HttpHeaders;
 use envoy_types::pb::google::protobuf::ListValue;
 
 use super::*;
+use crate::refusal::ErrorCode;
 
 fn with_hint(value: Value) -> ProcessingRequest {
     let inner = Struct {
@@ -215,11 +216,10 @@ fn bodies_go_back_as_streamed_chunks() {
 
 #[test]
 fn immediate_replies_are_openai_errors_with_a_reason_header() {
-    let out = to_response(Reply::Immediate {
-        status: 503,
-        body: "inference error: ServiceUnavailable - the pool has no ready endpoint".into(),
-        headers: Vec::new(),
-    });
+    let out = to_response(Reply::Refuse(Refusal::new(
+        ErrorCode::ServiceUnavailable,
+        "the pool has no ready endpoint",
+    )));
     let Some(Outbound::ImmediateResponse(immediate)) = out.response else {
         panic!("not immediate");
     };
@@ -241,21 +241,19 @@ fn immediate_replies_are_openai_errors_with_a_reason_header() {
         .unwrap();
     assert_eq!(reason.raw_value, b"rejected-no-endpoints");
     // A message with quotes stays valid JSON.
-    let tricky: serde_json::Value =
-        serde_json::from_slice(&error_body(400, "bad \"model\"\n")).unwrap();
-    assert_eq!(tricky["error"]["message"], "bad \"model\"\n");
+    let tricky = Refusal::new(ErrorCode::BadRequest, "bad \"model\"\n");
+    let tricky: serde_json::Value = serde_json::from_slice(&tricky.json_body()).unwrap();
+    assert_eq!(
+        tricky["error"]["message"],
+        "inference error: BadRequest - bad \"model\"\n"
+    );
 }
 
 #[test]
 fn a_flow_control_reason_replaces_the_status_default_once() {
-    let out = to_response(Reply::Immediate {
-        status: 429,
-        body: "inference error: ResourceExhausted - request timed out in queue".into(),
-        headers: vec![(
-            REQUEST_DROPPED_REASON_HEADER.to_owned(),
-            "rejected-ttl-expired".to_owned(),
-        )],
-    });
+    let refusal = Refusal::new(ErrorCode::ResourceExhausted, "request timed out in queue")
+        .with_reason("rejected-ttl-expired");
+    let out = to_response(Reply::Refuse(refusal));
     let Some(Outbound::ImmediateResponse(immediate)) = out.response else {
         panic!("not immediate");
     };

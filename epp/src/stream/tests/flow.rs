@@ -1,12 +1,11 @@
-//! The admitting phase: the stream hands the shell a `FlowRequest`, then
-//! schedules on an admission or answers a rejection with its reason header.
+//! The admitting phase: the stream hands the shell a `FlowRequest` as
+//! `Step::Admit`, then schedules on an admission or answers a rejection with
+//! its refusal; the body is parsed once either way.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use switchyard_api::protocol::{
-    INFERENCE_FAIRNESS_ID_HEADER, INFERENCE_OBJECTIVE_HEADER, REQUEST_DROPPED_REASON_HEADER,
-};
+use switchyard_api::protocol::{INFERENCE_FAIRNESS_ID_HEADER, INFERENCE_OBJECTIVE_HEADER};
 
 use super::*;
 use crate::datastore::Datastore;
@@ -16,19 +15,27 @@ use crate::flow::{
 
 const MARKER: &str = "x-gateway-trusted";
 
-/// Sends headers and the whole body with flow control on; returns the body's replies.
-fn send(stream: &mut RequestStream, hdrs: &[(&str, &[u8])], env: &Env<'_>) -> Vec<Reply> {
+/// Sends headers and the whole body; returns the step the body ends with.
+fn send(stream: &mut RequestStream, hdrs: &[(&str, &[u8])], env: &Env<'_>) -> Step {
     let event = Event::RequestHeaders {
         headers: hdrs,
         end_of_stream: false,
         subset: None,
     };
-    assert!(stream.on_event(event, env).unwrap().is_empty());
+    assert!(stream.on_event(event, env).unwrap().replies().is_empty());
     let body = Event::RequestBody {
         chunk: CHAT,
         end_of_stream: true,
     };
     stream.on_event(body, env).unwrap()
+}
+
+/// The admission request of a step that must wait for admission.
+fn admit(step: Step) -> FlowRequest {
+    match step {
+        Step::Admit(request) => request,
+        Step::Replies(replies) => panic!("expected an admission request, got {replies:?}"),
+    }
 }
 
 fn flow_headers() -> Vec<(&'static str, &'static [u8])> {
@@ -58,12 +65,8 @@ async fn an_admitted_request_is_picked_and_its_flow_headers_stripped() {
     };
     let mut stream = RequestStream::new();
     let hdrs = flow_headers();
-    assert!(
-        send(&mut stream, &hdrs, &env).is_empty(),
-        "waits for admission"
-    );
-    assert!(stream.is_admitting());
-    let request = stream.take_flow_request().unwrap();
+    let parses_before = crate::stream::body::parse_count::get();
+    let request = admit(send(&mut stream, &hdrs, &env));
     assert_eq!(
         request,
         FlowRequest {
@@ -73,7 +76,6 @@ async fn an_admitted_request_is_picked_and_its_flow_headers_stripped() {
             ttl: Some(Duration::from_millis(1500)),
         }
     );
-    assert_eq!(stream.take_flow_request(), None, "taken once");
 
     // A real controller over a real datastore admits it.
     let datastore = Arc::new(Datastore::new(world.snapshot.clone()));
@@ -88,7 +90,15 @@ async fn an_admitted_request_is_picked_and_its_flow_headers_stripped() {
     let metrics = Arc::new(FlowMetrics::default());
     let (controller, actor) = FlowController::spawn(config, probe, Arc::clone(&metrics));
     let admission = controller.admit(request).await.unwrap();
-    let replies = stream.on_admission(Ok(admission), &env).unwrap();
+    let replies = stream
+        .on_event(Event::Admission(Ok(admission)), &env)
+        .unwrap()
+        .replies();
+    assert_eq!(
+        crate::stream::body::parse_count::get() - parses_before,
+        1,
+        "the body is parsed once, not again after admission"
+    );
     let routing = routing(&replies);
     assert!(header(routing, DESTINATION_ENDPOINT_HEADER).is_some());
     for name in FlowHeaders::STRIPPED.into_iter().chain([MARKER]) {
@@ -108,7 +118,7 @@ async fn an_admitted_request_is_picked_and_its_flow_headers_stripped() {
     assert_eq!(metrics.count(Outcome::Dispatched), 1);
     // A second outcome is a shell bug, reported as an error rather than ignored.
     let again = Rejection::new(Outcome::RejectedOther, 1, Duration::ZERO);
-    assert!(stream.on_admission(Err(again), &env).is_err());
+    assert!(stream.on_event(Event::Admission(Err(again)), &env).is_err());
     controller.shutdown();
     actor.await.unwrap();
 }
@@ -124,8 +134,7 @@ fn a_rejection_ends_the_request_with_its_status_body_and_reason() {
     let mut hdrs = headers("/v1/chat/completions");
     hdrs.push((INFERENCE_OBJECTIVE_HEADER, b"batch"));
     let mut stream = RequestStream::new();
-    assert!(send(&mut stream, &hdrs, &env).is_empty());
-    let request = stream.take_flow_request().unwrap();
+    let request = admit(send(&mut stream, &hdrs, &env));
     assert_eq!(request.priority, -1);
     assert_eq!(request.fairness_id, "default-flow");
     for (outcome, status, reason) in [
@@ -134,25 +143,23 @@ fn a_rejection_ends_the_request_with_its_status_body_and_reason() {
         (Outcome::RejectedNoEndpoints, 503, "rejected-no-endpoints"),
     ] {
         let mut stream = RequestStream::new();
-        assert!(send(&mut stream, &hdrs, &env).is_empty());
+        admit(send(&mut stream, &hdrs, &env));
         let rejection = Rejection::new(outcome, -1, Duration::from_millis(20));
-        let replies = stream.on_admission(Err(rejection.clone()), &env).unwrap();
+        let replies = stream
+            .on_event(Event::Admission(Err(rejection.clone())), &env)
+            .unwrap()
+            .replies();
         match replies.as_slice() {
-            [
-                Reply::Immediate {
-                    status: got,
-                    body,
-                    headers,
-                },
-            ] => {
-                assert_eq!(*got, status);
-                assert_eq!(body, &rejection.body());
+            [Reply::Refuse(refusal)] => {
+                assert_eq!(refusal.status(), status);
+                let code = rejection.error_code().as_str();
                 assert_eq!(
-                    headers.as_slice(),
-                    [(REQUEST_DROPPED_REASON_HEADER.to_owned(), reason.to_owned())]
+                    refusal.text(),
+                    format!("inference error: {code} - {rejection}")
                 );
+                assert_eq!(refusal.reason, reason);
             }
-            other => panic!("expected one immediate reply, got {other:?}"),
+            other => panic!("expected one refusal, got {other:?}"),
         }
         assert!(stream.is_done());
         assert!(stream.pick().is_none());
@@ -174,8 +181,7 @@ fn untrusted_flow_headers_are_ignored_but_still_stripped() {
         .filter(|(name, _)| *name != MARKER)
         .collect();
     let mut stream = RequestStream::new();
-    assert!(send(&mut stream, &hdrs, &env).is_empty());
-    let request = stream.take_flow_request().unwrap();
+    let request = admit(send(&mut stream, &hdrs, &env));
     assert_eq!(
         (request.fairness_id.as_str(), request.priority, request.ttl),
         ("default-flow", 0, None)
@@ -197,15 +203,13 @@ fn bodiless_requests_and_flow_control_off_skip_admission() {
         end_of_stream: true,
         subset: None,
     };
-    let replies = stream.on_event(event, &env).unwrap();
+    let replies = stream.on_event(event, &env).unwrap().replies();
     assert!(matches!(replies[0], Reply::RequestHeaders(_)));
-    assert_eq!(stream.take_flow_request(), None);
 
     let off = world.env();
     let mut stream = RequestStream::new();
-    let replies = send(&mut stream, &hdrs, &off);
+    let replies = send(&mut stream, &hdrs, &off).replies();
     assert!(matches!(replies[0], Reply::RequestHeaders(_)));
-    assert_eq!(stream.take_flow_request(), None);
     // Stripped even without flow control: the model server never sees them.
     assert!(
         routing(&replies)

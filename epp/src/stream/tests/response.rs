@@ -65,7 +65,8 @@ fn rewrites_the_model_and_restores_it_in_the_response() {
             },
             &env,
         )
-        .unwrap();
+        .unwrap()
+        .replies();
     let Reply::ResponseHeaders(h) = &replies[0] else {
         panic!()
     };
@@ -80,6 +81,7 @@ fn rewrites_the_model_and_restores_it_in_the_response() {
                 &env
             )
             .unwrap()
+            .replies()
             .is_empty()
     );
     let replies = stream
@@ -90,7 +92,8 @@ fn rewrites_the_model_and_restores_it_in_the_response() {
             },
             &env,
         )
-        .unwrap();
+        .unwrap()
+        .replies();
     assert_eq!(
         replies,
         [Reply::ResponseBody {
@@ -135,7 +138,8 @@ fn streaming_responses_are_forwarded_chunk_by_chunk_and_release_on_trailers() {
             },
             &env,
         )
-        .unwrap();
+        .unwrap()
+        .replies();
     let replies = stream
         .on_event(
             Event::ResponseBody {
@@ -144,7 +148,8 @@ fn streaming_responses_are_forwarded_chunk_by_chunk_and_release_on_trailers() {
             },
             &env,
         )
-        .unwrap();
+        .unwrap()
+        .replies();
     assert_eq!(
         replies,
         [Reply::ResponseBody {
@@ -152,7 +157,10 @@ fn streaming_responses_are_forwarded_chunk_by_chunk_and_release_on_trailers() {
             end_of_stream: false
         }]
     );
-    let replies = stream.on_event(Event::ResponseTrailers, &env).unwrap();
+    let replies = stream
+        .on_event(Event::ResponseTrailers, &env)
+        .unwrap()
+        .replies();
     assert_eq!(replies, [Reply::Trailers { response: true }]);
     assert_eq!(load.in_flight(), 0);
     assert!(stream.is_done());
@@ -173,7 +181,8 @@ fn response_headers_reply(world: &World, served: ServedEndpoint<'_>) -> HeadersR
             },
             &world.env(),
         )
-        .unwrap();
+        .unwrap()
+        .replies();
     match replies.as_slice() {
         [Reply::ResponseHeaders(h)] => h.clone(),
         other => panic!("{other:?}"),

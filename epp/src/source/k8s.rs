@@ -62,8 +62,8 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 
 use crate::error::Result;
-use crate::k8s::errors::{MergeLog, handle_error, is_not_found};
-use crate::k8s::objects::{
+use crate::source::k8s::errors::{MergeLog, handle_error, is_not_found};
+use crate::source::k8s::objects::{
     ClusterObjects, label_selector, pod_view, pool_state, stored_model, stored_rewrite,
 };
 use crate::source::{PoolSource, PoolState};

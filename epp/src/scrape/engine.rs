@@ -12,32 +12,12 @@ use std::sync::Arc;
 
 pub use spec::MetricSpec;
 
+use crate::datastore::EndpointMetrics;
 use crate::error::{Error, Result};
 use crate::metrics_text::Exposition;
 
 /// Upstream's default engine name.
 pub const DEFAULT_ENGINE: &str = "vllm";
-
-/// What the EPP knows about one model server's load, from its last scrape.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct EndpointMetrics {
-    /// Requests queued in the engine, not yet running.
-    pub waiting_queue: u32,
-    /// Requests the engine is running.
-    pub running: u32,
-    /// KV-cache utilisation, clamped to 0–1.
-    pub kv_cache_usage: f64,
-    /// LoRA adapters loaded and serving.
-    pub active_loras: Arc<[Box<str>]>,
-    /// LoRA adapters requested and waiting to be loaded.
-    pub waiting_loras: Arc<[Box<str>]>,
-    /// How many adapters the server can hold at once, when it says.
-    pub max_loras: Option<u32>,
-    /// KV-cache block size in tokens (vLLM `block_size`, SGLang `page_size`).
-    pub cache_block_size: Option<u32>,
-    /// Number of KV-cache blocks on the GPU (vLLM `num_gpu_blocks`).
-    pub cache_num_blocks: Option<u64>,
-}
 
 /// Where an engine reports one cache figure.
 #[derive(Clone, Debug, PartialEq, Eq)]
