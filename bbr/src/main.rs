@@ -4,43 +4,14 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::Parser;
-use switchyard_bbr::server::cli::{Args, LogFormat};
+use switchyard_bbr::server::cli::Args;
 use switchyard_bbr::server::{self, Options};
-use tracing_subscriber::EnvFilter;
-
-fn init_logging(args: &Args) {
-    let level = match args.verbosity {
-        0 | 1 => "info",
-        2 | 3 => "debug",
-        _ => "trace",
-    };
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter);
-    match args.log_format {
-        LogFormat::Json => builder.json().init(),
-        LogFormat::Text => builder.init(),
-    }
-}
-
-async fn terminated() {
-    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-        Ok(term) => term,
-        Err(err) => {
-            tracing::warn!(%err, "cannot listen for SIGTERM; only Ctrl-C stops BBR");
-            let _ = tokio::signal::ctrl_c().await;
-            return;
-        }
-    };
-    tokio::select! {
-        _ = term.recv() => {}
-        _ = tokio::signal::ctrl_c() => {}
-    }
-}
+use switchyard_runtime::shutdown::terminated;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    init_logging(&args);
+    args.log.init();
     let config = args.router_config()?;
     let [grpc_addr, health_addr, metrics_addr] = args.addresses()?;
     let tls = args.cert_source()?;
@@ -68,7 +39,7 @@ async fn main() -> anyhow::Result<()> {
     })
     .await?;
     tokio::select! {
-        () = terminated() => {
+        () = terminated("BBR") => {
             tracing::info!("termination signal received; draining");
             running.shutdown().await?;
         }

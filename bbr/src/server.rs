@@ -2,7 +2,9 @@
 //! base-model mappings, started together and drained together.
 //!
 //! [`start`] binds every listener first (so a port clash fails startup with the address), then
-//! serves until [`Running::shutdown`]: health turns NOT_SERVING, the listeners stop accepting,
+//! serves until [`Running::shutdown`], which follows the workspace's one drain sequence
+//! ([`switchyard_runtime::shutdown`]): health turns NOT_SERVING, the listeners keep accepting
+//! through the drain grace (none unless [`Running::with_drain_grace`] sets one), then stop, and
 //! in-flight ext_proc streams finish (bounded by the drain timeout).
 
 pub mod cli;
@@ -18,9 +20,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use envoy_types::pb::envoy::service::ext_proc::v3::external_processor_server::ExternalProcessorServer;
+use switchyard_runtime::shutdown::{Drain, Tasks};
+use switchyard_runtime::tls::{AcceptLimits, Certificates};
 use tokio::net::TcpListener;
-use tokio::task::JoinSet;
-use tokio_util::sync::CancellationToken;
 use tonic::transport::server::TcpIncoming;
 use tonic_health::ServingStatus;
 use tonic_health::server::HealthReporter;
@@ -69,10 +71,9 @@ pub struct Running {
     pub metrics: Arc<Metrics>,
     /// The shared mappings.
     pub mappings: Arc<MappingStore>,
-    cancel: CancellationToken,
     health: HealthReporter,
-    tasks: JoinSet<Result<()>>,
-    drain_timeout: Duration,
+    tasks: Tasks<Error>,
+    drain: Drain,
 }
 
 async fn bind(what: &'static str, addr: SocketAddr) -> Result<TcpListener> {
@@ -108,8 +109,8 @@ pub async fn start(options: Options) -> Result<Running> {
 
     let metrics = Arc::new(Metrics::new());
     let mappings = Arc::new(MappingStore::new(metrics.clone()));
-    let cancel = CancellationToken::new();
-    let mut tasks = JoinSet::new();
+    let mut tasks = Tasks::new();
+    let cancel = tasks.token().clone();
 
     if let Some((path, interval)) = base_model_file {
         let poller = mappings::watch_file(path, interval, mappings.clone(), cancel.clone()).await?;
@@ -155,13 +156,14 @@ pub async fn start(options: Options) -> Result<Running> {
             });
         }
         Some(source) => {
-            let certificates = tls::Certificates::load(source)?;
-            let watch = certificates.clone().watch(source.clone(), cancel.clone());
-            tasks.spawn(async move {
-                watch.await;
-                Ok(())
-            });
-            let incoming = tls::incoming(grpc_listener, certificates, cancel.clone());
+            let certificates = Certificates::load_and_watch(source, tls::ALPN, &cancel)
+                .map_err(|e| Error::Tls(e.to_string()))?;
+            let incoming = switchyard_runtime::tls::incoming(
+                grpc_listener,
+                certificates,
+                AcceptLimits::default(),
+                cancel.clone(),
+            );
             tasks.spawn(async move {
                 grpc.serve_with_incoming_shutdown(incoming, shutdown.cancelled_owned())
                     .await
@@ -192,7 +194,7 @@ pub async fn start(options: Options) -> Result<Running> {
     });
 
     let shutdown = cancel.clone();
-    let router = metrics::router(metrics.clone());
+    let router = switchyard_runtime::metrics::router(metrics.clone());
     tasks.spawn(async move {
         axum::serve(metrics_listener, router)
             .with_graceful_shutdown(shutdown.cancelled_owned())
@@ -217,58 +219,49 @@ pub async fn start(options: Options) -> Result<Running> {
         metrics_addr: metrics_bound,
         metrics,
         mappings,
-        cancel,
         health,
         tasks,
-        drain_timeout,
+        drain: Drain {
+            grace: Duration::ZERO,
+            timeout: drain_timeout,
+        },
     })
 }
 
 impl Running {
-    /// Waits until a server fails (an `Err`) — normally forever.
-    pub async fn wait_for_failure(&mut self) -> Result<()> {
-        while let Some(joined) = self.tasks.join_next().await {
-            match joined {
-                Ok(Ok(())) => {}
-                Ok(Err(err)) => return Err(err),
-                Err(join) => {
-                    return Err(Error::Serve {
-                        what: "a server task",
-                        addr: self.grpc_addr,
-                        source: std::io::Error::other(join),
-                    });
-                }
-            }
-        }
-        Ok(())
+    /// Keeps the listeners accepting for `grace` after health turned NOT_SERVING on
+    /// shutdown, so a client that has not yet seen the health change is still served.
+    pub fn with_drain_grace(mut self, grace: Duration) -> Self {
+        self.drain.grace = grace;
+        self
     }
 
-    /// Drains: health NOT_SERVING, stop accepting, let in-flight streams finish (bounded).
-    pub async fn shutdown(mut self) -> Result<()> {
-        self.health
-            .set_service_status("", ServingStatus::NotServing)
-            .await;
-        self.health
-            .set_not_serving::<ExternalProcessorServer<BbrService>>()
-            .await;
-        self.cancel.cancel();
-        let drain = async {
-            while let Some(joined) = self.tasks.join_next().await {
-                if let Ok(Err(err)) = joined {
-                    tracing::warn!(%err, "server ended with an error while draining");
-                }
-            }
-        };
-        if tokio::time::timeout(self.drain_timeout, drain)
+    /// Waits until a server fails (an `Err`) — normally forever.
+    pub async fn wait_for_failure(&mut self) -> Result<()> {
+        let grpc_addr = self.grpc_addr;
+        self.tasks
+            .wait_for_failure(|join| Error::Serve {
+                what: "a server task",
+                addr: grpc_addr,
+                source: std::io::Error::other(join),
+            })
             .await
-            .is_err()
-        {
-            tracing::warn!(
-                timeout_s = self.drain_timeout.as_secs(),
-                "drain timeout reached; closing the remaining streams",
-            );
-            self.tasks.abort_all();
-        }
+    }
+
+    /// Drains: health NOT_SERVING, the grace, stop accepting, let in-flight streams finish
+    /// (bounded by the drain timeout).
+    pub async fn shutdown(self) -> Result<()> {
+        let health = self.health;
+        self.tasks
+            .drain(self.drain, async move {
+                health
+                    .set_service_status("", ServingStatus::NotServing)
+                    .await;
+                health
+                    .set_not_serving::<ExternalProcessorServer<BbrService>>()
+                    .await;
+            })
+            .await;
         Ok(())
     }
 }

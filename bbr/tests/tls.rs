@@ -119,8 +119,8 @@ async fn cert_path_serves_tls_and_picks_up_a_rotation() {
     let dir = tempfile::tempdir().unwrap();
     let first = write_pair(dir.path());
     let bbr = start(CertSource::Dir {
-        dir: dir.path().to_path_buf(),
-        poll: Duration::from_millis(20),
+        path: dir.path().to_path_buf(),
+        poll: Some(Duration::from_millis(20)),
     })
     .await;
     let addr = bbr.grpc_addr;
@@ -174,8 +174,8 @@ async fn a_broken_cert_path_stops_startup_with_the_file_name() {
         config_maps: None,
         drain_timeout: Duration::from_secs(1),
         tls: Some(CertSource::Dir {
-            dir: dir.path().to_path_buf(),
-            poll: Duration::from_secs(1),
+            path: dir.path().to_path_buf(),
+            poll: Some(Duration::from_secs(1)),
         }),
     })
     .await

@@ -2,11 +2,13 @@
 //! (`pkg/epp/server/options.go@v1.5.0`) where they overlap, and their translation into
 //! validated settings. Boolean flags accept Go's `--flag=false` spelling.
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::{ArgAction, Parser, ValueEnum};
+use clap::{ArgAction, Parser};
+use switchyard_runtime::args::{LogArgs, ServeArgs};
+pub use switchyard_runtime::log::LogFormat;
 
 use crate::error::{Error, Result};
 use crate::flow::{FlowControlConfig, HeaderTrust};
@@ -18,19 +20,18 @@ use crate::server::tls::CertSource;
 /// How often `--cert-path` is checked for new files.
 const CERT_POLL: Duration = Duration::from_secs(1);
 
-/// Log line format.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum LogFormat {
-    /// One JSON object per line (for log pipelines).
-    Json,
-    /// Human-readable lines.
-    Text,
-}
-
 /// switchyard-epp: the Endpoint Picker — an Envoy ext_proc server that picks the model
 /// server for each request of one InferencePool.
+// The shared groups carry the EPP's names and defaults; only the environment variables the
+// EPP has always read are added here.
 #[derive(Debug, Clone, Parser)]
-#[command(name = "switchyard-epp", version, about)]
+#[command(
+    name = "switchyard-epp",
+    version,
+    about,
+    mut_arg("bind_address", |a| a.env("EPP_BIND_ADDRESS")),
+    mut_arg("log_format", |a| a.env("EPP_LOG_FORMAT")),
+)]
 pub struct Args {
     /// The InferencePool this EPP serves (Kubernetes mode; names the pool in standalone mode).
     #[arg(long, env = "POOL_NAME")]
@@ -54,21 +55,9 @@ pub struct Args {
     #[arg(long, value_parser = parse_duration, default_value = "1s")]
     pub endpoints_file_poll_interval: Duration,
 
-    /// Address the listeners bind to.
-    #[arg(long, env = "EPP_BIND_ADDRESS", default_value_t = IpAddr::V4(Ipv4Addr::UNSPECIFIED))]
-    pub bind_address: IpAddr,
-
-    /// gRPC port of the ext_proc service.
-    #[arg(long, default_value_t = 9002)]
-    pub grpc_port: u16,
-
-    /// gRPC port of the grpc.health.v1 service.
-    #[arg(long, default_value_t = 9003)]
-    pub grpc_health_port: u16,
-
-    /// HTTP port of the Prometheus `/metrics` endpoint.
-    #[arg(long, default_value_t = 9090)]
-    pub metrics_port: u16,
+    /// The listeners' address and ports.
+    #[command(flatten)]
+    pub serve: ServeArgs,
 
     /// EndpointPickerConfig file (upstream's format); upstream's defaults without it.
     #[arg(long)]
@@ -140,13 +129,9 @@ pub struct Args {
     #[arg(long, value_parser = parse_duration, default_value = "30s")]
     pub drain_timeout: Duration,
 
-    /// Log format.
-    #[arg(long, env = "EPP_LOG_FORMAT", value_enum, default_value_t = LogFormat::Json)]
-    pub log_format: LogFormat,
-
-    /// Verbosity like upstream's `-v`: 0–1 info, 2–3 debug, 4+ trace (RUST_LOG overrides).
-    #[arg(short = 'v', long = "v", default_value_t = 0)]
-    pub verbosity: u8,
+    /// Log format and verbosity.
+    #[command(flatten)]
+    pub log: LogArgs,
 }
 
 /// Parses `50ms`, `2s`, `1m`, `1h`, `1m30s` or a bare number of seconds.
@@ -247,16 +232,13 @@ impl Args {
 
     /// The three listener addresses, checked to be distinct.
     pub fn addresses(&self) -> Result<[SocketAddr; 3]> {
-        let ports = [self.grpc_port, self.grpc_health_port, self.metrics_port];
-        for (i, a) in ports.iter().enumerate() {
-            if *a != 0 && ports.iter().skip(i + 1).any(|b| b == a) {
-                return Err(Error::Flag {
-                    flag: "--grpc-port/--grpc-health-port/--metrics-port",
-                    reason: format!("port {a} is used twice; give each listener its own port"),
-                });
-            }
-        }
-        Ok(ports.map(|port| SocketAddr::new(self.bind_address, port)))
+        self.serve.addresses().map_err(|e| match e {
+            switchyard_runtime::Error::Flag { flag, reason } => Error::Flag { flag, reason },
+            other => Error::Flag {
+                flag: "--grpc-port/--grpc-health-port/--metrics-port",
+                reason: other.to_string(),
+            },
+        })
     }
 
     /// The TLS certificate source, `None` when `--secure-serving=false`.

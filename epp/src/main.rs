@@ -4,41 +4,12 @@
 
 use anyhow::Context;
 use clap::Parser;
-use switchyard_epp::cli::{Args, LogFormat};
+use switchyard_epp::cli::Args;
 use switchyard_epp::scheduling::Scheduler;
 use switchyard_epp::server::{self, Options, Running, wiring};
 use switchyard_epp::source::k8s::KubernetesSource;
 use switchyard_epp::source::standalone::StandaloneSource;
-use tracing_subscriber::EnvFilter;
-
-fn init_logging(args: &Args) {
-    let level = match args.verbosity {
-        0 | 1 => "info",
-        2 | 3 => "debug",
-        _ => "trace",
-    };
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter);
-    match args.log_format {
-        LogFormat::Json => builder.json().init(),
-        LogFormat::Text => builder.init(),
-    }
-}
-
-async fn terminated() {
-    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-        Ok(term) => term,
-        Err(err) => {
-            tracing::warn!(%err, "cannot listen for SIGTERM; only Ctrl-C stops the EPP");
-            let _ = tokio::signal::ctrl_c().await;
-            return;
-        }
-    };
-    tokio::select! {
-        _ = term.recv() => {}
-        _ = tokio::signal::ctrl_c() => {}
-    }
-}
+use switchyard_runtime::shutdown::terminated;
 
 async fn kube_client(why: &str) -> anyhow::Result<kube::Client> {
     kube::Client::try_default().await.with_context(|| {
@@ -52,7 +23,7 @@ async fn kube_client(why: &str) -> anyhow::Result<kube::Client> {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    init_logging(&args);
+    args.log.init();
     let scheduler = Scheduler::new(args.scheduler_config()?);
     let [grpc_addr, health_addr, metrics_addr] = args.addresses()?;
     let pool_name = args.pool_name()?;
@@ -97,7 +68,7 @@ async fn main() -> anyhow::Result<()> {
         running.spawn(election);
     }
     tokio::select! {
-        () = terminated() => {
+        () = terminated("the EPP") => {
             tracing::info!("termination signal received; draining");
             running.shutdown().await?;
         }

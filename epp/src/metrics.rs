@@ -15,10 +15,6 @@ pub mod labels;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::State;
-use axum::http::{StatusCode, header};
-use axum::response::IntoResponse;
-use axum::routing::get;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -221,9 +217,7 @@ impl Metrics {
 
     /// The registry in the OpenMetrics text format.
     pub fn encode(&self) -> Result<String, std::fmt::Error> {
-        let mut text = String::new();
-        prometheus_client::encoding::text::encode(&mut text, &self.registry)?;
-        Ok(text)
+        switchyard_runtime::metrics::encode(&self.registry)
     }
 }
 
@@ -233,33 +227,22 @@ impl Default for Metrics {
     }
 }
 
-#[derive(Clone)]
-struct MetricsState {
+/// What one scrape reads: the metrics, and the snapshot the pool gauges are computed from.
+struct Scrape {
     metrics: Arc<Metrics>,
     datastore: Arc<Datastore>,
 }
 
-/// The `/metrics` endpoint.
-pub fn router(metrics: Arc<Metrics>, datastore: Arc<Datastore>) -> Router {
-    Router::new()
-        .route("/metrics", get(serve_metrics))
-        .with_state(MetricsState { metrics, datastore })
+impl switchyard_runtime::metrics::Exposition for Scrape {
+    fn encode(&self) -> Result<String, std::fmt::Error> {
+        self.metrics.observe_pool(&self.datastore.load());
+        self.metrics.encode()
+    }
 }
 
-async fn serve_metrics(State(state): State<MetricsState>) -> impl IntoResponse {
-    state.metrics.observe_pool(&state.datastore.load());
-    match state.metrics.encode() {
-        Ok(text) => (
-            StatusCode::OK,
-            [(
-                header::CONTENT_TYPE,
-                "application/openmetrics-text; version=1.0.0; charset=utf-8",
-            )],
-            text,
-        )
-            .into_response(),
-        Err(_) => (StatusCode::INTERNAL_SERVER_ERROR, "cannot encode metrics").into_response(),
-    }
+/// The `/metrics` endpoint (the runtime's router), refreshing the pool gauges on each scrape.
+pub fn router(metrics: Arc<Metrics>, datastore: Arc<Datastore>) -> Router {
+    switchyard_runtime::metrics::router(Arc::new(Scrape { metrics, datastore }))
 }
 
 #[cfg(test)]

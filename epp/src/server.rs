@@ -2,8 +2,10 @@
 //! and the pool source, started together and drained together.
 //!
 //! [`start`] binds every listener first (so a port clash fails startup naming the address),
-//! then serves until [`Running::shutdown`]: health turns NOT_SERVING, the listeners stop
-//! accepting, in-flight ext_proc streams finish (bounded by the drain timeout).
+//! then serves until [`Running::shutdown`], which follows the workspace's one drain sequence
+//! ([`switchyard_runtime::shutdown`]): health turns NOT_SERVING, the listeners keep accepting
+//! through the drain grace (none unless [`Running::with_drain_grace`] sets one), then stop, and
+//! in-flight ext_proc streams finish (bounded by the drain timeout).
 
 pub mod convert;
 pub mod grpc;
@@ -16,8 +18,9 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use switchyard_runtime::shutdown::{Drain, Tasks};
+use switchyard_runtime::tls::{AcceptLimits, Certificates};
 use tokio::net::TcpListener;
-use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tonic::transport::server::TcpIncoming;
 
@@ -33,7 +36,7 @@ use crate::scrape::{self, ScrapeConfig};
 use crate::source::PoolSource;
 use grpc::{EppService, Shared};
 use health::{HealthService, Readiness};
-use tls::{CertSource, Tls};
+use tls::CertSource;
 
 /// HTTP/2 flow-control window per ext_proc stream: a large prompt arrives in one round trip.
 const STREAM_WINDOW_BYTES: u32 = 1024 * 1024;
@@ -84,9 +87,8 @@ pub struct Running {
     readiness: Arc<Readiness>,
     metrics: Arc<Metrics>,
     flow_metrics: Option<Arc<FlowMetrics>>,
-    cancel: CancellationToken,
-    tasks: JoinSet<Result<()>>,
-    drain_timeout: Duration,
+    tasks: Tasks<Error>,
+    drain: Drain,
 }
 
 async fn bind(what: &'static str, addr: SocketAddr) -> Result<(TcpListener, SocketAddr)> {
@@ -118,11 +120,14 @@ pub async fn start<S: PoolSource>(options: Options, source: S) -> Result<Running
     let (health_listener, health_bound) = bind("gRPC health", health_addr).await?;
     let (metrics_listener, metrics_bound) = bind("metrics", metrics_addr).await?;
 
-    let cancel = CancellationToken::new();
-    let tls = tls.map(|source| Tls::load(&source, &cancel)).transpose()?;
+    let mut tasks = Tasks::new();
+    let cancel = tasks.token().clone();
+    let tls = tls
+        .map(|source| Certificates::load_and_watch(&source, tls::ALPN, &cancel))
+        .transpose()
+        .map_err(|e| Error::Tls(format!("--secure-serving/--cert-path: {e}")))?;
     let datastore = Arc::new(Datastore::default());
     let readiness = Arc::new(Readiness::new(leader_election));
-    let mut tasks = JoinSet::new();
     let (flow, flow_metrics) = if flow_control.enabled {
         let (controller, metrics) =
             spawn_flow_control(flow_control, &datastore, &mut tasks, &cancel);
@@ -174,8 +179,13 @@ pub async fn start<S: PoolSource>(options: Options, source: S) -> Result<Running
         source: std::io::Error::other(e),
     };
     match tls {
-        Some(tls) => {
-            let incoming = tls.incoming(grpc_listener, cancel.clone());
+        Some(certificates) => {
+            let incoming = switchyard_runtime::tls::incoming(
+                grpc_listener,
+                certificates,
+                AcceptLimits::default(),
+                cancel.clone(),
+            );
             tasks.spawn(async move {
                 router
                     .serve_with_incoming_shutdown(incoming, shutdown.cancelled_owned())
@@ -240,9 +250,11 @@ pub async fn start<S: PoolSource>(options: Options, source: S) -> Result<Running
         readiness,
         metrics,
         flow_metrics,
-        cancel,
         tasks,
-        drain_timeout,
+        drain: Drain {
+            grace: Duration::ZERO,
+            timeout: drain_timeout,
+        },
     })
 }
 
@@ -251,7 +263,7 @@ pub async fn start<S: PoolSource>(options: Options, source: S) -> Result<Running
 fn spawn_flow_control(
     config: FlowControlConfig,
     datastore: &Arc<Datastore>,
-    tasks: &mut JoinSet<Result<()>>,
+    tasks: &mut Tasks<Error>,
     cancel: &CancellationToken,
 ) -> (FlowController, Arc<FlowMetrics>) {
     let config = Arc::new(config);
@@ -296,9 +308,16 @@ impl Running {
         Arc::clone(&self.metrics)
     }
 
-    /// Cancelled when the EPP starts draining; background tasks stop on it.
+    /// Cancelled when the EPP stops accepting on drain; background tasks stop on it.
     pub fn shutdown_token(&self) -> CancellationToken {
-        self.cancel.clone()
+        self.tasks.token().clone()
+    }
+
+    /// Keeps the listeners accepting for `grace` after health turned NOT_SERVING on
+    /// shutdown, so a client that has not yet seen the health change is still served.
+    pub fn with_drain_grace(mut self, grace: Duration) -> Self {
+        self.drain.grace = grace;
+        self
     }
 
     /// Runs a background task (the scraper, leader election) that is awaited on drain; an
@@ -309,43 +328,23 @@ impl Running {
 
     /// Waits until a task fails (an `Err`); returns `Ok` once every task ended cleanly.
     pub async fn wait_for_failure(&mut self) -> Result<()> {
-        while let Some(joined) = self.tasks.join_next().await {
-            match joined {
-                Ok(Ok(())) => {}
-                Ok(Err(err)) => return Err(err),
-                Err(join) => {
-                    return Err(Error::Serve {
-                        what: "a server task",
-                        addr: self.grpc_addr,
-                        source: std::io::Error::other(join),
-                    });
-                }
-            }
-        }
-        Ok(())
+        let grpc_addr = self.grpc_addr;
+        self.tasks
+            .wait_for_failure(|join| Error::Serve {
+                what: "a server task",
+                addr: grpc_addr,
+                source: std::io::Error::other(join),
+            })
+            .await
     }
 
-    /// Drains: health NOT_SERVING, stop accepting, let in-flight streams finish (bounded).
-    pub async fn shutdown(mut self) -> Result<()> {
-        self.readiness.set_draining();
-        self.cancel.cancel();
-        let drain = async {
-            while let Some(joined) = self.tasks.join_next().await {
-                if let Ok(Err(err)) = joined {
-                    tracing::warn!(%err, "task ended with an error while draining");
-                }
-            }
-        };
-        if tokio::time::timeout(self.drain_timeout, drain)
-            .await
-            .is_err()
-        {
-            tracing::warn!(
-                timeout_s = self.drain_timeout.as_secs(),
-                "drain timeout reached; closing the remaining streams",
-            );
-            self.tasks.abort_all();
-        }
+    /// Drains: health NOT_SERVING, the grace, stop accepting, let in-flight streams finish
+    /// (bounded by the drain timeout).
+    pub async fn shutdown(self) -> Result<()> {
+        let readiness = self.readiness;
+        self.tasks
+            .drain(self.drain, async move { readiness.set_draining() })
+            .await;
         Ok(())
     }
 }

@@ -6,16 +6,8 @@ pub mod client;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use clap::{Args as ClapArgs, Parser, Subcommand, ValueEnum};
-
-/// Log line format.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum LogFormat {
-    /// One JSON object per line (for log pipelines).
-    Json,
-    /// Human-readable lines.
-    Text,
-}
+use clap::{Args as ClapArgs, Parser, Subcommand};
+pub use switchyard_runtime::log::LogFormat;
 
 /// switchyard-rollout: metric-gated canary weights on HTTPRoutes for
 /// InferencePools (InferenceRollout, rollout.switchyard.dev/v1alpha1).

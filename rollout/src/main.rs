@@ -12,8 +12,8 @@ use switchyard_rollout::controller;
 use switchyard_rollout::lease::LeaderElector;
 use switchyard_rollout::local;
 use switchyard_rollout::metrics::Metrics;
+use switchyard_runtime::shutdown::terminated;
 use tokio_util::sync::CancellationToken;
-use tracing_subscriber::EnvFilter;
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -49,12 +49,7 @@ async fn main() -> ExitCode {
 }
 
 fn init_logging(format: LogFormat) {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter);
-    match format {
-        LogFormat::Json => builder.json().init(),
-        LogFormat::Text => builder.init(),
-    }
+    switchyard_runtime::log::init(format, "info");
 }
 
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
@@ -107,7 +102,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let mut leading = std::pin::pin!(leading);
     let result = tokio::select! {
         result = &mut leading => result,
-        () = terminated() => {
+        () = terminated("the controller") => {
             tracing::info!("shutting down");
             shutdown.cancel();
             leading.await
@@ -184,7 +179,7 @@ async fn serve_local(dir: &std::path::Path, args: &ServeArgs) -> anyhow::Result<
     let mut run = std::pin::pin!(run);
     tokio::select! {
         () = &mut run => {}
-        () = terminated() => {
+        () = terminated("the controller") => {
             tracing::info!("shutting down");
             shutdown.cancel();
             run.await;
@@ -250,19 +245,4 @@ fn default_identity() -> String {
         .map(|h| h.trim().to_owned())
         .filter(|h| !h.is_empty())
         .unwrap_or_else(|| format!("switchyard-rollout-{}", std::process::id()))
-}
-
-async fn terminated() {
-    match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-        Ok(mut term) => {
-            tokio::select! {
-                _ = term.recv() => {}
-                _ = tokio::signal::ctrl_c() => {}
-            }
-        }
-        Err(err) => {
-            tracing::warn!(%err, "cannot listen for SIGTERM; only Ctrl-C stops the controller");
-            let _ = tokio::signal::ctrl_c().await;
-        }
-    }
 }

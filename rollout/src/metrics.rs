@@ -135,9 +135,7 @@ impl Metrics {
 
     /// The text exposition of every metric.
     pub fn encode(&self) -> String {
-        let mut text = String::new();
         // Writing into a String cannot fail.
-        let _ = prometheus_client::encoding::text::encode(&mut text, &self.registry);
-        text
+        switchyard_runtime::metrics::encode(&self.registry).unwrap_or_default()
     }
 }

@@ -64,7 +64,7 @@ pub async fn start(args: &WebhookArgs, client: Client, cancel: CancellationToken
         .map_err(|e| Error::Tls(format!("binding the webhook to {address}: {e}")))?;
     let certificates = match &args.webhook_cert_dir {
         Some(dir) => {
-            let certificates = tls::Certificates::new(tls::load_dir(dir)?);
+            let certificates = tls::load_certificates(dir)?;
             tokio::spawn(
                 certificates
                     .clone()

@@ -1,26 +1,19 @@
 //! Command-line flags (with environment fallbacks), named after upstream BBR's where they
 //! overlap, and their translation into a validated [`RouterConfig`].
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{ArgAction, Parser, ValueEnum};
 use switchyard_api::protocol::{BASE_MODEL_NAME_HEADER, INFERENCE_MODEL_HEADER};
+use switchyard_runtime::args::{LogArgs, ServeArgs};
+pub use switchyard_runtime::log::LogFormat;
 
 use crate::config::{BodyMode, DEFAULT_MAX_BODY_BYTES, RouterConfig};
 use crate::error::{Error, Result};
 use crate::extract::{DEFAULT_MAX_DEPTH, Extractor};
 use crate::server::tls::CertSource;
-
-/// Log line format.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum LogFormat {
-    /// One JSON object per line (for log pipelines).
-    Json,
-    /// Human-readable lines.
-    Text,
-}
 
 /// Envoy request body mode assumed when Envoy does not announce it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -33,32 +26,28 @@ pub enum BodyModeArg {
 
 /// switchyard-bbr: Envoy ext_proc Body-Based Router — sets the routing header from the JSON
 /// body's `model`.
+// The shared groups carry the EPP's defaults; BBR's own ports and `BBR_*` environment
+// variables are set on them here, so every flag keeps upstream BBR's spelling.
 #[derive(Debug, Clone, Parser)]
-#[command(name = "switchyard-bbr", version, about)]
+#[command(
+    name = "switchyard-bbr",
+    version,
+    about,
+    mut_arg("bind_address", |a| a.env("BBR_BIND_ADDRESS")),
+    mut_arg("grpc_port", |a| a.env("BBR_GRPC_PORT").default_value("9004")),
+    mut_arg("grpc_health_port", |a| a.env("BBR_GRPC_HEALTH_PORT").default_value("9005")),
+    mut_arg("metrics_port", |a| a.env("BBR_METRICS_PORT")),
+    mut_arg("log_format", |a| a.env("BBR_LOG_FORMAT")),
+    mut_arg("verbosity", |a| a.env("BBR_VERBOSITY")),
+)]
 pub struct Args {
-    /// Address the listeners bind to.
-    #[arg(long, env = "BBR_BIND_ADDRESS", default_value_t = IpAddr::V4(Ipv4Addr::UNSPECIFIED))]
-    pub bind_address: IpAddr,
+    /// The listeners' address and ports.
+    #[command(flatten)]
+    pub serve: ServeArgs,
 
-    /// gRPC port of the ext_proc service.
-    #[arg(long, env = "BBR_GRPC_PORT", default_value_t = 9004)]
-    pub grpc_port: u16,
-
-    /// gRPC port of the grpc.health.v1 service (kubelet and Envoy health checks).
-    #[arg(long, env = "BBR_GRPC_HEALTH_PORT", default_value_t = 9005)]
-    pub grpc_health_port: u16,
-
-    /// HTTP port of the Prometheus `/metrics` endpoint.
-    #[arg(long, env = "BBR_METRICS_PORT", default_value_t = 9090)]
-    pub metrics_port: u16,
-
-    /// Log format.
-    #[arg(long, env = "BBR_LOG_FORMAT", value_enum, default_value_t = LogFormat::Json)]
-    pub log_format: LogFormat,
-
-    /// Verbosity like upstream's `-v`: 0–1 info, 2–3 debug, 4+ trace (RUST_LOG overrides).
-    #[arg(short = 'v', long = "v", env = "BBR_VERBOSITY", default_value_t = 0)]
-    pub verbosity: u8,
+    /// Log format and verbosity.
+    #[command(flatten)]
+    pub log: LogArgs,
 
     /// Header set to the body's model.
     #[arg(long, env = "BBR_MODEL_HEADER", default_value = INFERENCE_MODEL_HEADER)]
@@ -151,16 +140,13 @@ impl Args {
 
     /// The three listener addresses, checked to be distinct.
     pub fn addresses(&self) -> Result<[SocketAddr; 3]> {
-        let ports = [self.grpc_port, self.grpc_health_port, self.metrics_port];
-        for (i, a) in ports.iter().enumerate() {
-            if *a != 0 && ports.iter().skip(i + 1).any(|b| b == a) {
-                return Err(Error::Config {
-                    flag: "--grpc-port/--grpc-health-port/--metrics-port",
-                    reason: format!("port {a} is used twice; give each listener its own port"),
-                });
-            }
-        }
-        Ok(ports.map(|port| SocketAddr::new(self.bind_address, port)))
+        self.serve.addresses().map_err(|e| match e {
+            switchyard_runtime::Error::Flag { flag, reason } => Error::Config { flag, reason },
+            other => Error::Config {
+                flag: "--grpc-port/--grpc-health-port/--metrics-port",
+                reason: other.to_string(),
+            },
+        })
     }
 
     /// The mapping file's poll interval.
@@ -179,8 +165,8 @@ impl Args {
             }),
             (true, true) => Ok(Some(CertSource::SelfSigned)),
             (true, false) => Ok(Some(CertSource::Dir {
-                dir: dir.into(),
-                poll: Duration::from_secs(self.cert_poll_seconds.max(1)),
+                path: dir.into(),
+                poll: Some(Duration::from_secs(self.cert_poll_seconds.max(1))),
             })),
         }
     }
@@ -213,7 +199,7 @@ mod tests {
         assert_eq!(config.max_body_bytes, 32 * 1024 * 1024);
         assert_eq!(config.extractor.max_depth(), 128);
         assert!(!config.allow_missing_model);
-        assert_eq!(args.log_format, LogFormat::Json);
+        assert_eq!(args.log.log_format, LogFormat::Json);
     }
 
     #[test]
@@ -240,7 +226,8 @@ mod tests {
         assert_eq!(config.max_body_bytes, 1000);
         assert_eq!(config.extractor.max_depth(), 16);
         assert_eq!(config.default_body_mode, BodyMode::FullDuplexStreamed);
-        assert_eq!(args.verbosity, 3);
+        assert_eq!(args.log.log_format, LogFormat::Text);
+        assert_eq!(args.log.verbosity, 3);
     }
 
     #[test]
@@ -259,8 +246,8 @@ mod tests {
                 .cert_source()
                 .unwrap(),
             Some(CertSource::Dir {
-                dir: "/etc/bbr/tls".into(),
-                poll: Duration::from_secs(10),
+                path: "/etc/bbr/tls".into(),
+                poll: Some(Duration::from_secs(10)),
             })
         );
         let err = parse(&["--secure-serving=false", "--cert-path", "/etc/bbr/tls"])

@@ -1,5 +1,5 @@
-//! Prometheus metrics: handles resolved once at startup (no per-request label allocation), and
-//! the `/metrics` HTTP endpoint.
+//! Prometheus metrics: handles resolved once at startup (no per-request label allocation). The
+//! `/metrics` endpoint is the runtime's ([`switchyard_runtime::metrics::router`]).
 //!
 //! Names (prometheus-client adds `_total` to counters itself, so they are registered without
 //! it): `bbr_requests_total{outcome}`, `bbr_request_body_bytes`,
@@ -8,13 +8,6 @@
 //! upstream BBR's `bbr_success_total`, `bbr_body_field_not_found_total` and
 //! `bbr_body_field_empty_total` so existing dashboards keep working.
 
-use std::sync::Arc;
-
-use axum::Router;
-use axum::extract::State;
-use axum::http::{StatusCode, header};
-use axum::response::IntoResponse;
-use axum::routing::get;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -212,37 +205,19 @@ impl Metrics {
 
     /// The registry in the OpenMetrics text format.
     pub fn encode(&self) -> Result<String, std::fmt::Error> {
-        let mut text = String::new();
-        prometheus_client::encoding::text::encode(&mut text, &self.registry)?;
-        Ok(text)
+        switchyard_runtime::metrics::encode(&self.registry)
+    }
+}
+
+impl switchyard_runtime::metrics::Exposition for Metrics {
+    fn encode(&self) -> Result<String, std::fmt::Error> {
+        Metrics::encode(self)
     }
 }
 
 impl Default for Metrics {
     fn default() -> Self {
         Self::new()
-    }
-}
-
-/// The `/metrics` endpoint.
-pub fn router(metrics: Arc<Metrics>) -> Router {
-    Router::new()
-        .route("/metrics", get(serve_metrics))
-        .with_state(metrics)
-}
-
-async fn serve_metrics(State(metrics): State<Arc<Metrics>>) -> impl IntoResponse {
-    match metrics.encode() {
-        Ok(text) => (
-            StatusCode::OK,
-            [(
-                header::CONTENT_TYPE,
-                "application/openmetrics-text; version=1.0.0; charset=utf-8",
-            )],
-            text,
-        )
-            .into_response(),
-        Err(_) => (StatusCode::INTERNAL_SERVER_ERROR, "cannot encode metrics").into_response(),
     }
 }
 

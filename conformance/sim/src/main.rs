@@ -2,23 +2,21 @@
 //! interrupted (SIGINT or SIGTERM).
 
 use clap::Parser;
+use switchyard_runtime::log::{self, LogFormat};
+use switchyard_runtime::shutdown::terminated;
 use switchyard_sim::cli::Cli;
 use switchyard_sim::http::spawn_replica;
 use tokio::net::TcpListener;
-use tracing_subscriber::EnvFilter;
 
 #[tokio::main]
 async fn main() -> Result<(), switchyard_sim::SimError> {
     let cli = Cli::parse();
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    if cli.log_json {
-        tracing_subscriber::fmt()
-            .json()
-            .with_env_filter(filter)
-            .init();
+    let format = if cli.log_json {
+        LogFormat::Json
     } else {
-        tracing_subscriber::fmt().with_env_filter(filter).init();
-    }
+        LogFormat::Text
+    };
+    log::init(format, "info");
 
     let mut replicas = Vec::new();
     for i in 0..cli.replicas.max(1) {
@@ -35,32 +33,10 @@ async fn main() -> Result<(), switchyard_sim::SimError> {
         "simulator ready"
     );
 
-    shutdown_signal().await;
+    terminated("the simulator").await;
     tracing::info!("shutting down");
     for r in &replicas {
         r.shutdown();
     }
     Ok(())
-}
-
-async fn shutdown_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
-    #[cfg(unix)]
-    {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = ctrl_c => {}
-                    _ = term.recv() => {}
-                }
-            }
-            Err(_) => {
-                let _ = ctrl_c.await;
-            }
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = ctrl_c.await;
-    }
 }

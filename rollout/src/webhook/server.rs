@@ -1,11 +1,10 @@
-//! The HTTPS shell: a TLS accept loop in front of an axum router with
-//! `POST /validate` (AdmissionReview) and `GET /healthz`.
+//! The HTTPS shell: the runtime's TLS accept loop ([`switchyard_runtime::tls::incoming`])
+//! in front of an axum router with `POST /validate` (AdmissionReview) and `GET /healthz`.
 //!
 //! Each connection's handshake and HTTP/1.1 exchange run in their own task, so a
 //! slow or silent client never stalls the accept loop.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::Router;
 use axum::body::Bytes;
@@ -13,11 +12,12 @@ use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use futures::StreamExt;
 use hyper_util::rt::TokioIo;
 use hyper_util::service::TowerToHyperService;
 use switchyard_api::check::admission::Config;
+use switchyard_runtime::tls::{AcceptLimits, incoming};
 use tokio::net::TcpListener;
-use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 
 use super::ObjectsView;
@@ -26,8 +26,6 @@ use super::tls::Certificates;
 
 /// Where the apiserver posts reviews (the chart's `clientConfig.service.path`).
 pub const VALIDATE_PATH: &str = "/validate";
-/// How long a client has to finish its TLS handshake.
-const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// The largest review accepted: an object and its old version, each up to the
 /// apiserver's 1.5 MiB request limit, plus the envelope.
 const MAX_REVIEW_BYTES: usize = 4 * 1024 * 1024;
@@ -68,31 +66,18 @@ pub async fn serve(
     router: Router,
     cancel: CancellationToken,
 ) {
-    loop {
-        let accepted = tokio::select! {
-            () = cancel.cancelled() => return,
-            accepted = listener.accept() => accepted,
-        };
-        let (tcp, peer) = match accepted {
-            Ok(pair) => pair,
-            Err(err) => {
-                // Out of file descriptors and the like: back off instead of spinning.
-                tracing::warn!(%err, "webhook: accepting a connection failed");
-                tokio::time::sleep(Duration::from_millis(100)).await;
-                continue;
-            }
-        };
-        let acceptor = TlsAcceptor::from(certificates.current());
+    let mut connections = incoming(
+        listener,
+        certificates,
+        AcceptLimits::default(),
+        cancel.clone(),
+    );
+    while let Some(connection) = connections.next().await {
+        let Ok(tls) = connection else { continue };
+        let peer = tls.peer();
         let service = TowerToHyperService::new(router.clone());
         let cancel = cancel.clone();
         tokio::spawn(async move {
-            let tls = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
-                Ok(Ok(tls)) => tls,
-                Ok(Err(err)) => {
-                    return tracing::debug!(%peer, %err, "webhook: TLS handshake failed");
-                }
-                Err(_) => return tracing::debug!(%peer, "webhook: TLS handshake timed out"),
-            };
             let connection = hyper::server::conn::http1::Builder::new()
                 .serve_connection(TokioIo::new(tls), service);
             let mut connection = std::pin::pin!(connection);
