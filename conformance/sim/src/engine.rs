@@ -16,18 +16,20 @@
 mod config;
 mod request;
 mod sched;
+pub mod stats;
 
 use std::collections::VecDeque;
 use std::sync::Arc;
 
-pub use config::{EngineConfig, LatencyScale, Micros, Profile, StepCost};
+pub use crate::units::Micros;
+pub use config::{EngineConfig, LatencyScale, Profile, StepCost};
 pub use request::{EngineEvent, EngineRequest, FinishReason, RequestId, RequestOutcome};
 
 use crate::error::SimError;
 use crate::kv::BlockPool;
 use crate::lora::LoraSlots;
-use crate::metrics::EngineMetrics;
 use request::Seq;
+use stats::EngineStats;
 
 /// One simulated model-server engine.
 #[derive(Debug)]
@@ -39,7 +41,7 @@ pub struct Engine {
     running: Vec<Seq>,
     next_id: RequestId,
     events: Vec<EngineEvent>,
-    metrics: EngineMetrics,
+    metrics: EngineStats,
     scale: LatencyScale,
     /// Scratch batch plan reused across steps: (index into `running`, tokens).
     plan: Vec<(usize, usize)>,
@@ -56,7 +58,7 @@ impl Engine {
             running: Vec::new(),
             next_id: 1,
             events: Vec::new(),
-            metrics: EngineMetrics::new(cfg.max_model_len),
+            metrics: EngineStats::new(cfg.max_model_len),
             scale: LatencyScale::default(),
             plan: Vec::new(),
             steps: 0,
@@ -95,7 +97,7 @@ impl Engine {
     }
 
     /// Accumulated counters and histograms.
-    pub fn metrics(&self) -> &EngineMetrics {
+    pub fn metrics(&self) -> &EngineStats {
         &self.metrics
     }
 
