@@ -140,11 +140,10 @@ fn raw_string_start(chars: &[char], i: usize) -> Option<usize> {
 
 /// Whether the `'` at `i` opens a char literal rather than naming a lifetime or label.
 fn is_char_literal(chars: &[char], i: usize) -> bool {
-    match (chars.get(i + 1), chars.get(i + 2)) {
-        (Some('\\'), _) => true,
-        (Some(_), Some('\'')) => true,
-        _ => false,
-    }
+    matches!(
+        (chars.get(i + 1), chars.get(i + 2)),
+        (Some('\\'), _) | (Some(_), Some('\''))
+    )
 }
 
 fn is_ident_char(c: char) -> bool {
