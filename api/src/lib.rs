@@ -13,7 +13,6 @@
 //! - [`crds`]: the CRDs we serve, as rendered by the `crdgen` binary.
 
 pub mod alias;
-pub mod check;
 pub mod condition;
 pub mod crds;
 pub mod error;

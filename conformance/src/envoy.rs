@@ -7,65 +7,23 @@
 
 pub mod bootstrap;
 
-use std::ffi::OsString;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use http::StatusCode;
 use tempfile::TempDir;
 
 use crate::client::HttpClient;
 use crate::error::{Error, Result};
-use crate::process::{ChildProcess, TAIL_LINES};
+use crate::process::ChildProcess;
 use bootstrap::{Bootstrap, LISTENER_NAME};
-
-/// Environment variable naming the Envoy binary; `cargo xtask test` exports it.
-pub const ENVOY_ENV: &str = "SWITCHYARD_ENVOY";
-/// Where `cargo xtask tools` puts Envoy, relative to the workspace root.
-pub const ENVOY_TOOL_PATH: &str = "target/tools/py/envoy/_bin/envoy";
-/// How often readiness is polled.
-const READY_POLL: Duration = Duration::from_millis(25);
-
-/// The workspace root (the conformance crate sits one level below it).
-pub fn workspace_root() -> PathBuf {
-    let manifest_dir = Path::new(env!("CARGO_MANIFEST_DIR"));
-    manifest_dir.parent().unwrap_or(manifest_dir).to_path_buf()
-}
-
-/// The Envoy binary: `$SWITCHYARD_ENVOY` if set, else the one `cargo xtask tools` installs.
-pub fn locate() -> Result<PathBuf> {
-    locate_from(std::env::var_os(ENVOY_ENV), &workspace_root())
-}
-
-/// [`locate`] with its inputs given, for tests.
-pub fn locate_from(env: Option<OsString>, root: &Path) -> Result<PathBuf> {
-    if let Some(path) = env.filter(|p| !p.is_empty()) {
-        let path = PathBuf::from(path);
-        return if path.is_file() {
-            Ok(path)
-        } else {
-            Err(Error::EnvoyNotFound {
-                reason: format!(
-                    "{ENVOY_ENV} is set to {}, which is not a file",
-                    path.display()
-                ),
-            })
-        };
-    }
-    let path = root.join(ENVOY_TOOL_PATH);
-    if path.is_file() {
-        Ok(path)
-    } else {
-        Err(Error::EnvoyNotFound {
-            reason: format!(
-                "{ENVOY_ENV} is not set and {} does not exist",
-                path.display()
-            ),
-        })
-    }
-}
+use switchyard_local::envoy::wait_ready;
+// Finding Envoy is shared with the local gateway; re-exported so suites keep one import.
+pub use switchyard_local::envoy::{
+    ENVOY_ENV, ENVOY_TOOL_PATH, locate, locate_from, workspace_root,
+};
 
 /// How to run Envoy.
 #[derive(Debug, Clone)]
@@ -292,55 +250,6 @@ fn remove_if_present(path: &Path) -> Result<()> {
     }
 }
 
-/// Polls until Envoy has written its admin address, `/ready` answers 200 and
-/// `find_listener` reads the listener's bound address from
-/// `/listeners?format=json` (`Ok(None)`: not bound yet, keep waiting). Shared
-/// by the harness Envoy and the local gateway, whose listeners differ.
-pub(crate) async fn wait_ready(
-    process: &mut ChildProcess,
-    client: &HttpClient,
-    admin_file: &Path,
-    timeout: Duration,
-    find_listener: impl Fn(&str) -> Result<Option<SocketAddr>>,
-) -> Result<(SocketAddr, SocketAddr)> {
-    let started = Instant::now();
-    let mut stage = "the admin address file was not written";
-    loop {
-        process.fail_if_exited()?;
-        if let Some(admin) = read_admin_addr(admin_file) {
-            stage = "/ready did not answer 200 (listeners, clusters or routes not loaded)";
-            let ready = client
-                .get(&format!("http://{admin}/ready"), &[])
-                .await
-                .is_ok_and(|r| r.status == StatusCode::OK);
-            if ready {
-                let listeners = client
-                    .get(&format!("http://{admin}/listeners?format=json"), &[])
-                    .await?;
-                if let Some(listener) = find_listener(&listeners.text())? {
-                    return Ok((admin, listener));
-                }
-                stage = "the listener is not bound";
-            }
-        }
-        if started.elapsed() > timeout {
-            return Err(Error::NotReady {
-                name: process.name().to_owned(),
-                pid: process.pid(),
-                waited: timeout,
-                what: stage.to_owned(),
-                log: process.log_path().to_path_buf(),
-                tail: process.log_tail(TAIL_LINES),
-            });
-        }
-        tokio::time::sleep(READY_POLL).await;
-    }
-}
-
-fn read_admin_addr(path: &Path) -> Option<SocketAddr> {
-    std::fs::read_to_string(path).ok()?.trim().parse().ok()
-}
-
 /// The bound address of [`LISTENER_NAME`] in `/listeners?format=json`.
 fn listener_addr(listeners_json: &str) -> Result<SocketAddr> {
     let json: serde_json::Value =
@@ -369,32 +278,6 @@ mod tests {
     #![allow(clippy::unwrap_used)]
 
     use super::*;
-
-    #[test]
-    fn locate_prefers_the_env_var_and_says_how_to_fix_a_missing_envoy() {
-        let dir = tempfile::tempdir().unwrap();
-        let err = locate_from(None, dir.path()).unwrap_err().to_string();
-        assert!(err.contains("cargo xtask tools"), "{err}");
-        assert!(err.contains("SWITCHYARD_ENVOY is not set"), "{err}");
-
-        let err = locate_from(Some("/nonexistent/envoy".into()), dir.path())
-            .unwrap_err()
-            .to_string();
-        assert!(err.contains("set to /nonexistent/envoy"), "{err}");
-
-        let installed = dir.path().join(ENVOY_TOOL_PATH);
-        std::fs::create_dir_all(installed.parent().unwrap()).unwrap();
-        std::fs::write(&installed, "").unwrap();
-        assert_eq!(locate_from(None, dir.path()).unwrap(), installed);
-        // An empty variable counts as unset.
-        assert_eq!(locate_from(Some("".into()), dir.path()).unwrap(), installed);
-        let other = dir.path().join("my-envoy");
-        std::fs::write(&other, "").unwrap();
-        assert_eq!(
-            locate_from(Some(other.clone().into()), dir.path()).unwrap(),
-            other
-        );
-    }
 
     #[test]
     fn listener_address_is_read_from_the_admin_api() {

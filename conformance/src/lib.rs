@@ -6,14 +6,12 @@
 //! - [`extproc`]: a test ext_proc server that sets the routing header and clears the route
 //!   cache, over real gRPC.
 //! - [`backend`]: loopback HTTP backends that answer with their own name.
-//! - [`client`]: an HTTP client for requests through Envoy.
-//! - [`process`]: supervised child processes, reused by `cargo xtask up`.
-//! - [`ports`]: loopback ports.
-//! - [`translate`]: Gateway API and inference manifests → the Envoy configuration of a
-//!   gateway on one machine.
-//! - [`local`]: the local endpoints file (which simulator replicas back each pool) and the
-//!   plan of processes `cargo xtask up` starts.
-//! - [`stack`]: that plan running — every process started and health-checked, then Envoy.
+//! - [`client`], [`process`], [`ports`]: the HTTP client, supervised child processes and
+//!   loopback ports of `switchyard-local`, re-exported for the suites.
+//!
+//! The manifest → Envoy translator and the local stack (`cargo xtask up`) live in
+//! `switchyard-local`, which the suites use directly; this crate is only the test harness, so
+//! nothing that ships links it.
 //!
 //! End-to-end suites are the integration tests `tests/e2e_*.rs`; `cargo xtask test` runs them
 //! in their own step after installing Envoy. Without Envoy they fail and say to run
@@ -38,14 +36,10 @@
 //! ```
 
 pub mod backend;
-pub mod client;
 pub mod envoy;
-pub mod error;
 pub mod extproc;
-pub mod local;
-pub mod ports;
-pub mod process;
-pub mod stack;
-pub mod translate;
 
-pub use error::{Error, Result};
+// One error type for the harness and the stack it starts: a failed suite prints either the
+// same way.
+pub use switchyard_local::error::{self, Error, Result};
+pub use switchyard_local::{client, ports, process};

@@ -26,7 +26,7 @@ use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use http::StatusCode;
-use switchyard_conformance::stack::health;
+use switchyard_local::running::health;
 
 use gateway::{
     Gateway, Match, Pool, Rule, SERVED_ENDPOINT_HEADER, TEST_SELECTION_HEADER,

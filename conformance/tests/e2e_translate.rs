@@ -23,9 +23,9 @@ use std::time::{Duration, Instant};
 use http::StatusCode;
 use serde_json::json;
 use switchyard_conformance::client::HttpClient;
-use switchyard_conformance::local::gateway::GatewayEnvoy;
 use switchyard_conformance::ports;
-use switchyard_conformance::translate::{ConfigDir, Manifests, translate};
+use switchyard_local::gateway::GatewayEnvoy;
+use switchyard_local::translate::{ConfigDir, Manifests, translate};
 
 use stack::{Stack, TestPool, backend_of, pick_header, pool_yaml, route_yaml, split};
 
@@ -362,8 +362,8 @@ async fn e2e_translate_route_naming_a_missing_pool_answers_500() {
 
 #[tokio::test]
 async fn e2e_translate_quickstart_loads_in_envoy() {
-    use switchyard_conformance::local::plan::{PlanOptions, plan};
-    use switchyard_conformance::local::{FILE_NAME, LocalEndpoints};
+    use switchyard_local::plan::{PlanOptions, plan};
+    use switchyard_local::{FILE_NAME, LocalEndpoints};
 
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/quickstart");
     let manifests = Manifests::load(&dir).unwrap();

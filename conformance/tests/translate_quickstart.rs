@@ -6,10 +6,10 @@
 
 use std::path::{Path, PathBuf};
 
-use switchyard_api::check::{self, Tally};
-use switchyard_conformance::local::plan::{PlanOptions, plan};
-use switchyard_conformance::local::{FILE_NAME, LocalEndpoints};
-use switchyard_conformance::translate::{Manifests, translate};
+use switchyard_check::{self as check, Tally};
+use switchyard_local::plan::{PlanOptions, plan};
+use switchyard_local::translate::{Manifests, translate};
+use switchyard_local::{FILE_NAME, LocalEndpoints};
 
 fn quickstart() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/quickstart")

@@ -1,6 +1,8 @@
-//! The EPP end to end through the real Envoy with BBR in front and simulator replicas:
-//! BBR sets the model header, the route picks the pool, the pool's own EPP picks the replica,
-//! an ORIGINAL_DST cluster connects to it.
+//! The EPP end to end through the real Envoy and simulator replicas: a test ext_proc server in
+//! front copies the body's `model` into the model header (BBR's job; BBR itself in front of the
+//! EPP is covered by `conformance/tests/e2e_conformance/bbr_and_picker.rs`, with the real
+//! binaries), the route picks the pool, the pool's own EPP picks the replica, an ORIGINAL_DST
+//! cluster connects to it.
 //!
 //! Three pools: `model-a` (3 replicas), `model-b` (2 replicas) and `model-c` (no endpoints),
 //! each with its own EPP and standalone endpoints file. A test header is copied by Envoy's
@@ -21,10 +23,10 @@ use std::time::Duration;
 use common::{EppSetup, any_port, endpoints_file};
 use futures::future::join_all;
 use serde_json::json;
-use switchyard_bbr::config::RouterConfig;
 use switchyard_conformance::client::{HttpClient, HttpResponse};
 use switchyard_conformance::envoy::Envoy;
 use switchyard_conformance::envoy::bootstrap::{Bootstrap, ExtProc, MODEL_HEADER, Route};
+use switchyard_conformance::extproc::{Rule, TestExtProc};
 use switchyard_epp::server::Running;
 use switchyard_epp::server::tls::CertSource;
 use switchyard_sim::http::{ReplicaHandle, ReplicaOptions, spawn_replica};
@@ -81,24 +83,14 @@ struct Stack {
     a: Pool,
     b: Pool,
     c: Pool,
-    _bbr: switchyard_bbr::server::Running,
+    _model_router: TestExtProc,
     client: HttpClient,
 }
 
 async fn stack() -> Stack {
     let (a, b, c) = tokio::join!(pool("model-a", 3), pool("model-b", 2), pool("model-c", 0));
-    let bbr = switchyard_bbr::server::start(switchyard_bbr::server::Options {
-        config: RouterConfig::default(),
-        grpc_addr: any_port(),
-        health_addr: any_port(),
-        metrics_addr: any_port(),
-        base_model_file: None,
-        config_maps: None,
-        drain_timeout: Duration::from_secs(5),
-        tls: None,
-    })
-    .await
-    .unwrap();
+    // Sets the model header from the body, as BBR would, so the route can pick the pool.
+    let model_router = TestExtProc::start(Rule::body_field("model")).await.unwrap();
     let epp = ExtProc::endpoint_picker("epp", a.epp.grpc_addr);
     let bootstrap = Bootstrap::new()
         .header_to_metadata(
@@ -106,7 +98,7 @@ async fn stack() -> Stack {
             "envoy.lb.subset_hint",
             "x-gateway-destination-endpoint-subset",
         )
-        .ext_proc(ExtProc::new("bbr", bbr.grpc_addr))
+        .ext_proc(ExtProc::new("model-router", model_router.addr()))
         .ext_proc(epp.clone())
         .grpc_cluster("epp_b", b.epp.grpc_addr, false)
         .grpc_cluster("epp_c", c.epp.grpc_addr, false)
@@ -125,7 +117,7 @@ async fn stack() -> Stack {
         a,
         b,
         c,
-        _bbr: bbr,
+        _model_router: model_router,
         client: HttpClient::new(),
     }
 }

@@ -24,9 +24,9 @@ pub mod store;
 
 use std::path::{Path, PathBuf};
 
-use switchyard_api::check::parse_documents;
 use switchyard_api::rollout::{BackendTarget, RouteTarget, Weights};
 use switchyard_api::{InferenceRollout, InferenceRolloutStatus};
+use switchyard_check::parse_documents;
 
 use crate::error::{Error, Result};
 use crate::route::RouteView;

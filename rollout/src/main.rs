@@ -137,7 +137,7 @@ async fn serve_local(dir: &std::path::Path, args: &ServeArgs) -> anyhow::Result<
         None => None,
     };
     init_logging(args.log_format);
-    let plan = switchyard_conformance::local::plan::PlanOptions {
+    let plan = switchyard_local::plan::PlanOptions {
         listener_port: args.local_port,
         admin_port: args.local_admin_port,
         first_port: args.local_first_port,

@@ -17,6 +17,7 @@ mod conditions;
 mod desired;
 mod intent;
 mod progress;
+mod transitions;
 
 use std::time::Duration;
 

@@ -3,7 +3,7 @@
 //! InferenceRollout and the HTTPRoutes that send traffic to InferencePools.
 //!
 //! Layers, pure first:
-//! - the verdict is [`switchyard_api::check::admission::admit`], shared with the
+//! - the verdict is [`switchyard_check::admission::admit`], shared with the
 //!   offline checker;
 //! - [`review`]: AdmissionReview JSON in, AdmissionReview JSON out;
 //! - [`watch`]: reflectors that give the rules the cluster's objects;
@@ -26,7 +26,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use kube::Client;
-use switchyard_api::check::Objects;
+use switchyard_check::Objects;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 

@@ -274,7 +274,7 @@ async fn the_local_admin_api_needs_a_valid_token_and_its_actions_drive_the_rollo
     })
     .await;
 
-    let client = &switchyard_conformance::client::HttpClient::new();
+    let client = &switchyard_local::client::HttpClient::new();
     let bearer = |token: &str| format!("Bearer {token}");
     let pause_body = json!({"reason": "looking at a dashboard"}).to_string();
     let no_token = client

@@ -14,8 +14,8 @@ mod webhook_support;
 use std::path::{Path, PathBuf};
 
 use serde_json::{Value, json};
-use switchyard_api::check::admission::Config;
-use switchyard_api::check::{Document, check_documents, objects_of, parse_documents};
+use switchyard_check::admission::Config;
+use switchyard_check::{Document, check_documents, objects_of, parse_documents};
 use webhook_support::serve_webhook;
 
 const KINDS: [&str; 6] = [
@@ -107,7 +107,7 @@ async fn compare(dir: &Path) -> (usize, usize) {
 
 fn manifests(relative: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../api/tests/fixtures/manifests")
+        .join("../api/check/tests/fixtures/manifests")
         .join(relative)
 }
 

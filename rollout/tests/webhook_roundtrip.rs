@@ -11,7 +11,7 @@
 mod webhook_support;
 
 use serde_json::{Value, json};
-use switchyard_api::check::admission::{Config, Enforcement};
+use switchyard_check::admission::{Config, Enforcement};
 use webhook_support::{cluster_of, serve_webhook};
 
 const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/admission");

@@ -1,6 +1,7 @@
 //! `cargo xtask test`: the one test command, the same locally and in CI.
 //!
-//! Steps: install tools, `cargo fmt --check`, clippy with `-D warnings`, unit and integration
+//! Steps: install tools, `cargo fmt --check`, clippy with `-D warnings`, the layout lint
+//! (`cargo xtask lint`: module cycles, file sizes), unit and integration
 //! tests, doc tests, the Helm charts (`cargo xtask charts`), then the end-to-end tests against
 //! the real Envoy.
 //!
@@ -78,6 +79,10 @@ pub fn run(root: &Path, args: &Args) -> Result<()> {
                 steps::run(cmd.args(["--", "-D", "warnings"]))
             }));
         }
+        plan.push(Step::new(
+            "module cycles and file sizes (cargo xtask lint)",
+            move || crate::lint::run(root),
+        ));
         if nextest {
             plan.push(Step::new(
                 "unit and integration tests (nextest)",

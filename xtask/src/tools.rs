@@ -52,7 +52,7 @@ pub const ENVOY: Tool = Tool {
     },
     bin: "py/envoy/_bin/envoy",
     version_args: &["--version"],
-    env_var: switchyard_conformance::envoy::ENVOY_ENV,
+    env_var: switchyard_local::envoy::ENVOY_ENV,
 };
 
 /// Prometheus from Debian 12's `prometheus` package, for the rollout controller's

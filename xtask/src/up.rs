@@ -21,10 +21,10 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
-use switchyard_conformance::local::plan::PlanOptions;
-use switchyard_conformance::local::stack::LocalStack;
-use switchyard_conformance::process::{ChildProcess, Supervised, TAIL_LINES, supervise};
-use switchyard_conformance::stack::{RunningStack, StackOptions};
+use switchyard_local::plan::PlanOptions;
+use switchyard_local::process::{ChildProcess, Supervised, TAIL_LINES, supervise};
+use switchyard_local::running::{RunningStack, StackOptions};
+use switchyard_local::stack::LocalStack;
 use tokio::signal::unix::{SignalKind, signal};
 
 use crate::steps::cargo;
@@ -130,7 +130,7 @@ fn resolve_dir(root: &Path, dir: &Path) -> Result<PathBuf> {
     bail!(
         "{} is not a directory: give a directory holding the manifests and {}",
         dir.display(),
-        switchyard_conformance::local::FILE_NAME
+        switchyard_local::FILE_NAME
     )
 }
 

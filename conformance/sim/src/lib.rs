@@ -22,5 +22,6 @@ pub mod lora;
 pub mod metrics;
 pub mod rng;
 pub mod tokens;
+pub mod units;
 
 pub use error::{Result, SimError};

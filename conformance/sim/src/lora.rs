@@ -9,9 +9,9 @@
 
 use std::sync::Arc;
 
-use crate::engine::Micros;
 use crate::error::SimError;
 use crate::kv::BlockId;
+use crate::units::Micros;
 
 /// Can the scheduler admit a request for a given adapter now?
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -12,10 +12,10 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use switchyard_conformance::client::{HttpClient, HttpResponse};
 use switchyard_conformance::envoy;
-use switchyard_conformance::local::plan::PlanOptions;
-use switchyard_conformance::local::stack::LocalStack;
 use switchyard_conformance::ports;
-use switchyard_conformance::stack::{RunningStack, StackOptions};
+use switchyard_local::plan::PlanOptions;
+use switchyard_local::running::{RunningStack, StackOptions};
+use switchyard_local::stack::LocalStack;
 
 /// Where `cargo xtask test` says the binaries are.
 pub const BIN_DIR_ENV: &str = "SWITCHYARD_BIN_DIR";

@@ -11,9 +11,9 @@ use serde_json::json;
 use switchyard_conformance::backend::{BACKEND_HEADER, TestBackend};
 use switchyard_conformance::client::{HttpClient, HttpResponse};
 use switchyard_conformance::extproc::{Rule, TestExtProc};
-use switchyard_conformance::local::gateway::GatewayEnvoy;
 use switchyard_conformance::ports;
-use switchyard_conformance::translate::{
+use switchyard_local::gateway::GatewayEnvoy;
+use switchyard_local::translate::{
     ConfigDir, GatewayConfig, GatewayWiring, Manifests, PickerHealth, PoolKey, PoolWiring,
     translate,
 };

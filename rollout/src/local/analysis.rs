@@ -9,7 +9,7 @@ use std::time::Duration;
 use k8s_openapi::jiff::Timestamp;
 use switchyard_api::InferenceRolloutSpec;
 use switchyard_api::rollout::{BackendTarget, InferenceRolloutStatus, parse_duration_ms};
-use switchyard_conformance::local::plan::LocalPlan;
+use switchyard_local::plan::LocalPlan;
 use tracing::warn;
 
 use crate::controller::observe;

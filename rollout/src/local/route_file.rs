@@ -14,8 +14,8 @@ use std::path::Path;
 
 use serde_json::Value;
 use switchyard_api::HttpRoute;
-use switchyard_api::check::parse_documents;
 use switchyard_api::rollout::{BackendTarget, RouteTarget, Weights};
+use switchyard_check::parse_documents;
 
 use crate::error::{Error, Result};
 use crate::route::{self, RouteView};

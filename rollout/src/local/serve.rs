@@ -12,9 +12,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use k8s_openapi::jiff::Timestamp;
-use switchyard_conformance::local::plan::PlanOptions;
-use switchyard_conformance::local::stack::LocalStack;
-use switchyard_conformance::translate::ConfigDir;
+use switchyard_local::plan::PlanOptions;
+use switchyard_local::stack::LocalStack;
+use switchyard_local::translate::ConfigDir;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
@@ -58,7 +58,7 @@ pub fn local_analysis(options: &LocalOptions) -> LocalAnalysis {
 
 /// Translates `manifest_dir` and replaces the routes in `envoy_dir`.
 pub fn apply_routes(manifest_dir: &Path, envoy_dir: &Path, plan: &PlanOptions) -> Result<()> {
-    let problem = |err: switchyard_conformance::error::Error| Error::LocalFile {
+    let problem = |err: switchyard_local::Error| Error::LocalFile {
         path: manifest_dir.display().to_string(),
         message: format!("translating the manifests for Envoy: {err}"),
     };

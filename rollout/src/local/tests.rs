@@ -305,7 +305,7 @@ async fn a_pass_applies_the_new_weights_to_envoys_routes() {
     let dir = quickstart_copy();
     let state = tempfile::tempdir().unwrap();
     let envoy = tempfile::tempdir().unwrap();
-    let plan = switchyard_conformance::local::plan::PlanOptions::default();
+    let plan = switchyard_local::plan::PlanOptions::default();
     super::serve::apply_routes(dir.path(), envoy.path(), &plan).unwrap();
     let routes_before = routes_text(envoy.path());
     let options = super::serve::LocalOptions {

@@ -7,6 +7,7 @@
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use switchyard_api::rollout::{IntentAction, PauseReason, PauseStatus, Phase, PromoteMode};
 
+use super::transitions::{adopt, advance, advance_to};
 use super::{Planner, RouteObservation};
 
 /// Whether `action` makes sense in `phase` (with `pause` the current pause
@@ -167,27 +168,9 @@ fn resume(planner: &mut Planner<'_>) {
         Some(PauseReason::RouteDrift) => {
             if let RouteObservation::Found(view) = &planner.obs.route {
                 let adopted = view.normalized();
-                super::progress::adopt(planner, view, adopted);
+                adopt(planner, view, adopted);
             }
         }
         _ => planner.weights_mut().manual_canary = None,
     }
-}
-
-/// Moves to the next step (or to the final promotion after the last one).
-pub(super) fn advance(planner: &mut Planner<'_>) {
-    let next = planner.step() + 1;
-    advance_to(planner, next.min(planner.spec.strategy.steps.len()));
-}
-
-fn advance_to(planner: &mut Planner<'_>, step: usize) {
-    planner.status.phase = Some(Phase::Progressing);
-    planner.status.pause = None;
-    planner.status.current_step = Some(i32::try_from(step).unwrap_or(i32::MAX));
-    planner.status.step_started_at = Some(Time(planner.obs.now));
-    let analysis = planner.analysis_mut();
-    analysis.successful_checks = 0;
-    analysis.no_data_windows = 0;
-    analysis.last_window_end = None;
-    planner.weights_mut().manual_canary = None;
 }

@@ -12,9 +12,8 @@ use switchyard_api::rollout::{
 };
 
 use super::desired::{Clamp, clamp, step_target};
-use super::{
-    IDLE_REQUEUE, PAUSED_REQUEUE, PENDING_REQUEUE, Planner, Timings, WindowResult, intent,
-};
+use super::transitions::{adopt, advance};
+use super::{IDLE_REQUEUE, PAUSED_REQUEUE, PENDING_REQUEUE, Planner, Timings, WindowResult};
 use crate::route::RouteView;
 
 /// An analysis window that is due: measure `[start, end]`.
@@ -170,32 +169,6 @@ fn drift(planner: &mut Planner<'_>, route: &RouteView, applied: &AppliedWeights)
     }
 }
 
-/// Takes the route's weights as ours: applied as they are, and as the manual
-/// weight of the current step (in basis points).
-pub(super) fn adopt(planner: &mut Planner<'_>, route: &RouteView, adopted: Weights) {
-    let (stable, canary) = route.effective();
-    let finished = matches!(
-        planner.phase(),
-        Phase::Succeeded | Phase::Aborted | Phase::Failed
-    );
-    let weights = planner.weights_mut();
-    weights.applied = Some(AppliedWeights {
-        stable,
-        canary,
-        route_generation: route.generation,
-        verified_at: None,
-    });
-    weights.desired = Some(adopted);
-    if !finished {
-        let canary = adopted
-            .canary
-            .min(super::desired::max_manual_weight(planner.spec));
-        let weights = planner.weights_mut();
-        weights.desired = Some(Weights::with_canary(canary));
-        weights.manual_canary = Some(canary);
-    }
-}
-
 /// Moves the state machine after the route has been read.
 pub(super) fn advance_state(planner: &mut Planner<'_>, timings: Timings) {
     match planner.phase() {
@@ -288,7 +261,7 @@ fn progress(planner: &mut Planner<'_>, timings: Timings) {
             step_spec.weight
         ),
     );
-    intent::advance(planner);
+    advance(planner);
 }
 
 fn consume(planner: &mut Planner<'_>, result: &WindowResult) {

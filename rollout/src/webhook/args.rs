@@ -4,7 +4,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use clap::{Args, ValueEnum};
-use switchyard_api::check::admission::{Config, Enforcement};
+use switchyard_check::admission::{Config, Enforcement};
 
 /// Deny a request, or accept it with a warning.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -1,5 +1,5 @@
 //! `admission.k8s.io/v1` AdmissionReview in and out, around the pure verdict
-//! of [`switchyard_api::check::admission::admit`].
+//! of [`switchyard_check::admission::admit`].
 //!
 //! Only the fields the verdict needs are decoded; the object and old object stay
 //! JSON, since the checker's rules read raw documents (that is how they explain
@@ -7,8 +7,8 @@
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use switchyard_api::check::Objects;
-use switchyard_api::check::admission::{Config, Operation, Request, admit};
+use switchyard_check::Objects;
+use switchyard_check::admission::{Config, Operation, Request, admit};
 
 /// The apiVersion of the reviews we read and write.
 pub const ADMISSION_API_VERSION: &str = "admission.k8s.io/v1";

@@ -15,7 +15,7 @@ use axum::routing::{get, post};
 use futures::StreamExt;
 use hyper_util::rt::TokioIo;
 use hyper_util::service::TowerToHyperService;
-use switchyard_api::check::admission::Config;
+use switchyard_check::admission::Config;
 use switchyard_runtime::tls::{AcceptLimits, incoming};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;

@@ -7,9 +7,9 @@ use std::sync::Arc;
 
 use clap::Parser;
 use serde_json::{Value, json};
-use switchyard_api::check::admission::{Config, Enforcement};
-use switchyard_api::check::{Objects, PoolObject, Scope};
 use switchyard_api::{InferencePool, InferenceRollout};
+use switchyard_check::admission::{Config, Enforcement};
+use switchyard_check::{Objects, PoolObject, Scope};
 
 use super::review::{ReviewError, answer};
 use super::tls;

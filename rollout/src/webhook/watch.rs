@@ -14,9 +14,9 @@ use kube::runtime::reflector::{self, Store};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Client, Resource};
 use serde::de::DeserializeOwned;
-use switchyard_api::check::admission::rollout_is_active;
-use switchyard_api::check::{Object, Objects, PoolObject, Scope};
 use switchyard_api::{HttpRoute, InferenceModelRewrite, InferencePool, InferenceRollout};
+use switchyard_check::admission::rollout_is_active;
+use switchyard_check::{Object, Objects, PoolObject, Scope};
 use tokio_util::sync::CancellationToken;
 
 use super::ObjectsView;

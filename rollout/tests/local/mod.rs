@@ -16,13 +16,13 @@ use http::StatusCode;
 use serde_json::json;
 use switchyard_api::InferenceRollout;
 use switchyard_api::rollout::{EppSource, MetricCheck, MetricType, OnFail, StatusClass, Step};
-use switchyard_conformance::client::HttpClient;
-use switchyard_conformance::envoy;
-use switchyard_conformance::local::plan::PlanOptions;
-use switchyard_conformance::local::stack::LocalStack;
-use switchyard_conformance::ports;
-use switchyard_conformance::stack::{RunningStack, StackOptions};
-use switchyard_conformance::translate::{Manifests, translate};
+use switchyard_local::client::HttpClient;
+use switchyard_local::envoy;
+use switchyard_local::plan::PlanOptions;
+use switchyard_local::ports;
+use switchyard_local::running::{RunningStack, StackOptions};
+use switchyard_local::stack::LocalStack;
+use switchyard_local::translate::{Manifests, translate};
 use switchyard_rollout::local::analysis::LocalAnalysis;
 use switchyard_rollout::local::load_rollouts;
 use switchyard_rollout::local::reconcile::reconcile_once;
@@ -265,11 +265,7 @@ impl Stack {
     }
 }
 
-async fn chat(
-    client: &HttpClient,
-    url: &str,
-    i: usize,
-) -> switchyard_conformance::client::HttpResponse {
+async fn chat(client: &HttpClient, url: &str, i: usize) -> switchyard_local::client::HttpResponse {
     let body = json!({
         "model": QWEN,
         "messages": [{"role": "user", "content": format!("request {i}")}],

@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use switchyard_conformance::stack::RunningStack;
+use switchyard_local::running::RunningStack;
 
 /// The request header choosing an InferenceObjective.
 pub const OBJECTIVE_HEADER: &str = "x-gateway-inference-objective";

@@ -9,8 +9,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
-use switchyard_conformance::client::HttpClient;
-use switchyard_conformance::stack::RunningStack;
+use switchyard_local::client::HttpClient;
+use switchyard_local::running::RunningStack;
 
 use super::banner::OBJECTIVE_HEADER;
 

@@ -2,10 +2,6 @@
 
 use serde::{Deserialize, Serialize};
 
-/// Microseconds on the engine's clock. Real-time replicas use Unix time; virtual-time
-/// fleets start at zero.
-pub type Micros = u64;
-
 /// Cost of one engine step as a function of what the batch holds.
 ///
 /// ```text

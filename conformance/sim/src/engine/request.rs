@@ -2,8 +2,8 @@
 
 use std::sync::Arc;
 
-use super::config::Micros;
 use crate::kv::BlockId;
+use crate::units::Micros;
 
 /// Engine-assigned request identifier, unique per engine.
 pub type RequestId = u64;

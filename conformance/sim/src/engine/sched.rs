@@ -1,9 +1,9 @@
 //! The step: batch formation, KV growth, preemption, admission, cost and token sampling.
 
 use super::Engine;
-use super::config::Micros;
 use super::request::{EngineEvent, FinishReason, Seq};
 use crate::lora::LoraAdmit;
+use crate::units::Micros;
 
 impl Engine {
     /// Runs one engine step starting at `now` and returns when it ends, or `None` when

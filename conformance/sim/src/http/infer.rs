@@ -14,7 +14,7 @@ use tokio::sync::mpsc;
 use super::actor::{Command, Delivery};
 use super::openai::{
     ChatRequest, CompletionRequest, EmbeddingRequest, ResponsesRequest, StreamOptions, Usage,
-    push_content,
+    finish_reason, push_content,
 };
 use super::stream::{StreamKind, StreamSpec, sse_response};
 use super::{ApiError, AppState, Mode};
@@ -143,14 +143,6 @@ async fn finish(mut rx: mpsc::UnboundedReceiver<Delivery>) -> Result<RequestOutc
         }
     }
     Err(SimError::Aborted.into())
-}
-
-pub(super) fn finish_reason(max_tokens: Option<u32>, output: u32) -> &'static str {
-    if max_tokens == Some(output) {
-        "length"
-    } else {
-        "stop"
-    }
 }
 
 fn response_id(state: &AppState, prefix: &str) -> String {

@@ -152,3 +152,13 @@ impl Usage {
         }
     }
 }
+
+/// The OpenAI `finish_reason` of a finished request: `length` when it stopped at the client's
+/// `max_tokens`, else `stop`. Shared by the whole-body and the streaming answers.
+pub(super) fn finish_reason(max_tokens: Option<u32>, output: u32) -> &'static str {
+    if max_tokens == Some(output) {
+        "length"
+    } else {
+        "stop"
+    }
+}

@@ -11,8 +11,7 @@ use tokio::sync::mpsc;
 
 use super::AppState;
 use super::actor::Delivery;
-use super::infer::finish_reason;
-use super::openai::Usage;
+use super::openai::{Usage, finish_reason};
 use crate::tokens::{echo_token_text, random_token_text};
 
 /// Which chunk schema to use.

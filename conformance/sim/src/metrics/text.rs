@@ -2,7 +2,7 @@
 
 use std::fmt::Write as _;
 
-use super::histogram::Histogram;
+use crate::engine::stats::histogram::Histogram;
 
 /// `# HELP` and `# TYPE` lines of a family.
 pub(super) fn header(out: &mut String, name: &str, help: &str, kind: &str) {
