@@ -13,7 +13,7 @@ use std::sync::Arc;
 pub use spec::MetricSpec;
 
 use crate::error::{Error, Result};
-use crate::metrics_text::Exposition;
+use switchyard_runtime::promtext::Exposition;
 
 /// Upstream's default engine name.
 pub const DEFAULT_ENGINE: &str = "vllm";

@@ -1,7 +1,6 @@
 //! Endpoint Picker (EPP): a per-InferencePool ext_proc server that picks the best model server.
 //!
 //! Layers, from pure to I/O:
-//! - [`metrics_text`]: a Prometheus text-format parser that keeps `vllm:` names.
 //! - [`engine`]: per-engine metric names and the extraction of [`engine::EndpointMetrics`].
 //! - [`datastore`]: the pool as one immutable snapshot behind an `ArcSwap`, and in-flight accounting.
 //! - [`prefix`]: chained block hashes and the per-endpoint lock-free prefix table.
@@ -27,7 +26,6 @@ pub mod flow;
 pub mod k8s;
 pub mod leader;
 pub mod metrics;
-pub mod metrics_text;
 pub mod prefix;
 pub mod scheduling;
 pub mod scrape;

@@ -1,6 +1,8 @@
 //! What the state machine asks the ext_proc shell to send, in plain Rust;
 //! the shell maps these one-to-one onto `ProcessingResponse` messages.
 
+use switchyard_api::protocol::epp_metrics;
+
 /// A header mutation plus routing metadata, for a headers response.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct HeadersReply {
@@ -80,10 +82,10 @@ impl ErrorCode {
     /// Upstream's spelling in the body.
     pub fn as_str(self) -> &'static str {
         match self {
-            Self::BadRequest => "BadRequest",
-            Self::ResourceExhausted => "ResourceExhausted",
-            Self::ServiceUnavailable => "ServiceUnavailable",
-            Self::Internal => "Internal",
+            Self::BadRequest => epp_metrics::BAD_REQUEST,
+            Self::ResourceExhausted => epp_metrics::RESOURCE_EXHAUSTED,
+            Self::ServiceUnavailable => epp_metrics::SERVICE_UNAVAILABLE,
+            Self::Internal => epp_metrics::INTERNAL,
         }
     }
 
