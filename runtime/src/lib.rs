@@ -4,6 +4,9 @@
 //! Pure modules (no feature, no dependency) can be used from anywhere, including the types
 //! crate; the I/O modules sit behind features so a crate compiles only what it serves.
 
-// Pure modules (agent B): no feature, no dependency.
+// Pure: no feature, no dependency.
 pub mod duration;
 pub mod promtext;
+// Leader election by Lease (feature `lease`).
+#[cfg(feature = "lease")]
+pub mod lease;
