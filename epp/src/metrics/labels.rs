@@ -371,3 +371,53 @@ impl ModelFamilies {
         }
     }
 }
+
+#[cfg(test)]
+mod contract_tests {
+    //! The page the EPP writes, read back strictly with the names and label values of
+    //! `switchyard_api::protocol::epp_metrics`, as the rollout controller reads it.
+
+    #![allow(clippy::unwrap_used)]
+
+    use switchyard_api::protocol::epp_metrics as names;
+    use switchyard_runtime::promtext::{Exposition, MetricType};
+
+    use super::ModelLabels;
+    use crate::metrics::Metrics;
+
+    #[test]
+    fn the_page_reads_back_with_the_shared_names() {
+        let metrics = Metrics::new();
+        let handles = metrics.model(ModelLabels {
+            model_name: "m",
+            target_model_name: "t",
+            priority: 0,
+        });
+        handles.requests.inc();
+        handles.error(429);
+        handles.response(503);
+        handles.output_tokens.observe(7.0);
+        handles.ttft.observe(0.1);
+        let text = metrics.encode().unwrap();
+        let page = Exposition::parse_strict(&text).unwrap();
+        let arm = [
+            (names::MODEL_NAME_LABEL, "m"),
+            (names::TARGET_MODEL_NAME_LABEL, "t"),
+        ];
+        assert_eq!(page.get(names::REQUEST_TOTAL, &arm), Some(1.0));
+        assert_eq!(page.type_of(names::REQUEST), Some(MetricType::Counter));
+        let shed = [(names::ERROR_CODE_LABEL, names::RESOURCE_EXHAUSTED)];
+        assert_eq!(page.get(names::REQUEST_ERROR_TOTAL, &shed), Some(1.0));
+        let server_errors = [(names::STATUS_CLASS_LABEL, "5xx")];
+        assert_eq!(
+            page.get(names::MODEL_SERVER_RESPONSES_TOTAL, &server_errors),
+            Some(1.0)
+        );
+        assert_eq!(page.get(names::OUTPUT_TOKENS_SUM, &arm), Some(7.0));
+        assert!(page.has(names::REQUEST_TTFT_SECONDS));
+        assert_eq!(
+            page.type_of(names::REQUEST_TTFT_SECONDS),
+            Some(MetricType::Histogram)
+        );
+    }
+}
