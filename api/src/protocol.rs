@@ -1,12 +1,15 @@
 //! Every header, dynamic-metadata key and Kubernetes label or annotation that
 //! more than one component (BBR, EPP, rollout, the Envoy config, the charts)
-//! must spell the same way.
+//! must spell the same way; [`epp_metrics`] holds the EPP's metric names and label values,
+//! which the rollout controller reads.
 //!
 //! Header names are lowercase: HTTP/2 (and Envoy, which lowercases HTTP/1 names
 //! internally) only carries lowercase names, and Envoy's route header matchers
 //! and ext_proc header mutations compare names as stored. Upstream documents some
 //! of these in mixed case (e.g. `X-Gateway-Model-Name`); on the wire it is the
 //! same header.
+
+pub mod epp_metrics;
 
 // --- Request headers set by BBR, matched by HTTPRoutes ---
 

@@ -426,38 +426,14 @@ impl Strategy {
     }
 }
 
-/// Parses a Gateway API duration ([`DURATION_PATTERN`]) into milliseconds.
-/// `None` when it does not match the pattern.
+/// Parses a Gateway API duration ([`DURATION_PATTERN`]) into milliseconds, with the
+/// workspace's one duration grammar in its Gateway API profile
+/// ([`switchyard_runtime::duration::parse_gateway`]). `None` when it does not match the
+/// pattern.
 pub fn parse_duration_ms(text: &str) -> Option<u64> {
-    let mut rest = text;
-    let mut total: u64 = 0;
-    let mut parts = 0;
-    while !rest.is_empty() {
-        let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
-        if digits == 0 || digits > 5 {
-            return None;
-        }
-        let value: u64 = rest[..digits].parse().ok()?;
-        rest = &rest[digits..];
-        let (unit_ms, unit_len) = if rest.starts_with("ms") {
-            (1, 2)
-        } else if rest.starts_with('h') {
-            (3_600_000, 1)
-        } else if rest.starts_with('m') {
-            (60_000, 1)
-        } else if rest.starts_with('s') {
-            (1_000, 1)
-        } else {
-            return None;
-        };
-        rest = &rest[unit_len..];
-        total = total.checked_add(value.checked_mul(unit_ms)?)?;
-        parts += 1;
-        if parts > 4 {
-            return None;
-        }
-    }
-    (parts > 0).then_some(total)
+    switchyard_runtime::duration::parse_gateway(text)
+        .ok()
+        .and_then(|duration| u64::try_from(duration.as_millis()).ok())
 }
 
 // === impl InferenceRollout ===

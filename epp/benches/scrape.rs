@@ -12,9 +12,9 @@ use std::time::Instant;
 use divan::{Bencher, black_box};
 use switchyard_epp::datastore::EndpointMetrics;
 use switchyard_epp::datastore::{PodView, PoolSnapshot, Scrape};
-use switchyard_epp::metrics_text::Exposition;
 use switchyard_epp::scrape::engine::EngineConfig;
 use switchyard_epp::source::PoolState;
+use switchyard_runtime::promtext::Exposition;
 
 fn main() {
     divan::main();

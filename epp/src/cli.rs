@@ -134,41 +134,10 @@ pub struct Args {
     pub log: LogArgs,
 }
 
-/// Parses `50ms`, `2s`, `1m`, `1h`, `1m30s` or a bare number of seconds.
+/// Parses a Go duration (`50ms`, `2s`, `1m30s`) or a bare number of seconds, as the EPP's
+/// time flags always have ([`switchyard_runtime::duration::parse_or_seconds`]).
 pub fn parse_duration(text: &str) -> std::result::Result<Duration, String> {
-    let bad = || format!("`{text}` is not a duration; write e.g. `50ms`, `2s` or `1m30s`");
-    let text = text.trim();
-    if text.is_empty() {
-        return Err(bad());
-    }
-    if let Ok(seconds) = text.parse::<f64>() {
-        return Duration::try_from_secs_f64(seconds).map_err(|_| bad());
-    }
-    let mut total = Duration::ZERO;
-    let mut rest = text;
-    while !rest.is_empty() {
-        let digits = rest
-            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .ok_or_else(bad)?;
-        let (number, tail) = rest.split_at(digits);
-        let unit_len = tail
-            .find(|c: char| c.is_ascii_digit() || c == '.')
-            .unwrap_or(tail.len());
-        let (unit, tail) = tail.split_at(unit_len);
-        let value: f64 = number.parse().map_err(|_| bad())?;
-        let scale = match unit {
-            "ns" => 1e-9,
-            "us" | "µs" => 1e-6,
-            "ms" => 1e-3,
-            "s" => 1.0,
-            "m" => 60.0,
-            "h" => 3600.0,
-            _ => return Err(bad()),
-        };
-        total += Duration::try_from_secs_f64(value * scale).map_err(|_| bad())?;
-        rest = tail;
-    }
-    Ok(total)
+    switchyard_runtime::duration::parse_or_seconds(text.trim()).map_err(|err| err.to_string())
 }
 
 impl Args {

@@ -1,7 +1,6 @@
 //! Endpoint Picker (EPP): a per-InferencePool ext_proc server that picks the best model server.
 //!
 //! Layers, from pure to I/O:
-//! - [`metrics_text`]: a Prometheus text-format parser that keeps `vllm:` names.
 //! - [`datastore`]: the pool as one immutable snapshot behind an `ArcSwap` (endpoints and their
 //!   [`datastore::EndpointMetrics`]), and in-flight accounting.
 //! - [`prefix`]: chained block hashes and the per-endpoint lock-free prefix table.
@@ -29,7 +28,6 @@ pub mod error;
 pub mod flow;
 pub mod leader;
 pub mod metrics;
-pub mod metrics_text;
 pub mod prefix;
 pub mod refusal;
 pub mod scheduling;

@@ -94,7 +94,7 @@ impl Metrics {
         );
         let pool_ready = Family::<PoolLabel, Gauge>::default();
         registry.register(
-            "inference_pool_ready_pods",
+            switchyard_api::protocol::epp_metrics::POOL_READY_PODS,
             "Ready endpoints in the pool",
             pool_ready.clone(),
         );

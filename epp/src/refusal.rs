@@ -12,6 +12,8 @@
 
 use std::fmt;
 
+use switchyard_api::protocol::epp_metrics;
+
 /// Upstream's error codes, which fix the HTTP status and the OpenAI error type of a refusal.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ErrorCode {
@@ -43,10 +45,10 @@ impl ErrorCode {
     /// Upstream's spelling in the body.
     pub fn as_str(self) -> &'static str {
         match self {
-            Self::BadRequest | Self::BodyTooLarge => "BadRequest",
-            Self::ResourceExhausted => "ResourceExhausted",
-            Self::ServiceUnavailable => "ServiceUnavailable",
-            Self::Internal => "Internal",
+            Self::BadRequest | Self::BodyTooLarge => epp_metrics::BAD_REQUEST,
+            Self::ResourceExhausted => epp_metrics::RESOURCE_EXHAUSTED,
+            Self::ServiceUnavailable => epp_metrics::SERVICE_UNAVAILABLE,
+            Self::Internal => epp_metrics::INTERNAL,
         }
     }
 

@@ -9,7 +9,7 @@ use clap::Parser;
 use switchyard_rollout::admin::{self, AdminState, Authenticator, Store, TokenFile};
 use switchyard_rollout::cli::{Cli, Command, LogFormat, ServeArgs, client};
 use switchyard_rollout::controller;
-use switchyard_rollout::lease::LeaderElector;
+use switchyard_rollout::lease::{LeaderElector, default_identity};
 use switchyard_rollout::local;
 use switchyard_rollout::metrics::Metrics;
 use switchyard_runtime::shutdown::terminated;
@@ -227,22 +227,13 @@ async fn lead(
         run.await;
         return Ok(());
     };
-    tokio::select! {
-        acquired = elector.acquire() => acquired?,
+    let candidate = tokio::select! {
+        candidate = elector.acquire() => candidate,
         () = shutdown.cancelled() => return Ok(()),
-    }
+    };
     tracing::info!("leading: controller started");
     tokio::select! {
         () = run => Ok(()),
-        lost = elector.hold() => Err(lost.into()),
+        lost = elector.hold(candidate) => Err(lost.into()),
     }
-}
-
-/// The pod name, else the host name, else a per-process identity.
-fn default_identity() -> String {
-    std::fs::read_to_string("/etc/hostname")
-        .ok()
-        .map(|h| h.trim().to_owned())
-        .filter(|h| !h.is_empty())
-        .unwrap_or_else(|| format!("switchyard-rollout-{}", std::process::id()))
 }

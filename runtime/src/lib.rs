@@ -4,6 +4,13 @@
 //! Pure modules (no feature, no dependency) can be used from anywhere, including the types
 //! crate; the I/O modules sit behind features so a crate compiles only what it serves.
 
+// Pure: no feature, no dependency.
+pub mod duration;
+pub mod promtext;
+// Leader election by Lease (feature `lease`).
+#[cfg(feature = "lease")]
+pub mod lease;
+
 // The serving shell (features `tls`, `grpc`, `shutdown`, `log`, `metrics`, `args`).
 #[cfg(feature = "args")]
 pub mod args;

@@ -5,8 +5,8 @@
 //! handler asks the engine task to render it in the vLLM names
 //! (`vllm.rs`) or, with `--engine sglang`, the SGLang names (`sglang.rs`). The exposition is
 //! written by hand (`text.rs`) so every name is exactly the one model servers use — a
-//! generic client library would add or police `_total` suffixes. [`parse`] is a small
-//! parser for the same format, used by the tests and available to other crates.
+//! generic client library would add or police `_total` suffixes. [`parse`] reads it back
+//! strictly with the workspace's one parser (`switchyard_runtime::promtext`), for tests.
 
 pub mod parse;
 mod sglang;

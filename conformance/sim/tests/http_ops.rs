@@ -8,7 +8,7 @@ use clap::Parser;
 use common::{client, fast, send, sse_data, start, try_send};
 use serde_json::json;
 use switchyard_sim::cli::Cli;
-use switchyard_sim::metrics::parse::parse;
+use switchyard_sim::metrics::parse::{MetricType, parse};
 use switchyard_sim::metrics::{EngineKind, SGLANG_NAMES, VLLM_NAMES};
 
 fn chat(model: &str, n: u32) -> serde_json::Value {
@@ -51,7 +51,8 @@ async fn vllm_metrics_parse_and_carry_every_reference_name() {
     let resp = send(&c, r.addr, "GET", "/metrics", None).await;
     assert_eq!(resp.status, 200);
     assert_eq!(resp.pod(), "sim-m-0");
-    let exp = parse(&resp.text()).unwrap();
+    let text = resp.text();
+    let exp = parse(&text).unwrap();
     for name in VLLM_NAMES {
         assert!(exp.has(name), "missing {name}");
     }
@@ -87,29 +88,25 @@ async fn vllm_metrics_parse_and_carry_every_reference_name() {
         Some(10.0)
     );
     let cache = exp.find("vllm:cache_config_info", &[]).unwrap();
-    assert_eq!(cache.label("block_size"), Some("16"));
-    assert_eq!(cache.label("num_gpu_blocks"), Some("31250"));
+    assert_eq!(cache.label("block_size").as_deref(), Some("16"));
+    assert_eq!(cache.label("num_gpu_blocks").as_deref(), Some("31250"));
     assert_eq!(cache.value, 1.0);
     let lora = exp.find("vllm:lora_requests_info", &[]).unwrap();
-    assert_eq!(lora.label("max_lora"), Some("1"));
-    assert_eq!(lora.label("running_lora_adapters"), Some(""));
-    assert_eq!(lora.label("waiting_lora_adapters"), Some(""));
+    assert_eq!(lora.label("max_lora").as_deref(), Some("1"));
+    assert_eq!(lora.label("running_lora_adapters").as_deref(), Some(""));
+    assert_eq!(lora.label("waiting_lora_adapters").as_deref(), Some(""));
     assert!(
         lora.value > 1.7e9,
         "value is a Unix timestamp: {}",
         lora.value
     );
     assert_eq!(
-        exp.types
-            .get("vllm:time_to_first_token_seconds")
-            .map(String::as_str),
-        Some("histogram")
+        exp.type_of("vllm:time_to_first_token_seconds"),
+        Some(MetricType::Histogram)
     );
     assert_eq!(
-        exp.types
-            .get("vllm:num_preemptions_total")
-            .map(String::as_str),
-        Some("counter")
+        exp.type_of("vllm:num_preemptions_total"),
+        Some(MetricType::Counter)
     );
 }
 
@@ -127,16 +124,18 @@ async fn sglang_names_with_engine_sglang() {
         Some(chat("m", 3)),
     )
     .await;
-    let exp = parse(&send(&c, r.addr, "GET", "/metrics", None).await.text()).unwrap();
+    let text = send(&c, r.addr, "GET", "/metrics", None).await.text();
+    let exp = parse(&text).unwrap();
     for name in SGLANG_NAMES {
         assert!(exp.has(name), "missing {name}");
     }
-    assert!(!exp.names().iter().any(|n| n.starts_with("vllm:")));
+    assert!(!exp.samples.iter().any(|s| s.name.starts_with("vllm:")));
     assert_eq!(exp.get("sglang:generation_tokens_total", &[]), Some(3.0));
     assert_eq!(
         exp.find("sglang:cache_config_info", &[])
             .unwrap()
-            .label("page_size"),
+            .label("page_size")
+            .as_deref(),
         Some("16")
     );
 }
@@ -188,7 +187,7 @@ async fn faults_switch_at_run_time() {
     set(json!({"metrics_huge_bytes": 2_000_000})).await;
     let big = send(&c, r.addr, "GET", "/metrics", None).await;
     assert!(big.body.len() >= 2_000_000);
-    assert!(parse(&big.text()).unwrap().has("vllm:num_requests_running"));
+    assert!(parse(&big.text()).is_ok_and(|exp| exp.has("vllm:num_requests_running")));
 
     // A stream that dies mid-response: no [DONE], the body ends in an error.
     set(json!({"stream_die_after_tokens": 2})).await;
@@ -352,18 +351,14 @@ async fn replicas_from_flags_have_their_own_names_and_engines() {
         Some(chat("m", 3)),
     )
     .await;
-    let gen0 = parse(
-        &send(&c, handles[0].addr, "GET", "/metrics", None)
-            .await
-            .text(),
-    )
-    .unwrap();
-    let gen1 = parse(
-        &send(&c, handles[1].addr, "GET", "/metrics", None)
-            .await
-            .text(),
-    )
-    .unwrap();
+    let text0 = send(&c, handles[0].addr, "GET", "/metrics", None)
+        .await
+        .text();
+    let text1 = send(&c, handles[1].addr, "GET", "/metrics", None)
+        .await
+        .text();
+    let gen0 = parse(&text0).unwrap();
+    let gen1 = parse(&text1).unwrap();
     assert_eq!(gen0.get("vllm:generation_tokens_total", &[]), Some(6.0));
     assert_eq!(gen1.get("vllm:generation_tokens_total", &[]), Some(3.0));
 }

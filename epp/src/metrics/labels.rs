@@ -12,6 +12,7 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
+use switchyard_api::protocol::epp_metrics as names;
 
 /// Distinct `(model, target, priority)` combinations tracked; later ones are reported with
 /// the model labels `other` (llm-d caps its model labels at 1,000 values the same way).
@@ -20,19 +21,10 @@ pub const MAX_MODEL_LABELS: usize = 1000;
 /// The label value used once [`MAX_MODEL_LABELS`] is reached.
 pub const OVERFLOW_LABEL: &str = "other";
 
-/// Upstream's error codes, in the order of [`ModelHandles::errors`].
-pub const ERROR_CODES: [&str; 4] = [
-    "BadRequest",
-    "ResourceExhausted",
-    "ServiceUnavailable",
-    "Internal",
-];
-
-/// The classes of the model servers' response statuses, in the order of
-/// [`ModelHandles::responses`]. 429 is kept apart from the other 4xx: it is a
-/// server shedding load, not a client's mistake, and a canary rollout pauses on
-/// shedding but rolls back on errors.
-pub const RESPONSE_CLASSES: [&str; 5] = ["2xx", "3xx", "4xx", "429", "5xx"];
+/// Upstream's error codes, in the order of [`ModelHandles::errors`], and the classes of
+/// the model servers' response statuses, in the order of [`ModelHandles::responses`]: the
+/// metric contract the rollout controller reads, defined in `switchyard_api`.
+pub use switchyard_api::protocol::epp_metrics::{ERROR_CODES, RESPONSE_CLASSES};
 
 /// The labels of one request.
 #[derive(Clone, Copy, Debug)]
@@ -199,13 +191,13 @@ impl ModelFamilies {
     pub fn register(registry: &mut Registry) -> Self {
         let requests = Family::<RequestLabels, Counter>::default();
         registry.register(
-            "inference_objective_request",
+            names::REQUEST,
             "Requests scheduled, by model, target model and priority",
             requests.clone(),
         );
         let errors = Family::<ErrorLabels, Counter>::default();
         registry.register(
-            "inference_objective_request_error",
+            names::REQUEST_ERROR,
             "Requests answered with an error by the EPP, by error code",
             errors.clone(),
         );
@@ -213,7 +205,7 @@ impl ModelFamilies {
             duration_histogram as fn() -> Histogram,
         );
         registry.register(
-            "inference_objective_request_duration_seconds",
+            names::REQUEST_DURATION_SECONDS,
             "Time from the request's headers to its end",
             duration.clone(),
         );
@@ -221,27 +213,27 @@ impl ModelFamilies {
             size_histogram as fn() -> Histogram,
         );
         registry.register(
-            "inference_objective_request_sizes",
+            names::REQUEST_SIZES,
             "Request body sizes in bytes",
             sizes.clone(),
         );
         let running = Family::<NameLabel, Gauge>::default();
         registry.register(
-            "inference_objective_running_requests",
+            names::RUNNING_REQUESTS,
             "Requests scheduled and not yet complete",
             running.clone(),
         );
         let [input_tokens, output_tokens, cached_tokens] = [
             (
-                "inference_objective_input_tokens",
+                names::INPUT_TOKENS,
                 "Prompt tokens per request, from the response's usage",
             ),
             (
-                "inference_objective_output_tokens",
+                names::OUTPUT_TOKENS,
                 "Completion tokens per request, from the response's usage",
             ),
             (
-                "inference_objective_prompt_cached_tokens",
+                names::PROMPT_CACHED_TOKENS,
                 "Prompt tokens served from the model server's prefix cache",
             ),
         ]
@@ -256,7 +248,7 @@ impl ModelFamilies {
             ttft_histogram as fn() -> Histogram,
         );
         registry.register(
-            "inference_objective_request_ttft_seconds",
+            names::REQUEST_TTFT_SECONDS,
             "Time from the request's headers to the first token of its streamed response",
             ttft.clone(),
         );
@@ -264,13 +256,13 @@ impl ModelFamilies {
             tpot_histogram as fn() -> Histogram,
         );
         registry.register(
-            "inference_objective_request_tpot_seconds",
+            names::REQUEST_TPOT_SECONDS,
             "Time per output token of a streamed response, after its first token",
             tpot.clone(),
         );
         let responses = Family::<ResponseLabels, Counter>::default();
         registry.register(
-            "switchyard_epp_model_server_responses",
+            names::MODEL_SERVER_RESPONSES,
             "Model server responses by status class (429 apart from the other 4xx)",
             responses.clone(),
         );
@@ -377,5 +369,55 @@ impl ModelFamilies {
                 })
             }),
         }
+    }
+}
+
+#[cfg(test)]
+mod contract_tests {
+    //! The page the EPP writes, read back strictly with the names and label values of
+    //! `switchyard_api::protocol::epp_metrics`, as the rollout controller reads it.
+
+    #![allow(clippy::unwrap_used)]
+
+    use switchyard_api::protocol::epp_metrics as names;
+    use switchyard_runtime::promtext::{Exposition, MetricType};
+
+    use super::ModelLabels;
+    use crate::metrics::Metrics;
+
+    #[test]
+    fn the_page_reads_back_with_the_shared_names() {
+        let metrics = Metrics::new();
+        let handles = metrics.model(ModelLabels {
+            model_name: "m",
+            target_model_name: "t",
+            priority: 0,
+        });
+        handles.requests.inc();
+        handles.error(429);
+        handles.response(503);
+        handles.output_tokens.observe(7.0);
+        handles.ttft.observe(0.1);
+        let text = metrics.encode().unwrap();
+        let page = Exposition::parse_strict(&text).unwrap();
+        let arm = [
+            (names::MODEL_NAME_LABEL, "m"),
+            (names::TARGET_MODEL_NAME_LABEL, "t"),
+        ];
+        assert_eq!(page.get(names::REQUEST_TOTAL, &arm), Some(1.0));
+        assert_eq!(page.type_of(names::REQUEST), Some(MetricType::Counter));
+        let shed = [(names::ERROR_CODE_LABEL, names::RESOURCE_EXHAUSTED)];
+        assert_eq!(page.get(names::REQUEST_ERROR_TOTAL, &shed), Some(1.0));
+        let server_errors = [(names::STATUS_CLASS_LABEL, "5xx")];
+        assert_eq!(
+            page.get(names::MODEL_SERVER_RESPONSES_TOTAL, &server_errors),
+            Some(1.0)
+        );
+        assert_eq!(page.get(names::OUTPUT_TOKENS_SUM, &arm), Some(7.0));
+        assert!(page.has(names::REQUEST_TTFT_SECONDS));
+        assert_eq!(
+            page.type_of(names::REQUEST_TTFT_SECONDS),
+            Some(MetricType::Histogram)
+        );
     }
 }

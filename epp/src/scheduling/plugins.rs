@@ -184,19 +184,8 @@ pub fn address_matches(entry: &str, address: SocketAddr) -> bool {
     bare.parse::<IpAddr>().is_ok_and(|ip| ip == address.ip())
 }
 
-/// Parses `200ms`, `2s`, `1m`, `1h` or a bare number of seconds.
+/// Parses a Go duration (`200ms`, `2s`, `1m30s`), as upstream reads
+/// `metricsStalenessThreshold` and as the flow-control detector reads the same field.
 fn parse_duration(text: &str) -> Option<Duration> {
-    let text = text.trim();
-    let (number, unit) = text
-        .find(|c: char| c.is_ascii_alphabetic())
-        .map_or((text, "s"), |i| text.split_at(i));
-    let value: f64 = number.trim().parse().ok()?;
-    let seconds = match unit {
-        "ms" => value / 1000.0,
-        "s" => value,
-        "m" => value * 60.0,
-        "h" => value * 3600.0,
-        _ => return None,
-    };
-    Duration::try_from_secs_f64(seconds).ok()
+    switchyard_runtime::duration::parse(text.trim()).ok()
 }

@@ -14,7 +14,7 @@ pub use spec::MetricSpec;
 
 use crate::datastore::EndpointMetrics;
 use crate::error::{Error, Result};
-use crate::metrics_text::Exposition;
+use switchyard_runtime::promtext::Exposition;
 
 /// Upstream's default engine name.
 pub const DEFAULT_ENGINE: &str = "vllm";

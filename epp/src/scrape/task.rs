@@ -17,9 +17,9 @@ use tokio::time::MissedTickBehavior;
 use crate::datastore::EndpointMetrics;
 use crate::datastore::{Endpoint, EndpointLoad};
 use crate::error::{Error, Result};
-use crate::metrics_text::Exposition;
 use crate::scrape::engine::EngineConfig;
 use crate::scrape::{Report, ScrapeConfig};
+use switchyard_runtime::promtext::Exposition;
 
 /// The HTTP client every scraper shares (one connection pool, keyed by host,
 /// so a stuck connection to one endpoint never blocks another's).

@@ -33,7 +33,7 @@ pub async fn run_leader_election(
             readiness.set_leader(*leading.borrow_and_update());
         }
     });
-    let result = election.run(is_leader, cancel.cancelled_owned()).await;
+    election.run(is_leader, cancel.cancelled_owned()).await;
     let _ = follow.await;
-    result
+    Ok(())
 }

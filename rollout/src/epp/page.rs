@@ -1,37 +1,18 @@
 //! One EPP `/metrics` page reduced to the totals the analysis needs (pure).
 //!
-//! Only the families below are read; every other line is skipped without
-//! being parsed further. Series are summed over their model labels, or kept
-//! to one `target_model_name` when the arm is a model (ModelSplit). A line
-//! that cannot be read is counted, never fatal: one odd line must not blind
-//! a rollout to the rest of the page.
+//! A fold over the workspace's lenient Prometheus parser
+//! (`switchyard_runtime::promtext`): only the families of the EPP's metric
+//! contract (`switchyard_api::protocol::epp_metrics`) that [`is_read`] names
+//! are kept. Series are summed over their model labels, or kept to one
+//! `target_model_name` when the arm is a model (ModelSplit). A line of those
+//! families that cannot be read is counted, never fatal: one odd line must not
+//! blind a rollout to the rest of the page.
 
-/// `inference_objective_request_total`: requests the EPP scheduled.
-pub const REQUESTS: &str = "inference_objective_request_total";
-/// `inference_objective_request_error_total{error_code}`: requests the EPP
-/// answered itself.
-pub const EPP_ERRORS: &str = "inference_objective_request_error_total";
-/// `switchyard_epp_model_server_responses_total{status_class}`.
-pub const RESPONSES: &str = "switchyard_epp_model_server_responses_total";
-/// `inference_objective_request_ttft_seconds` (histogram).
-pub const TTFT: &str = "inference_objective_request_ttft_seconds";
-/// `inference_objective_request_tpot_seconds` (histogram).
-pub const TPOT: &str = "inference_objective_request_tpot_seconds";
-/// `inference_objective_output_tokens` (histogram; its `_sum` is the tokens).
-pub const OUTPUT_TOKENS_SUM: &str = "inference_objective_output_tokens_sum";
-/// `inference_pool_ready_pods{name}`.
-pub const READY_PODS: &str = "inference_pool_ready_pods";
-
-/// The EPP's own error codes, in the order of [`Totals::epp_errors`].
-pub const EPP_ERROR_CODES: [&str; 4] = [
-    "BadRequest",
-    "ResourceExhausted",
-    "ServiceUnavailable",
-    "Internal",
-];
-
-/// The model servers' status classes, in the order of [`Totals::responses`].
-pub const STATUS_CLASSES: [&str; 5] = ["2xx", "3xx", "4xx", "429", "5xx"];
+use switchyard_api::protocol::epp_metrics::{
+    self as names, BUCKET_BOUND_LABEL, ERROR_CODE_LABEL, ERROR_CODES, POOL_NAME_LABEL,
+    RESPONSE_CLASSES, STATUS_CLASS_LABEL, TARGET_MODEL_NAME_LABEL,
+};
+use switchyard_runtime::promtext::{Line, Lines, Sample};
 
 /// A cumulative histogram: `(upper bound, observations ≤ bound)` by
 /// increasing bound (`+Inf` last), plus its count.
@@ -64,9 +45,9 @@ impl Histogram {
 pub struct Totals {
     /// Requests scheduled to a model server.
     pub requests: f64,
-    /// Requests the EPP answered itself, by [`EPP_ERROR_CODES`].
+    /// Requests the EPP answered itself, by [`ERROR_CODES`].
     pub epp_errors: [f64; 4],
-    /// Model server responses, by [`STATUS_CLASSES`].
+    /// Model server responses, by [`RESPONSE_CLASSES`].
     pub responses: [f64; 5],
     /// Time to first token of streamed responses.
     pub ttft: Histogram,
@@ -92,80 +73,94 @@ pub struct ArmFilter<'a> {
 
 /// Reads the totals of the arm `filter` selects off `page`.
 pub fn totals(page: &str, filter: ArmFilter<'_>) -> Totals {
-    let mut totals = Totals::default();
-    for line in page.lines() {
-        let line = line.trim();
-        if line.is_empty() || line.starts_with('#') {
-            continue;
+    Lines::lenient(page).fold(Totals::default(), |mut totals, line| {
+        match line {
+            Line::Sample(sample) if is_read(sample.name) => totals.add(&sample, filter),
+            Line::Malformed(bad) if is_read(bad.name) => totals.malformed_lines += 1,
+            Line::Sample(_) | Line::Malformed(_) | Line::Type { .. } => {}
         }
-        let name_end = line.find(['{', ' ']).unwrap_or(line.len());
-        let name = &line[..name_end];
-        if !is_read(name) {
-            continue;
-        }
-        let Some((labels, value)) = split_sample(&line[name_end..]) else {
-            totals.malformed_lines += 1;
-            continue;
-        };
-        if name == READY_PODS {
+        totals
+    })
+}
+
+// === impl Totals ===
+
+impl Totals {
+    /// Adds one sample of a family [`is_read`] names.
+    fn add(&mut self, sample: &Sample<'_>, filter: ArmFilter<'_>) {
+        let name = sample.name;
+        let value = sample.value;
+        if name == names::POOL_READY_PODS {
             if filter
                 .pool
-                .is_none_or(|pool| label(labels, "name") == Some(pool))
+                .is_none_or(|pool| sample.label(POOL_NAME_LABEL).as_deref() == Some(pool))
             {
-                *totals.ready_pods.get_or_insert(0.0) += value;
+                *self.ready_pods.get_or_insert(0.0) += value;
             }
-            continue;
+            return;
         }
         if let Some(model) = filter.target_model
-            && label(labels, "target_model_name") != Some(model)
+            && sample.label(TARGET_MODEL_NAME_LABEL).as_deref() != Some(model)
         {
-            continue;
+            return;
         }
         match name {
-            REQUESTS => totals.requests += value,
-            OUTPUT_TOKENS_SUM => totals.output_tokens += value,
-            EPP_ERRORS => add_by(
-                &mut totals.epp_errors,
-                &EPP_ERROR_CODES,
-                label(labels, "error_code"),
+            names::REQUEST_TOTAL => self.requests += value,
+            names::OUTPUT_TOKENS_SUM => self.output_tokens += value,
+            names::REQUEST_ERROR_TOTAL => add_by(
+                &mut self.epp_errors,
+                &ERROR_CODES,
+                sample.label(ERROR_CODE_LABEL).as_deref(),
                 value,
             ),
-            RESPONSES => add_by(
-                &mut totals.responses,
-                &STATUS_CLASSES,
-                label(labels, "status_class"),
+            names::MODEL_SERVER_RESPONSES_TOTAL => add_by(
+                &mut self.responses,
+                &RESPONSE_CLASSES,
+                sample.label(STATUS_CLASS_LABEL).as_deref(),
                 value,
             ),
             _ => {
-                let (histogram, suffix) = match name.strip_prefix(TTFT) {
-                    Some(suffix) => (&mut totals.ttft, suffix),
+                let (histogram, suffix) = match name.strip_prefix(names::REQUEST_TTFT_SECONDS) {
+                    Some(suffix) => (&mut self.ttft, suffix),
                     None => (
-                        &mut totals.tpot,
-                        name.strip_prefix(TPOT).unwrap_or_default(),
+                        &mut self.tpot,
+                        name.strip_prefix(names::REQUEST_TPOT_SECONDS)
+                            .unwrap_or_default(),
                     ),
                 };
                 match suffix {
                     "_count" => histogram.count += value,
-                    "_bucket" => match label(labels, "le").and_then(parse_value) {
+                    "_bucket" => match sample
+                        .label(BUCKET_BOUND_LABEL)
+                        .and_then(|le| le.parse::<f64>().ok())
+                    {
                         Some(le) => histogram.add_bucket(le, value),
-                        None => totals.malformed_lines += 1,
+                        None => self.malformed_lines += 1,
                     },
                     _ => {}
                 }
             }
         }
     }
-    totals
 }
 
+/// The series the analysis reads: the EPP's request, error, response and
+/// token counters, the pool's ready pods, and the TTFT/TPOT histograms'
+/// buckets and counts.
 fn is_read(name: &str) -> bool {
     matches!(
         name,
-        REQUESTS | EPP_ERRORS | RESPONSES | OUTPUT_TOKENS_SUM | READY_PODS
-    ) || [TTFT, TPOT].iter().any(|family| {
-        name.strip_prefix(family)
-            .is_some_and(|suffix| suffix == "_bucket" || suffix == "_count")
-    })
+        names::REQUEST_TOTAL
+            | names::REQUEST_ERROR_TOTAL
+            | names::MODEL_SERVER_RESPONSES_TOTAL
+            | names::OUTPUT_TOKENS_SUM
+            | names::POOL_READY_PODS
+    ) || [names::REQUEST_TTFT_SECONDS, names::REQUEST_TPOT_SECONDS]
+        .iter()
+        .any(|family| {
+            name.strip_prefix(family)
+                .is_some_and(|suffix| suffix == "_bucket" || suffix == "_count")
+        })
 }
 
 fn add_by<const N: usize>(slots: &mut [f64; N], names: &[&str; N], key: Option<&str>, value: f64) {
@@ -173,74 +168,5 @@ fn add_by<const N: usize>(slots: &mut [f64; N], names: &[&str; N], key: Option<&
         && let Some(slot) = slots.get_mut(at)
     {
         *slot += value;
-    }
-}
-
-/// `{labels} value [timestamp]` → (the text between the braces, value).
-fn split_sample(rest: &str) -> Option<(&str, f64)> {
-    let (labels, rest) = match rest.strip_prefix('{') {
-        Some(inner) => {
-            let close = closing_brace(inner)?;
-            (&inner[..close], &inner[close + 1..])
-        }
-        None => ("", rest),
-    };
-    let value = rest.split_whitespace().next()?;
-    Some((labels, parse_value(value)?))
-}
-
-/// The index of the `}` closing a label set, skipping quoted values.
-fn closing_brace(inner: &str) -> Option<usize> {
-    let mut quoted = false;
-    let mut escaped = false;
-    for (at, c) in inner.char_indices() {
-        match c {
-            _ if escaped => escaped = false,
-            '\\' if quoted => escaped = true,
-            '"' => quoted = !quoted,
-            '}' if !quoted => return Some(at),
-            _ => {}
-        }
-    }
-    None
-}
-
-/// The raw value of label `key` (escapes left as they are: the values read
-/// here are codes, classes, bounds and names that need none).
-fn label<'a>(labels: &'a str, key: &str) -> Option<&'a str> {
-    let mut rest = labels;
-    loop {
-        rest = rest.trim_start_matches([',', ' ']);
-        if rest.is_empty() {
-            return None;
-        }
-        let eq = rest.find('=')?;
-        let name = rest[..eq].trim();
-        let after = rest[eq + 1..].trim_start().strip_prefix('"')?;
-        let mut escaped = false;
-        let end = after.char_indices().find_map(|(at, c)| match c {
-            _ if escaped => {
-                escaped = false;
-                None
-            }
-            '\\' => {
-                escaped = true;
-                None
-            }
-            '"' => Some(at),
-            _ => None,
-        })?;
-        if name == key {
-            return Some(&after[..end]);
-        }
-        rest = &after[end + 1..];
-    }
-}
-
-fn parse_value(text: &str) -> Option<f64> {
-    match text {
-        "+Inf" | "Inf" => Some(f64::INFINITY),
-        "-Inf" => Some(f64::NEG_INFINITY),
-        _ => text.parse().ok(),
     }
 }

@@ -1,14 +1,17 @@
-//! Lease decisions (table) and the elector against the tower-test apiserver.
+//! The controller's elector against the tower-test apiserver: the rules
+//! themselves are tested with the runtime's election
+//! (`switchyard_runtime::lease`), clock skew included.
 
 use std::time::Duration;
 
-use http::Method;
-use k8s_openapi::api::coordination::v1::Lease;
+use http::{Method, Response};
 use k8s_openapi::jiff::Timestamp;
+use kube::client::Body;
 use serde_json::{Value, json};
+use switchyard_runtime::lease::Candidate;
 
-use super::{LeaderElector, LeaseStep, held_by, next_step};
-use crate::controller::tests::fixtures::{Expect, context, now, serve};
+use super::LeaderElector;
+use crate::controller::tests::fixtures::{Expect, Handle, context, now, serve};
 
 const PATH: &str = "/apis/coordination.k8s.io/v1/namespaces/llm/leases/switchyard-rollout";
 
@@ -24,64 +27,6 @@ fn lease(holder: &str, renewed_secs_ago: i64) -> Value {
     })
 }
 
-fn parsed(value: Value) -> Lease {
-    serde_json::from_value(value).unwrap()
-}
-
-#[test]
-fn decisions_table() {
-    let me = "pod-a";
-    assert_eq!(next_step(None, me, now()), LeaseStep::Create);
-    assert_eq!(
-        next_step(Some(&parsed(lease("pod-a", 100))), me, now()),
-        LeaseStep::Renew
-    );
-    assert_eq!(
-        next_step(Some(&parsed(lease("", 0))), me, now()),
-        LeaseStep::TakeOver
-    );
-    assert_eq!(
-        next_step(Some(&parsed(lease("pod-b", 15))), me, now()),
-        LeaseStep::TakeOver
-    );
-    assert_eq!(
-        next_step(Some(&parsed(lease("pod-b", 5))), me, now()),
-        LeaseStep::Follow {
-            holder: "pod-b".into(),
-            retry_after: Duration::from_secs(10)
-        }
-    );
-    let mut no_times = parsed(lease("pod-b", 0));
-    no_times.spec.as_mut().unwrap().renew_time = None;
-    no_times.spec.as_mut().unwrap().acquire_time = None;
-    assert_eq!(next_step(Some(&no_times), me, now()), LeaseStep::TakeOver);
-}
-
-#[test]
-fn renewal_keeps_the_acquire_time_and_takeover_counts_a_transition() {
-    let previous = parsed(lease("pod-a", 3)).spec.unwrap();
-    let renewed = held_by(
-        "pod-a",
-        now(),
-        Duration::from_secs(15),
-        Some(&previous),
-        &LeaseStep::Renew,
-    );
-    assert_eq!(renewed.acquire_time, previous.acquire_time);
-    assert_eq!(renewed.lease_transitions, Some(3));
-    assert_eq!(renewed.renew_time.unwrap().0, now());
-    let taken = held_by(
-        "pod-c",
-        now(),
-        Duration::from_secs(15),
-        Some(&previous),
-        &LeaseStep::TakeOver,
-    );
-    assert_eq!(taken.holder_identity.as_deref(), Some("pod-c"));
-    assert_eq!(taken.lease_transitions, Some(4));
-    assert_eq!(taken.acquire_time.unwrap().0, now());
-}
-
 fn elector(client: kube::Client) -> LeaderElector {
     LeaderElector::new(
         client,
@@ -90,6 +35,15 @@ fn elector(client: kube::Client) -> LeaderElector {
         "pod-a",
         Duration::from_secs(15),
     )
+}
+
+/// Answers the next request, which must be `method` on the Lease, with `reply`.
+async fn answer(handle: &mut Handle, method: Method, reply: Value) {
+    let (request, send) = handle.next_request().await.unwrap();
+    assert_eq!((request.method(), request.uri().path()), (&method, PATH));
+    send.send_response(Response::new(Body::from(
+        serde_json::to_vec(&reply).unwrap(),
+    )));
 }
 
 #[tokio::test]
@@ -117,7 +71,7 @@ async fn creates_a_missing_lease() {
     );
     assert!(
         elector(ctx.client.clone())
-            .try_acquire_or_renew(now())
+            .try_acquire_or_renew(&mut Candidate::default())
             .await
             .unwrap()
     );
@@ -130,16 +84,26 @@ async fn follows_a_fresh_lease_held_by_another_replica_without_writing() {
     let server = serve(handle, vec![Expect::get(PATH, lease("pod-b", 2))]);
     assert!(
         !elector(ctx.client.clone())
-            .try_acquire_or_renew(now())
+            .try_acquire_or_renew(&mut Candidate::default())
             .await
             .unwrap()
     );
     server.await.unwrap();
 }
 
-#[tokio::test]
-async fn takes_over_an_expired_lease_with_its_resource_version() {
-    let (ctx, handle) = context();
+#[tokio::test(start_paused = true)]
+async fn takes_over_a_lease_unchanged_for_its_duration_with_its_resource_version() {
+    let (ctx, mut handle) = context();
+    let elector = elector(ctx.client.clone());
+    let mut candidate = Candidate::default();
+    // Its renewTime is a minute old by our wall clock, but it was only just seen:
+    // expiry is measured on our own clock from now.
+    let (first, ()) = tokio::join!(
+        elector.try_acquire_or_renew(&mut candidate),
+        answer(&mut handle, Method::GET, lease("pod-b", 60)),
+    );
+    assert!(!first.unwrap());
+    tokio::time::advance(Duration::from_secs(16)).await;
     let server = serve(
         handle,
         vec![
@@ -158,12 +122,7 @@ async fn takes_over_an_expired_lease_with_its_resource_version() {
             },
         ],
     );
-    assert!(
-        elector(ctx.client.clone())
-            .try_acquire_or_renew(now())
-            .await
-            .unwrap()
-    );
+    assert!(elector.try_acquire_or_renew(&mut candidate).await.unwrap());
     server.await.unwrap();
 }
 
@@ -174,7 +133,8 @@ async fn losing_the_race_is_not_an_error() {
     let server = serve(
         handle,
         vec![
-            Expect::get(PATH, lease("pod-b", 60)),
+            // Released by its last holder: free to take at once.
+            Expect::get(PATH, lease("", 60)),
             Expect {
                 method: Method::PUT,
                 path: PATH,
@@ -187,7 +147,7 @@ async fn losing_the_race_is_not_an_error() {
     );
     assert!(
         !elector(ctx.client.clone())
-            .try_acquire_or_renew(now())
+            .try_acquire_or_renew(&mut Candidate::default())
             .await
             .unwrap()
     );
@@ -203,12 +163,31 @@ async fn an_apiserver_failure_is_an_error() {
         vec![Expect::get(PATH, Value::Null).answering(500, failure)],
     );
     let err = elector(ctx.client.clone())
-        .try_acquire_or_renew(now())
+        .try_acquire_or_renew(&mut Candidate::default())
         .await
         .unwrap_err();
     server.await.unwrap();
     assert_eq!(
         err.to_string(),
         "Kubernetes API: get Lease llm/switchyard-rollout"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_leader_that_loses_the_lease_reports_lost_leadership() {
+    let (ctx, mut handle) = context();
+    let elector = elector(ctx.client.clone());
+    let renewing = async {
+        answer(&mut handle, Method::GET, lease("pod-a", 3)).await;
+        answer(&mut handle, Method::PUT, lease("pod-a", 0)).await;
+    };
+    let (candidate, ()) = tokio::join!(elector.acquire(), renewing);
+    let (lost, ()) = tokio::join!(
+        elector.hold(candidate),
+        answer(&mut handle, Method::GET, lease("pod-b", 0)),
+    );
+    assert_eq!(
+        lost.to_string(),
+        "lost leadership: lost Lease llm/switchyard-rollout: another replica holds it"
     );
 }

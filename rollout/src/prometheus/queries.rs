@@ -15,6 +15,10 @@
 //! `{{selector}}`, `{{window}}` and `{{quantile}}` filled in; use it for
 //! gateway-side status classes or other exporters.
 
+use switchyard_api::protocol::epp_metrics::{
+    BAD_REQUEST, ERROR_CODE_LABEL, INTERNAL, REQUEST_ERROR_TOTAL, REQUEST_TOTAL,
+    RESOURCE_EXHAUSTED, SERVICE_UNAVAILABLE,
+};
 use switchyard_api::rollout::{MetricCheck, MetricType, StatusClass};
 
 /// The backend names of the two arms.
@@ -38,8 +42,6 @@ pub struct Built {
 }
 
 const REQUESTS: &str = "sum(increase(vllm:request_success_total{{{selector}}}[{{window}}]))";
-const EPP_REQUESTS: &str =
-    "sum(increase(inference_objective_request_total{{{selector}}}[{{window}}]))";
 const TTFT: &str = "histogram_quantile({{quantile}}, sum by (le) (rate(vllm:time_to_first_token_seconds_bucket{{{selector}}}[{{window}}])))";
 const ITL: &str = "histogram_quantile({{quantile}}, sum by (le) (rate(vllm:inter_token_latency_seconds_bucket{{{selector}}}[{{window}}])))";
 const TOKENS_PER_ENDPOINT: &str = "sum(rate(vllm:generation_tokens_total{{{selector}}}[{{window}}])) / count(up{{{selector}}} == 1)";
@@ -55,9 +57,9 @@ pub fn build(check: &MetricCheck, arm_selector: &str, arms: &Arms<'_>, window_se
         || check.min_ratio_vs_stable.is_some();
     let requests_template = match check.type_ {
         MetricType::Query => None,
-        MetricType::ErrorRate | MetricType::ShedRate => Some(EPP_REQUESTS),
+        MetricType::ErrorRate | MetricType::ShedRate => Some(epp_requests()),
         MetricType::Ttft | MetricType::InterTokenLatency | MetricType::OutputTokenThroughput => {
-            Some(REQUESTS)
+            Some(REQUESTS.to_owned())
         }
     };
     let render =
@@ -65,7 +67,7 @@ pub fn build(check: &MetricCheck, arm_selector: &str, arms: &Arms<'_>, window_se
     Built {
         canary: render(&value_template, arms.canary),
         stable: needs_stable.then(|| render(&value_template, arms.stable)),
-        canary_requests: requests_template.map(|t| render(t, arms.canary)),
+        canary_requests: requests_template.map(|t| render(&t, arms.canary)),
     }
 }
 
@@ -75,7 +77,9 @@ fn default_template(check: &MetricCheck) -> String {
             let codes = error_codes(&check.status_classes);
             ratio_of_errors(&codes)
         }
-        MetricType::ShedRate => ratio_of_errors("ResourceExhausted|ServiceUnavailable"),
+        MetricType::ShedRate => {
+            ratio_of_errors(&format!("{RESOURCE_EXHAUSTED}|{SERVICE_UNAVAILABLE}"))
+        }
         MetricType::Ttft => TTFT.to_owned(),
         MetricType::InterTokenLatency => ITL.to_owned(),
         MetricType::OutputTokenThroughput => TOKENS_PER_ENDPOINT.to_owned(),
@@ -89,15 +93,21 @@ fn error_codes(classes: &[StatusClass]) -> String {
     let client = classes.is_empty() || classes.contains(&StatusClass::Client);
     let server = classes.is_empty() || classes.contains(&StatusClass::Server);
     match (client, server) {
-        (true, true) => "BadRequest|Internal".into(),
-        (true, false) => "BadRequest".into(),
-        _ => "Internal".into(),
+        (true, true) => format!("{BAD_REQUEST}|{INTERNAL}"),
+        (true, false) => BAD_REQUEST.into(),
+        _ => INTERNAL.into(),
     }
+}
+
+/// The EPP's scheduled requests of the arm over the window.
+fn epp_requests() -> String {
+    format!("sum(increase({REQUEST_TOTAL}{{{{{{selector}}}}}}[{{{{window}}}}]))")
 }
 
 fn ratio_of_errors(codes: &str) -> String {
     format!(
-        "(sum(increase(inference_objective_request_error_total{{{{{{selector}}}}, error_code=~\"{codes}\"}}[{{{{window}}}}])) or vector(0)) / sum(increase(inference_objective_request_total{{{{{{selector}}}}}}[{{{{window}}}}]))"
+        "(sum(increase({REQUEST_ERROR_TOTAL}{{{{{{selector}}}}, {ERROR_CODE_LABEL}=~\"{codes}\"}}[{{{{window}}}}])) or vector(0)) / {}",
+        epp_requests()
     )
 }
 

@@ -66,39 +66,8 @@ pub fn parse_quantity(text: &str) -> Option<u64> {
     (value.is_finite() && value >= 0.0 && value < u64::MAX as f64).then_some(value as u64)
 }
 
-/// Parses a Go duration (`300ms`, `1.5h`, `1m30s`, `0`); negative or
-/// malformed input gives `None`.
+/// Parses a Go duration (`300ms`, `1.5h`, `1m30s`, `0`) with the workspace's one grammar
+/// ([`switchyard_runtime::duration::parse`]); negative or malformed input gives `None`.
 pub fn parse_go_duration(text: &str) -> Option<Duration> {
-    let text = text.trim();
-    if text == "0" {
-        return Some(Duration::ZERO);
-    }
-    let mut rest = text.strip_prefix('+').unwrap_or(text);
-    if rest.is_empty() {
-        return None;
-    }
-    let mut total = 0f64;
-    while !rest.is_empty() {
-        let digits = rest
-            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .filter(|&i| i > 0)?;
-        let (number, tail) = rest.split_at(digits);
-        let value: f64 = number.parse().ok()?;
-        let unit_len = tail
-            .find(|c: char| c.is_ascii_digit() || c == '.')
-            .unwrap_or(tail.len());
-        let (unit, next) = tail.split_at(unit_len);
-        let seconds = match unit {
-            "ns" => 1e-9,
-            "us" | "µs" | "μs" => 1e-6,
-            "ms" => 1e-3,
-            "s" => 1.0,
-            "m" => 60.0,
-            "h" => 3600.0,
-            _ => return None,
-        };
-        total += value * seconds;
-        rest = next;
-    }
-    Duration::try_from_secs_f64(total).ok()
+    switchyard_runtime::duration::parse(text.trim()).ok()
 }

@@ -1,7 +1,7 @@
 //! Metric selectors in upstream's syntax: `name` or `name{label=value,…}`.
 
 use crate::error::{Error, Result};
-use crate::metrics_text::{Exposition, Sample};
+use switchyard_runtime::promtext::{Exposition, Sample};
 
 /// A selector for the samples of one metric, optionally narrowed by exact
 /// label values (e.g. `nv_trt_llm_request_metrics{request_type=waiting}`).

@@ -1,5 +1,8 @@
 //! The election rules, and the election against kube-rs's mock API server
-//! (tower-test) on Tokio's paused clock.
+//! (tower-test) on Tokio's paused clock: the EPP's cases, clock skew, the round
+//! deadline and the renew-deadline step-down.
+
+#![allow(clippy::unwrap_used)]
 
 use std::sync::Arc;
 
@@ -27,13 +30,8 @@ fn spec(holder: Option<&str>, duration: Option<i32>, transitions: i32) -> LeaseS
 }
 
 #[test]
-fn the_lease_name_is_upstreams() {
-    assert_eq!(lease_name("inference", "llama"), LEASE);
-}
-
-#[test]
 fn identities_are_unique_per_incarnation() {
-    let (first, second) = (default_identity(), default_identity());
+    let (first, second) = (default_identity("epp"), default_identity("epp"));
     assert_ne!(first, second);
     assert!(first.contains('_'), "{first}");
 }
@@ -185,17 +183,22 @@ type Started = (
     ApiHandle,
     watch::Receiver<bool>,
     tokio::sync::oneshot::Sender<()>,
-    tokio::task::JoinHandle<Result<()>>,
+    tokio::task::JoinHandle<()>,
 );
 
-fn start() -> Started {
+/// An election on the mock API: a 3 s lease, 2 s renew deadline, a round a second.
+fn election() -> (LeaderElection, ApiHandle) {
     let (service, handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
     let client = Client::new(service, NAMESPACE);
-    let mut election =
-        LeaderElection::new(client, NAMESPACE, lease_name(NAMESPACE, "llama"), "epp-a");
+    let mut election = LeaderElection::new(client, NAMESPACE, LEASE, "epp-a");
     election.lease_duration = 3 * SECOND;
     election.renew_deadline = 2 * SECOND;
     election.retry_period = SECOND;
+    (election, handle)
+}
+
+fn start() -> Started {
+    let (election, handle) = election();
     let (leader_tx, leader) = watch::channel(false);
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let task = tokio::spawn(election.run(leader_tx, async move {
@@ -259,7 +262,7 @@ async fn creates_the_absent_lease_renews_it_and_releases_it_on_shutdown() {
     );
     assert_eq!(released["spec"]["leaseDurationSeconds"], 1);
     respond.send_response(reply(StatusCode::OK, &released));
-    task.await.unwrap().unwrap();
+    task.await.unwrap();
     assert!(!*leader.borrow());
 }
 
@@ -308,7 +311,7 @@ async fn takes_over_an_expired_lease_and_follows_when_beaten_to_it() {
 
     stop.send(()).unwrap();
     let finished = tokio::time::timeout(10 * SECOND, task).await;
-    finished.unwrap().unwrap().unwrap();
+    finished.unwrap().unwrap();
 }
 
 #[tokio::test(start_paused = true)]
@@ -343,7 +346,6 @@ async fn a_leader_that_cannot_renew_steps_down_before_the_lease_expires() {
     tokio::time::timeout(10 * SECOND, task)
         .await
         .unwrap()
-        .unwrap()
         .unwrap();
     serve_errors.abort();
 }
@@ -376,6 +378,8 @@ async fn a_leader_whose_renewal_conflicts_steps_down_at_once() {
     tokio::time::timeout(10 * SECOND, task)
         .await
         .unwrap()
-        .unwrap()
         .unwrap();
 }
+
+mod deadlines;
+mod skew;

@@ -1,3 +1,8 @@
+//! The lenient parser on real and broken pages, the strict mode's refusals with line
+//! numbers, and the line-by-line reader.
+
+#![allow(clippy::unwrap_used)]
+
 use super::*;
 
 const VLLM_PAGE: &str = r#"# HELP vllm:num_requests_waiting Number of requests waiting to be processed.
@@ -126,6 +131,7 @@ fn garbage_never_panics() {
         "m 1 99999999999999999999999",
     ];
     for input in inputs {
+        let _ = Exposition::parse_strict(input);
         let page = Exposition::parse(input);
         for sample in &page.samples {
             let _ = sample.labels().count();
@@ -134,6 +140,7 @@ fn garbage_never_panics() {
     // Every prefix of a real page, cut at any byte that is a char boundary.
     for end in 0..=VLLM_PAGE.len() {
         if let Some(prefix) = VLLM_PAGE.get(..end) {
+            let _ = Exposition::parse_strict(prefix);
             let page = Exposition::parse(prefix);
             for sample in &page.samples {
                 let _ = sample.labels().count();
@@ -146,4 +153,107 @@ fn garbage_never_panics() {
 fn huge_values_saturate_to_infinity() {
     let page = Exposition::parse("m 1e400");
     assert_eq!(page.samples[0].value, f64::INFINITY);
+}
+
+// === strict mode ===
+
+const SIM_PAGE: &str = "# HELP vllm:x help text\n# TYPE vllm:x gauge\n\
+vllm:x{model_name=\"m\",running_lora_adapters=\"a,b\"} 0.5\n\
+# TYPE h histogram\n\
+h_bucket{le=\"0.1\"} 1\n\
+h_bucket{le=\"+Inf\"} 3 1700000000000\n\
+h_sum 0.7\n\
+h_count 3\n\
+e{v=\"q\\\"uote\\\\\",} NaN\n";
+
+#[test]
+fn strict_reads_types_histograms_and_specials() {
+    let page = Exposition::parse_strict(SIM_PAGE).unwrap();
+    assert_eq!(page.malformed_lines, 0);
+    assert_eq!(
+        page.get("vllm:x", &[("running_lora_adapters", "a,b")]),
+        Some(0.5)
+    );
+    assert_eq!(page.type_of("vllm:x"), Some(MetricType::Gauge));
+    assert_eq!(page.type_of("h"), Some(MetricType::Histogram));
+    assert_eq!(page.type_of("h").map(MetricType::as_str), Some("histogram"));
+    assert_eq!(page.type_of("e"), None);
+    assert_eq!(page.get("h_bucket", &[("le", "+Inf")]), Some(3.0));
+    assert_eq!(
+        page.find("h_bucket", &[("le", "+Inf")])
+            .unwrap()
+            .timestamp_ms,
+        Some(1_700_000_000_000)
+    );
+    assert!(page.has("h"), "a histogram is present through its _count");
+    assert!(page.has("vllm:x"));
+    assert!(!page.has("vllm"));
+    let e = page.find("e", &[]).unwrap();
+    assert!(e.value.is_nan());
+    assert_eq!(e.label("v").as_deref(), Some("q\"uote\\"));
+    // The lenient reader sees the same samples and skips the TYPE lines.
+    let lenient = Exposition::parse(SIM_PAGE);
+    assert_eq!(lenient.samples.len(), page.samples.len());
+    assert!(lenient.types.is_empty());
+}
+
+#[test]
+fn strict_rejects_what_lenient_counts_with_the_line_number() {
+    let cases = [
+        ("1bad 1", Problem::Name),
+        ("x{a=b} 1", Problem::Labels),
+        ("x{a=\"b\" 1", Problem::Labels),
+        ("x one", Problem::Value),
+        ("x 1 2 3", Problem::Trailing),
+        ("x 1 soon", Problem::Timestamp),
+        ("x{a=\"odd\\q\"} 1", Problem::Escape),
+        ("# TYPE x weird", Problem::UnknownType),
+        ("# TYPE x", Problem::TypeLine),
+        ("# TYPE 1x gauge", Problem::TypeLine),
+        ("# TYPE x gauge extra", Problem::TypeLine),
+    ];
+    for (bad, problem) in cases {
+        let text = format!("ok 1\n\n{bad}\nalso_ok 2\n");
+        let err = Exposition::parse_strict(&text).unwrap_err();
+        assert_eq!((err.line, err.problem), (3, problem), "{bad}");
+        assert_eq!(err.text, bad);
+        assert!(err.to_string().starts_with("metrics line 3: "), "{err}");
+        // Lenient: the good lines are kept; a bad sample is counted, a comment skipped,
+        // and an unknown escape read as written.
+        let page = Exposition::parse(&text);
+        let read_anyway = problem == Problem::Escape;
+        assert_eq!(page.samples.len(), 2 + usize::from(read_anyway), "{bad}");
+        let counted = usize::from(!bad.starts_with('#') && !read_anyway);
+        assert_eq!(page.malformed_lines, counted, "{bad}");
+    }
+    // The lenient reader keeps an unknown escape as written.
+    let page = Exposition::parse("x{a=\"odd\\q\"} 1");
+    assert_eq!(page.samples[0].label("a").as_deref(), Some("odd\\q"));
+}
+
+#[test]
+fn lines_name_the_family_of_a_bad_line() {
+    let text = "# TYPE m counter\nm_total{a=\"1\"} 2\nm_total{a=\"unterminated} 3\n\u{0} junk\n";
+    let lines: Vec<Line<'_>> = Lines::lenient(text).collect();
+    assert_eq!(lines.len(), 3, "{lines:?}");
+    assert!(matches!(&lines[0], Line::Sample(s) if s.name == "m_total"));
+    let Line::Malformed(bad) = &lines[1] else {
+        panic!("{lines:?}")
+    };
+    assert_eq!(
+        (bad.number, bad.name, bad.problem),
+        (3, "m_total", Problem::Labels)
+    );
+    let Line::Malformed(junk) = &lines[2] else {
+        panic!("{lines:?}")
+    };
+    assert_eq!((junk.number, junk.name), (4, ""));
+    let strict: Vec<Line<'_>> = Lines::strict(text).collect();
+    assert_eq!(
+        strict[0],
+        Line::Type {
+            family: "m",
+            kind: MetricType::Counter
+        }
+    );
 }
