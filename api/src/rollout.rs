@@ -18,7 +18,7 @@
 //! a Prometheus source for them, steps within `maxWeight`. The controller still
 //! checks step order itself (`InvalidSpec`) for objects written before the rule.
 //!
-//! Departures from the reference CR (`shared/reference/rollout.md` §6), kept small
+//! Departures from the reference CR (docs/upstream.md#rollout-resource), kept small
 //! on purpose: no `writeMode: Owned`, `hooks`, `headerRoute` or `mirror` yet (they
 //! would be accepted and ignored, which is worse than absent); `rollback.mode` has
 //! only `Immediate`; metric thresholds are plain numbers in the metric's base unit

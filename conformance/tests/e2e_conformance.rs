@@ -2,7 +2,7 @@
 //! manifests plus a local endpoints file, starts the whole stack as `cargo xtask up` does
 //! (simulator replicas, BBR, one endpoint picker per pool, the real Envoy; free ports) and
 //! checks one behaviour through Envoy's listener. Tests are named after upstream's
-//! conformance tests (`conformance/tests`, epp.md §7) where one exists.
+//! conformance tests (`conformance/tests`, docs/upstream.md#conformance) where one exists.
 //!
 //! Every test carries a negative check — something that must NOT happen, or the same request
 //! without the condition under test — so it fails when the behaviour breaks rather than

@@ -1,4 +1,4 @@
-//! Flow control (epp.md §4): priority-ordered admission in front of the
+//! Flow control (docs/upstream.md#priority-flow-control-and-saturation): priority-ordered admission in front of the
 //! scheduler, with per-flow fairness, saturation detection, shedding of
 //! sheddable work, caps and queue-wait TTLs.
 //!
@@ -164,7 +164,7 @@ pub enum CapacityLimit {
 }
 
 /// Why a request was not dispatched; maps onto upstream's status codes and
-/// `x-llm-d-request-dropped-reason` values (epp.md §1).
+/// `x-llm-d-request-dropped-reason` values (docs/upstream.md#epp-protocol).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Rejection {
     /// How the request left flow control.

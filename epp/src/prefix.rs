@@ -1,4 +1,4 @@
-//! The approximate prefix-cache index (epp.md §3): which prompt prefixes each
+//! The approximate prefix-cache index (docs/upstream.md#scheduler): which prompt prefixes each
 //! model server has probably cached, learnt from our own routing decisions.
 //!
 //! - [`hash_prompt`]: chained xxh3 hashes of fixed-size character blocks,

@@ -24,7 +24,7 @@
 //!   per weighted-cluster entry; routes without a pool switch it off. It must not be the
 //!   other way round ("disabled" in the connection manager, enabled per route): Envoy decides
 //!   which filters run from the route matched *before* BBR re-routes (the chaining trap,
-//!   reference bbr-and-envoy.md §2), so the picker would never run;
+//!   docs/upstream.md#envoy-ext_proc-semantics), so the picker would never run;
 //! - `failureMode: FailClose`: the picker being down answers 500. `FailOpen`: Envoy cannot
 //!   fail open once it streamed a body chunk to a FULL_DUPLEX picker, so the picker's cluster is
 //!   health-checked every second and ejected on the first refused connection (outlier

@@ -1,4 +1,4 @@
-//! `EndpointPickerConfig` (upstream `apix/config/v1alpha1`, epp.md §3/§5):
+//! `EndpointPickerConfig` (upstream `apix/config/v1alpha1`, docs/upstream.md#scheduler and #apis):
 //! strict YAML decoding into a [`SchedulerConfig`] of resolved plugins. Which
 //! plugin types exist and how each is built is the registry's business
 //! ([`plugins::PLUGINS`]); this module only decodes and checks the file.

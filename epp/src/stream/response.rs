@@ -3,7 +3,7 @@
 //! a rewritten model name put back to the one the client asked for.
 //!
 //! The proxy reports which endpoint served the request in the response
-//! headers' metadata (epp.md §1, "Served endpoint"); with upstream's
+//! headers' metadata (docs/upstream.md#epp-protocol, "Served endpoint"); with upstream's
 //! `destination-endpoint-served-verifier` configured it is echoed to the
 //! client, which is how upstream's `GatewayDestinationEndpointServed`
 //! conformance test checks the gateway.

@@ -1,4 +1,4 @@
-//! Model rewriting (InferenceModelRewrite, epp.md §5) and the reverse
+//! Model rewriting (InferenceModelRewrite, docs/upstream.md#apis) and the reverse
 //! substitution of the model name in responses.
 
 use rand::RngExt;
