@@ -145,7 +145,7 @@ async fn main() -> anyhow::Result<()> {
     if let Some(running) = &in_process {
         println!("metrics http://{}/metrics", running.metrics_addr);
     }
-    tokio::signal::ctrl_c().await?;
+    switchyard_runtime::shutdown::terminated("bbr_load_stack").await;
     if let Some(running) = in_process {
         running.shutdown().await?;
     }

@@ -100,7 +100,7 @@ async fn main() -> anyhow::Result<()> {
     for sim in &sims {
         println!("sim {} http://{}/metrics", sim.name, sim.addr);
     }
-    tokio::signal::ctrl_c().await?;
+    switchyard_runtime::shutdown::terminated("epp_load_stack").await;
     epp.shutdown().await?;
     bbr.shutdown().await?;
     Ok(())

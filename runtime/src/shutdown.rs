@@ -19,6 +19,10 @@ use tokio_util::sync::CancellationToken;
 
 /// Resolves on SIGTERM (how Kubernetes stops a pod) or SIGINT (Ctrl-C); `process` names the
 /// binary in the warning logged when SIGTERM cannot be watched.
+#[allow(
+    clippy::disallowed_methods,
+    reason = "the one place that watches the signals; clippy.toml sends everyone else here"
+)]
 pub async fn terminated(process: &str) {
     #[cfg(unix)]
     {

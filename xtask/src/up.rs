@@ -25,7 +25,7 @@ use switchyard_local::plan::PlanOptions;
 use switchyard_local::process::{ChildProcess, Supervised, TAIL_LINES, supervise};
 use switchyard_local::running::{RunningStack, StackOptions};
 use switchyard_local::stack::LocalStack;
-use tokio::signal::unix::{SignalKind, signal};
+use switchyard_runtime::shutdown::terminated;
 
 use crate::steps::cargo;
 use crate::tools;
@@ -256,7 +256,7 @@ async fn serve(
     if let Some(child) = rollout.as_mut() {
         children.push(child);
     }
-    let outcome = supervise(&mut children, shutdown_signal()).await?;
+    let outcome = supervise(&mut children, terminated("the gateway")).await?;
     match outcome {
         Supervised::Shutdown => {
             println!("\nstopping");
@@ -329,18 +329,3 @@ fn random_token() -> Result<String> {
     Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
 }
 
-/// Resolves on Ctrl-C or SIGTERM.
-async fn shutdown_signal() {
-    match signal(SignalKind::terminate()) {
-        Ok(mut term) => {
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = term.recv() => {}
-            }
-        }
-        Err(err) => {
-            eprintln!("no SIGTERM handler ({err}); only Ctrl-C stops the gateway");
-            let _ = tokio::signal::ctrl_c().await;
-        }
-    }
-}

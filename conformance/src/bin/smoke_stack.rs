@@ -7,7 +7,7 @@ use anyhow::{Context, Result};
 use clap::Parser;
 use switchyard_conformance::backend::TestBackend;
 use switchyard_conformance::extproc::{Rule, TestExtProc};
-use tokio::signal::unix::{SignalKind, signal};
+use switchyard_runtime::shutdown::terminated;
 
 #[derive(Parser)]
 #[command(about = "Test ext_proc server and loopback backends for a local Envoy")]
@@ -61,13 +61,7 @@ async fn main() -> Result<()> {
         backends.push(backend);
     }
 
-    let mut term = signal(SignalKind::terminate()).context("installing a SIGTERM handler")?;
-    tokio::select! {
-        _ = term.recv() => tracing::info!("SIGTERM: stopping"),
-        result = tokio::signal::ctrl_c() => {
-            result.context("waiting for Ctrl-C")?;
-            tracing::info!("SIGINT: stopping");
-        }
-    }
+    terminated("the smoke stack").await;
+    tracing::info!("stopping");
     Ok(())
 }
