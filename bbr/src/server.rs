@@ -21,9 +21,10 @@ use std::time::Duration;
 
 use envoy_types::pb::envoy::service::ext_proc::v3::external_processor_server::ExternalProcessorServer;
 use switchyard_runtime::shutdown::{Drain, Tasks};
-use switchyard_runtime::tls::{AcceptLimits, Certificates};
+use switchyard_runtime::serve::{Listening, Servers};
+use switchyard_runtime::tls::Certificates;
 use tokio::net::TcpListener;
-use tonic::transport::server::TcpIncoming;
+use tonic::service::Routes;
 use tonic_health::ServingStatus;
 use tonic_health::server::HealthReporter;
 
@@ -132,78 +133,44 @@ pub async fn start(options: Options) -> Result<Running> {
     }
 
     let service = BbrService::new(Arc::new(config), mappings.clone(), metrics.clone());
-    let shutdown = cancel.clone();
     // Large windows let a big BUFFERED body arrive without waiting for WINDOW_UPDATEs every
     // 64 KiB.
     let grpc = tonic::transport::Server::builder()
         .initial_stream_window_size(STREAM_WINDOW_BYTES)
         .initial_connection_window_size(CONNECTION_WINDOW_BYTES)
         .add_service(service.into_server());
-    let served = move |e: tonic::transport::Error| Error::Serve {
-        what: "gRPC",
-        addr: grpc_bound,
-        source: std::io::Error::other(e),
+    let certificates = match &tls {
+        Some(source) => Some(
+            Certificates::load_and_watch(source, tls::ALPN, &cancel)
+                .map_err(|e| Error::Tls(e.to_string()))?,
+        ),
+        None => None,
     };
-    match &tls {
-        None => {
-            // Nagle would hold back the small answers (tonic sets TCP_NODELAY only on
-            // listeners it binds itself).
-            let incoming = TcpIncoming::from(grpc_listener).with_nodelay(Some(true));
-            tasks.spawn(async move {
-                grpc.serve_with_incoming_shutdown(incoming, shutdown.cancelled_owned())
-                    .await
-                    .map_err(served)
-            });
-        }
-        Some(source) => {
-            let certificates = Certificates::load_and_watch(source, tls::ALPN, &cancel)
-                .map_err(|e| Error::Tls(e.to_string()))?;
-            let incoming = switchyard_runtime::tls::incoming(
-                grpc_listener,
-                certificates,
-                AcceptLimits::default(),
-                cancel.clone(),
-            );
-            tasks.spawn(async move {
-                grpc.serve_with_incoming_shutdown(incoming, shutdown.cancelled_owned())
-                    .await
-                    .map_err(served)
-            });
-        }
-    }
 
     let (health, health_service) = tonic_health::server::health_reporter();
     health.set_service_status("", ServingStatus::Serving).await;
     health
         .set_serving::<ExternalProcessorServer<BbrService>>()
         .await;
-    let shutdown = cancel.clone();
-    tasks.spawn(async move {
-        tonic::transport::Server::builder()
-            .add_service(health_service)
-            .serve_with_incoming_shutdown(
-                TcpIncoming::from(health_listener).with_nodelay(Some(true)),
-                shutdown.cancelled_owned(),
-            )
-            .await
-            .map_err(|e| Error::Serve {
-                what: "gRPC health",
-                addr: health_bound,
-                source: std::io::Error::other(e),
-            })
-    });
-
-    let shutdown = cancel.clone();
-    let router = switchyard_runtime::metrics::router(metrics.clone());
-    tasks.spawn(async move {
-        axum::serve(metrics_listener, router)
-            .with_graceful_shutdown(shutdown.cancelled_owned())
-            .await
-            .map_err(|source| Error::Serve {
-                what: "metrics",
-                addr: metrics_bound,
-                source,
-            })
+    Servers {
+        grpc: Listening {
+            service: grpc,
+            listener: grpc_listener,
+        },
+        tls: certificates,
+        health: Listening {
+            service: Routes::new(health_service),
+            listener: health_listener,
+        },
+        metrics: Listening {
+            service: switchyard_runtime::metrics::router(metrics.clone()),
+            listener: metrics_listener,
+        },
+    }
+    .spawn(&mut tasks, |failed| Error::Serve {
+        what: failed.what,
+        addr: failed.addr,
+        source: failed.source,
     });
 
     tracing::info!(

@@ -19,7 +19,7 @@ use crate::client::HttpClient;
 use crate::error::{Error, Result};
 use crate::process::ChildProcess;
 use bootstrap::{Bootstrap, LISTENER_NAME};
-use switchyard_local::envoy::wait_ready;
+use switchyard_local::envoy::{EnvoyProcess, wait_ready};
 // Finding Envoy is shared with the local gateway; re-exported so suites keep one import.
 pub use switchyard_local::envoy::{
     ENVOY_ENV, ENVOY_TOOL_PATH, locate, locate_from, workspace_root,
@@ -60,9 +60,7 @@ impl Default for EnvoyOptions {
 #[derive(Debug)]
 pub struct Envoy {
     // Dropped first: the process stops before its directory goes away.
-    process: ChildProcess,
-    admin: SocketAddr,
-    listener: SocketAddr,
+    envoy: EnvoyProcess,
     config: PathBuf,
     client: HttpClient,
     _temp: Option<TempDir>,
@@ -87,20 +85,9 @@ impl Envoy {
         std::fs::write(&config, bootstrap.render())
             .map_err(Error::io(format!("writing {}", config.display())))?;
         let admin_file = dir.join("admin.addr");
-        remove_if_present(&admin_file)?;
-
-        let mut cmd = Command::new(&binary);
-        cmd.arg("-c")
-            .arg(&config)
-            .arg("--admin-address-path")
-            .arg(&admin_file)
-            // Hot restart needs shared memory keyed by base id; concurrent Envoys would clash.
-            .arg("--disable-hot-restart")
-            // One worker: tests run several Envoys side by side on 2 cores.
-            .args(["--concurrency", "1"])
-            // The access log goes to stdout, which Envoy flushes every 10 s by default; a
-            // short interval keeps `tail -f` and failed tests' log tails current.
-            .args(["--file-flush-interval-msec", "100"])
+        let mut cmd = switchyard_local::envoy::command(&binary, &config, &admin_file)?;
+        // One worker: tests run several Envoys side by side on 2 cores.
+        cmd.args(["--concurrency", "1"])
             .args(["--log-level", &options.log_level]);
         if let Some(levels) = &options.component_log_level {
             cmd.args(["--component-log-level", levels]);
@@ -115,11 +102,8 @@ impl Envoy {
             |json| listener_addr(json).map(Some),
         )
         .await?;
-        tracing::info!(pid = process.pid(), %admin, %listener, "envoy ready");
         Ok(Self {
-            process,
-            admin,
-            listener,
+            envoy: EnvoyProcess::new(process, admin, listener),
             config,
             client,
             _temp: temp,
@@ -154,54 +138,26 @@ impl Envoy {
         }
     }
 
-    /// `http://<listener>/<path>`.
-    pub fn url(&self, path: &str) -> String {
-        format!("http://{}/{}", self.listener, path.trim_start_matches('/'))
-    }
 
-    /// The bound HTTP listener.
-    pub fn listener_addr(&self) -> SocketAddr {
-        self.listener
-    }
 
-    /// The bound admin API.
-    pub fn admin_addr(&self) -> SocketAddr {
-        self.admin
-    }
 
-    /// Envoy's process id.
-    pub fn pid(&self) -> u32 {
-        self.process.pid()
-    }
 
-    /// The log file (Envoy's stderr log plus the access log on stdout).
-    pub fn log_path(&self) -> &Path {
-        self.process.log_path()
-    }
 
     /// The rendered bootstrap Envoy runs with.
     pub fn config_path(&self) -> &Path {
         &self.config
     }
 
-    /// The last `lines` lines of the log.
-    pub fn log_tail(&self, lines: usize) -> String {
-        self.process.log_tail(lines)
-    }
 
-    /// The child process, for supervision.
-    pub fn process_mut(&mut self) -> &mut ChildProcess {
-        &mut self.process
-    }
 
-    /// Stops Envoy now instead of on drop.
-    pub fn stop(&mut self) -> Result<ExitStatus> {
-        self.process.stop()
-    }
 
     /// `GET` an admin path such as `/stats` and return the body; non-200 is an error.
     pub async fn admin_get(&self, path: &str) -> Result<String> {
-        let url = format!("http://{}/{}", self.admin, path.trim_start_matches('/'));
+        let url = format!(
+            "http://{}/{}",
+            self.admin_addr(),
+            path.trim_start_matches('/')
+        );
         let response = self.client.get(&url, &[]).await?;
         if response.status != StatusCode::OK {
             return Err(Error::Admin(format!(
@@ -217,6 +173,20 @@ impl Envoy {
     pub async fn stat(&self, name: &str) -> Result<Option<u64>> {
         let stats = self.admin_get("/stats").await?;
         Ok(parse_stat(&stats, name))
+    }
+}
+
+impl std::ops::Deref for Envoy {
+    type Target = EnvoyProcess;
+
+    fn deref(&self) -> &EnvoyProcess {
+        &self.envoy
+    }
+}
+
+impl std::ops::DerefMut for Envoy {
+    fn deref_mut(&mut self) -> &mut EnvoyProcess {
+        &mut self.envoy
     }
 }
 
@@ -242,13 +212,6 @@ fn work_dir(requested: Option<&Path>) -> Result<(PathBuf, Option<TempDir>)> {
     }
 }
 
-fn remove_if_present(path: &Path) -> Result<()> {
-    match std::fs::remove_file(path) {
-        Ok(()) => Ok(()),
-        Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(()),
-        Err(err) => Err(Error::io(format!("removing {}", path.display()))(err)),
-    }
-}
 
 /// The bound address of [`LISTENER_NAME`] in `/listeners?format=json`.
 fn listener_addr(listeners_json: &str) -> Result<SocketAddr> {

@@ -19,10 +19,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use switchyard_runtime::shutdown::{Drain, Tasks};
-use switchyard_runtime::tls::{AcceptLimits, Certificates};
+use switchyard_runtime::serve::{Listening, Servers};
+use switchyard_runtime::tls::Certificates;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
-use tonic::transport::server::TcpIncoming;
+use tonic::service::Routes;
 
 use crate::datastore::Datastore;
 use crate::error::{Error, Result};
@@ -172,68 +173,25 @@ pub async fn start<S: PoolSource>(options: Options, source: S) -> Result<Running
         .initial_stream_window_size(STREAM_WINDOW_BYTES)
         .initial_connection_window_size(CONNECTION_WINDOW_BYTES)
         .add_service(service);
-    let shutdown = cancel.clone();
-    let grpc_error = move |e: tonic::transport::Error| Error::Serve {
-        what: "gRPC",
-        addr: grpc_bound,
-        source: std::io::Error::other(e),
-    };
-    match tls {
-        Some(certificates) => {
-            let incoming = switchyard_runtime::tls::incoming(
-                grpc_listener,
-                certificates,
-                AcceptLimits::default(),
-                cancel.clone(),
-            );
-            tasks.spawn(async move {
-                router
-                    .serve_with_incoming_shutdown(incoming, shutdown.cancelled_owned())
-                    .await
-                    .map_err(grpc_error)
-            });
-        }
-        None => {
-            // tonic sets TCP_NODELAY only on listeners it binds itself; Nagle would hold
-            // back the small routing answers.
-            let incoming = TcpIncoming::from(grpc_listener).with_nodelay(Some(true));
-            tasks.spawn(async move {
-                router
-                    .serve_with_incoming_shutdown(incoming, shutdown.cancelled_owned())
-                    .await
-                    .map_err(grpc_error)
-            });
-        }
+    Servers {
+        grpc: Listening {
+            service: router,
+            listener: grpc_listener,
+        },
+        tls,
+        health: Listening {
+            service: Routes::new(HealthService::new(Arc::clone(&readiness))),
+            listener: health_listener,
+        },
+        metrics: Listening {
+            service: metrics::router(Arc::clone(&metrics), Arc::clone(&datastore)),
+            listener: metrics_listener,
+        },
     }
-
-    let health_service = HealthService::new(Arc::clone(&readiness));
-    let shutdown = cancel.clone();
-    tasks.spawn(async move {
-        tonic::transport::Server::builder()
-            .add_service(health_service)
-            .serve_with_incoming_shutdown(
-                TcpIncoming::from(health_listener).with_nodelay(Some(true)),
-                shutdown.cancelled_owned(),
-            )
-            .await
-            .map_err(|e| Error::Serve {
-                what: "gRPC health",
-                addr: health_bound,
-                source: std::io::Error::other(e),
-            })
-    });
-
-    let shutdown = cancel.clone();
-    let app = metrics::router(Arc::clone(&metrics), Arc::clone(&datastore));
-    tasks.spawn(async move {
-        axum::serve(metrics_listener, app)
-            .with_graceful_shutdown(shutdown.cancelled_owned())
-            .await
-            .map_err(|source| Error::Serve {
-                what: "metrics",
-                addr: metrics_bound,
-                source,
-            })
+    .spawn(&mut tasks, |failed| Error::Serve {
+        what: failed.what,
+        addr: failed.addr,
+        source: failed.source,
     });
 
     tracing::info!(

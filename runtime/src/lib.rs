@@ -20,6 +20,8 @@ pub mod error;
 pub mod log;
 #[cfg(feature = "metrics")]
 pub mod metrics;
+#[cfg(feature = "serve")]
+pub mod serve;
 #[cfg(feature = "shutdown")]
 pub mod shutdown;
 #[cfg(feature = "tls")]

@@ -4,6 +4,7 @@
 use std::ffi::OsString;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::process::{Command, ExitStatus};
 use std::time::{Duration, Instant};
 
 use http::StatusCode;
@@ -18,6 +19,91 @@ pub const ENVOY_ENV: &str = "SWITCHYARD_ENVOY";
 pub const ENVOY_TOOL_PATH: &str = "target/tools/py/envoy/_bin/envoy";
 /// How often readiness is polled.
 const READY_POLL: Duration = Duration::from_millis(25);
+
+/// A started Envoy: its process, admin API and HTTP listener. The local gateway
+/// ([`crate::gateway::GatewayEnvoy`]) and the test harness's Envoy are each one of these plus
+/// what they add, and reach these accessors through `Deref`.
+#[derive(Debug)]
+pub struct EnvoyProcess {
+    process: ChildProcess,
+    admin: SocketAddr,
+    listener: SocketAddr,
+}
+
+// === impl EnvoyProcess ===
+
+impl EnvoyProcess {
+    /// A ready Envoy (see [`wait_ready`]).
+    pub fn new(process: ChildProcess, admin: SocketAddr, listener: SocketAddr) -> Self {
+        tracing::info!(pid = process.pid(), %admin, %listener, "envoy ready");
+        Self {
+            process,
+            admin,
+            listener,
+        }
+    }
+
+    /// `http://<listener>/<path>`.
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}/{}", self.listener, path.trim_start_matches('/'))
+    }
+
+    /// The bound HTTP listener.
+    pub fn listener_addr(&self) -> SocketAddr {
+        self.listener
+    }
+
+    /// The bound admin API.
+    pub fn admin_addr(&self) -> SocketAddr {
+        self.admin
+    }
+
+    /// Envoy's process id.
+    pub fn pid(&self) -> u32 {
+        self.process.pid()
+    }
+
+    /// The log file (Envoy's stderr log plus the access log on stdout).
+    pub fn log_path(&self) -> &Path {
+        self.process.log_path()
+    }
+
+    /// The last `lines` lines of the log.
+    pub fn log_tail(&self, lines: usize) -> String {
+        self.process.log_tail(lines)
+    }
+
+    /// The child process, for supervision.
+    pub fn process_mut(&mut self) -> &mut ChildProcess {
+        &mut self.process
+    }
+
+    /// Stops Envoy now instead of on drop.
+    pub fn stop(&mut self) -> Result<ExitStatus> {
+        self.process.stop()
+    }
+}
+
+/// The command line every Envoy here starts with: `config`, the admin address written to
+/// `admin_file` (which is removed first, so a stale one is never read), no hot restart
+/// (it needs shared memory keyed by base id, so two Envoys would clash), and the access log
+/// flushed every 100 ms rather than every 10 s, so `tail -f` and failed tests' log tails are
+/// current.
+pub fn command(binary: &Path, config: &Path, admin_file: &Path) -> Result<Command> {
+    match std::fs::remove_file(admin_file) {
+        Ok(()) => {}
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
+        Err(err) => return Err(Error::io(format!("removing {}", admin_file.display()))(err)),
+    }
+    let mut cmd = Command::new(binary);
+    cmd.arg("-c")
+        .arg(config)
+        .arg("--admin-address-path")
+        .arg(admin_file)
+        .arg("--disable-hot-restart")
+        .args(["--file-flush-interval-msec", "100"]);
+    Ok(cmd)
+}
 
 /// The workspace root (this crate sits at `conformance/local/`, two levels below it).
 pub fn workspace_root() -> PathBuf {

@@ -7,14 +7,13 @@
 //! change.
 
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::Path;
 use std::time::Duration;
 
 use http::StatusCode;
 
 use crate::client::HttpClient;
-use crate::envoy::wait_ready;
+use crate::envoy::{self, EnvoyProcess, wait_ready};
 use crate::error::{Error, Result};
 use crate::process::ChildProcess;
 use crate::translate::{ConfigDir, LISTENER_NAME};
@@ -22,9 +21,7 @@ use crate::translate::{ConfigDir, LISTENER_NAME};
 /// A running Envoy serving a translated gateway.
 #[derive(Debug)]
 pub struct GatewayEnvoy {
-    process: ChildProcess,
-    admin: SocketAddr,
-    listener: SocketAddr,
+    envoy: EnvoyProcess,
 }
 
 // === impl GatewayEnvoy ===
@@ -39,77 +36,27 @@ impl GatewayEnvoy {
         timeout: Duration,
     ) -> Result<Self> {
         let admin_file = dir.path().join("admin.addr");
-        match std::fs::remove_file(&admin_file) {
-            Ok(()) => {}
-            Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
-            Err(err) => {
-                return Err(Error::io(format!("removing {}", admin_file.display()))(err));
-            }
-        }
-        let mut cmd = Command::new(binary);
-        cmd.arg("-c")
-            .arg(dir.bootstrap_path())
-            .arg("--admin-address-path")
-            .arg(&admin_file)
-            // Hot restart needs shared memory keyed by base id; two Envoys would clash.
-            .arg("--disable-hot-restart")
-            // Flush the access log every 100 ms rather than every 10 s, so `tail -f` is live.
-            .args(["--file-flush-interval-msec", "100"])
-            .args(["--log-level", "warning"]);
+        let mut cmd = envoy::command(binary, &dir.bootstrap_path(), &admin_file)?;
+        cmd.args(["--log-level", "warning"]);
         let mut process = ChildProcess::spawn("envoy", &cmd, log)?;
         let client = HttpClient::new();
         let (admin, listener) = wait_ready(&mut process, &client, &admin_file, timeout, |json| {
             Ok(bound_listener(json))
         })
         .await?;
-        tracing::info!(pid = process.pid(), %admin, %listener, "gateway envoy ready");
         Ok(Self {
-            process,
-            admin,
-            listener,
+            envoy: EnvoyProcess::new(process, admin, listener),
         })
-    }
-
-    /// `http://<listener>/<path>`.
-    pub fn url(&self, path: &str) -> String {
-        format!("http://{}/{}", self.listener, path.trim_start_matches('/'))
-    }
-
-    /// The bound HTTP listener.
-    pub fn listener_addr(&self) -> SocketAddr {
-        self.listener
-    }
-
-    /// The admin API.
-    pub fn admin_addr(&self) -> SocketAddr {
-        self.admin
-    }
-
-    /// Envoy's process id.
-    pub fn pid(&self) -> u32 {
-        self.process.pid()
-    }
-
-    /// The child process, for supervision.
-    pub fn process_mut(&mut self) -> &mut ChildProcess {
-        &mut self.process
-    }
-
-    /// The log file.
-    pub fn log_path(&self) -> PathBuf {
-        self.process.log_path().to_path_buf()
-    }
-
-    /// The last `lines` lines of the log.
-    pub fn log_tail(&self, lines: usize) -> String {
-        self.process.log_tail(lines)
     }
 
     /// How many listener, cluster and route file updates Envoy refused so far. Envoy keeps
     /// the previous configuration when it refuses one (an RE2 expression it cannot compile,
     /// say), so a caller that rewrote the files checks this and shows the log.
     pub async fn rejected_updates(&self) -> Result<u64> {
-        let url = format!("http://{}/stats?filter=update_rejected", self.admin);
+        let url = format!(
+            "http://{}/stats?filter=update_rejected",
+            self.admin_addr()
+        );
         let response = HttpClient::new().get(&url, &[]).await?;
         if response.status != StatusCode::OK {
             return Err(Error::Admin(format!(
@@ -118,6 +65,20 @@ impl GatewayEnvoy {
             )));
         }
         Ok(sum_rejections(&response.text()))
+    }
+}
+
+impl std::ops::Deref for GatewayEnvoy {
+    type Target = EnvoyProcess;
+
+    fn deref(&self) -> &EnvoyProcess {
+        &self.envoy
+    }
+}
+
+impl std::ops::DerefMut for GatewayEnvoy {
+    fn deref_mut(&mut self) -> &mut EnvoyProcess {
+        &mut self.envoy
     }
 }
 
