@@ -20,8 +20,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use envoy_types::pb::envoy::service::ext_proc::v3::external_processor_server::ExternalProcessorServer;
-use switchyard_runtime::shutdown::{Drain, Tasks};
 use switchyard_runtime::serve::{Listening, Servers};
+use switchyard_runtime::shutdown::{Drain, Tasks};
 use switchyard_runtime::tls::Certificates;
 use tokio::net::TcpListener;
 use tonic::service::Routes;

@@ -28,7 +28,10 @@ fn any_port() -> SocketAddr {
 /// Writes a fresh certificate for `localhost` into `dir`; returns its PEM (the client's CA).
 fn write_pair(dir: &Path) -> String {
     // A certificate made outside the runtime, as an operator's would be.
-    #[allow(clippy::disallowed_methods, reason = "the test needs a foreign certificate")]
+    #[allow(
+        clippy::disallowed_methods,
+        reason = "the test needs a foreign certificate"
+    )]
     let pair = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
     // The key first: a poll between the two writes sees a mismatched pair, which is refused.
     std::fs::write(dir.join(KEY_FILE), pair.signing_key.serialize_pem()).unwrap();

@@ -9,7 +9,7 @@ pub mod bootstrap;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Command, ExitStatus};
+use std::process::Command;
 use std::time::Duration;
 
 use http::StatusCode;
@@ -138,18 +138,10 @@ impl Envoy {
         }
     }
 
-
-
-
-
-
     /// The rendered bootstrap Envoy runs with.
     pub fn config_path(&self) -> &Path {
         &self.config
     }
-
-
-
 
     /// `GET` an admin path such as `/stats` and return the body; non-200 is an error.
     pub async fn admin_get(&self, path: &str) -> Result<String> {
@@ -211,7 +203,6 @@ fn work_dir(requested: Option<&Path>) -> Result<(PathBuf, Option<TempDir>)> {
         }
     }
 }
-
 
 /// The bound address of [`LISTENER_NAME`] in `/listeners?format=json`.
 fn listener_addr(listeners_json: &str) -> Result<SocketAddr> {

@@ -18,8 +18,8 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use switchyard_runtime::shutdown::{Drain, Tasks};
 use switchyard_runtime::serve::{Listening, Servers};
+use switchyard_runtime::shutdown::{Drain, Tasks};
 use switchyard_runtime::tls::Certificates;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;

@@ -54,7 +54,7 @@ impl Servers {
         E: std::fmt::Display + Send + 'static,
     {
         let cancel = tasks.token().clone();
-        let grpc_failed = failure("gRPC", &self.grpc.listener, failed.clone());
+        let grpc_failed = failure("gRPC", bound(&self.grpc.listener), failed.clone());
         let grpc = self.grpc.service;
         let shutdown = cancel.clone().cancelled_owned();
         match self.tls {
@@ -79,7 +79,7 @@ impl Servers {
             }
         }
 
-        let health_failed = failure("gRPC health", &self.health.listener, failed.clone());
+        let health_failed = failure("gRPC health", bound(&self.health.listener), failed.clone());
         let health = tonic::transport::Server::builder().add_routes(self.health.service);
         let incoming = nodelay(self.health.listener);
         let shutdown = cancel.clone().cancelled_owned();
@@ -119,13 +119,12 @@ fn bound(listener: &TcpListener) -> SocketAddr {
         .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)))
 }
 
-/// Maps a tonic server error of the server `what` on `listener` through `failed`.
+/// Maps a tonic server error of the server `what` on `addr` through `failed`.
 fn failure<E>(
     what: &'static str,
-    listener: &TcpListener,
+    addr: SocketAddr,
     failed: impl Fn(ServeFailure) -> E,
 ) -> impl FnOnce(tonic::transport::Error) -> E {
-    let addr = bound(listener);
     move |e| {
         failed(ServeFailure {
             what,

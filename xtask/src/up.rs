@@ -328,4 +328,3 @@ fn random_token() -> Result<String> {
         .context("reading /dev/urandom for the admin token")?;
     Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
 }
-

@@ -53,10 +53,7 @@ impl GatewayEnvoy {
     /// the previous configuration when it refuses one (an RE2 expression it cannot compile,
     /// say), so a caller that rewrote the files checks this and shows the log.
     pub async fn rejected_updates(&self) -> Result<u64> {
-        let url = format!(
-            "http://{}/stats?filter=update_rejected",
-            self.admin_addr()
-        );
+        let url = format!("http://{}/stats?filter=update_rejected", self.admin_addr());
         let response = HttpClient::new().get(&url, &[]).await?;
         if response.status != StatusCode::OK {
             return Err(Error::Admin(format!(

@@ -27,7 +27,9 @@ async fn get_metrics(addr: SocketAddr) -> String {
 #[tokio::test]
 async fn the_three_servers_answer_and_all_stop_on_the_token() {
     let (reporter, health) = tonic_health::server::health_reporter();
-    reporter.set_service_status("", ServingStatus::Serving).await;
+    reporter
+        .set_service_status("", ServingStatus::Serving)
+        .await;
     // Any gRPC service stands in for ext_proc: a second health service, reporting NOT_SERVING
     // so the test can tell which port answered.
     let (stand_in_reporter, stand_in) = tonic_health::server::health_reporter();
@@ -56,10 +58,17 @@ async fn the_three_servers_answer_and_all_stop_on_the_token() {
             listener: metrics,
         },
     }
-    .spawn(&mut tasks, |f| format!("{} on {}: {}", f.what, f.addr, f.source));
+    .spawn(&mut tasks, |f| {
+        format!("{} on {}: {}", f.what, f.addr, f.source)
+    });
 
     let check = |addr: SocketAddr| async move {
-        let mut client = HealthClient::connect(format!("http://{addr}")).await.unwrap();
+        let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
+            .unwrap()
+            .connect()
+            .await
+            .unwrap();
+        let mut client = HealthClient::new(channel);
         let request = HealthCheckRequest {
             service: String::new(),
         };
@@ -77,6 +86,10 @@ async fn the_three_servers_answer_and_all_stop_on_the_token() {
         tasks.wait_for_failure(|join| join.to_string()),
     )
     .await;
-    assert_eq!(stopped, Ok(Ok(())), "every server ends cleanly on the token");
+    assert_eq!(
+        stopped,
+        Ok(Ok(())),
+        "every server ends cleanly on the token"
+    );
     assert!(tokio::net::TcpStream::connect(metrics_addr).await.is_err());
 }
