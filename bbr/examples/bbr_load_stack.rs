@@ -19,10 +19,8 @@
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
-use std::time::Duration;
 
 use anyhow::{Context, bail};
-use switchyard_bbr::config::RouterConfig;
 use switchyard_bbr::server::{self, Options};
 use switchyard_conformance::backend::TestBackend;
 use switchyard_conformance::envoy::Envoy;
@@ -83,22 +81,11 @@ fn chat_body(size: usize) -> String {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = parse_args()?;
-    let any = local(0);
     let backend = TestBackend::start("a").await?;
     let in_process = match args.bbr {
         Some(_) => None,
         None => Some(
-            server::start(Options {
-                config: RouterConfig::default(),
-                grpc_addr: any,
-                health_addr: any,
-                metrics_addr: any,
-                base_model_file: None,
-                config_maps: None,
-                drain_timeout: Duration::from_secs(5),
-                tls: None,
-            })
-            .await?,
+            server::start(Options::on_loopback()).await?,
         ),
     };
     let bbr_addr = match (&in_process, args.bbr) {

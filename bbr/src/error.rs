@@ -97,6 +97,16 @@ impl Error {
 /// would carry on *without* the processor and forward the request unmodified, even with
 /// `failure_mode_allow: false` (docs/upstream.md#envoy-bootstrap-and-failure-mode). An error status makes Envoy fail the
 /// request (500 when fail-closed) or skip BBR deliberately (fail-open).
+impl From<switchyard_runtime::serve::ServeFailure> for Error {
+    fn from(failed: switchyard_runtime::serve::ServeFailure) -> Self {
+        Error::Serve {
+            what: failed.what,
+            addr: failed.addr,
+            source: failed.source,
+        }
+    }
+}
+
 impl From<Error> for tonic::Status {
     fn from(err: Error) -> Self {
         let message = err.to_string();

@@ -20,7 +20,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use envoy_types::pb::envoy::service::ext_proc::v3::external_processor_server::ExternalProcessorServer;
-use switchyard_runtime::serve::{Listening, Servers};
+use switchyard_runtime::serve::{Listening, ServeFailure, Servers};
 use switchyard_runtime::shutdown::{Drain, Tasks};
 use switchyard_runtime::tls::Certificates;
 use tokio::net::TcpListener;
@@ -58,6 +58,24 @@ pub struct Options {
     pub drain_timeout: Duration,
     /// TLS on the ext_proc listener (`--secure-serving`); `None` serves plaintext HTTP/2.
     pub tls: Option<tls::CertSource>,
+}
+
+impl Options {
+    /// Every listener on 127.0.0.1 with a port the kernel picks, the default router, no
+    /// mappings, no TLS, a 5 s drain: what tests and load stacks start BBR with in-process.
+    pub fn on_loopback() -> Self {
+        let any = SocketAddr::from(([127, 0, 0, 1], 0));
+        Self {
+            config: RouterConfig::default(),
+            grpc_addr: any,
+            health_addr: any,
+            metrics_addr: any,
+            base_model_file: None,
+            config_maps: None,
+            drain_timeout: Duration::from_secs(5),
+            tls: None,
+        }
+    }
 }
 
 /// A running BBR.
@@ -167,11 +185,7 @@ pub async fn start(options: Options) -> Result<Running> {
             listener: metrics_listener,
         },
     }
-    .spawn(&mut tasks, |failed| Error::Serve {
-        what: failed.what,
-        addr: failed.addr,
-        source: failed.source,
-    });
+    .spawn(&mut tasks, Error::from);
 
     tracing::info!(
         grpc = %grpc_bound,
@@ -206,13 +220,8 @@ impl Running {
     /// Waits until a server fails (an `Err`) — normally forever.
     pub async fn wait_for_failure(&mut self) -> Result<()> {
         let grpc_addr = self.grpc_addr;
-        self.tasks
-            .wait_for_failure(|join| Error::Serve {
-                what: "a server task",
-                addr: grpc_addr,
-                source: std::io::Error::other(join),
-            })
-            .await
+        let panicked = |join| ServeFailure::panicked(grpc_addr, join).into();
+        self.tasks.wait_for_failure(panicked).await
     }
 
     /// Drains: health NOT_SERVING, the grace, stop accepting, let in-flight streams finish

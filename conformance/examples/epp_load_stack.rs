@@ -16,7 +16,6 @@ use std::io::Write;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
-use switchyard_bbr::config::RouterConfig;
 use switchyard_conformance::envoy::Envoy;
 use switchyard_conformance::envoy::bootstrap::{Bootstrap, ExtProc, MODEL_HEADER, Route};
 use switchyard_epp::scheduling::Scheduler;
@@ -68,17 +67,7 @@ async fn main() -> anyhow::Result<()> {
         source,
     )
     .await?;
-    let bbr = switchyard_bbr::server::start(switchyard_bbr::server::Options {
-        config: RouterConfig::default(),
-        grpc_addr: any,
-        health_addr: any,
-        metrics_addr: any,
-        base_model_file: None,
-        config_maps: None,
-        drain_timeout: Duration::from_secs(5),
-        tls: None,
-    })
-    .await?;
+    let bbr = switchyard_bbr::server::start(switchyard_bbr::server::Options::on_loopback()).await?;
     let addrs: Vec<SocketAddr> = sims.iter().map(|s| s.addr).collect();
     let plain = Envoy::start(&Bootstrap::new().route(Route::on_header(
         "model-a",

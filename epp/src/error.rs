@@ -196,6 +196,16 @@ impl Error {
 /// Always an error status, never a clean end of stream: if the stream closed with OK, Envoy
 /// would carry on *without* the EPP and forward the request to whatever destination the client
 /// supplied, even with a fail-closed filter. An error status makes Envoy fail the request.
+impl From<switchyard_runtime::serve::ServeFailure> for Error {
+    fn from(failed: switchyard_runtime::serve::ServeFailure) -> Self {
+        Error::Serve {
+            what: failed.what,
+            addr: failed.addr,
+            source: failed.source,
+        }
+    }
+}
+
 impl From<Error> for tonic::Status {
     fn from(err: Error) -> Self {
         let message = err.to_string();

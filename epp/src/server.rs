@@ -18,7 +18,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use switchyard_runtime::serve::{Listening, Servers};
+use switchyard_runtime::serve::{Listening, ServeFailure, Servers};
 use switchyard_runtime::shutdown::{Drain, Tasks};
 use switchyard_runtime::tls::Certificates;
 use tokio::net::TcpListener;
@@ -188,11 +188,7 @@ pub async fn start<S: PoolSource>(options: Options, source: S) -> Result<Running
             listener: metrics_listener,
         },
     }
-    .spawn(&mut tasks, |failed| Error::Serve {
-        what: failed.what,
-        addr: failed.addr,
-        source: failed.source,
-    });
+    .spawn(&mut tasks, Error::from);
 
     tracing::info!(
         grpc = %grpc_bound,
@@ -287,13 +283,8 @@ impl Running {
     /// Waits until a task fails (an `Err`); returns `Ok` once every task ended cleanly.
     pub async fn wait_for_failure(&mut self) -> Result<()> {
         let grpc_addr = self.grpc_addr;
-        self.tasks
-            .wait_for_failure(|join| Error::Serve {
-                what: "a server task",
-                addr: grpc_addr,
-                source: std::io::Error::other(join),
-            })
-            .await
+        let panicked = |join| ServeFailure::panicked(grpc_addr, join).into();
+        self.tasks.wait_for_failure(panicked).await
     }
 
     /// Drains: health NOT_SERVING, the grace, stop accepting, let in-flight streams finish

@@ -43,6 +43,18 @@ pub struct ServeFailure {
     pub source: std::io::Error,
 }
 
+impl ServeFailure {
+    /// A server task that panicked or was aborted, reported at `addr` (the process's gRPC
+    /// address, which names it in logs).
+    pub fn panicked(addr: SocketAddr, join: tokio::task::JoinError) -> Self {
+        Self {
+            what: "a server task",
+            addr,
+            source: std::io::Error::other(join),
+        }
+    }
+}
+
 impl Servers {
     /// Spawns the three servers into `tasks`; each stops accepting when the set's token is
     /// cancelled. `failed` turns a server's error into the binary's own error type.
