@@ -84,9 +84,7 @@ async fn main() -> anyhow::Result<()> {
     let backend = TestBackend::start("a").await?;
     let in_process = match args.bbr {
         Some(_) => None,
-        None => Some(
-            server::start(Options::on_loopback()).await?,
-        ),
+        None => Some(server::start(Options::on_loopback()).await?),
     };
     let bbr_addr = match (&in_process, args.bbr) {
         (Some(running), _) => running.grpc_addr,
