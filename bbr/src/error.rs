@@ -61,16 +61,8 @@ pub enum Error {
     Tls(String),
 
     /// A listener could not be bound or served.
-    #[error("cannot serve {what} on {addr}: {source}")]
-    Serve {
-        /// `gRPC`, `health` or `metrics`.
-        what: &'static str,
-        /// The address.
-        addr: std::net::SocketAddr,
-        /// Why.
-        #[source]
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Serve(#[from] switchyard_runtime::serve::ServeFailure),
 }
 
 /// BBR's result type.
@@ -86,7 +78,7 @@ impl Error {
             Error::MappingFile { .. } | Error::Mapping { .. } => "mapping",
             Error::Kube(_) => "kube",
             Error::Tls(_) => "tls",
-            Error::Serve { .. } => "serve",
+            Error::Serve(_) => "serve",
         }
     }
 }
@@ -97,16 +89,6 @@ impl Error {
 /// would carry on *without* the processor and forward the request unmodified, even with
 /// `failure_mode_allow: false` (docs/upstream.md#envoy-bootstrap-and-failure-mode). An error status makes Envoy fail the
 /// request (500 when fail-closed) or skip BBR deliberately (fail-open).
-impl From<switchyard_runtime::serve::ServeFailure> for Error {
-    fn from(failed: switchyard_runtime::serve::ServeFailure) -> Self {
-        Error::Serve {
-            what: failed.what,
-            addr: failed.addr,
-            source: failed.source,
-        }
-    }
-}
-
 impl From<Error> for tonic::Status {
     fn from(err: Error) -> Self {
         let message = err.to_string();
@@ -118,7 +100,7 @@ impl From<Error> for tonic::Status {
             Error::MappingFile { .. } | Error::Mapping { .. } | Error::Kube(_) => {
                 tonic::Status::unavailable(message)
             }
-            Error::Tls(_) | Error::Serve { .. } => tonic::Status::internal(message),
+            Error::Tls(_) | Error::Serve(_) => tonic::Status::internal(message),
         }
     }
 }

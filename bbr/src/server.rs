@@ -98,13 +98,13 @@ pub struct Running {
 async fn bind(what: &'static str, addr: SocketAddr) -> Result<TcpListener> {
     TcpListener::bind(addr)
         .await
-        .map_err(|source| Error::Serve { what, addr, source })
+        .map_err(|source| ServeFailure { what, addr, source }.into())
 }
 
 fn local(what: &'static str, listener: &TcpListener, addr: SocketAddr) -> Result<SocketAddr> {
     listener
         .local_addr()
-        .map_err(|source| Error::Serve { what, addr, source })
+        .map_err(|source| ServeFailure { what, addr, source }.into())
 }
 
 /// Binds, loads the mappings and serves.
@@ -185,7 +185,7 @@ pub async fn start(options: Options) -> Result<Running> {
             listener: metrics_listener,
         },
     }
-    .spawn(&mut tasks, Error::from);
+    .spawn(&mut tasks, Error::Serve);
 
     tracing::info!(
         grpc = %grpc_bound,
@@ -220,7 +220,7 @@ impl Running {
     /// Waits until a server fails (an `Err`) — normally forever.
     pub async fn wait_for_failure(&mut self) -> Result<()> {
         let grpc_addr = self.grpc_addr;
-        let panicked = |join| ServeFailure::panicked(grpc_addr, join).into();
+        let panicked = |join| Error::Serve(ServeFailure::panicked(grpc_addr, join));
         self.tasks.wait_for_failure(panicked).await
     }
 

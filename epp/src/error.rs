@@ -98,16 +98,8 @@ pub enum Error {
     },
 
     /// A listener could not be bound or a server stopped (`switchyard-epp` shell).
-    #[error("{what} server on {addr}: {source}")]
-    Serve {
-        /// Which server (`gRPC`, `gRPC health`, `metrics`).
-        what: &'static str,
-        /// Its address.
-        addr: std::net::SocketAddr,
-        /// The I/O error.
-        #[source]
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Serve(#[from] switchyard_runtime::serve::ServeFailure),
 
     /// A flag's value is unusable.
     #[error("{flag}: {reason}")]
@@ -182,7 +174,7 @@ impl Error {
             Self::PodMetadata { .. } => "pod_metadata",
             Self::FlowControlConfig { .. } => "flow_control_config",
             Self::Protocol(_) | Self::MalformedMessage(_) => "protocol",
-            Self::Serve { .. } => "serve",
+            Self::Serve(_) => "serve",
             Self::Flag { .. } => "flag",
             Self::EndpointsFile { .. } => "endpoints_file",
             Self::Tls(_) => "tls",
@@ -196,16 +188,6 @@ impl Error {
 /// Always an error status, never a clean end of stream: if the stream closed with OK, Envoy
 /// would carry on *without* the EPP and forward the request to whatever destination the client
 /// supplied, even with a fail-closed filter. An error status makes Envoy fail the request.
-impl From<switchyard_runtime::serve::ServeFailure> for Error {
-    fn from(failed: switchyard_runtime::serve::ServeFailure) -> Self {
-        Error::Serve {
-            what: failed.what,
-            addr: failed.addr,
-            source: failed.source,
-        }
-    }
-}
-
 impl From<Error> for tonic::Status {
     fn from(err: Error) -> Self {
         let message = err.to_string();
@@ -226,7 +208,7 @@ impl From<Error> for tonic::Status {
             | Error::Scrape { .. }
             | Error::PodMetadata { .. }
             | Error::LeaderElection(_) => tonic::Status::unavailable(message),
-            Error::Serve { .. } | Error::Tls(_) => tonic::Status::internal(message),
+            Error::Serve(_) | Error::Tls(_) => tonic::Status::internal(message),
         }
     }
 }

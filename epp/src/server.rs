@@ -93,7 +93,7 @@ pub struct Running {
 }
 
 async fn bind(what: &'static str, addr: SocketAddr) -> Result<(TcpListener, SocketAddr)> {
-    let serve_error = |source| Error::Serve { what, addr, source };
+    let serve_error = |source| Error::from(ServeFailure { what, addr, source });
     let listener = TcpListener::bind(addr).await.map_err(serve_error)?;
     let bound = listener.local_addr().map_err(serve_error)?;
     Ok((listener, bound))
@@ -188,7 +188,7 @@ pub async fn start<S: PoolSource>(options: Options, source: S) -> Result<Running
             listener: metrics_listener,
         },
     }
-    .spawn(&mut tasks, Error::from);
+    .spawn(&mut tasks, Error::Serve);
 
     tracing::info!(
         grpc = %grpc_bound,
@@ -283,7 +283,7 @@ impl Running {
     /// Waits until a task fails (an `Err`); returns `Ok` once every task ended cleanly.
     pub async fn wait_for_failure(&mut self) -> Result<()> {
         let grpc_addr = self.grpc_addr;
-        let panicked = |join| ServeFailure::panicked(grpc_addr, join).into();
+        let panicked = |join| Error::Serve(ServeFailure::panicked(grpc_addr, join));
         self.tasks.wait_for_failure(panicked).await
     }
 

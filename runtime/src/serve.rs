@@ -32,14 +32,17 @@ pub struct Servers {
     pub metrics: Listening<axum::Router>,
 }
 
-/// A server that stopped with an error: which one, where, and why.
-#[derive(Debug)]
+/// A server that could not be bound or stopped with an error: which one, where, and why.
+/// BBR's and the EPP's errors carry it as their `Serve` variant.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot serve {what} on {addr}: {source}")]
 pub struct ServeFailure {
     /// `gRPC`, `gRPC health` or `metrics`.
     pub what: &'static str,
     /// The address it was bound to.
     pub addr: SocketAddr,
     /// The cause.
+    #[source]
     pub source: std::io::Error,
 }
 

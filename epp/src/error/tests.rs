@@ -40,11 +40,11 @@ fn every_error() -> Vec<Error> {
             field: "flowControl.maxBytes".into(),
             reason: "must be positive".into(),
         },
-        Error::Serve {
+        Error::Serve(switchyard_runtime::serve::ServeFailure {
             what: "gRPC",
             addr: "127.0.0.1:9002".parse().unwrap(),
             source: std::io::Error::other("in use"),
-        },
+        }),
         Error::Flag {
             flag: "--grpc-port",
             reason: "not a port".into(),
