@@ -147,12 +147,6 @@ pub enum Error {
         /// What happened.
         detail: String,
     },
-
-    /// Leader election could not read or write its Lease.
-    #[error(
-        "leader election: {0}; check the EPP's RBAC: get, create and update on leases.coordination.k8s.io"
-    )]
-    LeaderElection(String),
 }
 
 /// `Result` with the EPP's [`Error`].
@@ -163,7 +157,6 @@ impl Error {
     pub fn kind(&self) -> &'static str {
         match self {
             Self::Scrape { .. } => "scrape",
-            Self::LeaderElection(_) => "leader_election",
             Self::MetricMissing { .. } => "metric_missing",
             Self::MetricSpec { .. } => "metric_spec",
             Self::ConfigSyntax(_) => "config_syntax",
@@ -204,10 +197,9 @@ impl From<Error> for tonic::Status {
             | Error::MetricSpec { .. }
             | Error::Flag { .. }
             | Error::EndpointsFile { .. } => tonic::Status::failed_precondition(message),
-            Error::MetricMissing { .. }
-            | Error::Scrape { .. }
-            | Error::PodMetadata { .. }
-            | Error::LeaderElection(_) => tonic::Status::unavailable(message),
+            Error::MetricMissing { .. } | Error::Scrape { .. } | Error::PodMetadata { .. } => {
+                tonic::Status::unavailable(message)
+            }
             Error::Serve(_) | Error::Tls(_) => tonic::Status::internal(message),
         }
     }
