@@ -87,7 +87,8 @@ impl Error {
 ///
 /// Always an error status, never a clean end of stream: if the stream closed with OK, Envoy
 /// would carry on *without* the processor and forward the request unmodified, even with
-/// `failure_mode_allow: false` (docs/upstream.md#envoy-bootstrap-and-failure-mode). An error status makes Envoy fail the
+/// `failure_mode_allow: false` (docs/upstream.md#envoy-bootstrap-and-failure-mode). An error
+/// status makes Envoy fail the
 /// request (500 when fail-closed) or skip BBR deliberately (fail-open).
 impl From<Error> for tonic::Status {
     fn from(err: Error) -> Self {

@@ -1,4 +1,5 @@
-//! Flow control (docs/upstream.md#priority-flow-control-and-saturation): priority-ordered admission in front of the
+//! Flow control (docs/upstream.md#priority-flow-control-and-saturation): priority-ordered
+//! admission in front of the
 //! scheduler, with per-flow fairness, saturation detection, shedding of
 //! sheddable work, caps and queue-wait TTLs.
 //!

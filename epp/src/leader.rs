@@ -2,7 +2,8 @@
 //! upstream's `--ha-enable-leader-election` does.
 //!
 //! Every replica serves ext_proc, but only the leader should report ready on
-//! the gRPC health service (docs/upstream.md#operations-flags-health-metrics), so the gateway sends traffic to one
+//! the gRPC health service (docs/upstream.md#operations-flags-health-metrics), so the gateway
+//! sends traffic to one
 //! replica and its in-memory prefix index stays coherent.
 //! [`LeaderElection::run`] publishes leadership on a `watch::Sender<bool>`; the
 //! server reads the receiver for its readiness.

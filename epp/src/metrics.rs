@@ -1,4 +1,5 @@
-//! The EPP's own Prometheus metrics, under upstream's names (docs/upstream.md#operations-flags-health-metrics), and the `/metrics`
+//! The EPP's own Prometheus metrics, under upstream's names
+//! (docs/upstream.md#operations-flags-health-metrics), and the `/metrics`
 //! endpoint.
 //!
 //! Per-model handles are resolved once per `(model, target, priority)` and cached in an

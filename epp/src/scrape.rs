@@ -19,7 +19,8 @@
 //! staleness is tracked.
 //!
 //! Upstream scrapes the endpoint's own port (`podIP:targetPort`) at `/metrics`
-//! (docs/upstream.md#model-server-metrics-and-scraping, `metrics-data-source` defaults); so do we, with the path
+//! (docs/upstream.md#model-server-metrics-and-scraping, `metrics-data-source` defaults); so do we,
+//! with the path
 //! configurable.
 
 pub mod engine;

@@ -59,7 +59,8 @@ const COVERED_ELSEWHERE: &[(&str, &str)] = &[
 /// Charts whose RBAC must stay inside the release namespace, unless the boolean value at
 /// the given pointer asks for a cluster-wide watch.
 const NAMESPACED: &[(&str, Option<&str>)] = &[
-    // The EPP serves one pool and reads only its namespace (docs/upstream.md#operations-flags-health-metrics).
+    // The EPP serves one pool and reads only its namespace
+    // (docs/upstream.md#operations-flags-health-metrics).
     ("inferencepool", None),
     // BBR reads ConfigMaps in its namespace, or in all of them with bbr.multiNamespace.
     ("bbr", Some("/bbr/multiNamespace")),

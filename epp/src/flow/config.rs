@@ -1,4 +1,5 @@
-//! The `flowControl` section of an `EndpointPickerConfig` (docs/upstream.md#priority-flow-control-and-saturation), and the
+//! The `flowControl` section of an `EndpointPickerConfig`
+//! (docs/upstream.md#priority-flow-control-and-saturation), and the
 //! saturation detector it uses, decoded into a [`FlowControlConfig`].
 //!
 //! Field names, formats and defaults follow upstream: quantities are

@@ -1,4 +1,5 @@
-//! Upstream's `flow_control_*` figures (docs/upstream.md#operations-flags-health-metrics) as plain atomics the
+//! Upstream's `flow_control_*` figures (docs/upstream.md#operations-flags-health-metrics) as plain
+//! atomics the
 //! server registers with its Prometheus registry. Only the actor writes
 //! them, so updates are uncontended; readers (the scrape) never block it.
 //!

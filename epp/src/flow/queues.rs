@@ -1,5 +1,6 @@
 //! The pure core of flow control: priority bands of per-flow queues, with
-//! caps, TTLs, shedding and the dispatch order (docs/upstream.md#priority-flow-control-and-saturation). No I/O, no
+//! caps, TTLs, shedding and the dispatch order
+//! (docs/upstream.md#priority-flow-control-and-saturation). No I/O, no
 //! clock, no async: every method takes the time and the pool's state as
 //! arguments, so the behaviour is tested exhaustively without a runtime.
 //!

@@ -1,4 +1,5 @@
-//! Saturation detectors (docs/upstream.md#priority-flow-control-and-saturation): how full the pool is, from one
+//! Saturation detectors (docs/upstream.md#priority-flow-control-and-saturation): how full the pool
+//! is, from one
 //! [`PoolSnapshot`] plus the work flow control has released but the
 //! scheduler has not placed yet. Pure functions of their inputs.
 //!

@@ -1,5 +1,6 @@
 //! Usage limits: how full the pool may be before a priority band stops
-//! dispatching (upstream's `UsageLimitPolicy`, docs/upstream.md#priority-flow-control-and-saturation). Pure functions.
+//! dispatching (upstream's `UsageLimitPolicy`,
+//! docs/upstream.md#priority-flow-control-and-saturation). Pure functions.
 //!
 //! Each band gets a *ceiling* in [0, 1]; the band dispatches only while the
 //! detector's saturation is below it. Ceilings never rise as priority falls,

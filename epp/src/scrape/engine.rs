@@ -1,7 +1,8 @@
 //! Engine configs: which metric of which model-server engine means what, and
 //! the extraction of an [`EndpointMetrics`] from a parsed exposition.
 //!
-//! The built-in configs carry upstream's names (docs/upstream.md#model-server-metrics-and-scraping) for vLLM, SGLang,
+//! The built-in configs carry upstream's names
+//! (docs/upstream.md#model-server-metrics-and-scraping) for vLLM, SGLang,
 //! trtllm-serve and Triton TensorRT-LLM. A pod picks its config with the
 //! `inference.networking.k8s.io/engine-type` label; pods without it use the
 //! default engine (vLLM unless configured otherwise).

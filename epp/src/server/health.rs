@@ -1,4 +1,5 @@
-//! `grpc.health.v1` with upstream's service names (docs/upstream.md#operations-flags-health-metrics).
+//! `grpc.health.v1` with upstream's service names
+//! (docs/upstream.md#operations-flags-health-metrics).
 //!
 //! - `liveness` is SERVING while the process runs.
 //! - `readiness`, `""` and `envoy.service.ext_proc.v3.ExternalProcessor` are SERVING once the
