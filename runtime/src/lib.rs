@@ -5,6 +5,7 @@
 //! crate; the I/O modules sit behind features so a crate compiles only what it serves.
 
 // Pure: no feature, no dependency.
+pub mod budget;
 pub mod duration;
 pub mod promtext;
 // Leader election by Lease (feature `lease`).
