@@ -49,6 +49,15 @@ impl Stack {
             let path = entry.unwrap().path();
             std::fs::copy(&path, dir.path().join(path.file_name().unwrap())).unwrap();
         }
+        // Every picker as it runs against Kubernetes: no client's steering header is believed
+        // (standalone mode would otherwise trust the local gateway's clients).
+        let endpoints = dir.path().join("local-endpoints.yaml");
+        let text = std::fs::read_to_string(&endpoints).unwrap().replace(
+            "\n  engine: ",
+            "\n  pickerArgs: [\"--trust-client-headers=never\"]\n  engine: ",
+        );
+        assert_eq!(text.matches("pickerArgs").count(), 3, "{text}");
+        std::fs::write(&endpoints, text).unwrap();
         let run = tempfile::tempdir().unwrap();
         let plan_options = PlanOptions {
             listener_port: ports::free_port().unwrap(),
