@@ -99,14 +99,18 @@ fn progressing() -> Value {
 fn intent_patch(check: impl FnOnce(&Value) + Send + 'static) -> Expect {
     Expect::patch(STATUS_PATH, ADMIN_QUERY, move |body| {
         assert_eq!(body["kind"], "InferenceRollout");
-        assert_eq!(
-            body["status"].as_object().unwrap().len(),
-            1,
-            "only the intent is written: {body:#}"
+        let written: Vec<&String> = body["status"].as_object().unwrap().keys().collect();
+        assert!(
+            written
+                .iter()
+                .all(|k| *k == "intent" || *k == "recentIntentNonces"),
+            "only the intent and the nonce history are written: {body:#}"
         );
         check(&body);
     })
 }
+
+mod races;
 
 #[tokio::test]
 async fn requests_without_a_valid_token_are_refused_before_any_api_call() {
@@ -227,7 +231,8 @@ async fn pause_records_the_intent_with_the_idempotency_key_as_nonce() {
                 body["status"]["intent"],
                 json!({"action": "pause", "nonce": "key-1", "by": "alice", "at": "2027-01-15T08:00:00Z", "reason": "dashboards"})
             );
-            assert!(body.get("metadata").is_none());
+            // Always a precondition (H4), with or without If-Match.
+            assert_eq!(body["metadata"]["resourceVersion"], "77");
         })
         .answering(200, stored(progressing())),
     ]);
