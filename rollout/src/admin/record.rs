@@ -32,16 +32,16 @@ pub(super) fn admit<'a>(
     key: Option<&str>,
     action: IntentAction,
 ) -> Result<Admission<'a>, AdminError> {
-    if let Some(pending) = &status.intent {
-        if key == Some(pending.nonce.as_str()) {
-            if pending.action != action {
-                return Err(AdminError::Conflict(format!(
-                    "Idempotency-Key {:?} was already used for {:?}",
-                    pending.nonce, pending.action
-                )));
-            }
-            return Ok(Admission::Repeat(pending));
+    if let Some(pending) = &status.intent
+        && key == Some(pending.nonce.as_str())
+    {
+        if pending.action != action {
+            return Err(AdminError::Conflict(format!(
+                "Idempotency-Key {:?} was already used for {:?}",
+                pending.nonce, pending.action
+            )));
         }
+        return Ok(Admission::Repeat(pending));
     }
     if let Some(key) = key
         && status.recent_intent_nonces.iter().any(|n| n == key)
