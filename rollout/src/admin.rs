@@ -20,6 +20,7 @@ mod auth;
 mod error;
 mod handlers;
 mod record;
+pub mod transport;
 mod view;
 
 use std::sync::Arc;

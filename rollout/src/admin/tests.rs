@@ -46,6 +46,13 @@ async fn start(auth: Authenticator) -> (Admin, Handle) {
     (Admin { addr, metrics }, handle)
 }
 
+/// TokenReview and SubjectAccessReview for the default audience.
+fn kubernetes_auth() -> Authenticator {
+    Authenticator::Kubernetes {
+        audiences: vec!["switchyard-rollout".into()],
+    }
+}
+
 fn token_file() -> Authenticator {
     Authenticator::TokenFile(TokenFile::parse(&format!("{TOKEN} alice\n")).unwrap())
 }
@@ -111,6 +118,7 @@ fn intent_patch(check: impl FnOnce(&Value) + Send + 'static) -> Expect {
 }
 
 mod races;
+mod reviews;
 
 #[tokio::test]
 async fn requests_without_a_valid_token_are_refused_before_any_api_call() {
@@ -177,7 +185,7 @@ async fn get_returns_the_snapshot_with_route_weights_and_etag() {
 
 #[tokio::test]
 async fn kubernetes_auth_reviews_the_token_then_the_access() {
-    let (admin, handle) = start(Authenticator::Kubernetes).await;
+    let (admin, handle) = start(kubernetes_auth()).await;
     let server = serve(
         handle,
         vec![
@@ -188,7 +196,8 @@ async fn kubernetes_auth_reviews_the_token_then_the_access() {
                 body: Box::new(|body| assert_eq!(body["spec"]["token"], TOKEN)),
                 status: 201,
                 reply: json!({"apiVersion": "authentication.k8s.io/v1", "kind": "TokenReview", "spec": {},
-                          "status": {"authenticated": true, "user": {"username": "alice", "groups": ["devs"]}}}),
+                          "status": {"authenticated": true, "audiences": ["switchyard-rollout"],
+                                     "user": {"username": "alice", "groups": ["devs"]}}}),
             },
             Expect {
                 method: Method::POST,
@@ -487,7 +496,7 @@ async fn kubernetes_authentication_without_a_cluster_says_to_use_a_token_file() 
         name: None,
         subresource: None,
     };
-    let err = Authenticator::Kubernetes
+    let err = kubernetes_auth()
         .authorize(None, &headers, access)
         .await
         .unwrap_err();
