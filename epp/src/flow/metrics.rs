@@ -127,6 +127,8 @@ pub struct FlowMetrics {
     pool_saturation: AtomicU64,
     /// Ready endpoints with stale metrics at the last observation.
     pub stale_endpoints: AtomicU64,
+    /// 1 while flow control dispatches on stale metrics (failing open), else 0.
+    pub degraded: AtomicU64,
 }
 
 impl Default for FlowMetrics {
@@ -140,6 +142,7 @@ impl Default for FlowMetrics {
             dispatch_cycle: Histogram::new(&DISPATCH_CYCLE_BUCKETS),
             pool_saturation: AtomicU64::new(0),
             stale_endpoints: AtomicU64::new(0),
+            degraded: AtomicU64::new(0),
         }
     }
 }
