@@ -29,7 +29,7 @@ use std::time::{Duration, Instant};
 
 use switchyard_api::protocol::{
     DESTINATION_ENDPOINT_HEADER, DESTINATION_ENDPOINT_SERVED_KEY, DESTINATION_ENDPOINT_SUBSET_KEY,
-    MODEL_NAME_REWRITE_HEADER, REQUEST_ID_HEADER,
+    REQUEST_ID_HEADER,
 };
 
 use crate::datastore::PoolSnapshot;
