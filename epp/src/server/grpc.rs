@@ -23,8 +23,8 @@ use envoy_types::pb::envoy::service::ext_proc::v3::external_processor_server::{
 };
 use envoy_types::pb::envoy::service::ext_proc::v3::processing_request::Request as Inbound;
 use envoy_types::pb::envoy::service::ext_proc::v3::processing_response::Response as Outbound;
-use futures::StreamExt;
 use envoy_types::pb::envoy::service::ext_proc::v3::{ProcessingRequest, ProcessingResponse};
+use futures::StreamExt;
 use switchyard_runtime::budget::ByteBudget;
 use switchyard_runtime::extproc::{self, Answers, Next, Processor};
 use tonic::{Request, Response, Status, Streaming};
@@ -37,8 +37,7 @@ use crate::refusal::{ErrorCode, Refusal};
 use crate::scheduling::Scheduler;
 use crate::server::convert;
 use crate::stream::{
-    Ending, Env, Event, Progress, Reply, RequestLabels, RequestStream, Step, Summary,
-    ThreadEntropy,
+    Ending, Env, Event, Progress, Reply, RequestLabels, RequestStream, Step, Summary, ThreadEntropy,
 };
 
 /// Room for the protobuf envelope (headers, metadata, attributes) around a body chunk.
@@ -74,7 +73,10 @@ impl BufferLimits {
 
 impl Default for BufferLimits {
     fn default() -> Self {
-        Self::new(DEFAULT_MAX_BUFFERED_BYTES, DEFAULT_MAX_RESPONSE_BUFFER_BYTES)
+        Self::new(
+            DEFAULT_MAX_BUFFERED_BYTES,
+            DEFAULT_MAX_RESPONSE_BUFFER_BYTES,
+        )
     }
 }
 

@@ -108,9 +108,7 @@ impl RequestStream {
         }
         let capacity = needed.max(self.body.capacity() * 2).min(env.max_body_bytes);
         let lease = self.lease.get_or_insert_with(|| env.budget.lease());
-        lease
-            .grow_to(capacity)
-            .map_err(|over| over_budget(&over))?;
+        lease.grow_to(capacity).map_err(|over| over_budget(&over))?;
         self.body.reserve_exact(capacity - self.body.len());
         Ok(())
     }

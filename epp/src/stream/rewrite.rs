@@ -155,7 +155,9 @@ impl ModelRestorer {
             .rev()
             .find(|&len| {
                 let tail = rest.get(rest.len() - len..).unwrap_or_default();
-                self.pairs.iter().any(|(needle, _)| needle.starts_with(tail))
+                self.pairs
+                    .iter()
+                    .any(|(needle, _)| needle.starts_with(tail))
             })
             .unwrap_or(0)
     }
