@@ -484,6 +484,8 @@ fn ipv6_destinations_are_bracketed() {
 }
 
 mod body;
+mod budget;
 mod flow;
 mod report;
 mod response;
+mod trailers;
