@@ -114,7 +114,7 @@ impl RequestStream {
     }
 
     fn random_endpoint(&self, env: &Env<'_>) -> Option<Pick> {
-        let eligible: Vec<_> = env
+        let mut eligible: Vec<_> = env
             .snapshot
             .endpoints
             .iter()
@@ -125,6 +125,10 @@ impl RequestStream {
                     .is_none_or(|s| s.iter().any(|entry| address_matches(entry, e.address)))
             })
             .collect();
+        // Ejected endpoints are skipped too, unless that leaves none.
+        if eligible.iter().any(|e| !e.is_ejected(env.now)) {
+            eligible.retain(|e| !e.is_ejected(env.now));
+        }
         if eligible.is_empty() {
             return None;
         }
@@ -132,6 +136,7 @@ impl RequestStream {
         Some(Pick {
             endpoints: vec![chosen.address],
             reservation: chosen.load.reserve(0),
+            fallback_hashes: Vec::new(),
         })
     }
 

@@ -8,6 +8,8 @@
 //! client, which is how upstream's `GatewayDestinationEndpointServed`
 //! conformance test checks the gateway.
 
+use std::net::SocketAddr;
+
 use super::reply::{HeadersReply, Reply};
 use super::{
     Ending, Env, Phase, RESPONSE_HEADERS_MARKER, RequestStream, SERVED_ENDPOINT_TEST_HEADER,
@@ -58,6 +60,7 @@ impl RequestStream {
             .and_then(|v| std::str::from_utf8(v).ok())
             .and_then(|v| v.trim().parse().ok());
         self.progress.responded = self.response_status;
+        self.account_served(served, env);
         if get("content-type").is_some_and(|v| v.starts_with(b"text/event-stream")) {
             self.streaming = true;
         }
@@ -86,6 +89,34 @@ impl RequestStream {
             set_headers,
             ..HeadersReply::default()
         })]
+    }
+
+    /// Accounts the request on the endpoint that served it: its load and prefix move there
+    /// if it was a fallback (L7), and its outcome feeds outlier ejection (H6). Without a
+    /// report (a local reply for a refused connection carries none) the target is the one
+    /// that was tried.
+    fn account_served(&mut self, served: ServedEndpoint<'_>, env: &Env<'_>) {
+        let (Some(status), Some(pick)) = (self.response_status, &mut self.pick) else {
+            return;
+        };
+        let reported = match served {
+            ServedEndpoint::Reported(text) => text.trim().parse::<SocketAddr>().ok(),
+            ServedEndpoint::NoLbMetadata | ServedEndpoint::NoServedKey => None,
+        };
+        if let Some(endpoint) = reported.and_then(|a| env.snapshot.endpoint_at(a)) {
+            pick.served_by(endpoint);
+        }
+        let Some(&address) = pick.endpoints.first() else {
+            return;
+        };
+        if let Some(time) = env.snapshot.record_outcome(address, status >= 500, env.now) {
+            tracing::warn!(
+                endpoint = %address,
+                status,
+                ejected_for = ?time,
+                "endpoint ejected after failing requests; picks avoid it until then"
+            );
+        }
     }
 
     /// The response's token usage: from a JSON body once it has ended, from

@@ -74,11 +74,14 @@ pub fn restore_model(body: &[u8], from: &str, to: &str) -> Option<Vec<u8>> {
 /// delayed.
 #[derive(Debug)]
 pub struct ModelRestorer {
-    /// `(needle, replacement)`: without and with a space after the colon.
-    pairs: [(Vec<u8>, Vec<u8>); 2],
+    /// Without and with a space after the colon.
+    pairs: [Substitution; 2],
     /// A chunk tail held back because it may start a needle.
     carry: Vec<u8>,
 }
+
+/// `(needle, replacement)`: `"model":"<from>"` and `"model":"<to>"`, JSON-encoded.
+type Substitution = (Vec<u8>, Vec<u8>);
 
 impl ModelRestorer {
     /// A restorer writing `to` where the response says `from`.
@@ -140,7 +143,7 @@ impl ModelRestorer {
     }
 
     /// The earliest needle at or after `from`.
-    fn next_match(&self, data: &[u8], from: usize) -> Option<(usize, &(Vec<u8>, Vec<u8>))> {
+    fn next_match(&self, data: &[u8], from: usize) -> Option<(usize, &Substitution)> {
         let rest = data.get(from..)?;
         self.pairs
             .iter()

@@ -486,6 +486,7 @@ fn ipv6_destinations_are_bracketed() {
 mod body;
 mod budget;
 mod flow;
+mod health;
 mod report;
 mod response;
 mod trailers;
