@@ -63,6 +63,7 @@ async fn main() -> anyhow::Result<()> {
             flow_control: switchyard_epp::flow::FlowControlConfig::default(),
             header_trust: switchyard_epp::flow::HeaderTrust::Always,
             rewrite_session_header: None,
+            buffers: Default::default(),
         },
         source,
     )

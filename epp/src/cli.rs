@@ -15,6 +15,9 @@ use crate::flow::{FlowControlConfig, HeaderTrust};
 use crate::scheduling::SchedulerConfig;
 use crate::scrape::ScrapeConfig;
 use crate::server::DEFAULT_MAX_BODY_BYTES;
+use crate::server::grpc::{
+    BufferLimits, DEFAULT_MAX_BUFFERED_BYTES, DEFAULT_MAX_RESPONSE_BUFFER_BYTES,
+};
 use crate::server::tls::CertSource;
 
 /// How often `--cert-path` is checked for new files.
@@ -113,6 +116,17 @@ pub struct Args {
     #[arg(long, default_value_t = DEFAULT_MAX_BODY_BYTES)]
     pub max_body_bytes: usize,
 
+    /// Budget of request and response body bytes buffered by all streams together; a
+    /// request that does not fit is answered 503 (`rejected-buffer-budget`) rather than the
+    /// EPP running out of memory. Keep it well under the container's memory limit.
+    #[arg(long, default_value_t = DEFAULT_MAX_BUFFERED_BYTES)]
+    pub max_buffered_bytes: usize,
+
+    /// Largest non-streamed response body buffered (to restore a rewritten model name and
+    /// read token usage); a larger one passes through unmodified.
+    #[arg(long, default_value_t = DEFAULT_MAX_RESPONSE_BUFFER_BYTES)]
+    pub max_response_buffer_bytes: usize,
+
     /// Honour the steering headers (objective, fairness id, TTL, x-gateway-model-name-rewrite)
     /// only on requests carrying this header, which the gateway must set and strip from
     /// client requests. Either way they, and this marker, are removed before upstream.
@@ -161,6 +175,11 @@ pub fn parse_duration(text: &str) -> std::result::Result<Duration, String> {
 }
 
 impl Args {
+    /// `--max-buffered-bytes` and `--max-response-buffer-bytes`.
+    pub fn buffer_limits(&self) -> BufferLimits {
+        BufferLimits::new(self.max_buffered_bytes, self.max_response_buffer_bytes)
+    }
+
     /// The `EndpointPickerConfig` text from `--config-file` or `--config-text`, if any.
     fn config_yaml(&self) -> Result<Option<String>> {
         match (&self.config_file, &self.config_text) {

@@ -8,6 +8,7 @@
 //! that every snapshot containing the endpoint shares.
 
 pub mod endpoint;
+pub mod health;
 pub mod load;
 pub mod snapshot;
 
@@ -16,6 +17,7 @@ use std::sync::Arc;
 use arc_swap::ArcSwap;
 
 pub use endpoint::{Endpoint, EndpointMetrics, PodView};
+pub use health::EndpointHealth;
 pub use load::{EndpointLoad, Reservation};
 pub use snapshot::{PoolSnapshot, Scrape};
 

@@ -36,6 +36,7 @@ async fn main() -> anyhow::Result<()> {
         tls: args.cert_source(),
         disable_subset_filter: args.disable_endpoint_subset_filter,
         max_body_bytes: args.max_body_bytes,
+        buffers: args.buffer_limits(),
         leader_election: args.ha_enable_leader_election,
         drain_timeout: args.drain_timeout,
         scrape: args.scrape_config()?,

@@ -99,6 +99,32 @@ pub struct Pick {
     pub endpoints: Vec<SocketAddr>,
     /// The in-flight reservation on `endpoints[0]`.
     pub reservation: Reservation,
+    /// The prompt's block hashes, kept only when there are fallbacks, so the prefix is
+    /// recorded on the endpoint that really served (empty otherwise: no allocation).
+    pub fallback_hashes: Vec<u64>,
+}
+
+impl Pick {
+    /// The proxy reports that `served` (a pool member) served the request: when it is a
+    /// fallback rather than the target, the reservation and the prompt's prefix move to
+    /// it, so load and cache affinity are accounted where the request really went (review
+    /// finding L7). It becomes `endpoints[0]`; calling again is a no-op.
+    pub fn served_by(&mut self, served: &Endpoint) {
+        let Some(position) = self.endpoints.iter().position(|a| *a == served.address) else {
+            // Not one of ours: the report is not trusted to move load.
+            return;
+        };
+        if position == 0 {
+            return;
+        }
+        self.reservation = served.load.reserve(self.reservation.tokens());
+        for &hash in &self.fallback_hashes {
+            served.prefix.insert(hash);
+        }
+        if let Some(moved) = self.endpoints.get_mut(..=position) {
+            moved.rotate_right(1);
+        }
+    }
 }
 
 impl Pick {
@@ -180,6 +206,16 @@ impl Scheduler {
         );
         if s.candidates.is_empty() {
             return Err(NoCapacity::EmptyPool);
+        }
+        // Outlier ejection, unless it would leave nobody (Envoy's panic threshold).
+        let ejected = |i: &usize| {
+            snapshot
+                .endpoints
+                .get(*i)
+                .is_some_and(|e| e.is_ejected(request.now))
+        };
+        if s.candidates.iter().any(ejected) && !s.candidates.iter().all(ejected) {
+            s.candidates.retain(|i| !ejected(i));
         }
         if let Some(subset) = request.subset {
             s.candidates.retain(|&i| {
@@ -264,9 +300,15 @@ impl Scheduler {
         for &hash in &s.hashes {
             primary.prefix.insert(hash);
         }
+        let fallback_hashes = if endpoints.len() > 1 {
+            s.hashes.clone()
+        } else {
+            Vec::new()
+        };
         Ok(Pick {
             endpoints,
             reservation,
+            fallback_hashes,
         })
     }
 }

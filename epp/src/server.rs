@@ -74,6 +74,8 @@ pub struct Options {
     pub header_trust: HeaderTrust,
     /// The header that makes model rewrites sticky per session (none: per request).
     pub rewrite_session_header: Option<String>,
+    /// `--max-buffered-bytes` and `--max-response-buffer-bytes`.
+    pub buffers: grpc::BufferLimits,
 }
 
 /// A running EPP.
@@ -115,6 +117,7 @@ pub async fn start<S: PoolSource>(options: Options, source: S) -> Result<Running
         flow_control,
         header_trust,
         rewrite_session_header,
+        buffers,
     } = options;
     scrape.validate()?;
     let (grpc_listener, grpc_bound) = bind("gRPC", grpc_addr).await?;
@@ -167,6 +170,7 @@ pub async fn start<S: PoolSource>(options: Options, source: S) -> Result<Running
         flow,
         header_trust,
         rewrite_session_header,
+        buffers,
     }))
     .into_server();
     // Large windows let a big prompt arrive without waiting for WINDOW_UPDATEs every 64 KiB.

@@ -27,6 +27,8 @@ pub mod usage;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use switchyard_runtime::budget::{BudgetLease, ByteBudget};
+
 use switchyard_api::protocol::{
     DESTINATION_ENDPOINT_HEADER, DESTINATION_ENDPOINT_SERVED_KEY, DESTINATION_ENDPOINT_SUBSET_KEY,
     REQUEST_ID_HEADER,
@@ -133,6 +135,13 @@ pub struct Env<'a> {
     pub rewrite_session_header: Option<&'a str>,
     /// `--max-body-bytes`: a larger request body is answered 413.
     pub max_body_bytes: usize,
+    /// `--max-buffered-bytes`: the process-wide budget every buffered request and response
+    /// body draws from; a request that cannot get its share is refused 503.
+    pub budget: &'a ByteBudget,
+    /// `--max-response-buffer-bytes`: a non-streamed response body is buffered (to restore
+    /// the model name and read the usage) up to this size; past it the response passes
+    /// through unmodified.
+    pub max_response_buffer_bytes: usize,
     /// Where the random endpoint of a body-less request and generated request ids come from.
     pub entropy: &'a dyn Entropy,
 }
@@ -157,6 +166,8 @@ struct ParsedBody {
     cache_salt: Option<String>,
     stream: bool,
     prompt: PromptSpan,
+    /// Where the body's `model` value lies, for a rewrite to splice at.
+    model_span: std::ops::Range<usize>,
 }
 
 /// The state of one request.
@@ -180,6 +191,12 @@ pub struct RequestStream {
     body: Vec<u8>,
     /// Request-body bytes received so far, counted against `Env::max_body_bytes`.
     body_bytes: usize,
+    /// This stream's share of [`Env::budget`]: the request body's buffer until the response
+    /// starts, then the buffered response body; returned when the stream ends.
+    lease: Option<BudgetLease>,
+    /// The request body ended with trailers: the routed body is sent without end-of-stream
+    /// and the trailers are answered after it.
+    request_trailers: bool,
     parsed: Option<ParsedBody>,
     labels: RequestLabels,
     pick: Option<Pick>,
@@ -188,6 +205,11 @@ pub struct RequestStream {
     /// When the response chunk holding the first token passed.
     first_token: Option<Instant>,
     response_body: Vec<u8>,
+    /// The response outgrew `Env::max_response_buffer_bytes` or the budget: it is forwarded
+    /// as it arrives, without model restoration or usage.
+    response_passthrough: bool,
+    /// Puts the client's model name back, when a rewrite changed it.
+    restorer: Option<rewrite::ModelRestorer>,
     sse_usage: usage::SseUsage,
     usage: Option<usage::Usage>,
     progress: Progress,
@@ -218,6 +240,8 @@ impl RequestStream {
             subset: None,
             body: Vec::new(),
             body_bytes: 0,
+            lease: None,
+            request_trailers: false,
             parsed: None,
             labels: RequestLabels::default(),
             pick: None,
@@ -225,6 +249,8 @@ impl RequestStream {
             response_status: None,
             first_token: None,
             response_body: Vec::new(),
+            response_passthrough: false,
+            restorer: None,
             sse_usage: usage::SseUsage::default(),
             usage: None,
             progress: Progress::default(),
@@ -288,6 +314,11 @@ impl RequestStream {
                     end_of_stream,
                 },
             ) => return Ok(self.on_request_body(chunk, end_of_stream, env)),
+            // Trailers end a body that never said end-of-stream (review finding M7).
+            (Phase::RequestBody, Event::RequestTrailers) => {
+                self.request_trailers = true;
+                return Ok(self.schedule(env));
+            }
             (Phase::Admitting, Event::Admission(outcome)) => match outcome {
                 Ok(admission) => self.route(env, Some(admission)),
                 Err(rejection) => self.refuse(rejection.refusal(), env),
@@ -311,8 +342,7 @@ impl RequestStream {
                 },
             ) => self.on_response_body(chunk, end_of_stream, env),
             (Phase::ResponseBody | Phase::ResponseHeaders, Event::ResponseTrailers) => {
-                self.finish(Ending::Completed, env.now);
-                vec![Reply::Trailers { response: true }]
+                self.on_response_trailers(env)
             }
             (phase, event) => {
                 return Err(Error::Protocol(format!(
@@ -345,6 +375,7 @@ impl RequestStream {
     fn finish(&mut self, ending: Ending, now: Instant) {
         self.phase = Phase::Done;
         self.pick = None;
+        self.lease = None;
         let started = self.started.unwrap_or(now);
         let (time_to_first_token, time_per_output_token) = self.stream_latency(started, now);
         self.progress.finished = Some(Summary {
@@ -381,17 +412,32 @@ impl RequestStream {
     }
 }
 
-/// Splits `body` into chunks of at most [`MAX_CHUNK_BYTES`], end-of-stream on
-/// the last; an empty body is one empty chunk.
-fn push_chunks(body: &[u8], mut push: impl FnMut(Vec<u8>, bool)) {
-    if body.is_empty() {
-        push(Vec::new(), true);
+/// Sends the concatenation of `parts` as chunks of at most [`MAX_CHUNK_BYTES`], the last
+/// one marked `end_of_stream` when `end` is set; an empty body is one empty chunk. Each
+/// byte is copied once, straight into its chunk: the parts are never joined first.
+fn push_chunks(parts: &[&[u8]], end: bool, mut push: impl FnMut(Vec<u8>, bool)) {
+    let total: usize = parts.iter().map(|p| p.len()).sum();
+    if total == 0 {
+        push(Vec::new(), end);
         return;
     }
-    let count = body.len().div_ceil(MAX_CHUNK_BYTES);
-    for (i, chunk) in body.chunks(MAX_CHUNK_BYTES).enumerate() {
-        push(chunk.to_vec(), i + 1 == count);
+    let mut left = total;
+    let mut chunk = Vec::with_capacity(left.min(MAX_CHUNK_BYTES));
+    for part in parts {
+        let mut rest = *part;
+        while !rest.is_empty() {
+            let room = MAX_CHUNK_BYTES - chunk.len();
+            let (now, later) = rest.split_at(rest.len().min(room));
+            chunk.extend_from_slice(now);
+            left -= now.len();
+            rest = later;
+            if chunk.len() == MAX_CHUNK_BYTES && left > 0 {
+                let next = Vec::with_capacity(left.min(MAX_CHUNK_BYTES));
+                push(std::mem::replace(&mut chunk, next), false);
+            }
+        }
     }
+    push(chunk, end);
 }
 
 fn event_name(event: &Event<'_>) -> &'static str {

@@ -266,6 +266,36 @@ async fn errors_end_the_stream_with_a_status_or_a_local_reply() {
     epp.shutdown().await.unwrap();
 }
 
+/// BUFFERED mode sends a body as one message, as large as Envoy's buffer allows: one over
+/// the decode limit (`--max-body-bytes` + 1 MiB) gets the same 413 and JSON error body as a
+/// streamed body over the limit, never a stream error (which Envoy turns into a 500).
+#[tokio::test]
+async fn h5_a_body_message_over_the_decode_limit_gets_413_not_a_stream_error() {
+    let file = endpoints_file("pool", &["10.0.0.1:8000".parse().unwrap()], "");
+    let mut setup = EppSetup::new(file.path().to_owned());
+    setup.max_body_bytes = 100;
+    let epp = setup.start().await;
+    wait_ready(epp.health_addr).await;
+    let mut x = Exchange::open(channel(epp.grpc_addr).await).await;
+    x.send(request_headers("/v1/completions", false, &[])).await;
+    x.send(request_body(&vec![b' '; (1 << 20) + 200], true))
+        .await;
+    let answer = x.next().await.expect("an answer, not a stream error");
+    let Some(Response::ImmediateResponse(reply)) = answer.unwrap().response else {
+        panic!("expected a local reply")
+    };
+    assert_eq!(reply.status.unwrap().code, 413);
+    let body: serde_json::Value = serde_json::from_slice(&reply.body).unwrap();
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("--max-body-bytes"),
+        "{body}"
+    );
+    epp.shutdown().await.unwrap();
+}
+
 #[tokio::test]
 async fn health_names_report_sync_and_drain() {
     let file = endpoints_file("pool", &[], "");

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use switchyard_api::protocol::ACTIVE_PORTS_ANNOTATION;
 
+use crate::datastore::health::EndpointHealth;
 use crate::datastore::load::EndpointLoad;
 use crate::error::{Error, Result};
 use crate::prefix::PrefixTable;
@@ -47,6 +48,9 @@ pub struct Endpoint {
     pub ready: bool,
     /// The EPP's own in-flight accounting, shared across snapshots.
     pub load: Arc<EndpointLoad>,
+    /// Outcomes seen on the response path and the outlier ejection they lead to, shared
+    /// across snapshots.
+    pub health: Arc<EndpointHealth>,
     /// The prompt prefixes this server has probably cached, shared across snapshots.
     pub prefix: Arc<PrefixTable>,
 }
@@ -86,6 +90,7 @@ impl Endpoint {
             scraped_at: None,
             ready: true,
             load: Arc::default(),
+            health: Arc::default(),
             prefix: Arc::default(),
         }
     }
@@ -93,6 +98,11 @@ impl Endpoint {
     /// How old the metrics are at `now`; `None` when never scraped.
     pub fn metrics_age(&self, now: Instant) -> Option<Duration> {
         self.scraped_at.map(|at| now.saturating_duration_since(at))
+    }
+
+    /// Whether outlier ejection keeps the endpoint out of picks at `now`.
+    pub fn is_ejected(&self, now: Instant) -> bool {
+        self.health.is_ejected(now)
     }
 
     /// Whether the metrics are missing or older than `threshold` at `now`.

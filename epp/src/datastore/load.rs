@@ -79,6 +79,13 @@ impl EndpointLoad {
 
 // === impl Reservation ===
 
+impl Reservation {
+    /// The estimated prompt tokens this reservation holds.
+    pub fn tokens(&self) -> u64 {
+        self.tokens
+    }
+}
+
 impl Drop for Reservation {
     fn drop(&mut self) {
         // `fetch_update` never underflows even if a counter was somehow reset.

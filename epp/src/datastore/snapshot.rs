@@ -3,13 +3,13 @@
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use switchyard_api::InferenceModelRewriteSpec;
 use switchyard_api::objective::DEFAULT_PRIORITY;
 
-use crate::datastore::EndpointMetrics;
 use crate::datastore::endpoint::{Endpoint, PodView};
+use crate::datastore::{EndpointMetrics, health};
 use crate::error::Error;
 use crate::prefix::PrefixTable;
 
@@ -57,6 +57,32 @@ impl PoolSnapshot {
     /// The endpoint at `address`, if it is a member.
     pub fn endpoint_at(&self, address: SocketAddr) -> Option<&Endpoint> {
         self.endpoints.iter().find(|e| e.address == address)
+    }
+
+    /// Feeds one request's outcome into the health of the member at `address`: `failed` is
+    /// a 5xx (a model-server error, or Envoy's local reply for a refused connection).
+    /// Returns how long the endpoint is now ejected for, when this failure ejected it; an
+    /// ejection that would put more than [`health::max_ejected`] members out at once is
+    /// skipped.
+    pub fn record_outcome(
+        &self,
+        address: SocketAddr,
+        failed: bool,
+        now: Instant,
+    ) -> Option<Duration> {
+        let endpoint = self.endpoint_at(address)?;
+        if !failed {
+            endpoint.health.record_success();
+            return None;
+        }
+        if !endpoint.health.record_failure(now) {
+            return None;
+        }
+        let ejected = self.endpoints.iter().filter(|e| e.is_ejected(now)).count();
+        if ejected >= health::max_ejected(self.endpoints.len()) {
+            return None;
+        }
+        Some(endpoint.health.eject(now))
     }
 
     /// A new snapshot with the endpoints of `pods`. An endpoint that existed

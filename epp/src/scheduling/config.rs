@@ -13,7 +13,7 @@ use crate::prefix::{
 };
 use crate::scheduling::plugins::{
     self, Filter, KvCacheScorer, Picker, PrefixCacheScorer, QueueScorer, Role,
-    SERVED_ENDPOINT_VERIFIER, Scorer, known_types, parameters,
+    SERVED_ENDPOINT_VERIFIER, Scorer, UtilizationFilter, known_types, parameters,
 };
 
 /// The API versions accepted for `EndpointPickerConfig` (GIE's, then llm-d's).
@@ -122,11 +122,14 @@ pub struct SchedulerConfig {
 // === impl SchedulerConfig ===
 
 impl Default for SchedulerConfig {
-    /// Upstream's defaults without a config file: queue 2, KV 2, prefix 3, max-score.
+    /// Upstream's defaults without a config file (queue 2, KV 2, prefix 3, max-score), with
+    /// `utilization-detector` as a filter in front: an endpoint whose metrics are stale (a
+    /// crashed or hung server keeps its last, idle-looking values) or that is saturated is
+    /// not picked while another is fit (review findings H6 and M13).
     fn default() -> Self {
         Self {
             profile: "default".into(),
-            filters: Vec::new(),
+            filters: vec![Box::new(UtilizationFilter::default())],
             scorers: vec![
                 (Box::new(QueueScorer), 2.0),
                 (Box::new(KvCacheScorer), 2.0),

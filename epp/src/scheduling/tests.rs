@@ -489,3 +489,5 @@ fn stale_snapshot_endpoints_keep_their_counters() {
     drop(pick);
     assert_eq!(load.in_flight(), 0);
 }
+
+mod health;

@@ -161,10 +161,12 @@ impl EngineConfig {
         };
         if let Some(spec) = &self.kv_usage {
             let value = self.required_value(page, spec, "KV-cache utilisation", "kvUsageSpec")?;
+            // A broken value (NaN, ±Inf) reads as full, not idle: a server that cannot report
+            // its cache must not attract every request (review finding L11).
             metrics.kv_cache_usage = if value.is_finite() {
                 value.clamp(0.0, 1.0)
             } else {
-                0.0
+                1.0
             };
         }
         if let Some(spec) = &self.lora {

@@ -22,7 +22,10 @@ use envoy_types::pb::envoy::service::ext_proc::v3::external_processor_server::{
     ExternalProcessor, ExternalProcessorServer,
 };
 use envoy_types::pb::envoy::service::ext_proc::v3::processing_request::Request as Inbound;
+use envoy_types::pb::envoy::service::ext_proc::v3::processing_response::Response as Outbound;
 use envoy_types::pb::envoy::service::ext_proc::v3::{ProcessingRequest, ProcessingResponse};
+use futures::StreamExt;
+use switchyard_runtime::budget::ByteBudget;
 use switchyard_runtime::extproc::{self, Answers, Next, Processor};
 use tonic::{Request, Response, Status, Streaming};
 
@@ -30,15 +33,52 @@ use crate::datastore::{Datastore, PoolSnapshot};
 use crate::error::Error;
 use crate::flow::{Admission, FlowController, HeaderTrust, Outcome, Rejection};
 use crate::metrics::{Metrics, ModelHandles, ModelLabels};
-use crate::refusal::ErrorCode;
+use crate::refusal::{ErrorCode, Refusal};
 use crate::scheduling::Scheduler;
 use crate::server::convert;
 use crate::stream::{
-    Ending, Env, Event, Progress, RequestLabels, RequestStream, Step, Summary, ThreadEntropy,
+    Ending, Env, Event, Progress, Reply, RequestLabels, RequestStream, Step, Summary, ThreadEntropy,
 };
 
 /// Room for the protobuf envelope (headers, metadata, attributes) around a body chunk.
 const MESSAGE_OVERHEAD_BYTES: usize = 1024 * 1024;
+
+/// Default `--max-buffered-bytes`: a quarter of the chart's 4 Gi EPP memory limit, leaving
+/// room for the copies sent back, the prefix tables and the runtime.
+pub const DEFAULT_MAX_BUFFERED_BYTES: usize = 1 << 30;
+
+/// Default `--max-response-buffer-bytes`: enough for any chat or completion JSON; larger
+/// responses (big embedding batches) pass through unmodified.
+pub const DEFAULT_MAX_RESPONSE_BUFFER_BYTES: usize = 8 << 20;
+
+/// The memory bounds of buffered bodies.
+#[derive(Clone, Debug)]
+pub struct BufferLimits {
+    /// The process-wide budget every stream's buffered bodies draw from
+    /// (`--max-buffered-bytes`).
+    pub budget: ByteBudget,
+    /// The largest non-streamed response body buffered (`--max-response-buffer-bytes`).
+    pub max_response_buffer_bytes: usize,
+}
+
+impl BufferLimits {
+    /// Limits of `max_buffered_bytes` in all and `max_response_buffer_bytes` per response.
+    pub fn new(max_buffered_bytes: usize, max_response_buffer_bytes: usize) -> Self {
+        Self {
+            budget: ByteBudget::new(max_buffered_bytes),
+            max_response_buffer_bytes,
+        }
+    }
+}
+
+impl Default for BufferLimits {
+    fn default() -> Self {
+        Self::new(
+            DEFAULT_MAX_BUFFERED_BYTES,
+            DEFAULT_MAX_RESPONSE_BUFFER_BYTES,
+        )
+    }
+}
 
 /// What every stream shares.
 pub struct Shared {
@@ -58,6 +98,8 @@ pub struct Shared {
     pub header_trust: HeaderTrust,
     /// `--model-rewrite-session-header`.
     pub rewrite_session_header: Option<String>,
+    /// `--max-buffered-bytes` and `--max-response-buffer-bytes`.
+    pub buffers: BufferLimits,
 }
 
 impl Shared {
@@ -72,6 +114,8 @@ impl Shared {
             flow_control: self.flow.is_some(),
             rewrite_session_header: self.rewrite_session_header.as_deref(),
             max_body_bytes: self.max_body_bytes,
+            budget: &self.buffers.budget,
+            max_response_buffer_bytes: self.buffers.max_response_buffer_bytes,
             entropy: &ThreadEntropy,
         }
     }
@@ -301,7 +345,14 @@ impl Processor for EppProcessor {
     }
 
     fn on_transport_error(&mut self, status: &Status) {
-        self.shared.metrics.stream_error("transport");
+        // A message over the decode limit is a body over the limit (answered 413 by
+        // `answer_oversized_messages`), not a broken transport.
+        let kind = if status.code() == tonic::Code::OutOfRange {
+            "body_too_large"
+        } else {
+            "transport"
+        };
+        self.shared.metrics.stream_error(kind);
         tracing::debug!(code = ?status.code(), message = status.message(), "ext_proc stream ended by the proxy");
     }
 
@@ -325,9 +376,53 @@ impl ExternalProcessor for EppService {
             shared: Arc::clone(&self.shared),
             running: None,
         };
-        Ok(Response::new(extproc::serve(
-            request.into_inner(),
-            processor,
+        let answers = extproc::serve(request.into_inner(), processor);
+        Ok(Response::new(answer_oversized_messages(
+            answers,
+            self.shared.max_body_bytes,
         )))
     }
+}
+
+/// Turns the end of a stream by a message over the decode limit into a local reply.
+///
+/// In BUFFERED mode Envoy sends a body in one message, as large as Envoy's own buffer limit
+/// allows; past `--max-body-bytes` + 1 MiB tonic refuses to decode it (before reading it,
+/// so it costs no memory) and the stream fails, which a fail-closed Envoy turns into a 500
+/// and a fail-open one into an unrouted request. Answered here instead, the client gets the
+/// same 413 and JSON error body as a body over the limit in FULL_DUPLEX_STREAMED mode. A
+/// response body over the limit (a BUFFERED response) cannot be passed on either: it gets a
+/// 500 that says why, rather than a bare stream error.
+fn answer_oversized_messages(answers: Answers, max_body_bytes: usize) -> Answers {
+    let mut responding = false;
+    Box::pin(answers.map(move |answer| match answer {
+        Ok(response) => {
+            responding |= matches!(
+                response.response,
+                Some(
+                    Outbound::ResponseHeaders(_)
+                        | Outbound::ResponseBody(_)
+                        | Outbound::ResponseTrailers(_)
+                )
+            );
+            Ok(response)
+        }
+        Err(status) if status.code() == tonic::Code::OutOfRange => {
+            let refusal = if responding {
+                Refusal::new(
+                    ErrorCode::Internal,
+                    format!(
+                        "the model server's response arrived in one ext_proc message over the \
+                         EPP's limit of {max_body_bytes} bytes + 1 MiB; process response bodies \
+                         FULL_DUPLEX_STREAMED"
+                    ),
+                )
+                .with_reason("response-too-large")
+            } else {
+                Refusal::body_too_large(max_body_bytes)
+            };
+            Ok(convert::to_response(Reply::Refuse(refusal)))
+        }
+        Err(status) => Err(status),
+    }))
 }

@@ -6,6 +6,10 @@
 //! parses a body once: what scheduling needs is kept as a [`PromptSpan`] (byte
 //! ranges into the body) plus the owned model name, so a request that waits
 //! for flow-control admission is not parsed a second time when it resumes.
+//!
+//! The same pass records where the top-level `model` value lies, so a rewrite splices the
+//! new name in at that span ([`model_splice`]) instead of re-encoding the body through a
+//! `serde_json::Value` tree, which costs 16–32× the body in memory (review finding C2).
 
 use std::borrow::Cow;
 use std::ops::Range;
@@ -50,9 +54,14 @@ impl Api {
 /// The parts of a request body the EPP uses, borrowed from the body.
 #[derive(Debug, Deserialize)]
 pub struct RequestBody<'a> {
-    /// The requested model.
-    #[serde(borrow, default)]
+    /// The requested model, decoded (borrowed unless it holds escapes).
+    #[serde(skip)]
     pub model: Option<Cow<'a, str>>,
+    /// Where the raw JSON of `model` (quotes included) lies in the body.
+    #[serde(skip)]
+    pub model_span: Range<usize>,
+    #[serde(borrow, default, rename = "model")]
+    model_raw: Option<&'a RawValue>,
     #[serde(borrow, default)]
     prompt: Option<&'a RawValue>,
     #[serde(borrow, default)]
@@ -78,8 +87,16 @@ impl<'a> RequestBody<'a> {
     pub fn parse(body: &'a [u8]) -> Result<Self, String> {
         #[cfg(test)]
         parse_count::bump();
-        let parsed: Self = serde_json::from_slice(body)
+        let mut parsed: Self = serde_json::from_slice(body)
             .map_err(|err| format!("failed to parse request body: {err}"))?;
+        if let Some(raw) = parsed.model_raw {
+            let text = raw.get();
+            let BorrowedStr(model) = serde_json::from_str(text).map_err(|_| {
+                format!("the request body's `model` is {text:.64}, not a string; name the model as a JSON string")
+            })?;
+            parsed.model_span = offset_in(body, text.as_bytes());
+            parsed.model = Some(model);
+        }
         match parsed.model.as_deref() {
             Some(model) if !model.is_empty() => Ok(parsed),
             _ => Err("the request body has no `model`; name the model to serve the request".into()),
@@ -164,16 +181,57 @@ fn offset_in(whole: &[u8], part: &[u8]) -> Range<usize> {
     }
 }
 
-/// Replaces the top-level `model` of a JSON object body, re-marshalling it
-/// (only done when a rewrite changed the model).
-pub fn with_model(body: &[u8], model: &str) -> Result<Vec<u8>, String> {
-    let mut value: serde_json::Value = serde_json::from_slice(body)
-        .map_err(|err| format!("failed to parse request body: {err}"))?;
-    let object = value
-        .as_object_mut()
-        .ok_or_else(|| "the request body is not a JSON object".to_owned())?;
-    object.insert("model".into(), serde_json::Value::String(model.into()));
-    serde_json::to_vec(&value).map_err(|err| format!("failed to re-encode request body: {err}"))
+/// A JSON string that deserialises borrowed from its input when it holds no escapes
+/// (serde's own `Cow<str>` always copies).
+#[derive(Deserialize)]
+struct BorrowedStr<'a>(#[serde(borrow)] Cow<'a, str>);
+
+/// The body with its top-level `model` value (at `span`, from [`RequestBody::model_span`])
+/// replaced by `model`, as three slices to send in turn: the bytes before the value, the new
+/// value encoded as a JSON string, the bytes after. Nothing else in the body is touched or
+/// copied; a span that does not fit the body yields the body unchanged.
+pub fn model_splice<'b>(body: &'b [u8], span: &Range<usize>, model: &str) -> ModelSplice<'b> {
+    match (body.get(..span.start), body.get(span.end..)) {
+        (Some(before), Some(after)) if span.start < span.end => ModelSplice {
+            before,
+            // Escapes quotes, backslashes and control characters, so any name stays valid JSON.
+            value: serde_json::to_vec(model).unwrap_or_default(),
+            after,
+        },
+        _ => ModelSplice {
+            before: body,
+            value: Vec::new(),
+            after: &[],
+        },
+    }
+}
+
+/// A body with its model spliced in: see [`model_splice`].
+#[derive(Debug)]
+pub struct ModelSplice<'b> {
+    /// The bytes before the model value.
+    pub before: &'b [u8],
+    /// The new model value, a JSON string.
+    pub value: Vec<u8>,
+    /// The bytes after it.
+    pub after: &'b [u8],
+}
+
+impl ModelSplice<'_> {
+    /// The parts in order.
+    pub fn parts(&self) -> [&[u8]; 3] {
+        [self.before, &self.value, self.after]
+    }
+
+    /// The spliced body's length.
+    pub fn len(&self) -> usize {
+        self.before.len() + self.value.len() + self.after.len()
+    }
+
+    /// Whether the spliced body is empty.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
 }
 
 /// Counts [`RequestBody::parse`] calls on this thread, so tests can show a

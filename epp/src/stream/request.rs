@@ -2,6 +2,8 @@
 //! flow headers, priority, rewrite and subset hints), a body-less request's random endpoint,
 //! and the body buffered under the size limit.
 
+use switchyard_runtime::budget::OverBudget;
+
 use super::entropy::format_uuid;
 use super::*;
 use crate::scheduling::plugins::address_matches;
@@ -91,6 +93,9 @@ impl RequestStream {
         if self.body_bytes > env.max_body_bytes {
             return Step::Replies(self.refuse(Refusal::body_too_large(env.max_body_bytes), env));
         }
+        if let Err(refusal) = self.reserve_body(chunk.len(), env) {
+            return Step::Replies(self.refuse(refusal, env));
+        }
         self.body.extend_from_slice(chunk);
         if end_of_stream {
             self.schedule(env)
@@ -99,8 +104,24 @@ impl RequestStream {
         }
     }
 
+    /// Makes room for `more` body bytes, taking the memory the buffer will really hold
+    /// (its capacity, doubled as a `Vec` grows, never past the body limit) from the
+    /// process-wide budget first: a spent budget refuses this request instead of the
+    /// process running out of memory.
+    fn reserve_body(&mut self, more: usize, env: &Env<'_>) -> std::result::Result<(), Refusal> {
+        let needed = self.body.len() + more;
+        if needed <= self.body.capacity() {
+            return Ok(());
+        }
+        let capacity = needed.max(self.body.capacity() * 2).min(env.max_body_bytes);
+        let lease = self.lease.get_or_insert_with(|| env.budget.lease());
+        lease.grow_to(capacity).map_err(|over| over_budget(&over))?;
+        self.body.reserve_exact(capacity - self.body.len());
+        Ok(())
+    }
+
     fn random_endpoint(&self, env: &Env<'_>) -> Option<Pick> {
-        let eligible: Vec<_> = env
+        let mut eligible: Vec<_> = env
             .snapshot
             .endpoints
             .iter()
@@ -111,6 +132,10 @@ impl RequestStream {
                     .is_none_or(|s| s.iter().any(|entry| address_matches(entry, e.address)))
             })
             .collect();
+        // Ejected endpoints are skipped too, unless that leaves none.
+        if eligible.iter().any(|e| !e.is_ejected(env.now)) {
+            eligible.retain(|e| !e.is_ejected(env.now));
+        }
         if eligible.is_empty() {
             return None;
         }
@@ -118,6 +143,7 @@ impl RequestStream {
         Some(Pick {
             endpoints: vec![chosen.address],
             reservation: chosen.load.reserve(0),
+            fallback_hashes: Vec::new(),
         })
     }
 
@@ -135,4 +161,18 @@ impl RequestStream {
             body_bytes: self.body_bytes,
         });
     }
+}
+
+/// The `x-llm-d-request-dropped-reason` of a request refused because the budget of buffered
+/// bytes (`--max-buffered-bytes`) is spent.
+pub const BUDGET_SPENT_REASON: &str = "rejected-buffer-budget";
+
+/// The 503 for a request whose body does not fit the budget of buffered bytes: transient
+/// (other requests return their share as they end), so clients may retry.
+fn over_budget(over: &OverBudget) -> Refusal {
+    Refusal::new(
+        ErrorCode::ServiceUnavailable,
+        format!("{over} (--max-buffered-bytes)"),
+    )
+    .with_reason(BUDGET_SPENT_REASON)
 }

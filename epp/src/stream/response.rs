@@ -8,6 +8,8 @@
 //! client, which is how upstream's `GatewayDestinationEndpointServed`
 //! conformance test checks the gateway.
 
+use std::net::SocketAddr;
+
 use super::reply::{HeadersReply, Reply};
 use super::{
     Ending, Env, Phase, RESPONSE_HEADERS_MARKER, RequestStream, SERVED_ENDPOINT_TEST_HEADER,
@@ -58,10 +60,21 @@ impl RequestStream {
             .and_then(|v| std::str::from_utf8(v).ok())
             .and_then(|v| v.trim().parse().ok());
         self.progress.responded = self.response_status;
+        self.account_served(served, env);
         if get("content-type").is_some_and(|v| v.starts_with(b"text/event-stream")) {
             self.streaming = true;
         }
         self.phase = Phase::ResponseBody;
+        // The request body's buffer is gone by now: its share of the budget is returned.
+        if let Some(lease) = &mut self.lease {
+            lease.release();
+        }
+        self.restorer = match (&self.labels.client_model, &self.labels.target_model) {
+            (Some(client), Some(target)) if client != target => {
+                Some(rewrite::ModelRestorer::new(target, client))
+            }
+            _ => None,
+        };
         if end_of_stream {
             self.finish(Ending::Completed, env.now);
         }
@@ -76,6 +89,34 @@ impl RequestStream {
             set_headers,
             ..HeadersReply::default()
         })]
+    }
+
+    /// Accounts the request on the endpoint that served it: its load and prefix move there
+    /// if it was a fallback (L7), and its outcome feeds outlier ejection (H6). Without a
+    /// report (a local reply for a refused connection carries none) the target is the one
+    /// that was tried.
+    fn account_served(&mut self, served: ServedEndpoint<'_>, env: &Env<'_>) {
+        let (Some(status), Some(pick)) = (self.response_status, &mut self.pick) else {
+            return;
+        };
+        let reported = match served {
+            ServedEndpoint::Reported(text) => text.trim().parse::<SocketAddr>().ok(),
+            ServedEndpoint::NoLbMetadata | ServedEndpoint::NoServedKey => None,
+        };
+        if let Some(endpoint) = reported.and_then(|a| env.snapshot.endpoint_at(a)) {
+            pick.served_by(endpoint);
+        }
+        let Some(&address) = pick.endpoints.first() else {
+            return;
+        };
+        if let Some(time) = env.snapshot.record_outcome(address, status >= 500, env.now) {
+            tracing::warn!(
+                endpoint = %address,
+                status,
+                ejected_for = ?time,
+                "endpoint ejected after failing requests; picks avoid it until then"
+            );
+        }
     }
 
     /// The response's token usage: from a JSON body once it has ended, from
@@ -109,41 +150,121 @@ impl RequestStream {
         end_of_stream: bool,
         env: &Env<'_>,
     ) -> Vec<Reply> {
-        let restore = |bytes: &[u8]| match (&self.labels.client_model, &self.labels.target_model) {
-            (Some(client), Some(target)) if client != target => {
-                rewrite::restore_model(bytes, target, client)
-            }
-            _ => None,
-        };
         let mut replies = Vec::new();
         if self.streaming {
             self.sse_usage.feed(chunk);
             if self.first_token.is_none() && self.sse_usage.token_events() > 0 {
                 self.first_token = Some(env.now);
             }
-            // Forward at once; a model name split across two chunks is missed.
-            let chunk = restore(chunk).unwrap_or_else(|| chunk.to_vec());
+            // Forward at once (but for a tail that may start a split model name).
+            let chunk = match &mut self.restorer {
+                Some(restorer) => restorer.feed(chunk, end_of_stream),
+                None => chunk.to_vec(),
+            };
             replies.push(Reply::ResponseBody {
                 chunk,
                 end_of_stream,
             });
-        } else {
+        } else if self.response_passthrough {
+            replies.push(Reply::ResponseBody {
+                chunk: chunk.to_vec(),
+                end_of_stream,
+            });
+        } else if self.buffer_response(chunk, env) {
             self.response_body.extend_from_slice(chunk);
             if end_of_stream {
-                let body = std::mem::take(&mut self.response_body);
-                self.usage = usage::from_json(&body);
-                let body = restore(&body).unwrap_or(body);
-                push_chunks(&body, |chunk, end_of_stream| {
+                self.flush_response(true, &mut replies);
+            }
+        } else {
+            // Too large to hold: what is buffered and this chunk go on as they are, and so
+            // will the rest; the model name and usage of this response are given up.
+            tracing::debug!(
+                buffered = self.response_body.len(),
+                limit = env.max_response_buffer_bytes,
+                "response body too large to buffer; passing it through"
+            );
+            push_chunks(
+                &[&self.response_body, chunk],
+                end_of_stream,
+                |chunk, end_of_stream| {
                     replies.push(Reply::ResponseBody {
                         chunk,
                         end_of_stream,
                     });
-                });
+                },
+            );
+            self.response_body = Vec::new();
+            self.response_passthrough = true;
+            if let Some(lease) = &mut self.lease {
+                lease.release();
             }
         }
         if end_of_stream {
             self.finish(Ending::Completed, env.now);
         }
         replies
+    }
+
+    /// Response trailers end the response: a buffered body is sent first (it would be lost
+    /// otherwise), then the trailers are answered.
+    pub(super) fn on_response_trailers(&mut self, env: &Env<'_>) -> Vec<Reply> {
+        let mut replies = Vec::new();
+        if self.streaming {
+            if let Some(tail) = self.restorer.as_mut().map(|r| r.feed(&[], true))
+                && !tail.is_empty()
+            {
+                replies.push(Reply::ResponseBody {
+                    chunk: tail,
+                    end_of_stream: false,
+                });
+            }
+        } else if !self.response_passthrough && !self.response_body.is_empty() {
+            self.flush_response(false, &mut replies);
+        }
+        replies.push(Reply::Trailers { response: true });
+        self.finish(Ending::Completed, env.now);
+        replies
+    }
+
+    /// Makes room for `chunk` in the response buffer within the per-response cap and the
+    /// process-wide budget; `false` when it does not fit (the response passes through).
+    fn buffer_response(&mut self, chunk: &[u8], env: &Env<'_>) -> bool {
+        let needed = self.response_body.len() + chunk.len();
+        if needed > env.max_response_buffer_bytes {
+            return false;
+        }
+        if needed <= self.response_body.capacity() {
+            return true;
+        }
+        let capacity = needed
+            .max(self.response_body.capacity() * 2)
+            .min(env.max_response_buffer_bytes);
+        let lease = self.lease.get_or_insert_with(|| env.budget.lease());
+        if lease.grow_to(capacity).is_err() {
+            return false;
+        }
+        self.response_body
+            .reserve_exact(capacity - self.response_body.len());
+        true
+    }
+
+    /// Sends the buffered response body: usage read, the client's model name restored.
+    fn flush_response(&mut self, end: bool, replies: &mut Vec<Reply>) {
+        let body = std::mem::take(&mut self.response_body);
+        self.usage = usage::from_json(&body);
+        let restored = self.restorer.as_ref().and_then(|r| r.restore(&body));
+        push_chunks(
+            &[restored.as_deref().unwrap_or(&body)],
+            end,
+            |chunk, end_of_stream| {
+                replies.push(Reply::ResponseBody {
+                    chunk,
+                    end_of_stream,
+                });
+            },
+        );
+        if let Some(lease) = &mut self.lease {
+            lease.release();
+        }
     }
 }

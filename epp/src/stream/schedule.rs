@@ -71,6 +71,7 @@ impl RequestStream {
             cache_salt: parsed.cache_salt.as_deref().map(str::to_owned),
             stream: parsed.stream.unwrap_or(false),
             prompt: parsed.prompt_span(Api::from_path(&self.path), &self.body),
+            model_span: parsed.model_span.clone(),
         })
     }
 
@@ -107,28 +108,31 @@ impl RequestStream {
             }
         };
         self.streaming = parsed.stream;
-        let rewritten = if parsed.target_model == parsed.client_model {
-            None
+        // A rewrite splices the new name in at the span the parse found: no JSON tree, and
+        // the body is copied once, into the chunks sent back.
+        let out_body = if parsed.target_model == parsed.client_model {
+            body::model_splice(&body, &(0..0), "")
         } else {
-            match body::with_model(&body, &parsed.target_model) {
-                Ok(rewritten) => Some(rewritten),
-                Err(message) => {
-                    return self.refuse(Refusal::new(ErrorCode::BadRequest, message), env);
-                }
-            }
+            body::model_splice(&body, &parsed.model_span, &parsed.target_model)
         };
-        let out_body = rewritten.as_deref().unwrap_or(&body);
-        let mut replies = vec![Reply::RequestHeaders(self.routing_headers(
-            &pick,
-            Some(out_body.len()),
-            env,
-        ))];
-        push_chunks(out_body, |chunk, end_of_stream| {
+        // With trailers the upstream request stays chunked: no length, and a length the
+        // client sent no longer fits a rewritten body.
+        let trailers = self.request_trailers;
+        let length = (!trailers).then_some(out_body.len());
+        let mut headers = self.routing_headers(&pick, length, env);
+        if trailers && parsed.target_model != parsed.client_model {
+            headers.remove_headers.push("content-length".to_owned());
+        }
+        let mut replies = vec![Reply::RequestHeaders(headers)];
+        push_chunks(&out_body.parts(), !trailers, |chunk, end_of_stream| {
             replies.push(Reply::RequestBody {
                 chunk,
                 end_of_stream,
             });
         });
+        if trailers {
+            replies.push(Reply::Trailers { response: false });
+        }
         self.labels.client_model = Some(parsed.client_model);
         self.labels.target_model = Some(parsed.target_model);
         self.routed(pick);

@@ -54,6 +54,8 @@ impl StepExt for Step {
 pub(super) struct World {
     snapshot: PoolSnapshot,
     scheduler: Scheduler,
+    budget: ByteBudget,
+    max_response_buffer_bytes: usize,
 }
 
 impl World {
@@ -61,6 +63,8 @@ impl World {
         Self {
             snapshot: pool(&vec![EndpointMetrics::default(); endpoints]),
             scheduler: Scheduler::default(),
+            budget: ByteBudget::unlimited(),
+            max_response_buffer_bytes: 1 << 20,
         }
     }
 
@@ -74,6 +78,8 @@ impl World {
             flow_control: false,
             rewrite_session_header: Some(SESSION_HEADER),
             max_body_bytes: 1 << 20,
+            budget: &self.budget,
+            max_response_buffer_bytes: self.max_response_buffer_bytes,
             entropy: &FixedEntropy,
         }
     }
@@ -478,6 +484,9 @@ fn ipv6_destinations_are_bracketed() {
 }
 
 mod body;
+mod budget;
 mod flow;
+mod health;
 mod report;
 mod response;
+mod trailers;

@@ -47,6 +47,7 @@ pub struct EppSetup {
     pub tls: Option<CertSource>,
     pub max_body_bytes: usize,
     pub flow_control: switchyard_epp::flow::FlowControlConfig,
+    pub buffers: switchyard_epp::server::grpc::BufferLimits,
 }
 
 impl EppSetup {
@@ -57,6 +58,7 @@ impl EppSetup {
             tls: None,
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             flow_control: switchyard_epp::flow::FlowControlConfig::default(),
+            buffers: Default::default(),
         }
     }
 
@@ -77,6 +79,7 @@ impl EppSetup {
                 flow_control: self.flow_control,
                 header_trust: switchyard_epp::flow::HeaderTrust::Always,
                 rewrite_session_header: None,
+                buffers: self.buffers,
             },
             source,
         )

@@ -60,6 +60,17 @@ pub struct UtilizationFilter {
     headroom: f64,
 }
 
+impl Default for UtilizationFilter {
+    /// Upstream's parameters: queue depth 5, KV 0.8, metrics older than 200 ms are stale,
+    /// no headroom.
+    fn default() -> Self {
+        Self {
+            thresholds: UtilizationThresholds::default(),
+            headroom: 0.0,
+        }
+    }
+}
+
 impl Filter for UtilizationFilter {
     fn type_name(&self) -> &'static str {
         "utilization-detector"

@@ -83,13 +83,25 @@ fn insane_values_are_made_sane() {
                 vllm:cache_config_info{block_size=\"x\",num_gpu_blocks=\"16.0\"} 1\n";
     let metrics = extract(&EngineConfig::vllm(), page).unwrap();
     assert_eq!((metrics.waiting_queue, metrics.running), (0, 0));
-    assert_eq!(metrics.kv_cache_usage, 0.0);
+    // A broken KV value reads as full (L11), not idle.
+    assert_eq!(metrics.kv_cache_usage, 1.0);
     assert_eq!(metrics.cache_block_size, None);
     assert_eq!(metrics.cache_num_blocks, Some(16));
     let page = "vllm:num_requests_waiting 1e30\nvllm:num_requests_running 2.6\nvllm:kv_cache_usage_perc 1.5\n";
     let metrics = extract(&EngineConfig::vllm(), page).unwrap();
     assert_eq!((metrics.waiting_queue, metrics.running), (u32::MAX, 3));
     assert_eq!(metrics.kv_cache_usage, 1.0);
+}
+
+#[test]
+fn l11_a_broken_kv_value_makes_a_server_look_full_not_idle() {
+    for broken in ["NaN", "+Inf", "-Inf"] {
+        let page = format!(
+            "vllm:num_requests_waiting 0\nvllm:num_requests_running 0\nvllm:kv_cache_usage_perc {broken}\n"
+        );
+        let metrics = extract(&EngineConfig::vllm(), &page).unwrap();
+        assert_eq!(metrics.kv_cache_usage, 1.0, "{broken}");
+    }
 }
 
 #[test]

@@ -10,7 +10,9 @@ use switchyard_api::{
 
 use super::*;
 
-fn rewrite_spec(rules: Vec<InferenceModelRewriteRule>) -> Arc<InferenceModelRewriteSpec> {
+pub(super) fn rewrite_spec(
+    rules: Vec<InferenceModelRewriteRule>,
+) -> Arc<InferenceModelRewriteSpec> {
     Arc::new(InferenceModelRewriteSpec {
         pool_ref: PoolObjectReference {
             group: "inference.networking.k8s.io".into(),
@@ -21,7 +23,7 @@ fn rewrite_spec(rules: Vec<InferenceModelRewriteRule>) -> Arc<InferenceModelRewr
     })
 }
 
-fn rule(matches: &[&str], targets: &[(&str, Option<i32>)]) -> InferenceModelRewriteRule {
+pub(super) fn rule(matches: &[&str], targets: &[(&str, Option<i32>)]) -> InferenceModelRewriteRule {
     InferenceModelRewriteRule {
         matches: matches
             .iter()
