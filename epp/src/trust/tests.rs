@@ -61,6 +61,10 @@ fn snapshot() -> PoolSnapshot {
     snapshot
 }
 
+/// No budget refusals here: these tests are about trust.
+static UNLIMITED: std::sync::LazyLock<switchyard_runtime::budget::ByteBudget> =
+    std::sync::LazyLock::new(switchyard_runtime::budget::ByteBudget::unlimited);
+
 fn env<'a>(
     snapshot: &'a PoolSnapshot,
     scheduler: &'a Scheduler,
@@ -76,6 +80,8 @@ fn env<'a>(
         flow_control,
         rewrite_session_header: None,
         max_body_bytes: 1 << 20,
+        budget: &UNLIMITED,
+        max_response_buffer_bytes: 1 << 20,
         entropy: &FirstEndpoint,
     }
 }
