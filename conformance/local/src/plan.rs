@@ -33,6 +33,8 @@ pub struct PlanOptions {
     /// The first port handed to simulators, BBR and pickers; 0 asks the OS for a free port
     /// each time instead (tests running side by side).
     pub first_port: u16,
+    /// Envoy's per-connection buffer ([`GatewayWiring::buffer_limit_bytes`]).
+    pub envoy_buffer_limit_bytes: u64,
 }
 
 impl Default for PlanOptions {
@@ -42,6 +44,7 @@ impl Default for PlanOptions {
             listener_port: 8080,
             admin_port: 19000,
             first_port: 8100,
+            envoy_buffer_limit_bytes: GatewayWiring::default().buffer_limit_bytes,
         }
     }
 }
@@ -198,6 +201,7 @@ pub fn plan(
         listener: SocketAddr::new(options.host, options.listener_port),
         admin: SocketAddr::new(options.host, options.admin_port),
         bbr: Some(bbr.grpc),
+        buffer_limit_bytes: options.envoy_buffer_limit_bytes,
         ..GatewayWiring::default()
     };
     for (entry, failure_mode, simulators) in planned {

@@ -186,6 +186,9 @@ pub struct GatewayWiring {
     pub picker_message_timeout: Duration,
     /// How long Envoy waits for each BBR message.
     pub bbr_message_timeout: Duration,
+    /// Envoy's per-connection buffer: a BUFFERED body (BBR's) above it is answered 413 by
+    /// Envoy itself, before BBR sees it.
+    pub buffer_limit_bytes: u64,
 }
 
 impl Default for GatewayWiring {
@@ -200,6 +203,8 @@ impl Default for GatewayWiring {
             picker_message_timeout: Duration::from_secs(300),
             // BBR answers from the body alone; 5 s leaves room for a loaded 2-core machine.
             bbr_message_timeout: Duration::from_secs(5),
+            // Envoy's 1 MiB default is small for long prompts.
+            buffer_limit_bytes: 4 * 1024 * 1024,
         }
     }
 }

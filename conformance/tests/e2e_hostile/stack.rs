@@ -63,6 +63,9 @@ impl Stack {
             listener_port: ports::free_port().unwrap(),
             admin_port: ports::free_port().unwrap(),
             first_port: 0,
+            // Above BBR's 32 MiB body limit, so bodies at and past it reach BBR rather than
+            // being refused by Envoy's own buffer.
+            envoy_buffer_limit_bytes: 40 * 1024 * 1024,
             ..PlanOptions::default()
         };
         let stack = LocalStack::load(dir.path(), &plan_options).unwrap();

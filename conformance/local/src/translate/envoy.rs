@@ -29,9 +29,6 @@ const HTTP_PROTOCOL_OPTIONS: &str = "envoy.extensions.upstreams.http.v3.HttpProt
 pub(super) const LDS_FILE: &str = "lds.json";
 pub(super) const CDS_FILE: &str = "cds.json";
 pub(super) const RDS_FILE: &str = "rds.json";
-/// Per-connection buffer: BBR's BUFFERED bodies above it get 413. Envoy's 1 MiB default is
-/// small for long prompts.
-const BUFFER_LIMIT_BYTES: u64 = 4 * 1024 * 1024;
 /// How often a `FailOpen` pool's picker is health-checked: the longest a dead picker fails
 /// requests before the fallback takes over.
 const PICKER_HEALTH_INTERVAL: Duration = Duration::from_secs(1);
@@ -101,7 +98,7 @@ pub(super) fn listener(wiring: &GatewayWiring, dir: &Path) -> Value {
         "@type": "type.googleapis.com/envoy.config.listener.v3.Listener",
         "name": LISTENER_NAME,
         "address": socket(wiring.listener),
-        "per_connection_buffer_limit_bytes": BUFFER_LIMIT_BYTES,
+        "per_connection_buffer_limit_bytes": wiring.buffer_limit_bytes,
         "filter_chains": [{
             "filters": [{
                 "name": "envoy.filters.network.http_connection_manager",
