@@ -47,6 +47,8 @@ pub struct EppSetup {
     pub tls: Option<CertSource>,
     pub max_body_bytes: usize,
     pub flow_control: switchyard_epp::flow::FlowControlConfig,
+    /// Whose steering headers are believed (standalone's default: everybody's).
+    pub header_trust: switchyard_epp::flow::HeaderTrust,
 }
 
 impl EppSetup {
@@ -57,6 +59,7 @@ impl EppSetup {
             tls: None,
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             flow_control: switchyard_epp::flow::FlowControlConfig::default(),
+            header_trust: switchyard_epp::flow::HeaderTrust::Always,
         }
     }
 
@@ -75,7 +78,7 @@ impl EppSetup {
                 drain_timeout: Duration::from_secs(5),
                 scrape: ScrapeConfig::default(),
                 flow_control: self.flow_control,
-                header_trust: switchyard_epp::flow::HeaderTrust::Always,
+                header_trust: self.header_trust,
                 rewrite_session_header: None,
             },
             source,
