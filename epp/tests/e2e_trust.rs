@@ -107,7 +107,7 @@ async fn h2_h3_l10_spoofed_steering_headers_never_reach_the_model_server() {
         assert_eq!(response.status, 200, "{}", response.text());
     }
 
-    let seen = seen.lock().unwrap();
+    let seen = std::mem::take(&mut *seen.lock().unwrap());
     assert_eq!(
         seen.len(),
         hostile_ttl_and_ids.len(),
@@ -131,7 +131,6 @@ async fn h2_h3_l10_spoofed_steering_headers_never_reach_the_model_server() {
             Some(addr.to_string())
         );
     }
-    drop(seen);
 
     let metrics = client
         .get(&format!("http://{}/metrics", epp.metrics_addr), &[])
