@@ -150,3 +150,58 @@ async fn h2_h3_l10_spoofed_steering_headers_never_reach_the_model_server() {
         "{metrics}"
     );
 }
+
+#[tokio::test]
+async fn c1_distinct_4kib_model_names_through_envoy_keep_metrics_small() {
+    let (addr, seen) = backend().await;
+    let file = endpoints_file("model-t", &[addr], "");
+    let epp = EppSetup::new(file.path().to_owned()).start().await;
+    let bootstrap = Bootstrap::new()
+        .ext_proc(ExtProc::endpoint_picker("epp", epp.grpc_addr))
+        .route(Route::to_pool("model-t", MODEL_HEADER, "model-t"));
+    let envoy = Envoy::start(&bootstrap).await.unwrap();
+    let client = HttpClient::new();
+    let requests = 200;
+    for i in 0..requests {
+        // The route is chosen by the model header; the body names a hostile model.
+        let model = format!("{i:04}{}", "x".repeat(4092));
+        let response = client
+            .post(
+                &envoy.url("/v1/chat/completions"),
+                &[
+                    ("content-type", "application/json"),
+                    (MODEL_HEADER, "model-t"),
+                    ("x-gateway-model-name-rewrite", &model),
+                ],
+                serde_json::to_vec(&json!({
+                    "model": model,
+                    "messages": [{"role": "user", "content": "hi"}],
+                }))
+                .unwrap(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(response.status, 200, "{}", response.text());
+    }
+    assert_eq!(seen.lock().unwrap().len(), requests);
+    let metrics = client
+        .get(&format!("http://{}/metrics", epp.metrics_addr), &[])
+        .await
+        .unwrap()
+        .text();
+    assert!(
+        metrics.len() < 1 << 20,
+        "the page is {} bytes",
+        metrics.len()
+    );
+    assert!(
+        !metrics.contains("xxxx"),
+        "a hostile model name became a label"
+    );
+    assert!(
+        metrics.contains(&format!(
+            "inference_objective_request_total{{model_name=\"other\",target_model_name=\"other\",priority=\"0\"}} {requests}"
+        )),
+        "{metrics}"
+    );
+}
