@@ -352,3 +352,21 @@ fn l6_bodiless_requests_pass_flow_control_admission() {
         Step::Admit(request) => panic!("admitted twice: {request:?}"),
     }
 }
+
+#[test]
+fn l15_a_marker_with_a_value_trusts_only_that_value() {
+    let trust = HeaderTrust::WhenMarkedWith {
+        header: MARKER.into(),
+        value: "s3cret".into(),
+    };
+    let with = |value: &'static [u8]| vec![(MARKER, value)];
+    assert!(trust.trusts(&with(b"s3cret")));
+    assert!(trust.trusts(&with(b" s3cret ")));
+    assert!(!trust.trusts(&with(b"guess")));
+    assert!(!trust.trusts(&with(b"")));
+    assert!(!trust.trusts(&[]));
+    assert_eq!(trust.marker(), Some(MARKER));
+    // Presence alone is the plain marker's rule, and `never` trusts nothing.
+    assert!(HeaderTrust::WhenMarked(MARKER.into()).trusts(&with(b"guess")));
+    assert!(!HeaderTrust::Never.trusts(&with(b"s3cret")));
+}
