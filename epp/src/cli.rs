@@ -128,8 +128,10 @@ pub struct Args {
     pub max_response_buffer_bytes: usize,
 
     /// Honour the steering headers (objective, fairness id, TTL, x-gateway-model-name-rewrite)
-    /// only on requests carrying this header, which the gateway must set and strip from
-    /// client requests. Either way they, and this marker, are removed before upstream.
+    /// only on requests carrying this header (`name`), or this header with this value
+    /// (`name=value`, a secret shared with the gateway), which the gateway must set and
+    /// strip from client requests. Either way they, and this marker, are removed before
+    /// upstream.
     #[arg(long, value_parser = parse_marker_name)]
     pub flow_control_trusted_header: Option<String>,
 
@@ -233,7 +235,13 @@ impl Args {
             ),
         };
         match (self.trust_client_headers, marker) {
-            (ClientHeaderTrust::Auto, Some(marker)) => Ok(HeaderTrust::WhenMarked(marker)),
+            (ClientHeaderTrust::Auto, Some(marker)) => Ok(match marker.split_once('=') {
+                Some((header, value)) => HeaderTrust::WhenMarkedWith {
+                    header: header.to_owned(),
+                    value: value.to_owned(),
+                },
+                None => HeaderTrust::WhenMarked(marker),
+            }),
             (ClientHeaderTrust::Auto, None) if self.endpoints_file.is_some() => {
                 Ok(HeaderTrust::Always)
             }
@@ -317,15 +325,26 @@ fn parse_header_name(value: &str) -> std::result::Result<String, String> {
         })
 }
 
-/// A trust marker: a header name (lowercased, as Envoy passes names to ext_proc) that is not
-/// a pseudo-header nor one of the steering headers it vouches for.
+/// A trust marker, `name` or `name=value`: a header name (lowercased, as Envoy passes names
+/// to ext_proc) that is not a pseudo-header nor one of the steering headers it vouches for,
+/// and a non-empty value when one is given.
 fn parse_marker_name(value: &str) -> std::result::Result<String, String> {
-    let name = parse_header_name(value.trim())?;
+    let (name, required) = match value.trim().split_once('=') {
+        Some((name, required)) => (name, Some(required.trim())),
+        None => (value.trim(), None),
+    };
+    let name = parse_header_name(name)?;
     if crate::trust::STRIPPED_HEADERS.contains(&name.as_str()) {
         return Err(format!(
             "`{name}` is a steering header, not a marker; name a header only the gateway \
              sets, such as `x-switchyard-trusted-caller`"
         ));
     }
-    Ok(name)
+    match required {
+        Some("") => Err(format!(
+            "`{value}` gives no value after `=`; write `{name}` or `{name}=<secret>`"
+        )),
+        Some(required) => Ok(format!("{name}={required}")),
+        None => Ok(name),
+    }
 }

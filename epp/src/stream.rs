@@ -306,7 +306,7 @@ impl RequestStream {
                     end_of_stream,
                     subset,
                 },
-            ) => self.on_request_headers(headers, end_of_stream, subset, env),
+            ) => return Ok(self.on_request_headers(headers, end_of_stream, subset, env)),
             (
                 Phase::RequestBody,
                 Event::RequestBody {
@@ -320,6 +320,8 @@ impl RequestStream {
                 return Ok(self.schedule(env));
             }
             (Phase::Admitting, Event::Admission(outcome)) => match outcome {
+                // Body-less requests are admitted too (nothing was parsed).
+                Ok(admission) if self.parsed.is_none() => self.route_bodiless(env, Some(admission)),
                 Ok(admission) => self.route(env, Some(admission)),
                 Err(rejection) => self.refuse(rejection.refusal(), env),
             },

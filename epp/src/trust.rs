@@ -62,6 +62,14 @@ pub enum HeaderTrust {
     /// Only when this (lowercase) header is present; the gateway sets it and must strip any
     /// client-sent copy. The marker itself is removed too.
     WhenMarked(String),
+    /// Only when `header` carries exactly `value`, a secret the gateway and the EPP share:
+    /// a client that gets a copy past the gateway must also guess the value.
+    WhenMarkedWith {
+        /// The marker header (lowercase).
+        header: String,
+        /// The value it must carry.
+        value: String,
+    },
 }
 
 impl HeaderTrust {
@@ -71,6 +79,9 @@ impl HeaderTrust {
             Self::Always => true,
             Self::Never => false,
             Self::WhenMarked(marker) => headers.iter().any(|(k, _)| k.eq_ignore_ascii_case(marker)),
+            Self::WhenMarkedWith { header, value } => headers
+                .iter()
+                .any(|(k, v)| k.eq_ignore_ascii_case(header) && v.trim_ascii() == value.as_bytes()),
         }
     }
 
@@ -78,6 +89,7 @@ impl HeaderTrust {
     pub fn marker(&self) -> Option<&str> {
         match self {
             Self::WhenMarked(marker) => Some(marker),
+            Self::WhenMarkedWith { header, .. } => Some(header),
             _ => None,
         }
     }

@@ -127,11 +127,16 @@ where
                 let next = tokio::select! {
                     outcome = wait => self.processor.on_resolved(outcome, &mut self.pending),
                     // Anything inbound while waiting is the end of the stream; leaving the
-                    // select drops `wait`.
-                    _ = self.inbound.next() => {
+                    // select drops `wait`. A message means the proxy is still there: it gets
+                    // an error status, never a clean end it would read as "continue unanswered".
+                    inbound = self.inbound.next() => {
                         self.processor.on_close();
                         self.done = true;
-                        return None;
+                        return matches!(inbound, Some(Ok(_))).then(|| {
+                            Err(Status::failed_precondition(
+                                "a message arrived before the previous one was answered",
+                            ))
+                        });
                     }
                 };
                 if let Err(status) = self.advance(next) {

@@ -191,3 +191,30 @@ fn l15_the_marker_must_be_a_header_name_and_not_a_steering_header() {
     }
     assert!(parse_err("x-gateway-model-name-rewrite").contains("steering header"));
 }
+
+#[test]
+fn l15_a_marker_can_require_a_shared_value() {
+    let trust = parse(&[
+        "--pool-name",
+        "p",
+        "--flow-control-trusted-header=X-Switchyard-Trusted-Caller=s3cret",
+    ])
+    .header_trust()
+    .unwrap();
+    assert_eq!(
+        trust,
+        HeaderTrust::WhenMarkedWith {
+            header: "x-switchyard-trusted-caller".into(),
+            value: "s3cret".into()
+        }
+    );
+    let err = Args::try_parse_from([
+        "switchyard-epp",
+        "--pool-name",
+        "p",
+        "--flow-control-trusted-header=x-marker=",
+    ])
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("no value"), "{err}");
+}

@@ -303,6 +303,12 @@ impl ModelFamilies {
             target_model_name,
             priority,
         } = labels;
+        // Names already admitted are found at once; the policy (a walk over the pool's
+        // models) runs only on a miss.
+        let k = key(model_name, target_model_name, priority);
+        if let Some(found) = self.find(k, model_name, target_model_name, priority) {
+            return found;
+        }
         let model_name = self.policy.label(model_name);
         let target_model_name = self.policy.label(target_model_name);
         let k = key(model_name, target_model_name, priority);

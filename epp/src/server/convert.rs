@@ -21,6 +21,12 @@ use switchyard_api::protocol::{
 use crate::refusal::Refusal;
 use crate::stream::{HeadersReply, Reply, ServedEndpoint};
 
+/// Most subset-hint entries kept (a pool rarely has more endpoints to name).
+pub const MAX_SUBSET_ENTRIES: usize = 1024;
+
+/// Longest subset-hint entry kept: a bracketed IPv6 address with a port is 47 bytes.
+pub const MAX_SUBSET_ENTRY_BYTES: usize = 64;
+
 /// The headers of a headers message as `(name, raw value)` pairs. Envoy sends `raw_value`;
 /// `value` is read when an older proxy sends only that.
 pub fn header_pairs(map: Option<&HeaderMap>) -> Vec<(&str, &[u8])> {
@@ -44,6 +50,11 @@ pub fn header_pairs(map: Option<&HeaderMap>) -> Vec<(&str, &[u8])> {
 /// key is present: a list of strings as upstream sends it, or one comma-separated string (as
 /// lwepp accepts, and as Envoy's header-to-metadata filter writes it). Non-string list items
 /// are ignored, so a malformed hint narrows the choice and can only give a 503.
+///
+/// Only the request's *filter metadata* is read, which the gateway's own filters write; a
+/// client header of the same name is never consulted (L16). The hint is still bounded: at
+/// most [`MAX_SUBSET_ENTRIES`] entries of at most [`MAX_SUBSET_ENTRY_BYTES`] bytes each
+/// (longer ones are dropped, narrowing the choice as any malformed entry does).
 pub fn subset_hint(request: &ProcessingRequest) -> Option<Vec<String>> {
     let value = request
         .metadata_context
@@ -57,15 +68,18 @@ pub fn subset_hint(request: &ProcessingRequest) -> Option<Vec<String>> {
             .values
             .iter()
             .filter_map(|v| match &v.kind {
-                Some(Kind::StringValue(s)) => Some(s.trim().to_owned()),
+                Some(Kind::StringValue(s)) => Some(s.trim()),
                 _ => None,
             })
-            .filter(|s| !s.is_empty())
+            .filter(|s| !s.is_empty() && s.len() <= MAX_SUBSET_ENTRY_BYTES)
+            .take(MAX_SUBSET_ENTRIES)
+            .map(str::to_owned)
             .collect(),
         Some(Kind::StringValue(s)) => s
             .split(',')
             .map(str::trim)
-            .filter(|s| !s.is_empty())
+            .filter(|s| !s.is_empty() && s.len() <= MAX_SUBSET_ENTRY_BYTES)
+            .take(MAX_SUBSET_ENTRIES)
             .map(str::to_owned)
             .collect(),
         _ => Vec::new(),

@@ -17,7 +17,7 @@ impl RequestStream {
         end_of_stream: bool,
         subset: Option<&[String]>,
         env: &Env<'_>,
-    ) -> Vec<Reply> {
+    ) -> Step {
         let get = |name: &str| {
             headers
                 .iter()
@@ -64,12 +64,42 @@ impl RequestStream {
         };
         if !end_of_stream {
             self.phase = Phase::RequestBody;
-            return Vec::new();
+            return Step::Replies(Vec::new());
         }
-        // No body: no model to schedule on, so upstream routes to a random
-        // endpoint with no scheduling or admission.
+        // No body: no model to schedule on, so the request goes to a random endpoint, as
+        // upstream's — but through the same admission as any other request, so a body-less
+        // flood cannot bypass flow control or shedding.
+        if env.flow_control {
+            self.phase = Phase::Admitting;
+            return Step::Admit(FlowRequest {
+                fairness_id: std::mem::take(&mut self.fairness_id),
+                priority: self.priority,
+                byte_size: 0,
+                ttl: self.flow_ttl,
+            });
+        }
         self.progress.decided = true;
-        match self.random_endpoint(env) {
+        if self.priority < 0 && pool_saturated(env) {
+            let refusal = Refusal::new(
+                ErrorCode::ResourceExhausted,
+                "the pool is saturated and this request's objective is sheddable (priority < 0)",
+            );
+            return Step::Replies(self.refuse(refusal, env));
+        }
+        Step::Replies(self.route_bodiless(env, None))
+    }
+
+    /// Routes a body-less request to a random ready endpoint; an `admission` is dropped once
+    /// the endpoint's reservation holds the load.
+    pub(super) fn route_bodiless(
+        &mut self,
+        env: &Env<'_>,
+        admission: Option<Admission>,
+    ) -> Vec<Reply> {
+        self.progress.decided = true;
+        let picked = self.random_endpoint(env);
+        drop(admission);
+        match picked {
             Some(pick) => {
                 let reply = self.routing_headers(&pick, None, env);
                 self.routed(pick);
@@ -121,6 +151,7 @@ impl RequestStream {
     }
 
     fn random_endpoint(&self, env: &Env<'_>) -> Option<Pick> {
+        // A body-less request has no model; the subset hint still applies.
         let mut eligible: Vec<_> = env
             .snapshot
             .endpoints
@@ -175,4 +206,17 @@ fn over_budget(over: &OverBudget) -> Refusal {
         format!("{over} (--max-buffered-bytes)"),
     )
     .with_reason(BUDGET_SPENT_REASON)
+}
+
+/// The legacy sheddable check's reading: the default utilization detector, as flow control
+/// would run it, with nothing pending.
+fn pool_saturated(env: &Env<'_>) -> bool {
+    crate::flow::Detector::default()
+        .observe(
+            env.snapshot,
+            crate::flow::saturation::Pending::default(),
+            env.now,
+        )
+        .saturation
+        >= 1.0
 }

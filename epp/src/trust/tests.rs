@@ -280,3 +280,99 @@ fn l16_steering_headers_and_the_marker_are_all_stripped() {
         Some(snapshot.endpoints[0].address.to_string().as_str())
     );
 }
+
+/// Body-less request headers with a sheddable objective.
+fn bodiless_sheddable() -> Vec<(&'static str, &'static [u8])> {
+    vec![
+        (":path", b"/v1/models"),
+        (":method", b"GET"),
+        (INFERENCE_OBJECTIVE_HEADER, b"batch"),
+    ]
+}
+
+fn on_headers(headers: &[(&str, &[u8])], env: &Env<'_>) -> (RequestStream, Step) {
+    let mut stream = RequestStream::new();
+    let step = stream
+        .on_event(
+            Event::RequestHeaders {
+                headers,
+                end_of_stream: true,
+                subset: None,
+            },
+            env,
+        )
+        .unwrap();
+    (stream, step)
+}
+
+#[test]
+fn l6_bodiless_sheddable_requests_are_shed_when_the_pool_is_saturated() {
+    let mut snapshot = pool(&[EndpointMetrics {
+        waiting_queue: 50,
+        ..EndpointMetrics::default()
+    }]);
+    snapshot.endpoints[0].scraped_at = Some(Instant::now());
+    snapshot.objectives.insert("batch".into(), -1);
+    let scheduler = Scheduler::default();
+    let trust = HeaderTrust::Always;
+    let env = env(&snapshot, &scheduler, &trust, false);
+    let (stream, step) = on_headers(&bodiless_sheddable(), &env);
+    match step {
+        Step::Replies(replies) => match replies.as_slice() {
+            [Reply::Refuse(refusal)] => assert_eq!(refusal.status(), 429),
+            other => panic!("expected a 429, got {other:?}"),
+        },
+        Step::Admit(request) => panic!("flow control is off, got {request:?}"),
+    }
+    assert!(stream.is_done());
+    assert!(stream.pick().is_none());
+}
+
+#[test]
+fn l6_bodiless_requests_pass_flow_control_admission() {
+    let mut snapshot = snapshot();
+    snapshot.objectives.insert("batch".into(), -1);
+    let scheduler = Scheduler::default();
+    let trust = HeaderTrust::Always;
+    let env = env(&snapshot, &scheduler, &trust, true);
+    let (mut stream, step) = on_headers(&bodiless_sheddable(), &env);
+    let request = match step {
+        Step::Admit(request) => request,
+        Step::Replies(replies) => panic!("expected an admission, got {replies:?}"),
+    };
+    assert_eq!((request.priority, request.byte_size), (-1, 0));
+    // A rejection answers the request with its status, as for any other.
+    let rejection = crate::flow::Rejection::new(
+        crate::flow::Outcome::RejectedSaturated,
+        -1,
+        std::time::Duration::ZERO,
+    );
+    let step = stream
+        .on_event(Event::Admission(Err(rejection)), &env)
+        .unwrap();
+    match step {
+        Step::Replies(replies) => match replies.as_slice() {
+            [Reply::Refuse(refusal)] => assert_eq!(refusal.status(), 429),
+            other => panic!("expected a 429, got {other:?}"),
+        },
+        Step::Admit(request) => panic!("admitted twice: {request:?}"),
+    }
+}
+
+#[test]
+fn l15_a_marker_with_a_value_trusts_only_that_value() {
+    let trust = HeaderTrust::WhenMarkedWith {
+        header: MARKER.into(),
+        value: "s3cret".into(),
+    };
+    let with = |value: &'static [u8]| vec![(MARKER, value)];
+    assert!(trust.trusts(&with(b"s3cret")));
+    assert!(trust.trusts(&with(b" s3cret ")));
+    assert!(!trust.trusts(&with(b"guess")));
+    assert!(!trust.trusts(&with(b"")));
+    assert!(!trust.trusts(&[]));
+    assert_eq!(trust.marker(), Some(MARKER));
+    // Presence alone is the plain marker's rule, and `never` trusts nothing.
+    assert!(HeaderTrust::WhenMarked(MARKER.into()).trusts(&with(b"guess")));
+    assert!(!HeaderTrust::Never.trusts(&with(b"s3cret")));
+}

@@ -48,6 +48,8 @@ pub struct EppSetup {
     pub max_body_bytes: usize,
     pub flow_control: switchyard_epp::flow::FlowControlConfig,
     pub buffers: switchyard_epp::server::grpc::BufferLimits,
+    /// Whose steering headers are believed (standalone's default: everybody's).
+    pub header_trust: switchyard_epp::flow::HeaderTrust,
 }
 
 impl EppSetup {
@@ -59,6 +61,7 @@ impl EppSetup {
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             flow_control: switchyard_epp::flow::FlowControlConfig::default(),
             buffers: Default::default(),
+            header_trust: switchyard_epp::flow::HeaderTrust::Always,
         }
     }
 
@@ -77,7 +80,7 @@ impl EppSetup {
                 drain_timeout: Duration::from_secs(5),
                 scrape: ScrapeConfig::default(),
                 flow_control: self.flow_control,
-                header_trust: switchyard_epp::flow::HeaderTrust::Always,
+                header_trust: self.header_trust,
                 rewrite_session_header: None,
                 buffers: self.buffers,
             },

@@ -188,3 +188,20 @@ async fn envoy_going_away_while_waiting_drops_the_wait() {
     );
     assert_eq!(*log.lock().unwrap(), ["headers", "body", "close"]);
 }
+
+#[tokio::test]
+async fn l10_a_message_while_waiting_is_an_error_status_never_a_clean_end() {
+    let (_gate_tx, gate_rx) = oneshot::channel::<u8>();
+    let (processor, log) = scripted(Some(gate_rx));
+    let (inbound_tx, inbound_rx) = mpsc::unbounded();
+    inbound_tx.unbounded_send(Ok(headers())).unwrap();
+    inbound_tx.unbounded_send(Ok(body())).unwrap();
+    let mut answers = serve(inbound_rx, processor);
+    assert!(answers.next().await.unwrap().is_ok());
+    // The proxy sends more while the body's answer is pending.
+    inbound_tx.unbounded_send(Ok(trailers())).unwrap();
+    let status = answers.next().await.unwrap().unwrap_err();
+    assert_eq!(status.code(), tonic::Code::FailedPrecondition);
+    assert!(answers.next().await.is_none());
+    assert_eq!(*log.lock().unwrap(), ["headers", "body", "close"]);
+}

@@ -269,3 +269,42 @@ fn a_flow_control_reason_replaces_the_status_default_once() {
     assert_eq!(reasons, ["rejected-ttl-expired"]);
     assert_eq!(immediate.status.unwrap().code, 429);
 }
+
+#[test]
+fn l16_the_subset_hint_comes_from_filter_metadata_only_and_is_bounded() {
+    // A client header named like the hint, and no metadata: no hint.
+    let from_client = ProcessingRequest {
+        request: Some(Inbound::RequestHeaders(HttpHeaders {
+            headers: Some(HeaderMap {
+                headers: vec![HeaderValue {
+                    key: DESTINATION_ENDPOINT_SUBSET_KEY.into(),
+                    raw_value: b"10.0.0.9:8000".to_vec(),
+                    ..HeaderValue::default()
+                }],
+            }),
+            ..HttpHeaders::default()
+        })),
+        ..ProcessingRequest::default()
+    };
+    assert_eq!(subset_hint(&from_client), None);
+    // The key under another namespace (say, a header-to-metadata filter's own): no hint.
+    let mut elsewhere = with_hint(string("10.0.0.9:8000"));
+    let metadata = elsewhere.metadata_context.as_mut().unwrap();
+    let inner = metadata
+        .filter_metadata
+        .remove(SUBSET_HINT_METADATA_NAMESPACE)
+        .unwrap();
+    metadata
+        .filter_metadata
+        .insert("envoy.filters.http.header_to_metadata".into(), inner);
+    assert_eq!(subset_hint(&elsewhere), None);
+    // Bounded: over-long entries dropped, the count capped.
+    let long = format!("10.0.0.1:8000{}", "0".repeat(MAX_SUBSET_ENTRY_BYTES));
+    let many: Vec<String> = (0..MAX_SUBSET_ENTRIES + 10)
+        .map(|i| format!("10.0.{}.{}:8000", i / 256, i % 256))
+        .collect();
+    let text = format!("{long},{}", many.join(","));
+    let hint = subset_hint(&with_hint(string(&text))).unwrap();
+    assert_eq!(hint.len(), MAX_SUBSET_ENTRIES);
+    assert!(!hint.contains(&long));
+}

@@ -189,7 +189,7 @@ fn untrusted_flow_headers_are_ignored_but_still_stripped() {
 }
 
 #[test]
-fn bodiless_requests_and_flow_control_off_skip_admission() {
+fn bodiless_requests_are_admitted_and_flow_control_off_skips_admission() {
     let mut world = World::new(2);
     world.snapshot.objectives.insert("chat".into(), 1);
     let env = Env {
@@ -203,8 +203,9 @@ fn bodiless_requests_and_flow_control_off_skip_admission() {
         end_of_stream: true,
         subset: None,
     };
-    let replies = stream.on_event(event, &env).unwrap().replies();
-    assert!(matches!(replies[0], Reply::RequestHeaders(_)));
+    // Body-less requests pass flow control too (L6), with no bytes.
+    let request = admit(stream.on_event(event, &env).unwrap());
+    assert_eq!((request.priority, request.byte_size), (1, 0));
 
     let off = world.env();
     let mut stream = RequestStream::new();
