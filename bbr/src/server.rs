@@ -20,7 +20,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use envoy_types::pb::envoy::service::ext_proc::v3::external_processor_server::ExternalProcessorServer;
-use switchyard_runtime::serve::{Listening, ServeFailure, Servers};
+use switchyard_runtime::serve::{Listening, ServeFailure, ServeLimits, Servers};
 use switchyard_runtime::shutdown::{Drain, Tasks};
 use switchyard_runtime::tls::Certificates;
 use tokio::net::TcpListener;
@@ -184,6 +184,7 @@ pub async fn start(options: Options) -> Result<Running> {
             service: switchyard_runtime::metrics::router(metrics.clone()),
             listener: metrics_listener,
         },
+        limits: ServeLimits::default(),
     }
     .spawn(&mut tasks, Error::Serve);
 

@@ -18,7 +18,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use switchyard_runtime::serve::{Listening, ServeFailure, Servers};
+use switchyard_runtime::serve::{Listening, ServeFailure, ServeLimits, Servers};
 use switchyard_runtime::shutdown::{Drain, Tasks};
 use switchyard_runtime::tls::Certificates;
 use tokio::net::TcpListener;
@@ -187,6 +187,7 @@ pub async fn start<S: PoolSource>(options: Options, source: S) -> Result<Running
             service: metrics::router(Arc::clone(&metrics), Arc::clone(&datastore)),
             listener: metrics_listener,
         },
+        limits: ServeLimits::default(),
     }
     .spawn(&mut tasks, Error::Serve);
 
