@@ -35,9 +35,11 @@ async fn main() -> anyhow::Result<()> {
             .map(|path| (path, args.poll_interval())),
         config_maps,
         drain_timeout: Duration::from_secs(args.drain_timeout_seconds),
+        max_concurrent_streams: args.max_concurrent_streams()?,
         tls,
     })
-    .await?;
+    .await?
+    .with_drain_grace(Duration::from_secs(args.drain_grace_period_seconds));
     tokio::select! {
         () = terminated("BBR") => {
             tracing::info!("termination signal received; draining");

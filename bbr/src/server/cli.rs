@@ -10,7 +10,10 @@ use switchyard_api::protocol::{BASE_MODEL_NAME_HEADER, INFERENCE_MODEL_HEADER};
 use switchyard_runtime::args::{LogArgs, ServeArgs};
 pub use switchyard_runtime::log::LogFormat;
 
-use crate::config::{BodyMode, DEFAULT_MAX_BODY_BYTES, RouterConfig};
+use switchyard_runtime::budget::ByteBudget;
+use switchyard_runtime::serve::DEFAULT_MAX_CONCURRENT_STREAMS;
+
+use crate::config::{BodyMode, DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_BUFFERED_BYTES, RouterConfig};
 use crate::error::{Error, Result};
 use crate::extract::{DEFAULT_MAX_DEPTH, Extractor};
 use crate::server::tls::CertSource;
@@ -69,6 +72,17 @@ pub struct Args {
     #[arg(long, env = "BBR_MAX_BODY_BYTES", default_value_t = DEFAULT_MAX_BODY_BYTES)]
     pub max_body_bytes: usize,
 
+    /// Most request-body bytes buffered across all requests in flight; a request that would
+    /// overdraw it is answered 503 (retry later) instead of the process running out of memory.
+    /// Keep it well under the container's memory limit.
+    #[arg(long, env = "BBR_MAX_BUFFERED_BYTES", default_value_t = DEFAULT_MAX_BUFFERED_BYTES)]
+    pub max_buffered_bytes: usize,
+
+    /// Most ext_proc streams (requests in flight) per HTTP/2 connection from Envoy.
+    #[arg(long, env = "BBR_GRPC_MAX_CONCURRENT_STREAMS",
+          default_value_t = DEFAULT_MAX_CONCURRENT_STREAMS)]
+    pub grpc_max_concurrent_streams: u32,
+
     /// Deepest JSON nesting accepted (objects and arrays, the top-level object included).
     #[arg(long, env = "BBR_MAX_JSON_DEPTH", default_value_t = DEFAULT_MAX_DEPTH)]
     pub max_json_depth: usize,
@@ -110,7 +124,12 @@ pub struct Args {
     #[arg(long, env = "BBR_CERT_POLL_SECONDS", default_value_t = 10)]
     pub cert_poll_seconds: u64,
 
-    /// Longest wait for in-flight streams after SIGTERM, in seconds.
+    /// After SIGTERM, how long BBR keeps accepting new streams with health already
+    /// NOT_SERVING, so gateways and Services notice before the port closes; in seconds.
+    #[arg(long, env = "BBR_DRAIN_GRACE_PERIOD_SECONDS", default_value_t = 10)]
+    pub drain_grace_period_seconds: u64,
+
+    /// Longest wait for in-flight streams once BBR stopped accepting, in seconds.
     #[arg(long, env = "BBR_DRAIN_TIMEOUT_SECONDS", default_value_t = 30)]
     pub drain_timeout_seconds: u64,
 }
@@ -134,6 +153,7 @@ impl Args {
                 BodyModeArg::Buffered => BodyMode::Buffered,
                 BodyModeArg::FullDuplexStreamed => BodyMode::FullDuplexStreamed,
             },
+            budget: ByteBudget::new(self.max_buffered_bytes),
         }
         .validate()
     }
@@ -169,6 +189,19 @@ impl Args {
                 poll: Some(Duration::from_secs(self.cert_poll_seconds.max(1))),
             })),
         }
+    }
+
+    /// `--grpc-max-concurrent-streams`, validated.
+    pub fn max_concurrent_streams(&self) -> Result<u32> {
+        if self.grpc_max_concurrent_streams == 0 {
+            return Err(Error::Config {
+                flag: "--grpc-max-concurrent-streams",
+                reason: format!(
+                    "must be at least 1 (the default is {DEFAULT_MAX_CONCURRENT_STREAMS})"
+                ),
+            });
+        }
+        Ok(self.grpc_max_concurrent_streams)
     }
 
     /// The ConfigMap namespace, `None` for all.

@@ -34,7 +34,7 @@ struct VersionLabel {
 }
 
 /// Every outcome, in the order of [`outcome_slot`].
-const OUTCOMES: [Outcome; 10] = [
+const OUTCOMES: [Outcome; 11] = [
     Outcome::Routed,
     Outcome::NoBody,
     Outcome::PassedWithoutModel,
@@ -45,6 +45,7 @@ const OUTCOMES: [Outcome; 10] = [
     Outcome::Rejected(Reason::ModelNotString),
     Outcome::Rejected(Reason::InvalidModelName),
     Outcome::Rejected(Reason::BodyTooLarge),
+    Outcome::Rejected(Reason::Overloaded),
 ];
 
 fn outcome_slot(outcome: Outcome) -> usize {
