@@ -5,6 +5,7 @@
 mod actor;
 mod config;
 mod core;
+mod drain;
 mod headers;
 mod overload;
 mod props;
