@@ -20,7 +20,13 @@ async fn main() -> anyhow::Result<()> {
             "--watch-configmaps needs a Kubernetes client: run in a pod with a service account, \
              or set KUBECONFIG",
         )?;
-        Some((client, args.namespace()))
+        let scope = args.config_map_scope(client.default_namespace());
+        tracing::info!(
+            home = %scope.home,
+            all_namespaces = scope.all_namespaces,
+            "reading base-model ConfigMaps",
+        );
+        Some((client, scope))
     } else {
         None
     };

@@ -48,8 +48,8 @@ pub struct Options {
     pub metrics_addr: SocketAddr,
     /// Mapping file and its poll interval.
     pub base_model_file: Option<(PathBuf, Duration)>,
-    /// Kubernetes client and namespace (`None`: all) for ConfigMap mappings.
-    pub config_maps: Option<(kube::Client, Option<String>)>,
+    /// Kubernetes client and the namespaces whose ConfigMaps hold mappings.
+    pub config_maps: Option<(kube::Client, k8s::Scope)>,
     /// Longest wait for in-flight streams on shutdown.
     pub drain_timeout: Duration,
     /// Most ext_proc streams per HTTP/2 connection (`--grpc-max-concurrent-streams`).
@@ -140,9 +140,9 @@ pub async fn start(options: Options) -> Result<Running> {
             Ok(())
         });
     }
-    if let Some((client, namespace)) = config_maps {
+    if let Some((client, scope)) = config_maps {
         for labelled in k8s::WATCHED_LABELS {
-            let (client, namespace) = (client.clone(), namespace.clone());
+            let (client, namespace) = (client.clone(), scope.clone());
             let store = mappings.clone();
             let cancel = cancel.clone();
             tasks.spawn_background(async move {

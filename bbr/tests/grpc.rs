@@ -381,3 +381,66 @@ async fn h5_streams_past_max_concurrent_streams_wait_for_a_place() {
     drop(open);
     bbr.shutdown().await.unwrap();
 }
+
+/// H7: on shutdown health turns NOT_SERVING at once, yet the ext_proc port keeps serving
+/// through the grace: a stream opened during the grace completes, and so does one opened
+/// before it that ends after the listeners stopped. Only then is the port closed.
+#[tokio::test]
+async fn h7_streams_opened_during_the_grace_period_still_complete() {
+    let bbr = start(RouterConfig::default())
+        .await
+        .with_drain_grace(Duration::from_millis(800));
+    let (grpc, health_addr) = (bbr.grpc_addr, bbr.health_addr);
+    let mut health = HealthClient::new(channel(health_addr).await);
+    // A FULL_DUPLEX request in flight: its body ends only after the listeners stop.
+    let (early_tx, early_rx) = futures::channel::mpsc::unbounded();
+    early_tx
+        .unbounded_send(headers(BodySendMode::FullDuplexStreamed, false, &[]))
+        .unwrap();
+    let mut early = ExternalProcessorClient::new(channel(grpc).await)
+        .process(early_rx)
+        .await
+        .unwrap()
+        .into_inner();
+
+    let draining = tokio::spawn(bbr.shutdown());
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let status = health
+        .check(HealthCheckRequest {
+            service: String::new(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .status();
+    assert_eq!(status, ServingStatus::NotServing, "health flips first");
+
+    // A new client during the grace: a fresh connection, served in full.
+    let (answers, failed) = exchange(
+        grpc,
+        vec![
+            headers(BodySendMode::Buffered, false, &[]),
+            body(br#"{"model":"m"}"#.to_vec(), true),
+        ],
+    )
+    .await;
+    assert!(failed.is_none(), "{failed:?}");
+    assert_eq!(
+        answers.len(),
+        2,
+        "headers and body answered during the grace"
+    );
+
+    // Past the grace the port is closed to new clients...
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    let refused = tokio::net::TcpStream::connect(grpc).await;
+    assert!(refused.is_err(), "still accepting after the grace");
+    // ...while the early stream still finishes.
+    early_tx
+        .unbounded_send(body(br#"{"model":"m"}"#.to_vec(), true))
+        .unwrap();
+    let answer = tokio::time::timeout(Duration::from_secs(5), early.message()).await;
+    assert!(matches!(answer, Ok(Ok(Some(_)))), "{answer:?}");
+    drop(early_tx);
+    draining.await.unwrap().unwrap();
+}

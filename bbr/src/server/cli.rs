@@ -16,6 +16,7 @@ use switchyard_runtime::serve::DEFAULT_MAX_CONCURRENT_STREAMS;
 use crate::config::{BodyMode, DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_BUFFERED_BYTES, RouterConfig};
 use crate::error::{Error, Result};
 use crate::extract::{DEFAULT_MAX_DEPTH, Extractor};
+use crate::server::k8s::Scope;
 use crate::server::tls::CertSource;
 
 /// Envoy request body mode assumed when Envoy does not announce it.
@@ -104,9 +105,16 @@ pub struct Args {
     #[arg(long, env = "BBR_WATCH_CONFIGMAPS")]
     pub watch_configmaps: bool,
 
-    /// Namespace of the watched ConfigMaps; empty watches every namespace (needs a ClusterRole).
+    /// BBR's home namespace for ConfigMap mappings; empty: the namespace BBR runs in (the
+    /// pod's, from its service account, as the Kubernetes client reports it).
     #[arg(long, env = "NAMESPACE", default_value = "")]
     pub configmap_namespace: String,
+
+    /// Also read mapping ConfigMaps from every other namespace (needs a ClusterRole). Their
+    /// mappings only add names: they never override the file's or the home namespace's, and
+    /// a conflicting claim is logged and counted in bbr_base_model_mapping_conflicts.
+    #[arg(long, env = "BBR_WATCH_ALL_NAMESPACES")]
+    pub watch_all_namespaces: bool,
 
     /// Serve ext_proc over TLS (ALPN h2), as upstream does by default: the certificate from
     /// --cert-path, or a self-signed one generated at start. `--secure-serving=false` serves
@@ -204,10 +212,18 @@ impl Args {
         Ok(self.grpc_max_concurrent_streams)
     }
 
-    /// The ConfigMap namespace, `None` for all.
-    pub fn namespace(&self) -> Option<String> {
-        let ns = self.configmap_namespace.trim();
-        (!ns.is_empty()).then(|| ns.to_string())
+    /// The namespaces of ConfigMap mappings: `--configmap-namespace`, or else
+    /// `running_in` (the client's namespace, the pod's own in a cluster), plus every other
+    /// namespace with `--watch-all-namespaces`.
+    pub fn config_map_scope(&self, running_in: &str) -> Scope {
+        let home = match self.configmap_namespace.trim() {
+            "" => running_in,
+            set => set,
+        };
+        Scope {
+            home: home.to_owned(),
+            all_namespaces: self.watch_all_namespaces,
+        }
     }
 }
 
@@ -287,6 +303,25 @@ mod tests {
             .cert_source()
             .unwrap_err();
         assert!(err.to_string().contains("--cert-path"), "{err}");
+    }
+
+    /// H8: the ConfigMap namespace used to default to every namespace; it is now the
+    /// namespace BBR runs in, and every namespace only on request.
+    #[test]
+    fn h8_config_maps_are_read_in_the_pods_namespace_by_default() {
+        // (NAMESPACE in the environment would set the flag; the test does not rely on it.)
+        let args = Args::try_parse_from(["switchyard-bbr", "--configmap-namespace="]).unwrap();
+        assert_eq!(args.config_map_scope("serving"), Scope::home("serving"));
+        let args = parse(&["--configmap-namespace", "models"]);
+        assert_eq!(args.config_map_scope("serving"), Scope::home("models"));
+        let args = parse(&["--configmap-namespace", "models", "--watch-all-namespaces"]);
+        assert_eq!(
+            args.config_map_scope("serving"),
+            Scope {
+                home: "models".into(),
+                all_namespaces: true,
+            }
+        );
     }
 
     #[test]

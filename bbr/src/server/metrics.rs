@@ -4,7 +4,9 @@
 //! Names (prometheus-client adds `_total` to counters itself, so they are registered without
 //! it): `bbr_requests_total{outcome}`, `bbr_request_body_bytes`,
 //! `bbr_extraction_duration_seconds`, `bbr_spoofed_headers_removed_total`,
-//! `bbr_stream_errors_total{kind}`, `bbr_base_model_mappings`, `bbr_info{version}`, plus
+//! `bbr_stream_errors_total{kind}`, `bbr_base_model_mappings`,
+//! `bbr_base_model_mapping_conflicts`, `bbr_base_model_configmaps_invalid`,
+//! `bbr_info{version}`, plus
 //! upstream BBR's `bbr_success_total`, `bbr_body_field_not_found_total` and
 //! `bbr_body_field_empty_total` so existing dashboards keep working.
 
@@ -74,6 +76,8 @@ pub struct Metrics {
     field_not_found: Counter,
     field_empty: Counter,
     mappings: Gauge,
+    conflicts: Gauge,
+    invalid_config_maps: Gauge,
 }
 
 impl Metrics {
@@ -143,6 +147,20 @@ impl Metrics {
             "Model and adapter names with a known base model",
             mappings.clone(),
         );
+        let conflicts = Gauge::default();
+        registry.register(
+            "base_model_mapping_conflicts",
+            "Names two base-model mappings claim for different base models (the first source \
+             wins: the file, then BBR's namespace, then other namespaces; see the logs)",
+            conflicts.clone(),
+        );
+        let invalid_config_maps = Gauge::default();
+        registry.register(
+            "base_model_configmaps_invalid",
+            "Base-model ConfigMaps whose latest version is invalid (their last good mapping \
+             stays in use; see the logs)",
+            invalid_config_maps.clone(),
+        );
         // A labelled gauge rather than an OpenMetrics Info, whose name would get an `_info`
         // suffix: upstream's series is `bbr_info`.
         let info = Family::<VersionLabel, Gauge>::default();
@@ -162,6 +180,8 @@ impl Metrics {
             field_not_found,
             field_empty,
             mappings,
+            conflicts,
+            invalid_config_maps,
         }
     }
 
@@ -202,6 +222,18 @@ impl Metrics {
     /// Sets the number of names with a known base model.
     pub fn set_mappings(&self, names: usize) {
         self.mappings.set(i64::try_from(names).unwrap_or(i64::MAX));
+    }
+
+    /// Sets the number of names claimed by conflicting mappings.
+    pub fn set_mapping_conflicts(&self, conflicts: usize) {
+        self.conflicts
+            .set(i64::try_from(conflicts).unwrap_or(i64::MAX));
+    }
+
+    /// Sets the number of base-model ConfigMaps whose latest version is invalid.
+    pub fn set_invalid_config_maps(&self, invalid: usize) {
+        self.invalid_config_maps
+            .set(i64::try_from(invalid).unwrap_or(i64::MAX));
     }
 
     /// The registry in the OpenMetrics text format.
