@@ -92,6 +92,9 @@ pub struct ConfigMapMappings {
     invalid: BTreeSet<(String, String)>,
 }
 
+/// Mappings tagged with where they came from, as [`MappingStore::publish`] takes them.
+pub type Tagged = Vec<(String, Mapping)>;
+
 fn key(cm: &ConfigMap) -> (String, String) {
     (cm.namespace().unwrap_or_default(), cm.name_any())
 }
@@ -139,7 +142,7 @@ impl ConfigMapMappings {
     }
 
     /// The mappings, tagged with their origin, for [`MappingStore::publish`].
-    pub fn mappings(&self) -> Vec<(String, Mapping)> {
+    pub fn mappings(&self) -> Tagged {
         self.by_object
             .iter()
             .map(|(key, m)| (origin(key), m.clone()))
@@ -147,7 +150,7 @@ impl ConfigMapMappings {
     }
 
     /// The mappings split into those of `home` and those of every other namespace.
-    pub fn split(&self, home: &str) -> (Vec<(String, Mapping)>, Vec<(String, Mapping)>) {
+    pub fn split(&self, home: &str) -> (Tagged, Tagged) {
         self.by_object
             .iter()
             .map(|(key, m)| (key.0 == home, (origin(key), m.clone())))
