@@ -152,6 +152,7 @@ pub async fn start(options: Options) -> Result<Running> {
         }
     }
 
+    metrics.watch_budget(&config.budget);
     let service = BbrService::new(Arc::new(config), mappings.clone(), metrics.clone());
     let grpc = grpc_builder(max_concurrent_streams).add_service(service.into_server());
     let certificates = match &tls {
