@@ -2,11 +2,17 @@
 
 use switchyard_api::protocol::{BASE_MODEL_NAME_HEADER, INFERENCE_MODEL_HEADER, MODEL_NAME_HEADER};
 
+use switchyard_runtime::budget::ByteBudget;
+
 use crate::error::{Error, Result};
 use crate::extract::Extractor;
 
 /// Default cap on a request body: larger bodies are answered 413 before buffering further.
 pub const DEFAULT_MAX_BODY_BYTES: usize = 32 * 1024 * 1024;
+
+/// Default `--max-buffered-bytes`: half the chart's 512 MiB memory limit, which leaves room
+/// for the process itself, the decode buffers of messages in transit and allocator slack.
+pub const DEFAULT_MAX_BUFFERED_BYTES: usize = 256 * 1024 * 1024;
 
 /// Longest model name BBR will put into a header. Names are routing keys, not prose; the cap
 /// keeps a hostile body from inflating every downstream header and log line.
@@ -50,6 +56,9 @@ pub struct RouterConfig {
     /// Mode assumed when Envoy does not announce one (Envoy before 1.33 sends no
     /// `protocol_config`).
     pub default_body_mode: BodyMode,
+    /// The process-wide budget of buffered body bytes, shared by every stream (cloning the
+    /// configuration shares it).
+    pub budget: ByteBudget,
 }
 
 impl Default for RouterConfig {
@@ -62,6 +71,7 @@ impl Default for RouterConfig {
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             extractor: Extractor::default(),
             default_body_mode: BodyMode::Buffered,
+            budget: ByteBudget::new(DEFAULT_MAX_BUFFERED_BYTES),
         }
     }
 }
@@ -97,6 +107,17 @@ impl RouterConfig {
                 reason: format!(
                     "must differ from --model-header (both are `{}`)",
                     self.model_header
+                ),
+            });
+        }
+        if self.budget.limit() < self.max_body_bytes {
+            return Err(Error::Config {
+                flag: "--max-buffered-bytes",
+                reason: format!(
+                    "is {} bytes, below --max-body-bytes ({}): a body BBR accepts could never \
+                     be buffered; raise --max-buffered-bytes or lower --max-body-bytes",
+                    self.budget.limit(),
+                    self.max_body_bytes
                 ),
             });
         }

@@ -20,7 +20,13 @@ async fn main() -> anyhow::Result<()> {
             "--watch-configmaps needs a Kubernetes client: run in a pod with a service account, \
              or set KUBECONFIG",
         )?;
-        Some((client, args.namespace()))
+        let scope = args.config_map_scope(client.default_namespace());
+        tracing::info!(
+            home = %scope.home,
+            all_namespaces = scope.all_namespaces,
+            "reading base-model ConfigMaps",
+        );
+        Some((client, scope))
     } else {
         None
     };
@@ -35,9 +41,11 @@ async fn main() -> anyhow::Result<()> {
             .map(|path| (path, args.poll_interval())),
         config_maps,
         drain_timeout: Duration::from_secs(args.drain_timeout_seconds),
+        max_concurrent_streams: args.max_concurrent_streams()?,
         tls,
     })
-    .await?;
+    .await?
+    .with_drain_grace(Duration::from_secs(args.drain_grace_period_seconds));
     tokio::select! {
         () = terminated("BBR") => {
             tracing::info!("termination signal received; draining");

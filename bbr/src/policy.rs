@@ -3,6 +3,8 @@
 
 use std::borrow::Cow;
 
+use switchyard_runtime::budget::OverBudget;
+
 use crate::config::{MAX_MODEL_NAME_BYTES, RouterConfig};
 use crate::extract::{ExtractError, ExtractErrorKind, Model};
 
@@ -23,6 +25,9 @@ pub enum Reason {
     InvalidModelName,
     /// The body is larger than `--max-body-bytes`.
     BodyTooLarge,
+    /// The process's budget of buffered bytes (`--max-buffered-bytes`) is spent by requests
+    /// in flight: a 503 the client may retry, rather than an out-of-memory kill for all.
+    Overloaded,
 }
 
 impl Reason {
@@ -30,6 +35,7 @@ impl Reason {
     pub fn status(self) -> u16 {
         match self {
             Reason::BodyTooLarge => 413,
+            Reason::Overloaded => 503,
             _ => 400,
         }
     }
@@ -44,11 +50,12 @@ impl Reason {
             Reason::ModelNotString => "model_not_string",
             Reason::InvalidModelName => "invalid_model_name",
             Reason::BodyTooLarge => "request_too_large",
+            Reason::Overloaded => "server_overloaded",
         }
     }
 
     /// Every reason, for resolving metric handles up front.
-    pub const ALL: [Reason; 7] = [
+    pub const ALL: [Reason; 8] = [
         Reason::InvalidJson,
         Reason::DuplicateModel,
         Reason::MissingModel,
@@ -56,6 +63,7 @@ impl Reason {
         Reason::ModelNotString,
         Reason::InvalidModelName,
         Reason::BodyTooLarge,
+        Reason::Overloaded,
     ];
 }
 
@@ -80,17 +88,32 @@ impl Rejection {
         }
     }
 
+    /// The 503 for a request that would overdraw the process's budget of buffered bytes.
+    pub fn overloaded(refused: &OverBudget) -> Self {
+        Rejection {
+            reason: Reason::Overloaded,
+            message: refused.to_string(),
+        }
+    }
+
     /// The response body: `{"error":{"message","type","param","code"}}`, as OpenAI's API and
     /// its SDKs expect.
     pub fn body(&self) -> Vec<u8> {
         let param = match self.reason {
-            Reason::InvalidJson | Reason::BodyTooLarge => serde_json::Value::Null,
+            Reason::InvalidJson | Reason::BodyTooLarge | Reason::Overloaded => {
+                serde_json::Value::Null
+            }
             _ => serde_json::Value::from("model"),
+        };
+        // OpenAI's type for a failure that is not the request's fault.
+        let kind = match self.reason {
+            Reason::Overloaded => "server_error",
+            _ => "invalid_request_error",
         };
         let body = serde_json::json!({
             "error": {
                 "message": self.message,
-                "type": "invalid_request_error",
+                "type": kind,
                 "param": param,
                 "code": self.reason.code(),
             }

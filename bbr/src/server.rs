@@ -20,7 +20,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use envoy_types::pb::envoy::service::ext_proc::v3::external_processor_server::ExternalProcessorServer;
-use switchyard_runtime::serve::{Listening, ServeFailure, Servers};
+use switchyard_runtime::serve::{
+    DEFAULT_MAX_CONCURRENT_STREAMS, Listening, ServeFailure, ServeLimits, Servers, grpc_builder,
+};
 use switchyard_runtime::shutdown::{Drain, Tasks};
 use switchyard_runtime::tls::Certificates;
 use tokio::net::TcpListener;
@@ -34,12 +36,6 @@ use grpc::BbrService;
 use mappings::MappingStore;
 use metrics::Metrics;
 
-/// HTTP/2 flow-control window per ext_proc stream: a 1 MiB body arrives in one round trip.
-const STREAM_WINDOW_BYTES: u32 = 1024 * 1024;
-
-/// HTTP/2 flow-control window per connection from Envoy (shared by its concurrent streams).
-const CONNECTION_WINDOW_BYTES: u32 = 8 * 1024 * 1024;
-
 /// Everything [`start`] needs.
 pub struct Options {
     /// Per-stream behaviour.
@@ -52,10 +48,12 @@ pub struct Options {
     pub metrics_addr: SocketAddr,
     /// Mapping file and its poll interval.
     pub base_model_file: Option<(PathBuf, Duration)>,
-    /// Kubernetes client and namespace (`None`: all) for ConfigMap mappings.
-    pub config_maps: Option<(kube::Client, Option<String>)>,
+    /// Kubernetes client and the namespaces whose ConfigMaps hold mappings.
+    pub config_maps: Option<(kube::Client, k8s::Scope)>,
     /// Longest wait for in-flight streams on shutdown.
     pub drain_timeout: Duration,
+    /// Most ext_proc streams per HTTP/2 connection (`--grpc-max-concurrent-streams`).
+    pub max_concurrent_streams: u32,
     /// TLS on the ext_proc listener (`--secure-serving`); `None` serves plaintext HTTP/2.
     pub tls: Option<tls::CertSource>,
 }
@@ -73,6 +71,7 @@ impl Options {
             base_model_file: None,
             config_maps: None,
             drain_timeout: Duration::from_secs(5),
+            max_concurrent_streams: DEFAULT_MAX_CONCURRENT_STREAMS,
             tls: None,
         }
     }
@@ -117,6 +116,7 @@ pub async fn start(options: Options) -> Result<Running> {
         base_model_file,
         config_maps,
         drain_timeout,
+        max_concurrent_streams,
         tls,
     } = options;
     let grpc_listener = bind("gRPC", grpc_addr).await?;
@@ -129,34 +129,32 @@ pub async fn start(options: Options) -> Result<Running> {
     let metrics = Arc::new(Metrics::new());
     let mappings = Arc::new(MappingStore::new(metrics.clone()));
     let mut tasks = Tasks::new();
-    let cancel = tasks.token().clone();
+    // Mapping sources and certificate reloads serve the streams still draining: they stop
+    // with the background work, after the servers.
+    let cancel = tasks.background_token().clone();
 
     if let Some((path, interval)) = base_model_file {
         let poller = mappings::watch_file(path, interval, mappings.clone(), cancel.clone()).await?;
-        tasks.spawn(async move {
+        tasks.spawn_background(async move {
             let _ = poller.await;
             Ok(())
         });
     }
-    if let Some((client, namespace)) = config_maps {
+    if let Some((client, scope)) = config_maps {
         for labelled in k8s::WATCHED_LABELS {
-            let (client, namespace) = (client.clone(), namespace.clone());
+            let (client, namespace) = (client.clone(), scope.clone());
             let store = mappings.clone();
             let cancel = cancel.clone();
-            tasks.spawn(async move {
+            tasks.spawn_background(async move {
                 k8s::watch_config_maps(client, namespace, labelled, store, cancel).await;
                 Ok(())
             });
         }
     }
 
+    metrics.watch_budget(&config.budget);
     let service = BbrService::new(Arc::new(config), mappings.clone(), metrics.clone());
-    // Large windows let a big BUFFERED body arrive without waiting for WINDOW_UPDATEs every
-    // 64 KiB.
-    let grpc = tonic::transport::Server::builder()
-        .initial_stream_window_size(STREAM_WINDOW_BYTES)
-        .initial_connection_window_size(CONNECTION_WINDOW_BYTES)
-        .add_service(service.into_server());
+    let grpc = grpc_builder(max_concurrent_streams).add_service(service.into_server());
     let certificates = match &tls {
         Some(source) => Some(
             Certificates::load_and_watch(source, tls::ALPN, &cancel)
@@ -184,6 +182,7 @@ pub async fn start(options: Options) -> Result<Running> {
             service: switchyard_runtime::metrics::router(metrics.clone()),
             listener: metrics_listener,
         },
+        limits: ServeLimits::default(),
     }
     .spawn(&mut tasks, Error::Serve);
 

@@ -17,7 +17,11 @@
 //!   then the body unchanged in chunks of at most [`MAX_CHUNK_BYTES`], the last one with
 //!   `end_of_stream` (or followed by the trailers answer).
 //! - **Limits.** A body past `max_body_bytes` is answered 413 as soon as it passes the limit,
-//!   without buffering further.
+//!   without buffering further; a `content-length` past it is answered 413 at the headers,
+//!   before Envoy buffers or sends anything, and so is a message past the gRPC decode limit
+//!   ([`RequestStream::on_message_too_large`]). Every buffered byte is held against the
+//!   process-wide budget ([`RouterConfig::budget`]), reserved up front from `content-length`
+//!   when the client declares one; a request that would overdraw it is answered 503.
 //! - **Verdicts** ([`crate::policy`]): bad bodies get an `ImmediateResponse` with an
 //!   OpenAI-style JSON error.
 //!
@@ -26,6 +30,7 @@
 //! BBR does not process responses; if Envoy is configured to send them anyway, each is passed
 //! through unchanged (and echoed in FULL_DUPLEX_STREAMED, which requires it).
 
+mod headers;
 mod reply;
 
 use std::sync::Arc;
@@ -36,11 +41,13 @@ use envoy_types::pb::envoy::service::ext_proc::v3::processing_request::Request;
 use envoy_types::pb::envoy::service::ext_proc::v3::{
     HttpHeaders, ProcessingRequest, ProcessingResponse,
 };
+use switchyard_runtime::budget::BudgetLease;
 
 use crate::adapters::BaseModelIndex;
 use crate::config::{BodyMode, RouterConfig};
 use crate::error::{Error, Result};
 use crate::policy::{self, Reason, Rejection, Verdict};
+use headers::{body_mode, declared_length, spoofed_mask};
 
 /// Body chunks sent back to Envoy are at most this long: upstream's size, under the 64 KiB
 /// Envoy accepts per streamed message (GIE #2056/#2058).
@@ -73,6 +80,7 @@ impl Outcome {
             Outcome::Rejected(Reason::ModelNotString) => "rejected_model_not_string",
             Outcome::Rejected(Reason::InvalidModelName) => "rejected_invalid_model_name",
             Outcome::Rejected(Reason::BodyTooLarge) => "rejected_request_too_large",
+            Outcome::Rejected(Reason::Overloaded) => "rejected_overloaded",
         }
     }
 }
@@ -123,28 +131,15 @@ pub struct RequestStream {
     spoofed: u32,
     body_bytes: usize,
     summary: Option<Summary>,
-}
-
-/// Which of `owned` the headers contain (case-insensitively), as a bit set.
-fn spoofed_mask(owned: &[&str], headers: &HttpHeaders) -> u32 {
-    let Some(map) = &headers.headers else {
-        return 0;
-    };
-    let mut mask = 0;
-    for header in &map.headers {
-        for (i, name) in owned.iter().enumerate().take(32) {
-            if header.key.eq_ignore_ascii_case(name) {
-                mask |= 1 << i;
-            }
-        }
-    }
-    mask
+    /// The body bytes this stream holds against the process-wide budget.
+    lease: BudgetLease,
 }
 
 impl RequestStream {
     /// A new stream with the configuration and the base-model snapshot of this request.
     pub fn new(config: Arc<RouterConfig>, index: Arc<BaseModelIndex>) -> Self {
         let mode = config.default_body_mode;
+        let lease = config.budget.lease();
         RequestStream {
             config,
             index,
@@ -155,6 +150,7 @@ impl RequestStream {
             spoofed: 0,
             body_bytes: 0,
             summary: None,
+            lease,
         }
     }
 
@@ -223,6 +219,17 @@ impl RequestStream {
         if let Some(mode) = self.unusable_mode {
             return Err(Error::UnsupportedBodyMode { mode });
         }
+        if let Some(declared) = declared_length(headers) {
+            // Refuse before Envoy buffers or sends the body.
+            if declared > self.config.max_body_bytes {
+                self.reject(Rejection::too_large(self.config.max_body_bytes), out);
+                return Ok(());
+            }
+            if let Err(refused) = self.lease.grow_to(declared) {
+                self.reject(Rejection::overloaded(&refused), out);
+                return Ok(());
+            }
+        }
         match self.mode {
             BodyMode::Buffered => {
                 out.push(reply::request_headers(self.removal()));
@@ -258,6 +265,12 @@ impl RequestStream {
                     self.reject(Rejection::too_large(self.config.max_body_bytes), out);
                     return Ok(());
                 }
+                // Already in memory (Envoy sent it whole), but held while it is scanned: it
+                // counts, and a spent budget refuses it rather than taking more.
+                if let Err(refused) = self.lease.grow_to(chunk.len()) {
+                    self.reject(Rejection::overloaded(&refused), out);
+                    return Ok(());
+                }
                 if chunk.is_empty() {
                     out.push(reply::request_body_buffered(None));
                     self.finish(Outcome::NoBody, None, None);
@@ -272,6 +285,11 @@ impl RequestStream {
                 if new_total > self.config.max_body_bytes {
                     // Answer now: nothing more is buffered for this request.
                     self.reject(Rejection::too_large(self.config.max_body_bytes), out);
+                    return Ok(());
+                }
+                if let Err(refused) = self.lease.grow_to(new_total) {
+                    // The chunks held so far are dropped with the phase.
+                    self.reject(Rejection::overloaded(&refused), out);
                     return Ok(());
                 }
                 *total = new_total;
@@ -400,8 +418,24 @@ impl RequestStream {
         self.finish(outcome, Some(took), model);
     }
 
+    /// Envoy sent a message past the gRPC decode limit (a BUFFERED body far past
+    /// `max_body_bytes`, refused by tonic from its length prefix): the request gets the same
+    /// 413 as any body past the limit, rather than a failed stream and Envoy's 500.
+    pub fn on_message_too_large(&mut self) -> ProcessingResponse {
+        let rejection = Rejection::too_large(self.config.max_body_bytes);
+        let answer = reply::immediate(&rejection);
+        self.rejected(rejection);
+        answer
+    }
+
     fn reject(&mut self, rejection: Rejection, out: &mut Vec<ProcessingResponse>) {
         out.push(reply::immediate(&rejection));
+        self.rejected(rejection);
+    }
+
+    /// Records a rejection already answered.
+    fn rejected(&mut self, rejection: Rejection) {
+        self.lease.release();
         self.phase = Phase::Rejected;
         self.summary = Some(Summary {
             outcome: Outcome::Rejected(rejection.reason),
@@ -414,6 +448,7 @@ impl RequestStream {
     }
 
     fn finish(&mut self, outcome: Outcome, extraction: Option<Duration>, model: Option<String>) {
+        self.lease.release();
         if !matches!(self.phase, Phase::Rejected) {
             self.phase = Phase::Finished;
         }
@@ -430,20 +465,6 @@ impl RequestStream {
     /// The removal of spoofed headers alone, if there is anything to remove.
     fn removal(&self) -> Option<reply::Mutation> {
         reply::removal(&self.config.owned_headers(), self.spoofed)
-    }
-}
-
-/// The request body mode Envoy announces, or the proto name of one BBR cannot route with
-/// (`NONE` would never deliver a body; `STREAMED`, `BUFFERED_PARTIAL` and `GRPC` cannot hold
-/// the headers answer until the model is known).
-fn body_mode(raw: i32) -> std::result::Result<BodyMode, &'static str> {
-    match BodySendMode::try_from(raw) {
-        Ok(BodySendMode::Buffered) => Ok(BodyMode::Buffered),
-        Ok(BodySendMode::FullDuplexStreamed) => Ok(BodyMode::FullDuplexStreamed),
-        Ok(BodySendMode::None) => Err("NONE"),
-        Ok(BodySendMode::Streamed) => Err("STREAMED"),
-        Ok(BodySendMode::BufferedPartial) => Err("BUFFERED_PARTIAL"),
-        Ok(_) | Err(_) => Err("GRPC or an unknown mode"),
     }
 }
 

@@ -12,7 +12,7 @@ mod common;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
-use common::envoy::{Mode, TestEnvoy, start as start_envoy};
+use common::envoy::{Mode, TestEnvoy, start as start_envoy, start_with_buffer_limit};
 use http::StatusCode;
 use switchyard_bbr::config::RouterConfig;
 use switchyard_bbr::server::tls::CertSource;
@@ -51,6 +51,7 @@ async fn start_bbr(tls: Option<CertSource>) -> Running {
         base_model_file: None,
         config_maps: None,
         drain_timeout: Duration::from_secs(5),
+        max_concurrent_streams: 100,
         tls,
     })
     .await
@@ -352,4 +353,82 @@ async fn e2e_secure_serving_self_signed_routes_through_envoy() {
         StatusCode::BAD_REQUEST,
         "invalid_json",
     );
+}
+
+/// H5, through the real Envoy: with Envoy's buffer limit (64 MiB) far above BBR's decode
+/// limit (its body limit plus 1 MiB), a BUFFERED body past both used to reach BBR as one
+/// message tonic refused, and the client got Envoy's 500. Every oversized body now gets the
+/// 413 with the JSON error, declared (`content-length`) or chunked, in both body modes, and
+/// BBR keeps routing afterwards.
+async fn bodies_past_the_limit_get_413_whatever_envoys_buffer(mode: Mode) {
+    const LIMIT: usize = 1_000_000;
+    let bbr = server::start(Options {
+        config: RouterConfig {
+            max_body_bytes: LIMIT,
+            ..RouterConfig::default()
+        },
+        ..Options::on_loopback()
+    })
+    .await
+    .unwrap();
+    let a = TestBackend::start("a").await.unwrap();
+    let bootstrap = Bootstrap::new()
+        .ext_proc(ExtProc::new("bbr", bbr.grpc_addr))
+        .route(Route::on_header(
+            "model-a",
+            MODEL_HEADER,
+            "model-a",
+            &[a.addr()],
+        ));
+    let envoy = start_with_buffer_limit(bootstrap, FILTER, mode, Some(64 * 1024 * 1024)).await;
+    let client = HttpClient::new();
+    let url = envoy.url("/v1/chat/completions");
+    let big = format!(
+        r#"{{"model":"model-a","prompt":"{}"}}"#,
+        "x".repeat(3 * LIMIT)
+    );
+
+    // Declared length: refused at the headers.
+    let response = client
+        .post(&url, &[("content-type", "application/json")], big.clone())
+        .await
+        .unwrap();
+    let context = format!("{mode:?}: {}\n{}", response.text(), envoy.log_tail());
+    assert_eq!(response.status, StatusCode::PAYLOAD_TOO_LARGE, "{context}");
+    let json = response.json().unwrap();
+    assert_eq!(json["error"]["code"], "request_too_large", "{context}");
+
+    // Chunked, no declared length: the whole body reaches BBR in BUFFERED mode.
+    let chunks: Vec<&[u8]> = big.as_bytes().chunks(256 * 1024).collect();
+    let raw = post_chunked(envoy.listener, &chunks, "").await;
+    assert!(
+        raw.starts_with("HTTP/1.1 413"),
+        "{mode:?}: {}\n{}",
+        &raw[..raw.len().min(400)],
+        envoy.log_tail()
+    );
+    assert!(raw.contains("request_too_large"), "{raw}");
+
+    // Nothing reached the backend, and BBR still routes.
+    assert_eq!(a.requests(), 0);
+    let ok = client
+        .post(
+            &url,
+            &[("content-type", "application/json")],
+            chat("model-a"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(ok.status, StatusCode::OK, "{}", ok.text());
+    bbr.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn h5_e2e_buffered_bodies_past_the_limit_get_413_whatever_envoys_buffer() {
+    bodies_past_the_limit_get_413_whatever_envoys_buffer(Mode::Buffered).await;
+}
+
+#[tokio::test]
+async fn h5_e2e_full_duplex_bodies_past_the_limit_get_413_whatever_envoys_buffer() {
+    bodies_past_the_limit_get_413_whatever_envoys_buffer(Mode::FullDuplex).await;
 }

@@ -35,6 +35,7 @@ async fn start(config: RouterConfig) -> Running {
         base_model_file: None,
         config_maps: None,
         drain_timeout: Duration::from_secs(5),
+        max_concurrent_streams: 100,
         tls: None,
     })
     .await
@@ -257,15 +258,18 @@ async fn protocol_errors_end_the_stream_with_an_error_status_not_a_clean_close()
     bbr.shutdown().await.unwrap();
 }
 
+/// H5: a message past the decode limit (a BUFFERED body far over `--max-body-bytes`) used to
+/// fail the stream, which Envoy answers with a 500; it now gets the 413 with the JSON error
+/// and the stream ends cleanly.
 #[tokio::test]
-async fn oversized_messages_fail_with_a_status() {
+async fn h5_a_message_over_the_decode_limit_is_answered_413_not_a_failed_stream() {
     let bbr = start(RouterConfig {
         max_body_bytes: 1000,
         ..RouterConfig::default()
     })
     .await;
     // Past the body limit plus the 1 MiB envelope allowance: tonic refuses to decode it.
-    let (_, status) = exchange(
+    let (answers, status) = exchange(
         bbr.grpc_addr,
         vec![
             headers(BodySendMode::Buffered, false, &[]),
@@ -273,9 +277,19 @@ async fn oversized_messages_fail_with_a_status() {
         ],
     )
     .await;
+    assert!(status.is_none(), "the stream failed: {status:?}");
+    let Some(Response::ImmediateResponse(immediate)) =
+        answers.last().and_then(|a| a.response.as_ref())
+    else {
+        panic!("no immediate response: {answers:?}");
+    };
+    assert_eq!(immediate.status.as_ref().map(|s| s.code), Some(413));
+    let json: serde_json::Value = serde_json::from_slice(&immediate.body).unwrap();
+    assert_eq!(json["error"]["code"], "request_too_large");
+    let metrics = scrape(bbr.metrics_addr).await;
     assert!(
-        status.is_some(),
-        "a message over the decode limit must fail the stream"
+        metrics.contains("bbr_requests_total{outcome=\"rejected_request_too_large\"} 1"),
+        "{metrics}"
     );
     bbr.shutdown().await.unwrap();
 }
@@ -313,10 +327,120 @@ async fn a_port_in_use_fails_startup_with_the_address() {
         base_model_file: None,
         config_maps: None,
         drain_timeout: Duration::from_secs(1),
+        max_concurrent_streams: 100,
         tls: None,
     })
     .await
     .err()
     .expect("bind must fail");
     assert!(err.to_string().contains(&addr.to_string()), "{err}");
+}
+
+/// H5: `--grpc-max-concurrent-streams` reaches the HTTP/2 settings: with a cap of 2, a third
+/// stream on the same connection is not served while two are open (tonic's default was no
+/// cap at all), and is served as soon as one ends.
+#[tokio::test]
+async fn h5_streams_past_max_concurrent_streams_wait_for_a_place() {
+    let bbr = server::start(Options {
+        max_concurrent_streams: 2,
+        ..Options::on_loopback()
+    })
+    .await
+    .unwrap();
+    let channel = channel(bbr.grpc_addr).await;
+    // Two FULL_DUPLEX requests whose bodies never end: BBR holds their answers, and their
+    // streams stay open.
+    let mut open = Vec::new();
+    for _ in 0..2 {
+        let (tx, rx) = futures::channel::mpsc::unbounded();
+        tx.unbounded_send(headers(BodySendMode::FullDuplexStreamed, false, &[]))
+            .unwrap();
+        let mut client = ExternalProcessorClient::new(channel.clone());
+        let response = client.process(rx).await.unwrap();
+        open.push((tx, response));
+    }
+    // A body-less request is answered at once, unless it cannot get a stream.
+    let third = {
+        let channel = channel.clone();
+        tokio::spawn(async move {
+            let mut client = ExternalProcessorClient::new(channel);
+            let messages = futures::stream::iter([headers(BodySendMode::Buffered, true, &[])]);
+            let mut answers = client.process(messages).await.unwrap().into_inner();
+            answers.message().await.unwrap().is_some()
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        !third.is_finished(),
+        "a third stream was served past the cap of 2"
+    );
+    // One of the two ends: its place goes to the third.
+    drop(open.pop());
+    let answered = tokio::time::timeout(Duration::from_secs(5), third).await;
+    assert!(matches!(answered, Ok(Ok(true))), "{answered:?}");
+    drop(open);
+    bbr.shutdown().await.unwrap();
+}
+
+/// H7: on shutdown health turns NOT_SERVING at once, yet the ext_proc port keeps serving
+/// through the grace: a stream opened during the grace completes, and so does one opened
+/// before it that ends after the listeners stopped. Only then is the port closed.
+#[tokio::test]
+async fn h7_streams_opened_during_the_grace_period_still_complete() {
+    let bbr = start(RouterConfig::default())
+        .await
+        .with_drain_grace(Duration::from_millis(800));
+    let (grpc, health_addr) = (bbr.grpc_addr, bbr.health_addr);
+    let mut health = HealthClient::new(channel(health_addr).await);
+    // A FULL_DUPLEX request in flight: its body ends only after the listeners stop.
+    let (early_tx, early_rx) = futures::channel::mpsc::unbounded();
+    early_tx
+        .unbounded_send(headers(BodySendMode::FullDuplexStreamed, false, &[]))
+        .unwrap();
+    let mut early = ExternalProcessorClient::new(channel(grpc).await)
+        .process(early_rx)
+        .await
+        .unwrap()
+        .into_inner();
+
+    let draining = tokio::spawn(bbr.shutdown());
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let status = health
+        .check(HealthCheckRequest {
+            service: String::new(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .status();
+    assert_eq!(status, ServingStatus::NotServing, "health flips first");
+
+    // A new client during the grace: a fresh connection, served in full.
+    let (answers, failed) = exchange(
+        grpc,
+        vec![
+            headers(BodySendMode::Buffered, false, &[]),
+            body(br#"{"model":"m"}"#.to_vec(), true),
+        ],
+    )
+    .await;
+    assert!(failed.is_none(), "{failed:?}");
+    assert_eq!(
+        answers.len(),
+        2,
+        "headers and body answered during the grace"
+    );
+
+    // Past the grace the port is closed to new clients...
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    let refused = tokio::net::TcpStream::connect(grpc).await;
+    assert!(refused.is_err(), "still accepting after the grace");
+    // ...while the early stream still finishes.
+    early_tx
+        .unbounded_send(body(br#"{"model":"m"}"#.to_vec(), true))
+        .unwrap();
+    let answer = tokio::time::timeout(Duration::from_secs(5), early.message()).await;
+    assert!(matches!(answer, Ok(Ok(Some(_)))), "{answer:?}");
+    drop(early_tx);
+    draining.await.unwrap().unwrap();
 }

@@ -48,6 +48,7 @@ async fn start(tls: CertSource) -> Running {
         base_model_file: None,
         config_maps: None,
         drain_timeout: Duration::from_secs(5),
+        max_concurrent_streams: 100,
         tls: Some(tls),
     })
     .await
@@ -178,6 +179,7 @@ async fn a_broken_cert_path_stops_startup_with_the_file_name() {
         base_model_file: None,
         config_maps: None,
         drain_timeout: Duration::from_secs(1),
+        max_concurrent_streams: 100,
         tls: Some(CertSource::Dir {
             path: dir.path().to_path_buf(),
             poll: Some(Duration::from_secs(1)),

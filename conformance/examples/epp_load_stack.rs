@@ -59,6 +59,7 @@ async fn main() -> anyhow::Result<()> {
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             leader_election: false,
             drain_timeout: Duration::from_secs(5),
+            max_concurrent_streams: 1000,
             scrape: ScrapeConfig::default(),
             flow_control: switchyard_epp::flow::FlowControlConfig::default(),
             header_trust: switchyard_epp::flow::HeaderTrust::Always,

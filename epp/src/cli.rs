@@ -147,9 +147,19 @@ pub struct Args {
     #[arg(long, value_parser = parse_header_name)]
     pub model_rewrite_session_header: Option<String>,
 
-    /// Longest wait for in-flight streams after SIGTERM.
+    /// Longest wait for in-flight streams once the EPP stopped accepting after SIGTERM.
     #[arg(long, value_parser = parse_duration, default_value = "30s")]
     pub drain_timeout: Duration,
+
+    /// After SIGTERM, how long the EPP keeps accepting with health already NOT_SERVING, so
+    /// gateways and Services notice before the port closes.
+    #[arg(long, value_parser = parse_duration, default_value = "10s")]
+    pub drain_grace_period: Duration,
+
+    /// Most ext_proc streams (requests in flight) per HTTP/2 connection from Envoy.
+    #[arg(long, default_value_t = switchyard_runtime::serve::DEFAULT_MAX_CONCURRENT_STREAMS,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub grpc_max_concurrent_streams: u32,
 
     /// Log format and verbosity.
     #[command(flatten)]

@@ -39,6 +39,7 @@ async fn main() -> anyhow::Result<()> {
         buffers: args.buffer_limits(),
         leader_election: args.ha_enable_leader_election,
         drain_timeout: args.drain_timeout,
+        max_concurrent_streams: args.grpc_max_concurrent_streams,
         scrape: args.scrape_config()?,
         flow_control: args.flow_control_config()?,
         header_trust: args.header_trust()?,
@@ -56,7 +57,8 @@ async fn main() -> anyhow::Result<()> {
             let source = KubernetesSource::new(client, namespace.clone(), pool_name.clone());
             server::start(options, source).await?
         }
-    };
+    }
+    .with_drain_grace(args.drain_grace_period);
     if args.ha_enable_leader_election {
         let client = kube_client("--ha-enable-leader-election").await?;
         let election = wiring::run_leader_election(
@@ -64,7 +66,7 @@ async fn main() -> anyhow::Result<()> {
             namespace,
             pool_name,
             running.readiness(),
-            running.shutdown_token(),
+            running.step_down_token(),
         );
         running.spawn(election);
     }

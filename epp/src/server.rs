@@ -3,9 +3,11 @@
 //!
 //! [`start`] binds every listener first (so a port clash fails startup naming the address),
 //! then serves until [`Running::shutdown`], which follows the workspace's one drain sequence
-//! ([`switchyard_runtime::shutdown`]): health turns NOT_SERVING, the listeners keep accepting
-//! through the drain grace (none unless [`Running::with_drain_grace`] sets one), then stop, and
-//! in-flight ext_proc streams finish (bounded by the drain timeout).
+//! ([`switchyard_runtime::shutdown`]): health turns NOT_SERVING (and a leader steps down), the
+//! listeners keep accepting through the drain grace (none unless
+//! [`Running::with_drain_grace`] sets one), then stop while flow control dispatches what is
+//! queued, and in-flight ext_proc streams finish (bounded by the drain timeout). The pool
+//! source, the scrapers and flow control run until the streams are done.
 
 pub mod convert;
 pub mod grpc;
@@ -18,7 +20,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use switchyard_runtime::serve::{Listening, ServeFailure, Servers};
+use switchyard_runtime::serve::{Listening, ServeFailure, ServeLimits, Servers, grpc_builder};
 use switchyard_runtime::shutdown::{Drain, Tasks};
 use switchyard_runtime::tls::Certificates;
 use tokio::net::TcpListener;
@@ -39,10 +41,6 @@ use grpc::{EppService, Shared};
 use health::{HealthService, Readiness};
 use tls::CertSource;
 
-/// HTTP/2 flow-control window per ext_proc stream: a large prompt arrives in one round trip.
-const STREAM_WINDOW_BYTES: u32 = 1024 * 1024;
-/// HTTP/2 flow-control window per connection from Envoy (shared by its concurrent streams).
-const CONNECTION_WINDOW_BYTES: u32 = 8 * 1024 * 1024;
 /// Default largest request body the EPP buffers.
 pub const DEFAULT_MAX_BODY_BYTES: usize = 32 * 1024 * 1024;
 
@@ -66,6 +64,8 @@ pub struct Options {
     pub leader_election: bool,
     /// Longest wait for in-flight streams on shutdown.
     pub drain_timeout: Duration,
+    /// Most ext_proc streams per HTTP/2 connection (`--grpc-max-concurrent-streams`).
+    pub max_concurrent_streams: u32,
     /// How endpoints' `/metrics` are scraped (its `metrics` field is replaced by the EPP's).
     pub scrape: ScrapeConfig,
     /// The `flowControl` section; when enabled, requests pass the flow controller.
@@ -91,6 +91,9 @@ pub struct Running {
     metrics: Arc<Metrics>,
     flow_metrics: Option<Arc<FlowMetrics>>,
     tasks: Tasks<Error>,
+    /// Cancelled the moment the drain starts: leader election releases the lease then, so
+    /// another replica takes over while this one still serves its grace period.
+    stepping_down: CancellationToken,
     drain: Drain,
 }
 
@@ -113,6 +116,7 @@ pub async fn start<S: PoolSource>(options: Options, source: S) -> Result<Running
         max_body_bytes,
         leader_election,
         drain_timeout,
+        max_concurrent_streams,
         mut scrape,
         flow_control,
         header_trust,
@@ -125,7 +129,9 @@ pub async fn start<S: PoolSource>(options: Options, source: S) -> Result<Running
     let (metrics_listener, metrics_bound) = bind("metrics", metrics_addr).await?;
 
     let mut tasks = Tasks::new();
-    let cancel = tasks.token().clone();
+    // What in-flight streams depend on (certificates, the pool, its metrics, flow control)
+    // stops only after the servers drained.
+    let cancel = tasks.background_token().clone();
     let tls = tls
         .map(|source| Certificates::load_and_watch(&source, tls::ALPN, &cancel))
         .transpose()
@@ -133,8 +139,7 @@ pub async fn start<S: PoolSource>(options: Options, source: S) -> Result<Running
     let datastore = Arc::new(Datastore::default());
     let readiness = Arc::new(Readiness::new(leader_election));
     let (flow, flow_metrics) = if flow_control.enabled {
-        let (controller, metrics) =
-            spawn_flow_control(flow_control, &datastore, &mut tasks, &cancel);
+        let (controller, metrics) = spawn_flow_control(flow_control, &datastore, &mut tasks);
         (Some(controller), Some(metrics))
     } else {
         (None, None)
@@ -153,7 +158,7 @@ pub async fn start<S: PoolSource>(options: Options, source: S) -> Result<Running
     // written by one owner task; the first state from the source marks the pool synced.
     scrape.metrics = metrics.scrape();
     let synced = Arc::clone(&readiness);
-    tasks.spawn(scrape::run_pool(
+    tasks.spawn_background(scrape::run_pool(
         source,
         Arc::clone(&datastore),
         scrape,
@@ -173,11 +178,7 @@ pub async fn start<S: PoolSource>(options: Options, source: S) -> Result<Running
         buffers,
     }))
     .into_server();
-    // Large windows let a big prompt arrive without waiting for WINDOW_UPDATEs every 64 KiB.
-    let router = tonic::transport::Server::builder()
-        .initial_stream_window_size(STREAM_WINDOW_BYTES)
-        .initial_connection_window_size(CONNECTION_WINDOW_BYTES)
-        .add_service(service);
+    let router = grpc_builder(max_concurrent_streams).add_service(service);
     Servers {
         grpc: Listening {
             service: router,
@@ -192,6 +193,7 @@ pub async fn start<S: PoolSource>(options: Options, source: S) -> Result<Running
             service: metrics::router(Arc::clone(&metrics), Arc::clone(&datastore)),
             listener: metrics_listener,
         },
+        limits: ServeLimits::default(),
     }
     .spawn(&mut tasks, Error::Serve);
 
@@ -210,6 +212,7 @@ pub async fn start<S: PoolSource>(options: Options, source: S) -> Result<Running
         metrics,
         flow_metrics,
         tasks,
+        stepping_down: CancellationToken::new(),
         drain: Drain {
             grace: Duration::ZERO,
             timeout: drain_timeout,
@@ -217,13 +220,14 @@ pub async fn start<S: PoolSource>(options: Options, source: S) -> Result<Running
     })
 }
 
-/// Starts the flow controller over the datastore; on drain it is shut down (queued requests
-/// are answered 503 `rejected-shutting-down`) and its actor awaited.
+/// Starts the flow controller over the datastore. When the listeners stop it drains
+/// (everything queued is dispatched while the pool has endpoints); once the streams are done
+/// it is shut down (whatever is left is answered 503 `rejected-shutting-down`) and its actor
+/// awaited.
 fn spawn_flow_control(
     config: FlowControlConfig,
     datastore: &Arc<Datastore>,
     tasks: &mut Tasks<Error>,
-    cancel: &CancellationToken,
 ) -> (FlowController, Arc<FlowMetrics>) {
     let config = Arc::new(config);
     let probe = SnapshotProbe::new(
@@ -233,9 +237,12 @@ fn spawn_flow_control(
     let metrics = Arc::new(FlowMetrics::default());
     let (controller, actor) = FlowController::spawn(config, probe, Arc::clone(&metrics));
     let stopper = controller.clone();
-    let drained = cancel.clone();
-    tasks.spawn(async move {
-        drained.cancelled().await;
+    let listeners_stopped = tasks.token().clone();
+    let streams_done = tasks.background_token().clone();
+    tasks.spawn_background(async move {
+        listeners_stopped.cancelled().await;
+        stopper.drain();
+        streams_done.cancelled().await;
         stopper.shutdown();
         if let Err(err) = actor.await {
             tracing::warn!(%err, "flow-control actor ended abnormally");
@@ -267,9 +274,15 @@ impl Running {
         Arc::clone(&self.metrics)
     }
 
-    /// Cancelled when the EPP stops accepting on drain; background tasks stop on it.
+    /// Cancelled once the EPP's streams have drained; background tasks stop on it.
     pub fn shutdown_token(&self) -> CancellationToken {
-        self.tasks.token().clone()
+        self.tasks.background_token().clone()
+    }
+
+    /// Cancelled when the drain starts (health turns NOT_SERVING): leader election stops on
+    /// it and releases the lease at once.
+    pub fn step_down_token(&self) -> CancellationToken {
+        self.stepping_down.clone()
     }
 
     /// Keeps the listeners accepting for `grace` after health turned NOT_SERVING on
@@ -279,10 +292,10 @@ impl Running {
         self
     }
 
-    /// Runs a background task (the scraper, leader election) that is awaited on drain; an
-    /// `Err` from it ends [`Running::wait_for_failure`].
+    /// Runs a background task (leader election) that is awaited on drain, after the
+    /// streams; an `Err` from it ends [`Running::wait_for_failure`].
     pub fn spawn(&mut self, task: impl Future<Output = Result<()>> + Send + 'static) {
-        self.tasks.spawn(task);
+        self.tasks.spawn_background(task);
     }
 
     /// Waits until a task fails (an `Err`); returns `Ok` once every task ended cleanly.
@@ -292,12 +305,17 @@ impl Running {
         self.tasks.wait_for_failure(panicked).await
     }
 
-    /// Drains: health NOT_SERVING, the grace, stop accepting, let in-flight streams finish
-    /// (bounded by the drain timeout).
+    /// Drains: health NOT_SERVING and the lease released, the grace, stop accepting (flow
+    /// control dispatching what is queued), let in-flight streams finish (bounded by the
+    /// drain timeout), then stop the background work.
     pub async fn shutdown(self) -> Result<()> {
         let readiness = self.readiness;
+        let stepping_down = self.stepping_down;
         self.tasks
-            .drain(self.drain, async move { readiness.set_draining() })
+            .drain(self.drain, async move {
+                readiness.set_draining();
+                stepping_down.cancel();
+            })
             .await;
         Ok(())
     }

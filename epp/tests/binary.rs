@@ -77,6 +77,7 @@ async fn serves_then_drains_on_sigterm() {
             "--endpoints-file",
             file.path().to_str().unwrap(),
             "--secure-serving=false",
+            "--drain-grace-period=1s",
         ]),
         &log,
     )

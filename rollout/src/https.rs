@@ -40,6 +40,7 @@ impl Default for HttpsLimits {
             accept: AcceptLimits {
                 handshake_timeout: Duration::from_secs(10),
                 max_connections: 1024,
+                ..AcceptLimits::default()
             },
             header_read_timeout: Duration::from_secs(10),
         }

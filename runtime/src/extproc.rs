@@ -63,6 +63,15 @@ pub trait Processor: Send + 'static {
     /// driver ends the stream with `status` after this call.
     fn on_transport_error(&mut self, status: &Status);
 
+    /// An inbound message was over the decode limit (tonic's `OUT_OF_RANGE`, raised from the
+    /// length prefix before the message is buffered). Returns the answer that ends the
+    /// request instead (BBR's 413 with its JSON error), or `None` to fail the stream, which
+    /// Envoy turns into a 500. [`Processor::on_transport_error`] is not called when an
+    /// answer is returned.
+    fn on_message_too_large(&mut self, _status: &Status) -> Option<ProcessingResponse> {
+        None
+    }
+
     /// Envoy closed its side (or sent something while the processor waited) before the
     /// processor said [`Next::End`]: the request is over.
     fn on_close(&mut self);
@@ -152,6 +161,12 @@ where
                     return None;
                 }
                 Some(Err(status)) => {
+                    if status.code() == tonic::Code::OutOfRange
+                        && let Some(answer) = self.processor.on_message_too_large(&status)
+                    {
+                        self.done = true;
+                        return Some(Ok(answer));
+                    }
                     self.processor.on_transport_error(&status);
                     self.done = true;
                     return Some(Err(status));

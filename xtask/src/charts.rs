@@ -103,6 +103,20 @@ const MUST_FAIL: &[(&str, &[&str], &str)] = &[
         ],
         "BBR reads only with bbr.watchConfigMaps=true",
     ),
+    // H7: the kubelet must never kill a drain in progress.
+    (
+        "inferencepool",
+        &[
+            "inferencePool.modelServers.matchLabels.app=x",
+            "inferenceExtension.terminationGracePeriodSeconds=20",
+        ],
+        "must be at least drainGracePeriod + drainTimeout + 10 = 50",
+    ),
+    (
+        "bbr",
+        &["bbr.terminationGracePeriodSeconds=5"],
+        "must be at least drainGracePeriodSeconds + drainTimeoutSeconds + 10 = 50",
+    ),
     (
         "rollout",
         &["leaderElection.leaseDurationSeconds=1"],

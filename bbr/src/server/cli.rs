@@ -10,9 +10,13 @@ use switchyard_api::protocol::{BASE_MODEL_NAME_HEADER, INFERENCE_MODEL_HEADER};
 use switchyard_runtime::args::{LogArgs, ServeArgs};
 pub use switchyard_runtime::log::LogFormat;
 
-use crate::config::{BodyMode, DEFAULT_MAX_BODY_BYTES, RouterConfig};
+use switchyard_runtime::budget::ByteBudget;
+use switchyard_runtime::serve::DEFAULT_MAX_CONCURRENT_STREAMS;
+
+use crate::config::{BodyMode, DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_BUFFERED_BYTES, RouterConfig};
 use crate::error::{Error, Result};
 use crate::extract::{DEFAULT_MAX_DEPTH, Extractor};
+use crate::server::k8s::Scope;
 use crate::server::tls::CertSource;
 
 /// Envoy request body mode assumed when Envoy does not announce it.
@@ -69,6 +73,17 @@ pub struct Args {
     #[arg(long, env = "BBR_MAX_BODY_BYTES", default_value_t = DEFAULT_MAX_BODY_BYTES)]
     pub max_body_bytes: usize,
 
+    /// Most request-body bytes buffered across all requests in flight; a request that would
+    /// overdraw it is answered 503 (retry later) instead of the process running out of memory.
+    /// Keep it well under the container's memory limit.
+    #[arg(long, env = "BBR_MAX_BUFFERED_BYTES", default_value_t = DEFAULT_MAX_BUFFERED_BYTES)]
+    pub max_buffered_bytes: usize,
+
+    /// Most ext_proc streams (requests in flight) per HTTP/2 connection from Envoy.
+    #[arg(long, env = "BBR_GRPC_MAX_CONCURRENT_STREAMS",
+          default_value_t = DEFAULT_MAX_CONCURRENT_STREAMS)]
+    pub grpc_max_concurrent_streams: u32,
+
     /// Deepest JSON nesting accepted (objects and arrays, the top-level object included).
     #[arg(long, env = "BBR_MAX_JSON_DEPTH", default_value_t = DEFAULT_MAX_DEPTH)]
     pub max_json_depth: usize,
@@ -90,9 +105,16 @@ pub struct Args {
     #[arg(long, env = "BBR_WATCH_CONFIGMAPS")]
     pub watch_configmaps: bool,
 
-    /// Namespace of the watched ConfigMaps; empty watches every namespace (needs a ClusterRole).
+    /// BBR's home namespace for ConfigMap mappings; empty: the namespace BBR runs in (the
+    /// pod's, from its service account, as the Kubernetes client reports it).
     #[arg(long, env = "NAMESPACE", default_value = "")]
     pub configmap_namespace: String,
+
+    /// Also read mapping ConfigMaps from every other namespace (needs a ClusterRole). Their
+    /// mappings only add names: they never override the file's or the home namespace's, and
+    /// a conflicting claim is logged and counted in bbr_base_model_mapping_conflicts.
+    #[arg(long, env = "BBR_WATCH_ALL_NAMESPACES")]
+    pub watch_all_namespaces: bool,
 
     /// Serve ext_proc over TLS (ALPN h2), as upstream does by default: the certificate from
     /// --cert-path, or a self-signed one generated at start. `--secure-serving=false` serves
@@ -110,7 +132,12 @@ pub struct Args {
     #[arg(long, env = "BBR_CERT_POLL_SECONDS", default_value_t = 10)]
     pub cert_poll_seconds: u64,
 
-    /// Longest wait for in-flight streams after SIGTERM, in seconds.
+    /// After SIGTERM, how long BBR keeps accepting new streams with health already
+    /// NOT_SERVING, so gateways and Services notice before the port closes; in seconds.
+    #[arg(long, env = "BBR_DRAIN_GRACE_PERIOD_SECONDS", default_value_t = 10)]
+    pub drain_grace_period_seconds: u64,
+
+    /// Longest wait for in-flight streams once BBR stopped accepting, in seconds.
     #[arg(long, env = "BBR_DRAIN_TIMEOUT_SECONDS", default_value_t = 30)]
     pub drain_timeout_seconds: u64,
 }
@@ -134,6 +161,7 @@ impl Args {
                 BodyModeArg::Buffered => BodyMode::Buffered,
                 BodyModeArg::FullDuplexStreamed => BodyMode::FullDuplexStreamed,
             },
+            budget: ByteBudget::new(self.max_buffered_bytes),
         }
         .validate()
     }
@@ -171,10 +199,31 @@ impl Args {
         }
     }
 
-    /// The ConfigMap namespace, `None` for all.
-    pub fn namespace(&self) -> Option<String> {
-        let ns = self.configmap_namespace.trim();
-        (!ns.is_empty()).then(|| ns.to_string())
+    /// `--grpc-max-concurrent-streams`, validated.
+    pub fn max_concurrent_streams(&self) -> Result<u32> {
+        if self.grpc_max_concurrent_streams == 0 {
+            return Err(Error::Config {
+                flag: "--grpc-max-concurrent-streams",
+                reason: format!(
+                    "must be at least 1 (the default is {DEFAULT_MAX_CONCURRENT_STREAMS})"
+                ),
+            });
+        }
+        Ok(self.grpc_max_concurrent_streams)
+    }
+
+    /// The namespaces of ConfigMap mappings: `--configmap-namespace`, or else
+    /// `running_in` (the client's namespace, the pod's own in a cluster), plus every other
+    /// namespace with `--watch-all-namespaces`.
+    pub fn config_map_scope(&self, running_in: &str) -> Scope {
+        let home = match self.configmap_namespace.trim() {
+            "" => running_in,
+            set => set,
+        };
+        Scope {
+            home: home.to_owned(),
+            all_namespaces: self.watch_all_namespaces,
+        }
     }
 }
 
@@ -254,6 +303,25 @@ mod tests {
             .cert_source()
             .unwrap_err();
         assert!(err.to_string().contains("--cert-path"), "{err}");
+    }
+
+    /// H8: the ConfigMap namespace used to default to every namespace; it is now the
+    /// namespace BBR runs in, and every namespace only on request.
+    #[test]
+    fn h8_config_maps_are_read_in_the_pods_namespace_by_default() {
+        // (NAMESPACE in the environment would set the flag; the test does not rely on it.)
+        let args = Args::try_parse_from(["switchyard-bbr", "--configmap-namespace="]).unwrap();
+        assert_eq!(args.config_map_scope("serving"), Scope::home("serving"));
+        let args = parse(&["--configmap-namespace", "models"]);
+        assert_eq!(args.config_map_scope("serving"), Scope::home("models"));
+        let args = parse(&["--configmap-namespace", "models", "--watch-all-namespaces"]);
+        assert_eq!(
+            args.config_map_scope("serving"),
+            Scope {
+                home: "models".into(),
+                all_namespaces: true,
+            }
+        );
     }
 
     #[test]

@@ -113,6 +113,18 @@ impl Processor for BbrProcessor {
         tracing::warn!(code = ?status.code(), message = status.message(), "ext_proc stream failed");
     }
 
+    fn on_message_too_large(&mut self, status: &Status) -> Option<ProcessingResponse> {
+        tracing::debug!(
+            message = status.message(),
+            "message over the decode limit; answering 413"
+        );
+        let answer = self.machine.on_message_too_large();
+        if let Some(summary) = self.machine.take_summary() {
+            self.metrics.record(&summary);
+        }
+        Some(answer)
+    }
+
     fn on_close(&mut self) {
         // Envoy closed its side: the request is over, and its summary was already taken.
     }

@@ -28,13 +28,26 @@ pub enum Source {
     /// A ConfigMap carrying both labels is read by both watches; its two identical claims do
     /// not conflict, and dropping one label leaves the other watch's copy in place.
     LlmdConfigMaps,
+    /// GIE-labelled ConfigMaps outside BBR's home namespace (`--watch-all-namespaces`): they
+    /// only add names nobody above claimed.
+    OtherNamespaceConfigMaps,
+    /// llm-d-labelled ConfigMaps outside BBR's home namespace.
+    OtherNamespaceLlmdConfigMaps,
 }
 
 /// The current index, and the mappings each source last published.
 pub struct MappingStore {
     current: ArcSwap<BaseModelIndex>,
-    sources: Mutex<BTreeMap<Source, Vec<(String, Mapping)>>>,
+    sources: Mutex<Sources>,
     metrics: Arc<Metrics>,
+}
+
+/// What the writers share behind the mutex.
+#[derive(Default)]
+struct Sources {
+    published: BTreeMap<Source, Vec<(String, Mapping)>>,
+    /// Invalid ConfigMaps each watch holds (their last good mapping, if any, is kept).
+    invalid: BTreeMap<Source, usize>,
 }
 
 impl MappingStore {
@@ -42,7 +55,7 @@ impl MappingStore {
     pub fn new(metrics: Arc<Metrics>) -> Self {
         MappingStore {
             current: ArcSwap::from_pointee(BaseModelIndex::default()),
-            sources: Mutex::new(BTreeMap::new()),
+            sources: Mutex::new(Sources::default()),
             metrics,
         }
     }
@@ -52,11 +65,26 @@ impl MappingStore {
         self.current.load_full()
     }
 
+    /// Sets how many ConfigMaps `source`'s watch holds as invalid, for the
+    /// `bbr_base_model_configmaps_invalid` gauge.
+    pub fn report_invalid(&self, source: Source, invalid: usize) {
+        let mut sources = self.sources.lock().unwrap_or_else(|e| e.into_inner());
+        sources.invalid.insert(source, invalid);
+        self.metrics
+            .set_invalid_config_maps(sources.invalid.values().sum());
+    }
+
     /// Replaces what `source` contributes (mappings tagged with their origin) and republishes.
+    /// Sources rank in [`Source`] order: on a name two of them claim, the first wins.
     pub fn publish(&self, source: Source, mappings: Vec<(String, Mapping)>) {
         let mut sources = self.sources.lock().unwrap_or_else(|e| e.into_inner());
-        sources.insert(source, mappings);
+        if mappings.is_empty() && !sources.published.contains_key(&source) {
+            // Nothing from a source never heard from: nothing changes.
+            return;
+        }
+        sources.published.insert(source, mappings);
         let all = sources
+            .published
             .values()
             .flatten()
             .map(|(origin, mapping)| (origin.as_str(), mapping));
@@ -72,6 +100,7 @@ impl MappingStore {
             );
         }
         self.metrics.set_mappings(index.len());
+        self.metrics.set_mapping_conflicts(conflicts.len());
         tracing::info!(names = index.len(), ?source, "base-model mappings updated");
         self.current.store(Arc::new(index));
     }

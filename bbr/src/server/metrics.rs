@@ -4,7 +4,10 @@
 //! Names (prometheus-client adds `_total` to counters itself, so they are registered without
 //! it): `bbr_requests_total{outcome}`, `bbr_request_body_bytes`,
 //! `bbr_extraction_duration_seconds`, `bbr_spoofed_headers_removed_total`,
-//! `bbr_stream_errors_total{kind}`, `bbr_base_model_mappings`, `bbr_info{version}`, plus
+//! `bbr_stream_errors_total{kind}`, `bbr_base_model_mappings`,
+//! `bbr_base_model_mapping_conflicts`, `bbr_base_model_configmaps_invalid`,
+//! `bbr_buffered_bytes` and `bbr_buffered_bytes_limit` (the `--max-buffered-bytes` budget),
+//! `bbr_info{version}`, plus
 //! upstream BBR's `bbr_success_total`, `bbr_body_field_not_found_total` and
 //! `bbr_body_field_empty_total` so existing dashboards keep working.
 
@@ -14,6 +17,8 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
+
+use switchyard_runtime::budget::ByteBudget;
 
 use crate::policy::Reason;
 use crate::stream::{Outcome, Summary};
@@ -34,7 +39,7 @@ struct VersionLabel {
 }
 
 /// Every outcome, in the order of [`outcome_slot`].
-const OUTCOMES: [Outcome; 10] = [
+const OUTCOMES: [Outcome; 11] = [
     Outcome::Routed,
     Outcome::NoBody,
     Outcome::PassedWithoutModel,
@@ -45,6 +50,7 @@ const OUTCOMES: [Outcome; 10] = [
     Outcome::Rejected(Reason::ModelNotString),
     Outcome::Rejected(Reason::InvalidModelName),
     Outcome::Rejected(Reason::BodyTooLarge),
+    Outcome::Rejected(Reason::Overloaded),
 ];
 
 fn outcome_slot(outcome: Outcome) -> usize {
@@ -73,6 +79,12 @@ pub struct Metrics {
     field_not_found: Counter,
     field_empty: Counter,
     mappings: Gauge,
+    conflicts: Gauge,
+    invalid_config_maps: Gauge,
+    buffered: Gauge,
+    buffered_limit: Gauge,
+    /// The budget the two gauges above read at each scrape.
+    budget: std::sync::OnceLock<ByteBudget>,
 }
 
 impl Metrics {
@@ -142,6 +154,32 @@ impl Metrics {
             "Model and adapter names with a known base model",
             mappings.clone(),
         );
+        let conflicts = Gauge::default();
+        registry.register(
+            "base_model_mapping_conflicts",
+            "Names two base-model mappings claim for different base models (the first source \
+             wins: the file, then BBR's namespace, then other namespaces; see the logs)",
+            conflicts.clone(),
+        );
+        let invalid_config_maps = Gauge::default();
+        registry.register(
+            "base_model_configmaps_invalid",
+            "Base-model ConfigMaps whose latest version is invalid (their last good mapping \
+             stays in use; see the logs)",
+            invalid_config_maps.clone(),
+        );
+        let buffered = Gauge::default();
+        registry.register(
+            "buffered_bytes",
+            "Request-body bytes buffered by requests in flight, against --max-buffered-bytes",
+            buffered.clone(),
+        );
+        let buffered_limit = Gauge::default();
+        registry.register(
+            "buffered_bytes_limit",
+            "The budget of buffered request-body bytes (--max-buffered-bytes); past it, 503",
+            buffered_limit.clone(),
+        );
         // A labelled gauge rather than an OpenMetrics Info, whose name would get an `_info`
         // suffix: upstream's series is `bbr_info`.
         let info = Family::<VersionLabel, Gauge>::default();
@@ -161,6 +199,11 @@ impl Metrics {
             field_not_found,
             field_empty,
             mappings,
+            conflicts,
+            invalid_config_maps,
+            buffered,
+            buffered_limit,
+            budget: std::sync::OnceLock::new(),
         }
     }
 
@@ -203,8 +246,31 @@ impl Metrics {
         self.mappings.set(i64::try_from(names).unwrap_or(i64::MAX));
     }
 
+    /// Sets the number of names claimed by conflicting mappings.
+    pub fn set_mapping_conflicts(&self, conflicts: usize) {
+        self.conflicts
+            .set(i64::try_from(conflicts).unwrap_or(i64::MAX));
+    }
+
+    /// Sets the number of base-model ConfigMaps whose latest version is invalid.
+    pub fn set_invalid_config_maps(&self, invalid: usize) {
+        self.invalid_config_maps
+            .set(i64::try_from(invalid).unwrap_or(i64::MAX));
+    }
+
+    /// Reports `budget` in `bbr_buffered_bytes{,_limit}` from now on (the first call wins).
+    pub fn watch_budget(&self, budget: &ByteBudget) {
+        let _ = self.budget.set(budget.clone());
+    }
+
     /// The registry in the OpenMetrics text format.
     pub fn encode(&self) -> Result<String, std::fmt::Error> {
+        if let Some(budget) = self.budget.get() {
+            self.buffered
+                .set(i64::try_from(budget.in_use()).unwrap_or(i64::MAX));
+            self.buffered_limit
+                .set(i64::try_from(budget.limit()).unwrap_or(i64::MAX));
+        }
         switchyard_runtime::metrics::encode(&self.registry)
     }
 }
@@ -265,6 +331,21 @@ mod tests {
         }
         assert!(text.contains("bbr_info{version=\"0.1.0\"} 1"), "{text}");
         assert!(!text.contains("_total_total"), "{text}");
+    }
+
+    /// H5: the budget is visible to operators: held bytes and the limit, read at each scrape.
+    #[test]
+    fn h5_the_byte_budget_is_exported() {
+        let metrics = Metrics::new();
+        let budget = ByteBudget::new(1000);
+        metrics.watch_budget(&budget);
+        let mut lease = budget.lease();
+        lease.grow(300).unwrap();
+        let text = metrics.encode().unwrap();
+        assert!(text.contains("bbr_buffered_bytes 300"), "{text}");
+        assert!(text.contains("bbr_buffered_bytes_limit 1000"), "{text}");
+        drop(lease);
+        assert!(metrics.encode().unwrap().contains("bbr_buffered_bytes 0"));
     }
 
     #[test]

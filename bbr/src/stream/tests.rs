@@ -209,4 +209,5 @@ const BODY: &[u8] = br#"{"model":"llama","messages":[{"role":"user","content":"h
 
 mod buffered;
 mod full_duplex;
+mod limits;
 mod modes;

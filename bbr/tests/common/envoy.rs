@@ -65,13 +65,28 @@ fn patch(mut config: Value, filter: &str, mode: Mode) -> Value {
 
 /// Starts Envoy on `bootstrap`, with the ext_proc filter named `filter` switched to `mode`.
 pub async fn start(bootstrap: Bootstrap, filter: &str, mode: Mode) -> TestEnvoy {
+    start_with_buffer_limit(bootstrap, filter, mode, None).await
+}
+
+/// [`start`], with the listener's per-connection buffer limit (which bounds a BUFFERED body)
+/// set to `buffer_limit` bytes instead of the harness's 4 MiB.
+pub async fn start_with_buffer_limit(
+    bootstrap: Bootstrap,
+    filter: &str,
+    mode: Mode,
+    buffer_limit: Option<u64>,
+) -> TestEnvoy {
     let listener = free_addr().expect("a free port");
     let admin = free_addr().expect("a free port");
-    let config = patch(
+    let mut config = patch(
         bootstrap.listener(listener).admin(admin).to_json(),
         filter,
         mode,
     );
+    if let Some(limit) = buffer_limit {
+        config["static_resources"]["listeners"][0]["per_connection_buffer_limit_bytes"] =
+            json!(limit);
+    }
     let dir = TempDir::with_prefix("switchyard-bbr-e2e-").expect("a temporary directory");
     let path = dir.path().join("envoy.json");
     std::fs::write(&path, serde_json::to_string_pretty(&config).expect("JSON"))

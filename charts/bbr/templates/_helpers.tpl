@@ -35,7 +35,7 @@ gateway.networking.k8s.io/gateway-name: {{ .Values.inferenceGateway.name }}
 {{/* Fails the render with a message that says what to change. */}}
 {{- define "bbr.validate" -}}
 {{- $flags := .Values.bbr.flags | default dict -}}
-{{- range $owned := list "grpc-port" "grpc-health-port" "metrics-port" "secure-serving" "cert-path" "watch-configmaps" "configmap-namespace" "drain-timeout-seconds" -}}
+{{- range $owned := list "grpc-port" "grpc-health-port" "metrics-port" "secure-serving" "cert-path" "watch-configmaps" "configmap-namespace" "watch-all-namespaces" "drain-timeout-seconds" "drain-grace-period-seconds" -}}
 {{- if hasKey $flags $owned -}}
 {{- fail (printf "bbr.flags.%s is set by the chart from other values; remove it (see the chart README)" $owned) -}}
 {{- end -}}
@@ -56,5 +56,20 @@ gateway.networking.k8s.io/gateway-name: {{ .Values.inferenceGateway.name }}
 {{- end -}}
 {{- else -}}
 {{- . -}}
+{{- end -}}
+{{- end -}}
+
+{{/* The pod's termination grace: the drain grace plus the drain timeout plus a 10 s margin
+(the kubelet's SIGKILL must never cut a drain short), or the value set if it is at least that. */}}
+{{- define "bbr.terminationGracePeriodSeconds" -}}
+{{- $bbr := .Values.bbr -}}
+{{- $needed := add (int64 $bbr.drainGracePeriodSeconds) (int64 $bbr.drainTimeoutSeconds) 10 -}}
+{{- $set := toString $bbr.terminationGracePeriodSeconds -}}
+{{- if or (eq $set "") (eq $set "<nil>") -}}
+{{- $needed -}}
+{{- else if lt (int64 $bbr.terminationGracePeriodSeconds) (int64 $needed) -}}
+{{- fail (printf "bbr.terminationGracePeriodSeconds (%s) must be at least drainGracePeriodSeconds + drainTimeoutSeconds + 10 = %d, or the kubelet kills BBR mid-drain; raise it or leave it empty" $set (int64 $needed)) -}}
+{{- else -}}
+{{- int64 $bbr.terminationGracePeriodSeconds -}}
 {{- end -}}
 {{- end -}}

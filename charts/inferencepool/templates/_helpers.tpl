@@ -41,7 +41,7 @@ inferencepool: {{ include "inferencepool.poolName" . }}
 {{- fail "inferencePool.modelServers.matchLabels is required: set the labels of your model-server pods, e.g. --set inferencePool.modelServers.matchLabels.app=vllm-llama3" -}}
 {{- end -}}
 {{- $flags := .Values.inferenceExtension.flags | default dict -}}
-{{- range $owned := list "pool-name" "pool-namespace" "grpc-port" "grpc-health-port" "metrics-port" "config-file" "secure-serving" "cert-path" "ha-enable-leader-election" "drain-timeout" "trust-client-headers" "flow-control-trusted-header" -}}
+{{- range $owned := list "pool-name" "pool-namespace" "grpc-port" "grpc-health-port" "metrics-port" "config-file" "secure-serving" "cert-path" "ha-enable-leader-election" "drain-timeout" "trust-client-headers" "flow-control-trusted-header" "drain-grace-period" -}}
 {{- if hasKey $flags $owned -}}
 {{- fail (printf "inferenceExtension.flags.%s is set by the chart from other values; remove it (see the chart README)" $owned) -}}
 {{- end -}}
@@ -59,5 +59,37 @@ inferencepool: {{ include "inferencepool.poolName" . }}
 {{- end -}}
 {{- else -}}
 {{- . -}}
+{{- end -}}
+{{- end -}}
+
+{{/* A duration value (`30s`, `2m`, `1h`, or a bare number of seconds) in whole seconds; any other
+form fails the render, since the chart must add it up. Takes (dict "name" … "value" …). */}}
+{{- define "inferencepool.seconds" -}}
+{{- $text := toString .value -}}
+{{- if regexMatch "^[0-9]+s?$" $text -}}
+{{- trimSuffix "s" $text -}}
+{{- else if regexMatch "^[0-9]+m$" $text -}}
+{{- mul (int (trimSuffix "m" $text)) 60 -}}
+{{- else if regexMatch "^[0-9]+h$" $text -}}
+{{- mul (int (trimSuffix "h" $text)) 3600 -}}
+{{- else -}}
+{{- fail (printf "inferenceExtension.%s: `%s` is not a duration the chart can add up; write whole seconds, minutes or hours, e.g. 30s, 2m or 1h" .name $text) -}}
+{{- end -}}
+{{- end -}}
+
+{{/* The pod's termination grace: the drain grace plus the drain timeout plus a 10 s margin
+(the kubelet's SIGKILL must never cut a drain short), or the value set if it is at least that. */}}
+{{- define "inferencepool.terminationGracePeriodSeconds" -}}
+{{- $epp := .Values.inferenceExtension -}}
+{{- $grace := include "inferencepool.seconds" (dict "name" "drainGracePeriod" "value" $epp.drainGracePeriod) -}}
+{{- $timeout := include "inferencepool.seconds" (dict "name" "drainTimeout" "value" $epp.drainTimeout) -}}
+{{- $needed := add $grace $timeout 10 -}}
+{{- $set := toString $epp.terminationGracePeriodSeconds -}}
+{{- if or (eq $set "") (eq $set "<nil>") -}}
+{{- $needed -}}
+{{- else if lt (int64 $epp.terminationGracePeriodSeconds) (int64 $needed) -}}
+{{- fail (printf "inferenceExtension.terminationGracePeriodSeconds (%s) must be at least drainGracePeriod + drainTimeout + 10 = %d, or the kubelet kills the EPP mid-drain; raise it or leave it empty" $set (int64 $needed)) -}}
+{{- else -}}
+{{- int64 $epp.terminationGracePeriodSeconds -}}
 {{- end -}}
 {{- end -}}

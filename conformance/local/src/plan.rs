@@ -328,6 +328,9 @@ fn picker_args(entry: &PoolEndpoints, picker: &PickerProcess) -> Vec<String> {
         picker.health.port().to_string(),
         "--metrics-port".to_owned(),
         picker.metrics.port().to_string(),
+        // Envoy dials the picker's address itself, with no health-checking balancer to tell:
+        // nothing to wait for before closing the port on stop.
+        "--drain-grace-period=0s".to_owned(),
         // Envoy reaches the picker over loopback in cleartext HTTP/2.
         "--secure-serving=false".to_owned(),
     ];
@@ -389,6 +392,8 @@ fn bbr_args(bbr: &BbrProcess) -> Vec<String> {
         bbr.metrics.port().to_string(),
         // Upstream's routes (and the quickstart's) match X-Gateway-Model-Name too.
         "--set-model-name-header".to_owned(),
+        // No health-checking balancer in front: nothing to wait for on stop (as the picker).
+        "--drain-grace-period-seconds=0".to_owned(),
         // Envoy reaches BBR over loopback in cleartext HTTP/2 (BBR serves TLS by default).
         "--secure-serving=false".to_owned(),
     ]

@@ -24,6 +24,9 @@ pub use crate::flow::probe::{PoolProbe, SnapshotProbe};
 use crate::flow::queues::{FlowQueues, Queued, TicketId};
 use crate::flow::saturation::{Pending, PoolView, STALE_FAIL_OPEN_GRACE, estimated_tokens};
 use crate::flow::{FlowRequest, Outcome, Rejection};
+use stopping::Stage;
+
+mod stopping;
 
 /// Upstream's enqueue buffer: requests waiting to reach the actor.
 pub const ENQUEUE_BUFFER: usize = 100;
@@ -131,7 +134,7 @@ struct Enqueue {
 pub struct FlowController {
     commands: mpsc::Sender<Enqueue>,
     cancels: mpsc::UnboundedSender<TicketId>,
-    shutdown: Arc<watch::Sender<bool>>,
+    shutdown: Arc<watch::Sender<Stage>>,
     next_id: Arc<AtomicU64>,
     metrics: Arc<FlowMetrics>,
 }
@@ -163,7 +166,7 @@ impl FlowController {
     ) -> (Self, JoinHandle<()>) {
         let (commands, command_rx) = mpsc::channel(ENQUEUE_BUFFER);
         let (cancels, cancel_rx) = mpsc::unbounded_channel();
-        let (shutdown, shutdown_rx) = watch::channel(false);
+        let (shutdown, shutdown_rx) = watch::channel(Stage::Serving);
         let actor = Actor {
             queues: FlowQueues::new(config),
             probe,
@@ -171,6 +174,7 @@ impl FlowController {
             metrics: Arc::clone(&metrics),
             all_stale: false,
             degraded: false,
+            draining: false,
             flows_published: false,
             finished: Vec::new(),
             shed: Vec::new(),
@@ -189,12 +193,6 @@ impl FlowController {
     /// The metrics the actor maintains.
     pub fn metrics(&self) -> &Arc<FlowMetrics> {
         &self.metrics
-    }
-
-    /// Stops the actor: every queued request and every later `admit` is
-    /// answered 503 `rejected-shutting-down`.
-    pub fn shutdown(&self) {
-        self.shutdown.send_replace(true);
     }
 
     /// Waits until `request` may be scheduled (`Ok`) or is refused (`Err`,
@@ -236,6 +234,9 @@ struct Actor<P> {
     all_stale: bool,
     /// Whether the last view was read from stale metrics (failing open).
     degraded: bool,
+    /// Set by [`FlowController::drain`]: the pool reads as unsaturated while it has
+    /// endpoints.
+    draining: bool,
     /// Whether the last per-flow publication was non-empty.
     flows_published: bool,
     finished: Vec<(Queued<Reply>, Outcome)>,
@@ -247,7 +248,7 @@ impl<P: PoolProbe> Actor<P> {
         mut self,
         mut commands: mpsc::Receiver<Enqueue>,
         mut cancels: mpsc::UnboundedReceiver<TicketId>,
-        mut shutdown: watch::Receiver<bool>,
+        mut shutdown: watch::Receiver<Stage>,
     ) {
         let mut next_maintenance = now() + MAINTENANCE_INTERVAL;
         let mut view = self.observe(now());
@@ -255,15 +256,22 @@ impl<P: PoolProbe> Actor<P> {
         let mut handles_gone = false;
         loop {
             let wake = self.next_wake(&view, next_maintenance);
+            let draining = self.draining;
             let event = tokio::select! {
                 biased;
-                stop = shutdown.wait_for(|stop| *stop), if !handles_gone => match stop {
-                    Ok(_) => break,
-                    Err(_) => {
-                        handles_gone = true;
-                        Wake::Timer
+                stage = shutdown.wait_for(|stage| stage.wakes(draining)), if !handles_gone => {
+                    match stage.map(|stage| *stage) {
+                        Ok(Stage::Stopped) => break,
+                        Ok(_) => {
+                            self.draining = true;
+                            Wake::Timer
+                        }
+                        Err(_) => {
+                            handles_gone = true;
+                            Wake::Timer
+                        }
                     }
-                },
+                }
                 Some(id) = cancels.recv() => Wake::Cancel(id),
                 command = commands.recv() => match command {
                     Some(command) => Wake::Command(command),
@@ -305,26 +313,7 @@ impl<P: PoolProbe> Actor<P> {
                 self.metrics.publish_flows(Vec::new());
             }
         }
-        commands.close();
-        let mut drained = Vec::new();
-        self.queues.drain(&mut drained);
-        let at = now();
-        for queued in drained {
-            self.answer_rejected(queued, Outcome::EvictedOther, at);
-        }
-        // Requests still in the buffer are refused as well.
-        while let Ok(command) = commands.try_recv() {
-            let rejection = Rejection::new(
-                Outcome::RejectedOther,
-                command.request.priority,
-                Duration::ZERO,
-            );
-            self.metrics
-                .finished(Outcome::RejectedOther, Duration::ZERO);
-            let _ = command.reply.send(Err(rejection));
-        }
-        self.metrics.set_queue(0, 0);
-        self.metrics.publish_flows(Vec::new());
+        self.refuse_everything(commands);
     }
 
     fn next_wake(&self, view: &PoolView, maintenance: Instant) -> Instant {
@@ -339,7 +328,12 @@ impl<P: PoolProbe> Actor<P> {
     }
 
     fn observe(&mut self, at: Instant) -> PoolView {
-        self.probe.observe(self.shared.pending(), at)
+        let mut view = self.probe.observe(self.shared.pending(), at);
+        if self.draining && view.endpoints > 0 {
+            // Nothing may be held back (or shed) for capacity: see `FlowController::drain`.
+            view.saturation = 0.0;
+        }
+        view
     }
 
     fn cancel(&mut self, id: TicketId) {

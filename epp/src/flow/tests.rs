@@ -6,6 +6,7 @@ mod actor;
 mod bounds;
 mod config;
 mod core;
+mod drain;
 mod headers;
 mod overload;
 mod props;

@@ -1,12 +1,14 @@
 //! `grpc.health.v1` with upstream's service names
 //! (docs/upstream.md#operations-flags-health-metrics).
 //!
-//! - `liveness` is SERVING while the process runs.
+//! - `liveness` is SERVING while the process runs and is not draining, in both modes: a pool
+//!   that cannot sync (apiserver unreachable, a 403 on the watch) is a readiness problem, and
+//!   a kubelet restarting the EPP for it would only hide the error in a crash loop.
 //! - `readiness`, `""` and `envoy.service.ext_proc.v3.ExternalProcessor` are SERVING once the
 //!   pool has been synced (the first state from the pool source was applied) and, when leader
 //!   election is on, this replica leads.
-//! - Without leader election the service name is ignored, as upstream does: every name reports
-//!   the sync status. With it, unknown names get NOT_FOUND (SERVICE_UNKNOWN).
+//! - Without leader election every other name reports the sync status, as upstream does. With
+//!   it, unknown names get NOT_FOUND (SERVICE_UNKNOWN).
 //!
 //! Draining flips everything to NOT_SERVING so Envoy and the kubelet stop sending traffic.
 //! The state is three atomics; `Watch` is unimplemented, as upstream.
@@ -87,11 +89,14 @@ impl Readiness {
                 ServingStatus::NotServing
             }
         };
+        let live = !self.draining.load(Ordering::Acquire);
+        if service == LIVENESS {
+            return Some(serving(live));
+        }
         if self.leader.is_none() {
             return Some(serving(self.is_ready()));
         }
         match service {
-            LIVENESS => Some(serving(!self.draining.load(Ordering::Acquire))),
             READINESS | "" | EXT_PROC_SERVICE_NAME => Some(serving(self.is_ready())),
             _ => None,
         }
@@ -148,17 +153,40 @@ mod tests {
     use super::*;
 
     #[test]
-    fn without_leader_election_every_name_reports_sync() {
+    fn without_leader_election_every_other_name_reports_sync() {
         let r = Readiness::new(false);
-        for name in [LIVENESS, READINESS, "", EXT_PROC_SERVICE_NAME, "anything"] {
+        for name in [READINESS, "", EXT_PROC_SERVICE_NAME, "anything"] {
             assert_eq!(r.status(name), Some(ServingStatus::NotServing), "{name}");
         }
         r.set_synced();
-        for name in [LIVENESS, READINESS, "", EXT_PROC_SERVICE_NAME, "anything"] {
+        for name in [READINESS, "", EXT_PROC_SERVICE_NAME, "anything"] {
             assert_eq!(r.status(name), Some(ServingStatus::Serving), "{name}");
         }
         r.set_draining();
         assert_eq!(r.status(READINESS), Some(ServingStatus::NotServing));
+    }
+
+    /// M6: liveness is "not draining", never the pool's sync, with and without leader
+    /// election; before, a pool that could not sync got the EPP restarted in a crash loop.
+    #[test]
+    fn m6_liveness_is_independent_of_pool_sync_in_both_modes() {
+        for leader_election in [false, true] {
+            let r = Readiness::new(leader_election);
+            assert_eq!(
+                r.status(LIVENESS),
+                Some(ServingStatus::Serving),
+                "not synced, leader election {leader_election}"
+            );
+            assert_eq!(r.status(READINESS), Some(ServingStatus::NotServing));
+            r.set_synced();
+            assert_eq!(r.status(LIVENESS), Some(ServingStatus::Serving));
+            r.set_draining();
+            assert_eq!(
+                r.status(LIVENESS),
+                Some(ServingStatus::NotServing),
+                "draining, leader election {leader_election}"
+            );
+        }
     }
 
     #[test]

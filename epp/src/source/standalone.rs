@@ -280,6 +280,16 @@ pub struct StandaloneSource {
 impl StandaloneSource {
     /// Loads `path` once (a bad file fails startup); later changes are picked up every `poll`.
     pub fn open(path: PathBuf, default_pool: &str, poll: Duration) -> Result<Self> {
+        // A zero period would make the ticker panic inside the source task, silently ending
+        // the reloads; refuse it where the operator sees it.
+        if poll.is_zero() {
+            return Err(Error::Flag {
+                flag: "--endpoints-file-poll-interval",
+                reason: "must be greater than zero (e.g. 1s, the default); the file is checked \
+                         for changes at that period"
+                    .into(),
+            });
+        }
         let seen = stamp(&path);
         let current = Arc::new(load(&path, default_pool)?);
         Ok(Self {

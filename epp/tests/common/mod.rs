@@ -78,6 +78,7 @@ impl EppSetup {
                 max_body_bytes: self.max_body_bytes,
                 leader_election: false,
                 drain_timeout: Duration::from_secs(5),
+                max_concurrent_streams: 1000,
                 scrape: ScrapeConfig::default(),
                 flow_control: self.flow_control,
                 header_trust: self.header_trust,

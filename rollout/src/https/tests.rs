@@ -73,6 +73,7 @@ fn limits(max_connections: usize) -> HttpsLimits {
         accept: AcceptLimits {
             handshake_timeout: SHORT,
             max_connections,
+            ..AcceptLimits::default()
         },
         header_read_timeout: SHORT,
     }

@@ -165,3 +165,79 @@ fn the_old_parsers_disagreements_are_settled() {
     assert_eq!(parse_or_seconds("10μs"), Ok(Duration::from_micros(10)));
     assert_eq!(parse("-0"), Ok(Duration::ZERO));
 }
+
+/// L3: `parse_duration` in the EPP's CLI once summed parts with `+=`, so digits whose sum
+/// overflows panicked. Every sum is checked now: overflow is an error naming the problem.
+#[test]
+fn l3_parts_whose_sum_overflows_are_an_error_not_a_panic() {
+    let huge = "18446744073709551615";
+    for text in [
+        format!("{huge}s{huge}s"),
+        format!("{huge}h"),
+        "5124095h5124095h".to_owned(),
+        huge.to_owned(),
+        format!("{huge}.{huge}s"),
+    ] {
+        let refused = parse_or_seconds(&text);
+        assert!(refused.is_err(), "{text}: {refused:?}");
+        assert!(parse(&text).is_err(), "{text}");
+        assert!(parse_gateway(&text).is_err(), "{text}");
+    }
+    // The largest sums still parse.
+    assert!(parse("2562047h").is_ok());
+}
+
+mod props {
+    use proptest::prelude::*;
+
+    use super::super::*;
+
+    /// Strings from the grammar's own alphabet, where the edge cases live.
+    fn durationish() -> impl Strategy<Value = String> {
+        proptest::collection::vec(
+            prop_oneof![
+                "[0-9]{1,25}",
+                Just(".".to_owned()),
+                Just("-".to_owned()),
+                Just("+".to_owned()),
+                prop_oneof![
+                    Just("ns"),
+                    Just("us"),
+                    Just("µs"),
+                    Just("ms"),
+                    Just("s"),
+                    Just("m"),
+                    Just("h"),
+                    Just("d"),
+                ]
+                .prop_map(str::to_owned),
+            ],
+            0..8,
+        )
+        .prop_map(|parts| parts.concat())
+    }
+
+    proptest! {
+        /// L3: no input panics any of the three parsers.
+        #[test]
+        fn l3_no_input_panics_the_parsers(text in durationish(), noise in ".{0,40}") {
+            for candidate in [&text, &noise] {
+                let _ = parse(candidate);
+                let _ = parse_or_seconds(candidate);
+                let _ = parse_gateway(candidate);
+            }
+        }
+
+        /// L3: a sum of parts is the sum of its parts' values, or an error; never a
+        /// wrapped or saturated value.
+        #[test]
+        fn l3_sums_are_exact_or_refused(a in 0u64..u64::MAX, b in 0u64..u64::MAX) {
+            let text = format!("{a}ms{b}ms");
+            let exact = u128::from(a) * 1_000_000 + u128::from(b) * 1_000_000;
+            match parse(&text) {
+                Ok(d) => prop_assert_eq!(d.as_nanos(), exact),
+                Err(_) => prop_assert!(exact > u128::from(i64::MAX as u64)),
+            }
+        }
+    }
+}

@@ -205,3 +205,83 @@ async fn l10_a_message_while_waiting_is_an_error_status_never_a_clean_end() {
     assert!(answers.next().await.is_none());
     assert_eq!(*log.lock().unwrap(), ["headers", "body", "close"]);
 }
+
+/// Answers an over-limit message with one response of its own.
+struct AnswersOversized(Log);
+
+impl Processor for AnswersOversized {
+    type Wait = NoWait;
+
+    fn on_message(
+        &mut self,
+        _message: ProcessingRequest,
+        out: &mut VecDeque<ProcessingResponse>,
+    ) -> Result<Next<NoWait>, Status> {
+        out.push_back(answer());
+        Ok(Next::Read)
+    }
+
+    fn on_resolved(
+        &mut self,
+        outcome: Infallible,
+        _out: &mut VecDeque<ProcessingResponse>,
+    ) -> Result<Next<NoWait>, Status> {
+        match outcome {}
+    }
+
+    fn on_transport_error(&mut self, _status: &Status) {
+        self.0.lock().unwrap().push("transport");
+    }
+
+    fn on_close(&mut self) {}
+
+    fn on_message_too_large(&mut self, _status: &Status) -> Option<ProcessingResponse> {
+        self.0.lock().unwrap().push("too large");
+        Some(answer())
+    }
+}
+
+fn over_decode_limit() -> Status {
+    Status::out_of_range(
+        "Error, decoded message length too large: found 9000000 bytes, the limit is: 4194304 bytes",
+    )
+}
+
+/// H5: a message over the decode limit is answered by the processor (BBR's 413) and the
+/// stream then ends cleanly, instead of failing (which Envoy turns into a 500).
+#[tokio::test]
+async fn h5_a_message_over_the_decode_limit_gets_the_processors_answer() {
+    let log = Log::default();
+    let inbound = futures::stream::iter([Ok(headers()), Err(over_decode_limit())]);
+    let answers: Vec<_> = serve(inbound, AnswersOversized(Arc::clone(&log)))
+        .collect()
+        .await;
+    assert_eq!(answers.len(), 2, "{answers:?}");
+    assert!(
+        answers.iter().all(Result::is_ok),
+        "no error status: {answers:?}"
+    );
+    assert_eq!(*log.lock().unwrap(), ["too large"]);
+}
+
+/// A processor without an answer for it (the default) still fails the stream, and other
+/// transport errors are never taken for an oversized message.
+#[tokio::test]
+async fn an_oversized_message_without_an_answer_still_fails_the_stream() {
+    let (processor, log) = scripted(None);
+    let inbound = futures::stream::iter([Err(over_decode_limit())]);
+    let answers: Vec<_> = serve(inbound, processor).collect().await;
+    assert_eq!(
+        answers[0].as_ref().unwrap_err().code(),
+        tonic::Code::OutOfRange
+    );
+    assert_eq!(*log.lock().unwrap(), ["transport"]);
+
+    let log = Log::default();
+    let inbound = futures::stream::iter([Err(Status::cancelled("reset"))]);
+    let answers: Vec<_> = serve(inbound, AnswersOversized(Arc::clone(&log)))
+        .collect()
+        .await;
+    assert!(answers[0].is_err());
+    assert_eq!(*log.lock().unwrap(), ["transport"]);
+}

@@ -57,6 +57,7 @@ async fn the_three_servers_answer_and_all_stop_on_the_token() {
             service: router,
             listener: metrics,
         },
+        limits: ServeLimits::default(),
     }
     .spawn(&mut tasks, |f| {
         format!("{} on {}: {}", f.what, f.addr, f.source)

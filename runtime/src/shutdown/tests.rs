@@ -171,3 +171,82 @@ async fn clean_tasks_end_the_wait_with_ok() {
         Ok(())
     );
 }
+
+/// H7: what in-flight streams depend on (the pool source, the scrapers, flow control) keeps
+/// running through the grace period and the drain, and stops only after the servers are
+/// done; the old sequence stopped it with the listeners.
+#[tokio::test(start_paused = true)]
+async fn h7_background_work_outlives_the_servers_and_stops_last() {
+    let drain = Drain {
+        grace: Duration::from_secs(5),
+        timeout: Duration::from_secs(30),
+    };
+    let journal = Journal::default();
+    let mut tasks: Tasks<String> = Tasks::new();
+    let stream_journal = journal.clone();
+    tasks.spawn(async move {
+        // An in-flight stream that needs 12 s: past the grace, within the timeout.
+        tokio::time::sleep(Duration::from_secs(12)).await;
+        stream_journal.note("stream finished");
+        Ok(())
+    });
+    let background = tasks.background_token().clone();
+    let servers = tasks.token().clone();
+    let scraper_journal = journal.clone();
+    tasks.spawn_background(async move {
+        loop {
+            tokio::select! {
+                () = background.cancelled() => {
+                    scraper_journal.note("scraper stopped");
+                    return Ok(());
+                }
+                () = tokio::time::sleep(Duration::from_millis(500)) => {
+                    if servers.is_cancelled() {
+                        scraper_journal.note("scraped after the listeners stopped");
+                    }
+                }
+            }
+        }
+    });
+    let started = Instant::now();
+    tasks.drain(drain, async {}).await;
+    let finished = journal.when("stream finished").unwrap();
+    let stopped = journal.when("scraper stopped").unwrap();
+    assert!(
+        journal.count("scraped after the listeners stopped") > 0,
+        "the scraper kept working while streams drained"
+    );
+    assert!(stopped >= finished, "background stops after the servers");
+    assert!(stopped - started < drain.grace + drain.timeout);
+}
+
+/// H7: background work that ignores its token is aborted after a bounded wait, so a drain
+/// always ends.
+#[tokio::test(start_paused = true)]
+async fn h7_stuck_background_work_is_aborted_after_the_servers() {
+    let mut tasks: Tasks<String> = Tasks::new();
+    let aborted = Arc::new(AtomicBool::new(false));
+    let guard = Aborted(Arc::clone(&aborted));
+    tasks.spawn_background(async move {
+        let _guard = guard;
+        std::future::pending::<()>().await;
+        Ok(())
+    });
+    let started = Instant::now();
+    let drain = Drain {
+        grace: Duration::ZERO,
+        timeout: Duration::from_secs(3),
+    };
+    tasks.drain(drain, async {}).await;
+    assert!(aborted.load(Ordering::SeqCst));
+    assert!(started.elapsed() <= BACKGROUND_STOP_TIMEOUT + Duration::from_secs(1));
+}
+
+#[tokio::test]
+async fn a_failing_background_task_ends_the_wait() {
+    let mut tasks: Tasks<String> = Tasks::new();
+    tasks.spawn(std::future::pending());
+    tasks.spawn_background(async { Err("pool watch failed".to_owned()) });
+    let failed = tasks.wait_for_failure(|join| join.to_string()).await;
+    assert_eq!(failed, Err("pool watch failed".to_owned()));
+}

@@ -4,6 +4,9 @@
 //! The cap is a semaphore whose permit each connection holds until it is dropped (its
 //! handshake failed, or the server closed it). At the cap the loop stops accepting, so new
 //! clients wait in the kernel's backlog instead of costing a task and a handshake each.
+//! A second, smaller semaphore bounds the handshakes in progress: each costs CPU (the key
+//! exchange) and buffers, and a flood of ClientHellos must not starve the streams already
+//! being served.
 
 use std::net::SocketAddr;
 use std::pin::Pin;
@@ -33,15 +36,20 @@ pub struct AcceptLimits {
     pub handshake_timeout: Duration,
     /// Most connections open at once, handshakes included.
     pub max_connections: usize,
+    /// Most handshakes in progress at once.
+    pub max_handshakes: usize,
 }
 
 impl Default for AcceptLimits {
-    /// Ten seconds per handshake (what every copy used) and 4096 connections: far above what
-    /// one Envoy or apiserver opens, low enough that a flood cannot exhaust file descriptors.
+    /// Ten seconds per handshake (what every copy used), 4096 connections (far above what
+    /// one Envoy or apiserver opens, low enough that a flood cannot exhaust file
+    /// descriptors) and 64 handshakes at once (Envoy reconnecting all its connections after
+    /// a restart still completes in a few rounds).
     fn default() -> Self {
         Self {
             handshake_timeout: Duration::from_secs(10),
             max_connections: 4096,
+            max_handshakes: 64,
         }
     }
 }
@@ -132,14 +140,20 @@ pub fn incoming(
 ) -> ReceiverStream<std::io::Result<TlsConnection>> {
     let (handshaken, rx) = tokio::sync::mpsc::channel(HANDSHAKEN_BACKLOG);
     let open = Arc::new(Semaphore::new(limits.max_connections.max(1)));
+    let handshaking = Arc::new(Semaphore::new(limits.max_handshakes.max(1)));
     tokio::spawn(async move {
         loop {
             let permit = tokio::select! {
                 () = cancel.cancelled() => return,
                 permit = Arc::clone(&open).acquire_owned() => permit,
             };
-            // The semaphore is never closed, so this is always a permit.
+            // The semaphores are never closed, so these are always permits.
             let Ok(permit) = permit else { return };
+            let handshake = tokio::select! {
+                () = cancel.cancelled() => return,
+                handshake = Arc::clone(&handshaking).acquire_owned() => handshake,
+            };
+            let Ok(handshake) = handshake else { return };
             let accepted = tokio::select! {
                 () = cancel.cancelled() => return,
                 accepted = listener.accept() => accepted,
@@ -159,7 +173,10 @@ pub fn incoming(
             let acceptor = certificates.acceptor();
             let handshaken = handshaken.clone();
             tokio::spawn(async move {
-                match tokio::time::timeout(limits.handshake_timeout, acceptor.accept(tcp)).await {
+                let handshaken_or_not =
+                    tokio::time::timeout(limits.handshake_timeout, acceptor.accept(tcp)).await;
+                drop(handshake);
+                match handshaken_or_not {
                     Ok(Ok(stream)) => {
                         let connection = TlsConnection {
                             stream,

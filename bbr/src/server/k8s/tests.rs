@@ -7,6 +7,7 @@ use kube::client::Body;
 use serde_json::json;
 
 use super::*;
+use crate::server::mappings::Source;
 use crate::server::metrics::Metrics;
 
 fn config_map(name: &str, data: serde_json::Value) -> serde_json::Value {
@@ -35,8 +36,14 @@ fn typed(value: serde_json::Value) -> ConfigMap {
     serde_json::from_value(value).unwrap()
 }
 
+fn in_namespace(namespace: &str, name: &str, data: serde_json::Value) -> ConfigMap {
+    let mut value = config_map(name, data);
+    value["metadata"]["namespace"] = json!(namespace);
+    typed(value)
+}
+
 #[test]
-fn index_applies_deletes_and_drops_invalid_config_maps() {
+fn index_applies_and_deletes_config_maps() {
     let mut index = ConfigMapMappings::default();
     let llama = typed(config_map(
         "llama",
@@ -45,20 +52,115 @@ fn index_applies_deletes_and_drops_invalid_config_maps() {
     index.apply(&llama).unwrap();
     assert_eq!(index.mappings()[0].0, "ConfigMap inference/llama");
     assert_eq!(index.mappings()[0].1.adapters, ["food-review"]);
-    // An edit that breaks the ConfigMap removes its old mapping rather than keeping stale data.
+    index.delete(&llama);
+    assert!(index.mappings().is_empty());
+    index.apply(&llama).unwrap();
+    index.reset();
+    assert!(index.mappings().is_empty());
+}
+
+/// L14: an invalid edit used to drop the ConfigMap's mapping, so its adapters lost the
+/// base-model header until the edit was fixed. The last good mapping now stays, the
+/// ConfigMap is counted invalid, and fixing or deleting it clears the count.
+#[test]
+fn l14_an_invalid_edit_keeps_the_last_good_mapping_and_is_reported() {
+    let mut index = ConfigMapMappings::default();
+    let llama = typed(config_map(
+        "llama",
+        json!({"baseModel": "llama", "adapters": "- food-review\n"}),
+    ));
+    index.apply(&llama).unwrap();
     let broken = typed(config_map("llama", json!({"adapters": "- x"})));
     let err = index.apply(&broken).unwrap_err();
     assert!(
         err.to_string().contains("ConfigMap inference/llama"),
         "{err}"
     );
-    assert!(index.mappings().is_empty());
+    assert_eq!(index.mappings().len(), 1, "the last good mapping stays");
+    assert_eq!(index.mappings()[0].1.adapters, ["food-review"]);
+    assert_eq!(index.invalid(), 1);
+
+    // Published, the count reaches the metrics; the fix clears it.
+    let metrics = Arc::new(Metrics::new());
+    let store = MappingStore::new(Arc::clone(&metrics));
+    index.publish(&store, WATCHED_LABELS[0], "inference");
+    assert_eq!(store.snapshot().base_of("food-review"), Some("llama"));
+    let text = metrics.encode().unwrap();
+    assert!(
+        text.contains("bbr_base_model_configmaps_invalid 1"),
+        "{text}"
+    );
     index.apply(&llama).unwrap();
-    index.delete(&llama);
-    assert!(index.mappings().is_empty());
-    index.apply(&llama).unwrap();
-    index.reset();
-    assert!(index.mappings().is_empty());
+    index.publish(&store, WATCHED_LABELS[0], "inference");
+    let text = metrics.encode().unwrap();
+    assert!(
+        text.contains("bbr_base_model_configmaps_invalid 0"),
+        "{text}"
+    );
+
+    // A ConfigMap invalid from the start has nothing to keep; deleting it clears the count.
+    let never_good = typed(config_map("qwen", json!({"adapters": "- y"})));
+    assert!(index.apply(&never_good).is_err());
+    assert_eq!((index.mappings().len(), index.invalid()), (1, 1));
+    index.delete(&never_good);
+    assert_eq!(index.invalid(), 0);
+}
+
+/// H8: with every namespace watched, a ConfigMap from another namespace (`aaa`, sorting
+/// before the home namespace) cannot take over an adapter the file or the home namespace
+/// maps; it only adds names nobody claimed, and the conflict is counted.
+#[test]
+fn h8_other_namespaces_never_override_the_file_or_the_home_namespace() {
+    let metrics = Arc::new(Metrics::new());
+    let store = MappingStore::new(Arc::clone(&metrics));
+    store.publish(
+        Source::File,
+        vec![(
+            "mappings.yaml".into(),
+            crate::adapters::Mapping {
+                base_model: "qwen".into(),
+                adapters: vec!["qwen-sql".into()],
+            },
+        )],
+    );
+    let mut gie = ConfigMapMappings::default();
+    let hijack = |name: &str, adapter: &str| {
+        in_namespace(
+            "aaa",
+            name,
+            json!({"baseModel": "attacker", "adapters": format!("- {adapter}\n- attacker-only\n")}),
+        )
+    };
+    gie.apply(&hijack("steal-home", "food-review")).unwrap();
+    gie.apply(&in_namespace(
+        "prod",
+        "llama",
+        json!({"baseModel": "llama", "adapters": "- food-review\n"}),
+    ))
+    .unwrap();
+    let mut llm_d = ConfigMapMappings::default();
+    llm_d.apply(&hijack("steal-file", "qwen-sql")).unwrap();
+    gie.publish(&store, WATCHED_LABELS[0], "prod");
+    llm_d.publish(&store, WATCHED_LABELS[1], "prod");
+
+    let index = store.snapshot();
+    assert_eq!(index.base_of("food-review"), Some("llama"), "home wins");
+    assert_eq!(index.base_of("qwen-sql"), Some("qwen"), "the file wins");
+    assert_eq!(
+        index.base_of("attacker-only"),
+        Some("attacker"),
+        "new names are added"
+    );
+    let text = metrics.encode().unwrap();
+    assert!(
+        text.contains("bbr_base_model_mapping_conflicts 2"),
+        "{text}"
+    );
+
+    // Split: the home namespace apart from the others.
+    let (home, others) = gie.split("prod");
+    assert_eq!(home.len(), 1);
+    assert_eq!(others[0].0, "ConfigMap aaa/steal-home");
 }
 
 /// Answers the watcher's list with `llama`, then one watch with an added, a modified and a
@@ -110,7 +212,7 @@ async fn watcher_publishes_list_and_watch_events() {
     let cancel = CancellationToken::new();
     let watch = tokio::spawn(watch_config_maps(
         client,
-        Some("inference".into()),
+        Scope::home("inference"),
         WATCHED_LABELS[0],
         store.clone(),
         cancel.clone(),
@@ -236,7 +338,7 @@ async fn both_upstream_labels_are_watched_and_merged() {
         .map(|labelled| {
             tokio::spawn(watch_config_maps(
                 client.clone(),
-                Some("inference".into()),
+                Scope::home("inference"),
                 labelled,
                 store.clone(),
                 cancel.clone(),

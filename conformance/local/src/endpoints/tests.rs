@@ -200,7 +200,7 @@ fn simulator_and_bbr_flags() {
     assert_eq!(
         plan.bbr.args.join(" "),
         "--bind-address 127.0.0.1 --grpc-port 8106 --grpc-health-port 8107 --metrics-port 8108 \
-         --set-model-name-header --secure-serving=false"
+         --set-model-name-header --drain-grace-period-seconds=0 --secure-serving=false"
     );
     // Every base model is listed once (the two Qwen pools share it), with its adapters.
     assert_eq!(

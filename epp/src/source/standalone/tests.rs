@@ -202,3 +202,19 @@ async fn run_publishes_the_first_state_then_changes() {
     stop.cancel();
     task.await.unwrap().unwrap();
 }
+
+/// L3: a zero poll interval used to make `tokio::time::interval` panic inside the source
+/// task, silently ending reloads; it is now refused at startup naming the flag.
+#[test]
+fn l3_a_zero_poll_interval_is_refused_naming_the_flag() {
+    let mut file = tempfile::NamedTempFile::new().unwrap();
+    write(&mut file, "endpoints: []\n");
+    let Err(err) = StandaloneSource::open(file.path().to_owned(), "p", Duration::ZERO) else {
+        panic!("a zero interval must be refused");
+    };
+    let text = err.to_string();
+    assert!(
+        text.contains("--endpoints-file-poll-interval") && text.contains("greater than zero"),
+        "{text}"
+    );
+}

@@ -52,6 +52,7 @@ async fn a_silent_client_is_dropped_at_the_handshake_deadline() {
     let limits = AcceptLimits {
         handshake_timeout: Duration::from_secs(10),
         max_connections: 8,
+        max_handshakes: 8,
     };
     let server = listen(Alpn::H2, limits).await;
     let mut silent = TcpStream::connect(server.addr).await.unwrap();
@@ -77,6 +78,7 @@ async fn the_connection_cap_holds_new_clients_until_one_closes() {
     let limits = AcceptLimits {
         handshake_timeout: Duration::from_secs(10),
         max_connections: 1,
+        max_handshakes: 1,
     };
     let mut server = listen(Alpn::H2, limits).await;
     let first = TcpStream::connect(server.addr).await.unwrap();
@@ -107,4 +109,34 @@ async fn a_cancelled_loop_stops_yielding() {
     server.cancel.cancel();
     let next = tokio::time::timeout(Duration::from_secs(5), server.connections.next()).await;
     assert!(matches!(next, Ok(None)), "the stream ends once cancelled");
+}
+
+/// H5: handshakes in progress are capped apart from connections: silent clients that never
+/// send a ClientHello hold the handshake places, so a further client waits (in the backlog)
+/// until one of them times out, even with connection places to spare.
+#[tokio::test(start_paused = true)]
+async fn h5_concurrent_tls_handshakes_are_capped() {
+    let limits = AcceptLimits {
+        handshake_timeout: Duration::from_secs(10),
+        max_connections: 64,
+        max_handshakes: 2,
+    };
+    let mut server = listen(Alpn::H2, limits).await;
+    let _silent_a = TcpStream::connect(server.addr).await.unwrap();
+    let _silent_b = TcpStream::connect(server.addr).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(10)).await;
+    let started = tokio::time::Instant::now();
+    let third = TcpStream::connect(server.addr).await.unwrap();
+    let (third, accepted) = tokio::join!(
+        handshake(third, &server.ca_pem, Alpn::H2),
+        server.connections.next()
+    );
+    assert_eq!(third.unwrap().as_deref(), Some(&b"h2"[..]));
+    assert!(accepted.unwrap().is_ok());
+    let waited = started.elapsed();
+    assert!(
+        waited >= Duration::from_secs(9),
+        "the third handshake started before a place freed ({waited:?})"
+    );
+    server.cancel.cancel();
 }

@@ -158,3 +158,36 @@ fn a_reloaded_pair_offers_the_protocols_of_the_first() {
         [b"http/1.1".to_vec()]
     );
 }
+
+/// L2: the old copies stamped a version before loading it (BBR, the webhook) or watched the
+/// modification time only (the EPP), and warned every second while a pair stayed bad. The
+/// shared reload records a version only once it is served, sees content whatever the time
+/// stamps say, and warns once per distinct failure: a key briefly missing in the middle of a
+/// rotation (then put back exactly as it was, time stamp included) is picked up on the next
+/// look.
+#[tokio::test]
+async fn l2_a_transient_failure_is_retried_and_reported_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let (first, second) = (pair("first"), pair("second"));
+    write_pair(dir.path(), &first);
+    let certificates = Certificates::load(&dir_source(dir.path(), None), Alpn::H2).unwrap();
+    let mut watcher = Watcher::following(&certificates);
+
+    // The rotation lands, but the key is unreadable for a moment (moved aside here).
+    write_pair(dir.path(), &second);
+    let key_path = dir.path().join(KEY_FILE);
+    let aside = dir.path().join("key.aside");
+    let key_time = modified(&key_path);
+    std::fs::rename(&key_path, &aside).unwrap();
+    assert!(is_broken(&watcher.check(&certificates, dir.path()), false));
+    // The same failure again is reported quietly (no warning per tick).
+    assert!(is_broken(&watcher.check(&certificates, dir.path()), true));
+    assert!(served_by(&certificates, &first.ca_pem).await);
+
+    // Put back untouched: same bytes, same time stamp. It is loaded on the next look.
+    std::fs::rename(&aside, &key_path).unwrap();
+    assert_eq!(modified(&key_path), key_time);
+    assert_eq!(watcher.check(&certificates, dir.path()), Check::Reloaded);
+    assert!(served_by(&certificates, &second.ca_pem).await);
+    assert_eq!(watcher.check(&certificates, dir.path()), Check::Unchanged);
+}
