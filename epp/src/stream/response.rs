@@ -65,10 +65,6 @@ impl RequestStream {
             self.streaming = true;
         }
         self.phase = Phase::ResponseBody;
-        // The request body's buffer is gone by now: its share of the budget is returned.
-        if let Some(lease) = &mut self.lease {
-            lease.release();
-        }
         self.restorer = match (&self.labels.client_model, &self.labels.target_model) {
             (Some(client), Some(target)) if client != target => {
                 Some(rewrite::ModelRestorer::new(target, client))

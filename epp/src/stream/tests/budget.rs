@@ -169,14 +169,26 @@ fn h5_a_spent_budget_refuses_with_503_and_a_reason_and_frees_on_the_end_of_a_str
 }
 
 #[test]
-fn h5_the_request_share_returns_once_the_response_starts() {
+fn h5_the_request_share_returns_once_the_request_is_routed() {
     let mut world = World::new(1);
     world.budget = ByteBudget::new(10_000);
+    let env = world.env();
     let mut stream = RequestStream::new();
-    world.request(&mut stream, &headers("/v1/chat/completions"), None, CHAT);
-    assert!(world.budget.in_use() > 0);
-    json_response_headers(&mut stream, &world.env());
+    assert!(start_body(&mut stream, &env, &CHAT[..10]).is_empty());
+    assert!(world.budget.in_use() >= 10);
+    let replies = stream
+        .on_event(
+            Event::RequestBody {
+                chunk: &CHAT[10..],
+                end_of_stream: true,
+            },
+            &env,
+        )
+        .unwrap()
+        .replies();
+    assert!(matches!(replies[0], Reply::RequestHeaders(_)), "{replies:?}");
     assert_eq!(world.budget.in_use(), 0);
+    assert!(!stream.is_done());
 }
 
 #[test]
