@@ -37,8 +37,8 @@ pub use analysis::{
 };
 pub use status::{
     AbortStatus, AnalysisStatus, AppliedWeights, InferenceRolloutStatus, Intent, IntentAction,
-    MetricVerdict, PauseReason, PauseStatus, Phase, PromoteMode, Verdict, Weights, WeightsStatus,
-    condition_type,
+    MetricVerdict, PauseReason, PauseStatus, Phase, PromoteMode, RECENT_INTENT_NONCES, Verdict,
+    Weights, WeightsStatus, condition_type,
 };
 
 /// The API group of [`InferenceRollout`].

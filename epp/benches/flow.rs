@@ -202,6 +202,7 @@ fn admit_round_trip_channel_only(bencher: Bencher) {
             saturation: 0.0,
             endpoints: 1,
             stale: 0,
+            degraded: false,
         };
         FlowController::spawn(
             config(Fairness::GlobalStrict),

@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::{ArgAction, Parser};
+use clap::{ArgAction, Parser, ValueEnum};
 use switchyard_runtime::args::{LogArgs, ServeArgs};
 pub use switchyard_runtime::log::LogFormat;
 
@@ -127,11 +127,17 @@ pub struct Args {
     #[arg(long, default_value_t = DEFAULT_MAX_RESPONSE_BUFFER_BYTES)]
     pub max_response_buffer_bytes: usize,
 
-    /// Honour the flow headers (objective, fairness id, TTL) only on requests carrying this
-    /// header, which the gateway must set and strip from client requests; unset, they are
-    /// always honoured (standalone mode). Either way they are removed before upstream.
-    #[arg(long)]
+    /// Honour the steering headers (objective, fairness id, TTL, x-gateway-model-name-rewrite)
+    /// only on requests carrying this header, which the gateway must set and strip from
+    /// client requests. Either way they, and this marker, are removed before upstream.
+    #[arg(long, value_parser = parse_marker_name)]
     pub flow_control_trusted_header: Option<String>,
+
+    /// Whose steering headers are believed: `auto` (with --flow-control-trusted-header, the
+    /// marked requests; otherwise `never` against Kubernetes and `always` standalone),
+    /// `always` (every client: only behind a gateway that strips them) or `never`.
+    #[arg(long, value_enum, default_value_t = ClientHeaderTrust::Auto)]
+    pub trust_client_headers: ClientHeaderTrust,
 
     /// Make InferenceModelRewrite's weighted choice sticky per session: requests carrying
     /// the same value of this header (e.g. `x-session-id`) get the same target model.
@@ -146,6 +152,20 @@ pub struct Args {
     /// Log format and verbosity.
     #[command(flatten)]
     pub log: LogArgs,
+}
+
+/// `--trust-client-headers`: whose steering headers (priority, fairness, TTL, forced
+/// rewrite) the EPP believes.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
+pub enum ClientHeaderTrust {
+    /// The marked requests with `--flow-control-trusted-header`; otherwise nobody's against
+    /// Kubernetes and everybody's in standalone mode (`--endpoints-file`).
+    #[default]
+    Auto,
+    /// Every request's: only behind a gateway that strips client copies.
+    Always,
+    /// Nobody's: every request is priority 0 in the default flow.
+    Never,
 }
 
 /// Parses a Go duration (`50ms`, `2s`, `1m30s`) or a bare number of seconds, as the EPP's
@@ -200,11 +220,28 @@ impl Args {
         }
     }
 
-    /// Whose flow headers are believed (`--flow-control-trusted-header`).
-    pub fn header_trust(&self) -> HeaderTrust {
-        match &self.flow_control_trusted_header {
-            Some(marker) => HeaderTrust::WhenMarked(marker.to_ascii_lowercase()),
-            None => HeaderTrust::Always,
+    /// Whose steering headers are believed (`--trust-client-headers`,
+    /// `--flow-control-trusted-header`): the safe choice by default — nobody's against
+    /// Kubernetes, where clients reach the EPP through a shared gateway.
+    pub fn header_trust(&self) -> Result<HeaderTrust> {
+        let marker = self.flow_control_trusted_header.clone();
+        let conflict = |mode: &str| Error::Flag {
+            flag: "--trust-client-headers",
+            reason: format!(
+                "`{mode}` contradicts --flow-control-trusted-header; drop one of them \
+                 (`auto` honours the marked requests)"
+            ),
+        };
+        match (self.trust_client_headers, marker) {
+            (ClientHeaderTrust::Auto, Some(marker)) => Ok(HeaderTrust::WhenMarked(marker)),
+            (ClientHeaderTrust::Auto, None) if self.endpoints_file.is_some() => {
+                Ok(HeaderTrust::Always)
+            }
+            (ClientHeaderTrust::Auto, None) => Ok(HeaderTrust::Never),
+            (ClientHeaderTrust::Always, None) => Ok(HeaderTrust::Always),
+            (ClientHeaderTrust::Never, None) => Ok(HeaderTrust::Never),
+            (ClientHeaderTrust::Always, Some(_)) => Err(conflict("always")),
+            (ClientHeaderTrust::Never, Some(_)) => Err(conflict("never")),
         }
     }
 
@@ -278,4 +315,17 @@ fn parse_header_name(value: &str) -> std::result::Result<String, String> {
         .map_err(|_| {
             format!("`{value}` is not an HTTP header name; write a token such as `x-session-id`")
         })
+}
+
+/// A trust marker: a header name (lowercased, as Envoy passes names to ext_proc) that is not
+/// a pseudo-header nor one of the steering headers it vouches for.
+fn parse_marker_name(value: &str) -> std::result::Result<String, String> {
+    let name = parse_header_name(value.trim())?;
+    if crate::trust::STRIPPED_HEADERS.contains(&name.as_str()) {
+        return Err(format!(
+            "`{name}` is a steering header, not a marker; name a header only the gateway \
+             sets, such as `x-switchyard-trusted-caller`"
+        ));
+    }
+    Ok(name)
 }

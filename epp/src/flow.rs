@@ -61,6 +61,7 @@
 pub mod config;
 pub mod controller;
 pub mod metrics;
+pub mod probe;
 pub mod queues;
 pub mod request;
 pub mod saturation;

@@ -19,6 +19,9 @@
 //! - [`server`], [`cli`], [`metrics`]: the I/O shell (tonic ext_proc, health, TLS, flags,
 //!   Prometheus) run by the `switchyard-epp` binary.
 //!
+//! [`trust`] is the trust boundary: which request headers may steer a request, and their
+//! bounds.
+//!
 //! [`error`] holds the crate's one error type; [`refusal`] the one type of every client error
 //! reply (status, dropped reason, OpenAI-style body).
 
@@ -35,5 +38,6 @@ pub mod scrape;
 pub mod server;
 pub mod source;
 pub mod stream;
+pub mod trust;
 
 pub use error::{Error, Result};

@@ -41,7 +41,7 @@ async fn main() -> anyhow::Result<()> {
         drain_timeout: args.drain_timeout,
         scrape: args.scrape_config()?,
         flow_control: args.flow_control_config()?,
-        header_trust: args.header_trust(),
+        header_trust: args.header_trust()?,
         rewrite_session_header: args.model_rewrite_session_header.clone(),
     };
     let mut running: Running = match &args.endpoints_file {

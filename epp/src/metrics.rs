@@ -4,17 +4,24 @@
 //!
 //! Per-model handles are resolved once per `(model, target, priority)` and cached in an
 //! arc-swap map ([`labels::ModelHandles`]), so a request records with atomics only and no
-//! label strings are built per request. Model labels are capped at
-//! [`labels::MAX_MODEL_LABELS`] distinct values; later ones are reported as `other`, as
-//! llm-d does, so a client sending random model names cannot grow the series without bound.
+//! label strings are built per request. Model names are client data, so three bounds keep
+//! the page small whatever clients send:
+//! - a name is a label value only if it is at most [`policy::MAX_LABEL_BYTES`] of plain
+//!   characters and the pool knows it (or it is one of a few other names): [`policy`];
+//! - at most [`labels::MAX_MODEL_LABELS`] label combinations; later ones are `other`, as
+//!   llm-d does;
+//! - the page is never rendered past [`MAX_PAGE_BYTES`] (the render fails instead).
 //!
 //! Pool gauges (`inference_pool_*`) are computed from the current snapshot when `/metrics` is
 //! read, so they cost nothing between scrapes.
 
 pub mod labels;
+pub mod policy;
+mod pool;
 
 use std::sync::Arc;
 
+use arc_swap::ArcSwap;
 use axum::Router;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -22,25 +29,10 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
-use std::sync::atomic::AtomicU64;
 
 use crate::datastore::{Datastore, PoolSnapshot};
 use crate::scrape::ScrapeMetrics;
 pub use labels::{ModelHandles, ModelLabels};
-
-/// A float gauge.
-type FloatGauge = Gauge<f64, AtomicU64>;
-
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct PoolLabel {
-    name: String,
-}
-
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct PodLabels {
-    name: String,
-    model_server_pod: String,
-}
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct InfoLabels {
@@ -53,6 +45,10 @@ struct KindLabel {
     kind: &'static str,
 }
 
+/// The largest `/metrics` page served: the rollout controller's read cap. Rendering fails
+/// rather than allocate past it; the label caps keep a real page far below.
+pub const MAX_PAGE_BYTES: usize = 8 << 20;
+
 /// Stream-error kinds recorded by [`Metrics::stream_error`].
 pub const STREAM_ERROR_KINDS: [&str; 3] = ["protocol", "transport", "body_too_large"];
 
@@ -60,11 +56,8 @@ pub const STREAM_ERROR_KINDS: [&str; 3] = ["protocol", "transport", "body_too_la
 pub struct Metrics {
     registry: Registry,
     models: labels::ModelFamilies,
-    pool_kv: Family<PoolLabel, FloatGauge>,
-    pool_queue: Family<PoolLabel, FloatGauge>,
-    pool_running: Family<PoolLabel, FloatGauge>,
-    pool_ready: Family<PoolLabel, Gauge>,
-    pool_per_pod_queue: Family<PodLabels, Gauge>,
+    /// The pool gauges, swapped whole by each scrape (see [`pool`]).
+    pool: Arc<ArcSwap<pool::PoolFigures>>,
     scheduler_seconds: Histogram,
     stream_errors: [Counter; STREAM_ERROR_KINDS.len()],
     scrape: Arc<ScrapeMetrics>,
@@ -75,36 +68,9 @@ impl Metrics {
     pub fn new() -> Self {
         let mut registry = Registry::default();
         let models = labels::ModelFamilies::register(&mut registry);
-        let pool_kv = Family::<PoolLabel, FloatGauge>::default();
-        registry.register(
-            "inference_pool_average_kv_cache_utilization",
-            "Mean KV-cache utilisation of the pool's ready endpoints (0-1)",
-            pool_kv.clone(),
-        );
-        let pool_queue = Family::<PoolLabel, FloatGauge>::default();
-        registry.register(
-            "inference_pool_average_queue_size",
-            "Mean waiting-queue length of the pool's ready endpoints",
-            pool_queue.clone(),
-        );
-        let pool_running = Family::<PoolLabel, FloatGauge>::default();
-        registry.register(
-            "inference_pool_average_running_requests",
-            "Mean running requests of the pool's ready endpoints",
-            pool_running.clone(),
-        );
-        let pool_ready = Family::<PoolLabel, Gauge>::default();
-        registry.register(
-            switchyard_api::protocol::epp_metrics::POOL_READY_PODS,
-            "Ready endpoints in the pool",
-            pool_ready.clone(),
-        );
-        let pool_per_pod_queue = Family::<PodLabels, Gauge>::default();
-        registry.register(
-            "inference_pool_per_pod_queue_size",
-            "Waiting-queue length per endpoint",
-            pool_per_pod_queue.clone(),
-        );
+        let collector = pool::ScrapeTimeCollector::default();
+        let pool = Arc::clone(&collector.figures);
+        registry.register_collector(Box::new(collector));
         // 1 µs to about 4 s.
         let scheduler_seconds = Histogram::new(exponential_buckets(1e-6, 4.0, 12));
         registry.register(
@@ -136,15 +102,17 @@ impl Metrics {
         Self {
             registry,
             models,
-            pool_kv,
-            pool_queue,
-            pool_running,
-            pool_ready,
-            pool_per_pod_queue,
+            pool,
             scheduler_seconds,
             stream_errors,
             scrape,
         }
+    }
+
+    /// Lets model names the pool knows (in `datastore`'s snapshot) be label values; without
+    /// it only a few unknown names are (see [`policy`]).
+    pub fn learn_models_from(&mut self, datastore: Arc<Datastore>) {
+        self.models.learn_models_from(datastore);
     }
 
     /// The model-server scrape counters (handed to the scrapers).
@@ -173,42 +141,10 @@ impl Metrics {
         }
     }
 
-    /// Sets the pool gauges from `snapshot`.
+    /// Sets the pool gauges from `snapshot`: one swap of a complete set, so a concurrent
+    /// scrape never sees the per-pod series half rebuilt.
     pub fn observe_pool(&self, snapshot: &PoolSnapshot) {
-        let pool = PoolLabel {
-            name: snapshot.pool_name.to_string(),
-        };
-        let ready: Vec<_> = snapshot.endpoints.iter().filter(|e| e.ready).collect();
-        let count = ready.len();
-        let mean = |f: &dyn Fn(&crate::datastore::Endpoint) -> f64| {
-            if count == 0 {
-                0.0
-            } else {
-                ready.iter().map(|e| f(e)).sum::<f64>() / count as f64
-            }
-        };
-        self.pool_kv
-            .get_or_create(&pool)
-            .set(mean(&|e| e.metrics.kv_cache_usage));
-        self.pool_queue
-            .get_or_create(&pool)
-            .set(mean(&|e| f64::from(e.metrics.waiting_queue)));
-        self.pool_running
-            .get_or_create(&pool)
-            .set(mean(&|e| f64::from(e.metrics.running)));
-        self.pool_ready
-            .get_or_create(&pool)
-            .set(i64::try_from(count).unwrap_or(i64::MAX));
-        // Rebuilt each time so departed endpoints disappear.
-        self.pool_per_pod_queue.clear();
-        for endpoint in &ready {
-            self.pool_per_pod_queue
-                .get_or_create(&PodLabels {
-                    name: pool.name.clone(),
-                    model_server_pod: endpoint.name.to_string(),
-                })
-                .set(i64::from(endpoint.metrics.waiting_queue));
-        }
+        self.pool.store(Arc::new(pool::PoolFigures::of(snapshot)));
     }
 
     /// Adds a collector read at scrape time (flow control's figures).
@@ -216,9 +152,26 @@ impl Metrics {
         self.registry.register_collector(Box::new(collector));
     }
 
-    /// The registry in the OpenMetrics text format.
+    /// The registry in the OpenMetrics text format, failing past [`MAX_PAGE_BYTES`].
     pub fn encode(&self) -> Result<String, std::fmt::Error> {
-        switchyard_runtime::metrics::encode(&self.registry)
+        self.encode_within(MAX_PAGE_BYTES)
+    }
+
+    /// The registry in the OpenMetrics text format, failing (and freeing what it wrote)
+    /// rather than growing past `limit` bytes.
+    pub fn encode_within(&self, limit: usize) -> Result<String, std::fmt::Error> {
+        let mut page = pool::Bounded {
+            text: String::new(),
+            limit,
+        };
+        prometheus_client::encoding::text::encode(&mut page, &self.registry).inspect_err(|_| {
+            tracing::error!(
+                limit,
+                "the /metrics page would pass its byte budget; not serving it (too many label \
+                 combinations: see switchyard_epp::metrics::policy)"
+            );
+        })?;
+        Ok(page.text)
     }
 }
 

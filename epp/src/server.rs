@@ -142,6 +142,7 @@ pub async fn start<S: PoolSource>(options: Options, source: S) -> Result<Running
         (None, None)
     };
     let mut registry = Metrics::new();
+    registry.learn_models_from(Arc::clone(&datastore));
     if let Some(figures) = &flow_metrics {
         registry.register_collector(FlowCollector::new(
             Arc::clone(figures),

@@ -31,7 +31,7 @@ use switchyard_runtime::budget::{BudgetLease, ByteBudget};
 
 use switchyard_api::protocol::{
     DESTINATION_ENDPOINT_HEADER, DESTINATION_ENDPOINT_SERVED_KEY, DESTINATION_ENDPOINT_SUBSET_KEY,
-    MODEL_NAME_REWRITE_HEADER, REQUEST_ID_HEADER,
+    REQUEST_ID_HEADER,
 };
 
 use crate::datastore::PoolSnapshot;

@@ -9,14 +9,18 @@
 //! Every action is recorded on the CR as `status.intent` (server-side apply,
 //! field manager `inference-rollout-admin`), or in local mode in the rollout's
 //! status file, so it survives restarts and the controller acts on it in its
-//! next reconcile. `Idempotency-Key` becomes the
-//! intent's nonce (a repeat is a no-op), `If-Match` must equal the
-//! resourceVersion (412), a state that forbids the action answers 409, a
-//! safety rule 422. One audit log line per action (target `audit`).
+//! next reconcile. `Idempotency-Key` becomes the intent's nonce (a repeat,
+//! even of an action newer ones have replaced, is a no-op), `If-Match` must
+//! equal the resourceVersion (412), a state that forbids the action answers
+//! 409, a safety rule 422. Every write carries the resourceVersion it was
+//! decided on, so a concurrent action that lost the race gets 409, never a
+//! silent overwrite. One audit log line per action (target `audit`).
 
 mod auth;
 mod error;
 mod handlers;
+mod record;
+pub mod transport;
 mod view;
 
 use std::sync::Arc;
@@ -28,6 +32,7 @@ use kube::Client;
 
 pub use auth::{Authenticator, TokenFile};
 pub use error::AdminError;
+pub use record::with_intent;
 
 use crate::local::store::LocalStore;
 use crate::metrics::Metrics;

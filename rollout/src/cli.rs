@@ -2,6 +2,7 @@
 //! admin API; the other subcommands call a running admin API.
 
 pub mod client;
+mod tls;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -49,9 +50,37 @@ pub struct ServeArgs {
     #[arg(long, env = "ROLLOUT_ADMIN_ADDRESS", default_value = "127.0.0.1:9443")]
     pub admin_address: SocketAddr,
 
-    /// Allow the admin API on a non-loopback address (put TLS in front of it).
+    /// Allow the admin API on a non-loopback address; it must then serve TLS
+    /// (--admin-tls-cert-dir or --admin-tls-self-signed), since callers send
+    /// apiserver bearer tokens.
     #[arg(long, env = "ROLLOUT_ADMIN_ALLOW_REMOTE")]
     pub admin_allow_remote: bool,
+
+    /// Serve the admin API over HTTPS with `tls.crt` and `tls.key` from this
+    /// directory (a mounted TLS Secret; re-read when it rotates).
+    #[arg(
+        long,
+        env = "ROLLOUT_ADMIN_TLS_CERT_DIR",
+        conflicts_with = "admin_tls_self_signed"
+    )]
+    pub admin_tls_cert_dir: Option<PathBuf>,
+
+    /// Serve the admin API over HTTPS with a certificate generated at start for
+    /// `localhost`: encrypted, but clients cannot verify it (the CLI needs
+    /// --insecure-skip-tls-verify). Use --admin-tls-cert-dir for a verifiable one.
+    #[arg(long, env = "ROLLOUT_ADMIN_TLS_SELF_SIGNED")]
+    pub admin_tls_self_signed: bool,
+
+    /// The audience admin bearer tokens must be bound to (TokenReview
+    /// `audiences`): mint them with `kubectl create token <sa> --audience
+    /// switchyard-rollout`. Empty: the apiserver's own audience, so any token
+    /// it accepts, including ones meant for the apiserver itself.
+    #[arg(
+        long,
+        env = "ROLLOUT_ADMIN_TOKEN_AUDIENCE",
+        default_value = "switchyard-rollout"
+    )]
+    pub admin_token_audience: String,
 
     /// Authenticate admin callers with this token file (`<token> <user>` per
     /// line) instead of TokenReview and SubjectAccessReview.
@@ -129,6 +158,17 @@ pub struct ClientArgs {
     /// Bearer token (a service-account token in a cluster, or one from the token file).
     #[arg(long, env = "ROLLOUT_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
+
+    /// PEM file of the CA that signed the admin API's certificate (https://
+    /// servers); the system's roots are not used.
+    #[arg(long, env = "ROLLOUT_CERTIFICATE_AUTHORITY")]
+    pub certificate_authority: Option<PathBuf>,
+
+    /// Do not verify the admin API's certificate (the self-signed one, through
+    /// `kubectl port-forward`): the traffic is still encrypted, but whoever sits
+    /// between you and the server could pose as it and read your token.
+    #[arg(long, conflicts_with = "certificate_authority")]
+    pub insecure_skip_tls_verify: bool,
 }
 
 /// A rollout as `namespace/name` (or `name` in `default`).

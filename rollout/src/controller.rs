@@ -139,6 +139,14 @@ pub async fn reconcile(rollout: Arc<InferenceRollout>, ctx: Arc<Context>) -> Res
     };
     let decision = plan::plan(spec, &status, &observations);
 
+    // The status goes first: it records the weights we are about to write
+    // (`weights.desired`), so if the route write lands and we die, or the
+    // status write would have failed after it, the next reconcile finds the
+    // route carrying `desired` and records it as our write instead of
+    // reading it as someone else's (drift, which pauses the rollout).
+    if write::strip_intent(&decision.status) != write::strip_intent(&status) {
+        write::status(&ctx.client, &rollout, &decision.status).await?;
+    }
     let mut events = decision.events.clone();
     let written = match (decision.write, &route.found, &rewrite, model_split) {
         (Some(weights), Some(found), _, _) => {
@@ -177,9 +185,6 @@ pub async fn reconcile(rollout: Arc<InferenceRollout>, ctx: Arc<Context>) -> Res
                 return Err(err);
             }
         }
-    }
-    if write::strip_intent(&decision.status) != write::strip_intent(&status) {
-        write::status(&ctx.client, &rollout, &decision.status).await?;
     }
     for event in &events {
         info!(reason = event.reason, message = %event.message, "rollout event");

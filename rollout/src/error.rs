@@ -82,6 +82,10 @@ pub enum Error {
     #[error("webhook TLS: {0}")]
     Tls(String),
 
+    /// The admin API's flags do not fit together, or its certificate cannot be used.
+    #[error("admin API: {0}")]
+    Admin(String),
+
     /// Another controller changed the weights between our read and write.
     #[error("HTTPRoute {route:?} changed under us (the JSON Patch test failed)")]
     Conflict {
@@ -112,6 +116,7 @@ impl Error {
             Self::LostLeadership(_) => "lost_leadership",
             Self::LocalFile { .. } => "local_file",
             Self::Tls(_) => "tls",
+            Self::Admin(_) => "admin",
         }
     }
 }

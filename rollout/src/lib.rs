@@ -25,6 +25,7 @@ pub mod conflict;
 pub mod controller;
 pub mod epp;
 pub mod error;
+pub mod https;
 pub mod judge;
 pub mod lease;
 pub mod local;

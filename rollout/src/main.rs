@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use anyhow::{Context, bail};
 use clap::Parser;
-use switchyard_rollout::admin::{self, AdminState, Authenticator, Store, TokenFile};
+use switchyard_rollout::admin::{self, AdminState, Authenticator, Store, TokenFile, transport};
 use switchyard_rollout::cli::{Cli, Command, LogFormat, ServeArgs, client};
 use switchyard_rollout::controller;
 use switchyard_rollout::lease::{LeaderElector, default_identity};
@@ -60,8 +60,11 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     check_admin_address(&args)?;
     let auth = match &args.admin_token_file {
         Some(path) => read_token_file(path)?,
-        None => Authenticator::Kubernetes,
+        None => Authenticator::Kubernetes {
+            audiences: audiences(&args.admin_token_audience),
+        },
     };
+    let admin_tls = transport::certificates(&args)?;
     let listener = tokio::net::TcpListener::bind(args.admin_address)
         .await
         .with_context(|| format!("binding the admin API to {}", args.admin_address))?;
@@ -80,10 +83,13 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         metrics: metrics.clone(),
         clock: Arc::new(k8s_openapi::jiff::Timestamp::now),
     };
-    tracing::info!(address = %args.admin_address, "admin API listening");
-    let admin_server = axum::serve(listener, admin::router(state))
-        .with_graceful_shutdown(shutdown.clone().cancelled_owned());
-    let admin = tokio::spawn(async move { admin_server.await });
+    let admin = transport::spawn(
+        listener,
+        admin_tls,
+        admin::router(state),
+        args.admin_address,
+        shutdown.clone(),
+    );
     let elector = (!args.leader_election_disabled).then(|| {
         let identity = args
             .leader_election_identity
@@ -152,6 +158,7 @@ async fn serve_local(dir: &std::path::Path, args: &ServeArgs) -> anyhow::Result<
         status_lock: Arc::default(),
     };
     let shutdown = CancellationToken::new();
+    let admin_tls = transport::certificates(args)?;
     let admin = match (auth, listener) {
         (Some(auth), Some(listener)) => {
             let store = local::store::LocalStore::new(
@@ -165,10 +172,13 @@ async fn serve_local(dir: &std::path::Path, args: &ServeArgs) -> anyhow::Result<
                 metrics: Metrics::new(),
                 clock: Arc::new(k8s_openapi::jiff::Timestamp::now),
             };
-            tracing::info!(address = %args.admin_address, "admin API listening (token file)");
-            let server = axum::serve(listener, admin::router(state))
-                .with_graceful_shutdown(shutdown.clone().cancelled_owned());
-            Some(tokio::spawn(async move { server.await }))
+            Some(transport::spawn(
+                listener,
+                admin_tls,
+                admin::router(state),
+                args.admin_address,
+                shutdown.clone(),
+            ))
         }
         _ => {
             tracing::info!("no admin API: pass --admin-token-file to serve it in local mode");
@@ -196,13 +206,17 @@ async fn serve_local(dir: &std::path::Path, args: &ServeArgs) -> anyhow::Result<
 }
 
 fn check_admin_address(args: &ServeArgs) -> anyhow::Result<()> {
-    if !args.admin_address.ip().is_loopback() && !args.admin_allow_remote {
-        bail!(
-            "--admin-address {} is not a loopback address; pass --admin-allow-remote to expose the admin API (and put TLS in front of it)",
-            args.admin_address
-        );
+    Ok(transport::check_address(args)?)
+}
+
+/// `--admin-token-audience` as TokenReview audiences (none when empty).
+fn audiences(flag: &str) -> Vec<String> {
+    let flag = flag.trim();
+    if flag.is_empty() {
+        Vec::new()
+    } else {
+        vec![flag.to_owned()]
     }
-    Ok(())
 }
 
 fn read_token_file(path: &std::path::Path) -> anyhow::Result<Authenticator> {

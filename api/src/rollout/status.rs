@@ -9,6 +9,9 @@ use crate::condition::Condition;
 
 use super::FULL_WEIGHT;
 
+/// How many nonces of earlier admin intents `status.recentIntentNonces` keeps.
+pub const RECENT_INTENT_NONCES: usize = 16;
+
 /// The observed state of an `InferenceRollout`.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
@@ -59,6 +62,14 @@ pub struct InferenceRolloutStatus {
     /// The nonce of the last intent the controller acted on.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub observed_intent_nonce: Option<String>,
+
+    /// The nonces of the intents before the current one, newest first (at most
+    /// [`RECENT_INTENT_NONCES`]), written by the admin API with each new intent,
+    /// so a late retry of an older action (same `Idempotency-Key`) is answered
+    /// as a repeat instead of running again.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 16))]
+    pub recent_intent_nonces: Vec<String>,
 
     /// `Ready`, `RouteApplied`, `AnalysisPassing`, `Degraded`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]

@@ -102,6 +102,9 @@ pub struct Cli {
     /// Streams break after this many tokens.
     #[arg(long)]
     pub stream_die_after_tokens: Option<u32>,
+    /// Pads successful non-streamed JSON responses to at least this many bytes.
+    #[arg(long, default_value_t = 0)]
+    pub response_pad_bytes: usize,
     /// Multiplies every step (a fault; combines with `--time-scale`).
     #[arg(long, default_value_t = 1.0)]
     pub latency_multiplier: f64,
@@ -147,6 +150,7 @@ impl Cli {
             metrics_hang: self.metrics_hang,
             metrics_huge_bytes: self.metrics_huge_bytes,
             stream_die_after_tokens: self.stream_die_after_tokens,
+            response_pad_bytes: self.response_pad_bytes,
             latency_multiplier: self.latency_multiplier,
             prefill_multiplier: self.prefill_multiplier,
             decode_multiplier: self.decode_multiplier,

@@ -34,6 +34,9 @@ pub struct Faults {
     pub metrics_huge_bytes: usize,
     /// Streaming responses break the connection after this many tokens.
     pub stream_die_after_tokens: Option<u32>,
+    /// Successful non-streamed JSON responses are padded (a `"padding"` string field) to at
+    /// least this many bytes: a model server returning a huge body.
+    pub response_pad_bytes: usize,
     /// Multiplies every engine step (on top of `--time-scale`).
     pub latency_multiplier: f64,
     /// Multiplies the prefill part of steps (TTFT).
@@ -51,6 +54,7 @@ impl Default for Faults {
             metrics_hang: false,
             metrics_huge_bytes: 0,
             stream_die_after_tokens: None,
+            response_pad_bytes: 0,
             latency_multiplier: 1.0,
             prefill_multiplier: 1.0,
             decode_multiplier: 1.0,

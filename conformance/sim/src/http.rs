@@ -9,7 +9,11 @@ mod admin;
 mod error;
 mod infer;
 pub mod openai;
+mod pad;
+mod seen;
 mod stream;
+
+pub use seen::{SeenHeader, SeenHeaders};
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -106,6 +110,8 @@ pub(crate) struct Shared {
     pub draws: AtomicU64,
     pub seed: u64,
     pub created: u64,
+    /// The `x-` request headers that reached this replica ([`seen`]).
+    pub seen: seen::SeenLock,
 }
 
 impl Shared {
@@ -213,6 +219,7 @@ pub fn spawn_replica(
         draws: AtomicU64::new(0),
         seed: opts.seed ^ mix(addr.port().into()),
         created,
+        seen: seen::SeenLock::default(),
     });
     let app = router(shared);
     let name = opts.name.clone();
@@ -230,11 +237,22 @@ pub fn spawn_replica(
 }
 
 fn router(state: AppState) -> Router {
-    Router::new()
+    // The inference routes: their headers are recorded, and the padding fault applies.
+    let inference = Router::new()
         .route("/v1/chat/completions", post(infer::chat))
         .route("/v1/completions", post(infer::completions))
         .route("/v1/embeddings", post(infer::embeddings))
         .route("/v1/responses", post(infer::responses))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            pad::pad_response,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            seen::record,
+        ));
+    Router::new()
+        .merge(inference)
         .route("/v1/models", get(admin::models))
         .route("/health", get(admin::health))
         .route("/health/ready", get(admin::ready))
@@ -245,6 +263,7 @@ fn router(state: AppState) -> Router {
             "/admin/faults",
             get(admin::get_faults).post(admin::set_faults),
         )
+        .route("/admin/headers", get(seen::report).delete(seen::clear))
         .layer(axum::middleware::map_response_with_state(
             state.clone(),
             pod_header,

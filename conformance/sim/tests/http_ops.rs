@@ -362,3 +362,34 @@ async fn replicas_from_flags_have_their_own_names_and_engines() {
     assert_eq!(gen0.get("vllm:generation_tokens_total", &[]), Some(6.0));
     assert_eq!(gen1.get("vllm:generation_tokens_total", &[]), Some(3.0));
 }
+
+#[tokio::test]
+async fn admin_headers_report_what_reached_the_replica_and_padding_inflates_json_answers() {
+    let r = start(fast("sim-h-0")).await;
+    let c = client();
+    send(&c, r.addr, "DELETE", "/admin/headers", None).await;
+    let body = json!({"response_pad_bytes": 200_000});
+    assert_eq!(
+        send(&c, r.addr, "POST", "/admin/faults", Some(body))
+            .await
+            .status,
+        200
+    );
+    let answer = send(
+        &c,
+        r.addr,
+        "POST",
+        "/v1/chat/completions",
+        Some(chat("m", 1)),
+    )
+    .await;
+    assert_eq!(answer.status, 200);
+    assert!(answer.body.len() >= 200_000, "{}", answer.body.len());
+    assert!(answer.json()["choices"].is_array());
+
+    let seen = send(&c, r.addr, "GET", "/admin/headers", None).await.json();
+    // The test client sends no x- header of its own; nothing is invented.
+    assert_eq!(seen["headers"], json!({}), "{seen}");
+    let cleared = send(&c, r.addr, "DELETE", "/admin/headers", None).await;
+    assert_eq!(cleared.status, 200);
+}

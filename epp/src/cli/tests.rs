@@ -115,3 +115,79 @@ fn the_rewrite_session_header_is_lowercased_and_checked() {
     .to_string();
     assert!(err.contains("is not an HTTP header name"), "{err}");
 }
+
+#[test]
+fn h3_kubernetes_mode_trusts_no_client_headers_by_default() {
+    assert_eq!(
+        parse(&["--pool-name", "p"]).header_trust().unwrap(),
+        HeaderTrust::Never
+    );
+    // Standalone (local stack, a single trusted caller) keeps trusting them.
+    assert_eq!(
+        parse(&["--endpoints-file", "pool.yaml"])
+            .header_trust()
+            .unwrap(),
+        HeaderTrust::Always
+    );
+    assert_eq!(
+        parse(&[
+            "--pool-name",
+            "p",
+            "--flow-control-trusted-header",
+            "X-Switchyard-Trusted-Caller"
+        ])
+        .header_trust()
+        .unwrap(),
+        HeaderTrust::WhenMarked("x-switchyard-trusted-caller".into())
+    );
+}
+
+#[test]
+fn l15_never_and_always_are_selectable_and_contradictions_refused() {
+    let trust = |args: &[&str]| parse(args).header_trust();
+    assert_eq!(
+        trust(&["--endpoints-file", "f", "--trust-client-headers", "never"]).unwrap(),
+        HeaderTrust::Never
+    );
+    assert_eq!(
+        trust(&["--pool-name", "p", "--trust-client-headers=always"]).unwrap(),
+        HeaderTrust::Always
+    );
+    let err = trust(&[
+        "--pool-name",
+        "p",
+        "--trust-client-headers=never",
+        "--flow-control-trusted-header=x-marker",
+    ])
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("--trust-client-headers"), "{err}");
+}
+
+#[test]
+fn l15_the_marker_must_be_a_header_name_and_not_a_steering_header() {
+    let parse_err = |marker: &str| {
+        Args::try_parse_from([
+            "switchyard-epp",
+            "--pool-name",
+            "p",
+            "--flow-control-trusted-header",
+            marker,
+        ])
+        .unwrap_err()
+        .to_string()
+    };
+    for bad in [
+        "",
+        "x marker",
+        ":authority",
+        "x-gateway-inference-objective",
+    ] {
+        let err = parse_err(bad);
+        assert!(
+            err.contains("--flow-control-trusted-header"),
+            "{bad}: {err}"
+        );
+    }
+    assert!(parse_err("x-gateway-model-name-rewrite").contains("steering header"));
+}

@@ -38,8 +38,10 @@ pub const DEFAULT_REQUEST_TTL: Duration = Duration::from_secs(60);
 pub const DEFAULT_QUEUE_DEPTH_THRESHOLD: f64 = 5.0;
 /// The utilization detector's KV-cache threshold.
 pub const DEFAULT_KV_CACHE_UTIL_THRESHOLD: f64 = 0.8;
-/// Metrics older than this count as saturated.
-pub const DEFAULT_METRICS_STALENESS: Duration = Duration::from_millis(200);
+/// Metrics older than this count as saturated. Upstream uses 200 ms, under one scrape
+/// timeout (1 s): a single slow `/metrics` answer then made a busy server read as full.
+/// Twice the scrape timeout lets one slow scrape finish before its endpoint goes stale.
+pub const DEFAULT_METRICS_STALENESS: Duration = Duration::from_secs(2);
 /// The concurrency detector's per-endpoint request capacity.
 pub const DEFAULT_MAX_CONCURRENCY: u64 = 100;
 /// The concurrency detector's per-endpoint token capacity.

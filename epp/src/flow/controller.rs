@@ -18,11 +18,11 @@ use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
-use crate::datastore::Datastore;
 use crate::flow::config::FlowControlConfig;
 use crate::flow::metrics::FlowMetrics;
+pub use crate::flow::probe::{PoolProbe, SnapshotProbe};
 use crate::flow::queues::{FlowQueues, Queued, TicketId};
-use crate::flow::saturation::{Detector, Pending, PoolView, estimated_tokens};
+use crate::flow::saturation::{Pending, PoolView, STALE_FAIL_OPEN_GRACE, estimated_tokens};
 use crate::flow::{FlowRequest, Outcome, Rejection};
 
 /// Upstream's enqueue buffer: requests waiting to reach the actor.
@@ -33,45 +33,6 @@ pub const CAPACITY_POLL: Duration = Duration::from_millis(5);
 pub const MAINTENANCE_INTERVAL: Duration = Duration::from_secs(1);
 /// Commands handled per wake before a dispatch cycle runs.
 const BATCH: usize = 64;
-
-/// Where the actor learns how full the pool is.
-pub trait PoolProbe: Send + 'static {
-    /// The pool at `now`, counting `pending` unplaced admissions.
-    fn observe(&mut self, pending: Pending, now: Instant) -> PoolView;
-}
-
-impl<F> PoolProbe for F
-where
-    F: FnMut(Pending, Instant) -> PoolView + Send + 'static,
-{
-    fn observe(&mut self, pending: Pending, now: Instant) -> PoolView {
-        self(pending, now)
-    }
-}
-
-/// The production probe: the configured detector over the datastore's
-/// current snapshot (an `ArcSwap` load, no lock).
-#[derive(Debug)]
-pub struct SnapshotProbe {
-    datastore: Arc<Datastore>,
-    detector: Detector,
-}
-
-impl SnapshotProbe {
-    /// A probe reading `datastore` through `detector`.
-    pub fn new(datastore: Arc<Datastore>, detector: Detector) -> Self {
-        Self {
-            datastore,
-            detector,
-        }
-    }
-}
-
-impl PoolProbe for SnapshotProbe {
-    fn observe(&mut self, pending: Pending, now: Instant) -> PoolView {
-        self.detector.observe(&self.datastore.load(), pending, now)
-    }
-}
 
 /// Admissions released and not yet scheduled, shared with the detectors.
 #[derive(Debug, Default)]
@@ -209,6 +170,7 @@ impl FlowController {
             shared: Arc::default(),
             metrics: Arc::clone(&metrics),
             all_stale: false,
+            degraded: false,
             flows_published: false,
             finished: Vec::new(),
             shed: Vec::new(),
@@ -272,6 +234,8 @@ struct Actor<P> {
     shared: Arc<Shared>,
     metrics: Arc<FlowMetrics>,
     all_stale: bool,
+    /// Whether the last view was read from stale metrics (failing open).
+    degraded: bool,
     /// Whether the last per-flow publication was non-empty.
     flows_published: bool,
     finished: Vec<(Queued<Reply>, Outcome)>,
@@ -466,19 +430,29 @@ impl<P: PoolProbe> Actor<P> {
             .store(view.stale as u64, Ordering::Relaxed);
         self.metrics
             .set_queue(self.queues.len(), self.queues.bytes());
+        self.metrics
+            .degraded
+            .store(u64::from(view.degraded), Ordering::Relaxed);
         let all_stale = view.endpoints > 0 && view.stale == view.endpoints;
         if all_stale && !self.all_stale {
             tracing::warn!(
                 endpoints = view.endpoints,
                 queued = self.queues.len(),
-                "every endpoint's metrics are stale: flow control treats the pool as saturated and \
-                 dispatches nothing until scrapes recover (queued requests expire at their TTL); \
-                 check the metrics scrape path and --refresh-metrics-interval"
+                grace = ?STALE_FAIL_OPEN_GRACE,
+                "every endpoint's metrics are stale: flow control treats the pool as saturated \
+                 for the grace period, then dispatches on the last metrics (degraded); check the \
+                 metrics scrape path and --refresh-metrics-interval"
             );
         } else if !all_stale && self.all_stale {
-            tracing::info!("endpoint metrics are fresh again; flow control dispatches");
+            tracing::info!("endpoint metrics are fresh again; flow control dispatches normally");
+        }
+        if view.degraded && !self.degraded {
+            tracing::warn!(
+                "flow control fails open: dispatching on stale metrics until scrapes recover"
+            );
         }
         self.all_stale = all_stale;
+        self.degraded = view.degraded;
     }
 }
 

@@ -15,7 +15,9 @@
 //!
 //! The queue-duration histogram is kept per outcome only: adding
 //! `fairness_id` and `priority` would need a label map on the actor per
-//! request, and fairness ids are client-chosen (unbounded cardinality).
+//! request, and fairness ids are caller-chosen. The per-flow gauges show at
+//! most [`MAX_FLOW_SERIES`] fairness ids (the fullest flows; the rest sum
+//! into `other`), and ids are bounded by [`crate::trust::valid_fairness_id`].
 
 mod collect;
 
@@ -40,6 +42,12 @@ pub const QUEUE_DURATION_BUCKETS: [f64; 14] = [
 pub const DISPATCH_CYCLE_BUCKETS: [f64; 8] = [
     0.000_001, 0.000_005, 0.000_01, 0.000_05, 0.0001, 0.0005, 0.001, 0.01,
 ];
+
+/// Flows shown by fairness id on the per-flow gauges; the others are summed per priority.
+pub const MAX_FLOW_SERIES: usize = 64;
+
+/// The `fairness_id` label of the flows summed past [`MAX_FLOW_SERIES`].
+pub const OTHER_FLOWS_LABEL: &str = "other";
 
 /// A cumulative histogram of atomics.
 #[derive(Debug)]
@@ -119,6 +127,8 @@ pub struct FlowMetrics {
     pool_saturation: AtomicU64,
     /// Ready endpoints with stale metrics at the last observation.
     pub stale_endpoints: AtomicU64,
+    /// 1 while flow control dispatches on stale metrics (failing open), else 0.
+    pub degraded: AtomicU64,
 }
 
 impl Default for FlowMetrics {
@@ -132,6 +142,7 @@ impl Default for FlowMetrics {
             dispatch_cycle: Histogram::new(&DISPATCH_CYCLE_BUCKETS),
             pool_saturation: AtomicU64::new(0),
             stale_endpoints: AtomicU64::new(0),
+            degraded: AtomicU64::new(0),
         }
     }
 }
@@ -170,7 +181,31 @@ impl FlowMetrics {
         self.queue_bytes.store(bytes, Ordering::Relaxed);
     }
 
-    pub(crate) fn publish_flows(&self, flows: Vec<FlowStat>) {
+    /// Publishes the per-flow figures, bounded: the [`MAX_FLOW_SERIES`] flows with the most
+    /// queued requests keep their fairness id, the rest are summed per priority under
+    /// [`OTHER_FLOWS_LABEL`], so queued flows cannot grow the `/metrics` page without bound.
+    pub(crate) fn publish_flows(&self, mut flows: Vec<FlowStat>) {
+        if flows.len() > MAX_FLOW_SERIES {
+            flows.sort_by(|a, b| {
+                b.requests
+                    .cmp(&a.requests)
+                    .then_with(|| b.priority.cmp(&a.priority))
+            });
+            let mut others: Vec<FlowStat> = Vec::new();
+            for flow in flows.drain(MAX_FLOW_SERIES..) {
+                match others.iter_mut().find(|o| o.priority == flow.priority) {
+                    Some(other) => {
+                        other.requests += flow.requests;
+                        other.bytes += flow.bytes;
+                    }
+                    None => others.push(FlowStat {
+                        fairness_id: OTHER_FLOWS_LABEL.into(),
+                        ..flow
+                    }),
+                }
+            }
+            flows.append(&mut others);
+        }
         self.flows.store(Arc::new(flows));
     }
 }

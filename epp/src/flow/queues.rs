@@ -20,15 +20,21 @@
 //! later as upstream does: a flow holds nothing but its queue, and a band's
 //! settings come from the config, so nothing is lost and memory follows load.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::flow::config::{BandConfig, Fairness, FlowControlConfig, Ordering};
 use crate::flow::usage::ActiveLevels;
 use crate::flow::{CapacityLimit, FlowRequest, Outcome, Rejection};
+use switchyard_api::protocol::DEFAULT_FAIRNESS_ID;
 
 mod removal;
+
+/// Distinct flows (fairness ids) one band holds at once. A request with a new fairness id
+/// beyond it joins the default flow: nothing is refused, and the band's memory and the
+/// per-pop scans (global-strict fairness) stay bounded whatever ids callers send.
+pub const MAX_FLOWS_PER_BAND: usize = 1024;
 
 /// Identifies one queued request; chosen by the caller, unique while queued.
 pub type TicketId = u64;
@@ -104,14 +110,19 @@ struct Entry<T> {
 struct Flow<T> {
     entries: BTreeMap<OrderKey, Entry<T>>,
     bytes: u64,
+    /// This flow's key in [`Band::turns`].
+    turn: u64,
 }
 
 #[derive(Debug)]
 struct Band<T> {
     config: BandConfig,
     flows: HashMap<Arc<str>, Flow<T>>,
-    /// Round-robin turn order of the non-empty flows (front serves next).
-    turns: VecDeque<Arc<str>>,
+    /// Round-robin turn order of the non-empty flows, by turn number (first serves next).
+    /// Indexed so a flow leaves in O(log flows), not a scan comparing ids.
+    turns: BTreeMap<u64, Arc<str>>,
+    /// The next turn number handed out.
+    next_turn: u64,
     requests: u64,
     bytes: u64,
 }
@@ -256,7 +267,8 @@ impl<T> FlowQueues<T> {
         let band = self.bands.entry(priority).or_insert_with(|| Band {
             config: self.config.band(priority).clone(),
             flows: HashMap::new(),
-            turns: VecDeque::new(),
+            turns: BTreeMap::new(),
+            next_turn: 0,
             requests: 0,
             bytes: 0,
         });
@@ -273,21 +285,36 @@ impl<T> FlowQueues<T> {
                 seq: self.seq,
             },
         };
-        let flow_id = match band.flows.get_key_value(request.fairness_id.as_str()) {
+        // Past the per-band flow cap a new id joins the default flow.
+        let id_wanted = if band.flows.len() >= MAX_FLOWS_PER_BAND
+            && !band.flows.contains_key(request.fairness_id.as_str())
+        {
+            DEFAULT_FAIRNESS_ID
+        } else {
+            request.fairness_id.as_str()
+        };
+        let flow_id = match band.flows.get_key_value(id_wanted) {
             Some((existing, _)) => Arc::clone(existing),
             None => {
-                let fresh: Arc<str> = request.fairness_id.as_str().into();
-                band.turns.push_back(Arc::clone(&fresh));
+                let fresh: Arc<str> = id_wanted.into();
+                let turn = band.next_turn;
+                band.next_turn += 1;
+                band.turns.insert(turn, Arc::clone(&fresh));
+                band.flows.insert(
+                    Arc::clone(&fresh),
+                    Flow {
+                        entries: BTreeMap::new(),
+                        bytes: 0,
+                        turn,
+                    },
+                );
                 fresh
             }
         };
-        let flow = band
-            .flows
-            .entry(Arc::clone(&flow_id))
-            .or_insert_with(|| Flow {
-                entries: BTreeMap::new(),
-                bytes: 0,
-            });
+        let Some(flow) = band.flows.get_mut(&flow_id) else {
+            // Inserted just above when it was missing.
+            return Err((refuse(Outcome::RejectedOther), payload));
+        };
         flow.entries.insert(
             key,
             Entry {
@@ -367,7 +394,7 @@ impl<T> FlowQueues<T> {
                 .filter_map(|(id, flow)| flow.entries.first_key_value().map(|(k, _)| (k, id)))
                 .min_by_key(|(key, _)| **key)
                 .map(|(_, id)| Arc::clone(id))?,
-            Fairness::RoundRobin => Arc::clone(band.turns.front()?),
+            Fairness::RoundRobin => Arc::clone(band.turns.first_key_value()?.1),
         };
         let key = *band.flows.get(&flow_id)?.entries.first_key_value()?.0;
         let taken = self.remove_at(&Location {
@@ -377,10 +404,13 @@ impl<T> FlowQueues<T> {
         });
         // The flow that was served goes to the back of the turn order.
         if let Some(band) = self.bands.get_mut(&priority)
-            && band.turns.front() == Some(&flow_id)
-            && band.flows.contains_key(&flow_id)
+            && let Some(flow) = band.flows.get_mut(&flow_id)
+            && band.turns.first_key_value().map(|(_, id)| id) == Some(&flow_id)
         {
-            band.turns.rotate_left(1);
+            band.turns.remove(&flow.turn);
+            flow.turn = band.next_turn;
+            band.next_turn += 1;
+            band.turns.insert(flow.turn, flow_id);
         }
         taken
     }

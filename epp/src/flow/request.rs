@@ -2,8 +2,10 @@
 //!
 //! Priority (through the objective name), fairness id and TTL let a caller
 //! jump the queue or claim another tenant's share, so they are honoured only
-//! from a trusted caller ([`HeaderTrust`]) and are always removed before the
-//! request goes upstream ([`FlowHeaders::STRIPPED`]).
+//! from a trusted caller ([`HeaderTrust`], the one rule of [`crate::trust`]),
+//! the fairness id only when it fits [`crate::trust::valid_fairness_id`], and
+//! they are always removed before the request goes upstream
+//! ([`crate::trust::STRIPPED_HEADERS`]).
 
 use std::time::Duration;
 
@@ -12,6 +14,8 @@ use switchyard_api::protocol::{
 };
 
 use crate::flow::config::parse_go_duration;
+pub use crate::trust::HeaderTrust;
+use crate::trust::{Refused, count_refused, valid_fairness_id};
 
 /// llm-d's name for the fairness-id header.
 pub const LLM_D_FAIRNESS_ID_HEADER: &str = "x-llm-d-inference-fairness-id";
@@ -19,19 +23,6 @@ pub const LLM_D_FAIRNESS_ID_HEADER: &str = "x-llm-d-inference-fairness-id";
 pub const LLM_D_OBJECTIVE_HEADER: &str = "x-llm-d-inference-objective";
 /// llm-d's per-request queue TTL header (a Go duration such as `1500ms`).
 pub const LLM_D_TTL_HEADER: &str = "x-llm-d-inference-ttl";
-
-/// When the flow headers are believed.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub enum HeaderTrust {
-    /// Always (standalone mode, or a gateway that strips client copies).
-    #[default]
-    Always,
-    /// Never: every request is priority 0 in the default flow.
-    Never,
-    /// Only when this header (set by the gateway, which must strip any
-    /// client-sent copy) is present; the marker itself is removed too.
-    WhenMarked(String),
-}
 
 /// The flow headers of one request, after the trust decision.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -59,7 +50,9 @@ impl<'h> FlowHeaders<'h> {
 
     /// Reads the flow headers from lowercase `(name, value)` pairs. The GIE
     /// names win over llm-d's when both are sent; empty or non-UTF-8 values
-    /// count as absent, and an invalid TTL is ignored.
+    /// count as absent, an invalid TTL is ignored, and a fairness id that is
+    /// too long or holds other characters than [`crate::trust::is_fairness_id_byte`]
+    /// means the default flow (counted, as are flow headers an untrusted caller sent).
     pub fn read(headers: &'h [(&'h str, &'h [u8])], trust: &HeaderTrust) -> Self {
         let get = |name: &str| {
             headers
@@ -69,14 +62,11 @@ impl<'h> FlowHeaders<'h> {
                 .map(str::trim)
                 .filter(|v| !v.is_empty())
         };
-        let trusted = match trust {
-            HeaderTrust::Always => true,
-            HeaderTrust::Never => false,
-            HeaderTrust::WhenMarked(marker) => {
-                headers.iter().any(|(k, _)| k.eq_ignore_ascii_case(marker))
-            }
-        };
+        let trusted = trust.trusts(headers);
         if !trusted {
+            if Self::STRIPPED.iter().any(|name| get(name).is_some()) {
+                count_refused(Refused::Untrusted);
+            }
             return Self {
                 fairness_id: DEFAULT_FAIRNESS_ID,
                 objective: None,
@@ -84,25 +74,22 @@ impl<'h> FlowHeaders<'h> {
                 trusted,
             };
         }
+        let fairness_id =
+            match get(INFERENCE_FAIRNESS_ID_HEADER).or_else(|| get(LLM_D_FAIRNESS_ID_HEADER)) {
+                Some(id) if valid_fairness_id(id) => id,
+                Some(_) => {
+                    count_refused(Refused::FairnessId);
+                    DEFAULT_FAIRNESS_ID
+                }
+                None => DEFAULT_FAIRNESS_ID,
+            };
         Self {
-            fairness_id: get(INFERENCE_FAIRNESS_ID_HEADER)
-                .or_else(|| get(LLM_D_FAIRNESS_ID_HEADER))
-                .unwrap_or(DEFAULT_FAIRNESS_ID),
+            fairness_id,
             objective: get(INFERENCE_OBJECTIVE_HEADER).or_else(|| get(LLM_D_OBJECTIVE_HEADER)),
             ttl: get(LLM_D_TTL_HEADER)
                 .and_then(parse_go_duration)
                 .filter(|d| !d.is_zero()),
             trusted,
-        }
-    }
-}
-
-impl HeaderTrust {
-    /// The marker header, which must also be stripped before forwarding.
-    pub fn marker(&self) -> Option<&str> {
-        match self {
-            Self::WhenMarked(marker) => Some(marker),
-            _ => None,
         }
     }
 }

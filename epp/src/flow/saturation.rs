@@ -13,12 +13,15 @@
 //!   endpoints, since the scheduler will place them somewhere.
 //!
 //! **Stale metrics.** As upstream, an endpoint whose metrics are older than
-//! `metricsStalenessThreshold` (or never scraped) scores 1.0: unknown is not
-//! idle. If every endpoint goes stale the pool reads as saturated and nothing
-//! dispatches until the scrapes recover or requests reach their TTL. That
-//! protects servers from a blind flood, but it must not be silent, so
-//! [`PoolView::stale`] feeds the `flow_control_stale_endpoints` gauge and
-//! the controller logs a warning when all endpoints turn stale.
+//! `metricsStalenessThreshold` (default 2 s, twice the scrape timeout, so one
+//! slow scrape is not "stale") or never scraped scores 1.0: unknown is not
+//! idle. If every endpoint stays stale for [`STALE_FAIL_OPEN_GRACE`], flow
+//! control fails *open* rather than halting: [`SnapshotProbe`](crate::flow::SnapshotProbe)
+//! then reads the pool with [`Detector::observe_degraded`] — each endpoint's
+//! last metrics plus the requests this EPP has in flight there — and marks
+//! the view [`PoolView::degraded`]. Either way it is not silent:
+//! [`PoolView::stale`] feeds the `flow_control_stale_endpoints` gauge and the
+//! controller logs when all endpoints turn stale and when it fails open.
 
 use std::time::{Duration, Instant};
 
@@ -29,6 +32,11 @@ use crate::flow::config::{
 };
 use crate::flow::queues::PoolState;
 use crate::prefix::CHARS_PER_TOKEN;
+
+/// How long every endpoint may be stale before flow control stops treating the pool as
+/// saturated and dispatches on the last metrics it has (degraded), instead of letting every
+/// queued request run into its TTL.
+pub const STALE_FAIL_OPEN_GRACE: Duration = Duration::from_secs(5);
 
 /// Admissions released by flow control whose requests are not yet
 /// scheduled onto an endpoint.
@@ -49,6 +57,8 @@ pub struct PoolView {
     pub endpoints: usize,
     /// Ready endpoints whose metrics are stale or missing (utilization only).
     pub stale: usize,
+    /// Read from stale metrics after [`STALE_FAIL_OPEN_GRACE`] (failing open).
+    pub degraded: bool,
 }
 
 impl PoolView {
@@ -116,6 +126,28 @@ impl Detector {
     /// Saturation of `snapshot` at `now` with `pending` unplaced admissions.
     /// An empty pool is saturated (1.0) with no endpoints.
     pub fn observe(&self, snapshot: &PoolSnapshot, pending: Pending, now: Instant) -> PoolView {
+        self.observe_with(snapshot, pending, now, false)
+    }
+
+    /// As [`observe`](Self::observe), but reading stale endpoints from their last metrics
+    /// (zero when never scraped) plus what this EPP has in flight there, instead of as full:
+    /// flow control's fail-open reading once every endpoint has been stale too long.
+    pub fn observe_degraded(
+        &self,
+        snapshot: &PoolSnapshot,
+        pending: Pending,
+        now: Instant,
+    ) -> PoolView {
+        self.observe_with(snapshot, pending, now, true)
+    }
+
+    fn observe_with(
+        &self,
+        snapshot: &PoolSnapshot,
+        pending: Pending,
+        now: Instant,
+        degraded: bool,
+    ) -> PoolView {
         let ready = snapshot.endpoints.iter().filter(|e| e.ready);
         let endpoints = ready.clone().count();
         if endpoints == 0 {
@@ -123,6 +155,7 @@ impl Detector {
                 saturation: 1.0,
                 endpoints: 0,
                 stale: 0,
+                degraded: false,
             };
         }
         let n = endpoints as f64;
@@ -144,7 +177,11 @@ impl Detector {
                             f64::from(e.metrics.waiting_queue) + f64::from(e.load.unseen());
                         thresholds.endpoint_load(e, queued, now).unwrap_or_else(|| {
                             stale += 1;
-                            1.0
+                            if degraded {
+                                (queued / queue_depth).max(e.metrics.kv_cache_usage / kv_cache)
+                            } else {
+                                1.0
+                            }
                         })
                     })
                     .sum();
@@ -153,6 +190,7 @@ impl Detector {
                     saturation: sum / n + spread,
                     endpoints,
                     stale,
+                    degraded: degraded && stale > 0,
                 }
             }
             DetectorConfig::Concurrency {
@@ -171,6 +209,7 @@ impl Detector {
                     saturation: load as f64 / (capacity as f64 * n),
                     endpoints,
                     stale: 0,
+                    degraded: false,
                 }
             }
         }

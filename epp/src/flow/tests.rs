@@ -3,6 +3,7 @@
 //! core.
 
 mod actor;
+mod bounds;
 mod config;
 mod core;
 mod headers;

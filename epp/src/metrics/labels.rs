@@ -1,6 +1,7 @@
 //! Per-model metric handles, resolved once per `(model, target, priority)` and cached in an
 //! arc-swap map keyed by a hash of the labels, so recording takes no lock and allocates
-//! nothing once a model has been seen.
+//! nothing once a model has been seen. Names pass the [`LabelPolicy`] first, so only short,
+//! plain names the pool knows (or a few others) become label values.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -14,9 +15,14 @@ use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 use switchyard_api::protocol::epp_metrics as names;
 
+use crate::metrics::policy::LabelPolicy;
+
 /// Distinct `(model, target, priority)` combinations tracked; later ones are reported with
-/// the model labels `other` (llm-d caps its model labels at 1,000 values the same way).
-pub const MAX_MODEL_LABELS: usize = 1000;
+/// the model labels `other`, as llm-d does. llm-d allows 1,000, but one combination puts
+/// about 145 series on the page (17 KB with short names, 51 KB at the 128-byte label cap),
+/// so 1,000 would pass the rollout controller's 8 MiB read cap ([`super::MAX_PAGE_BYTES`]);
+/// 128 stays under it even at the longest names.
+pub const MAX_MODEL_LABELS: usize = 128;
 
 /// The label value used once [`MAX_MODEL_LABELS`] is reached.
 pub const OVERFLOW_LABEL: &str = "other";
@@ -150,6 +156,8 @@ pub struct ModelFamilies {
     tpot: Family<PairLabels, Histogram>,
     responses: Family<ResponseLabels, Counter>,
     cache: ArcSwap<HashMap<u64, Vec<Arc<Entry>>>>,
+    /// Which model names become label values.
+    policy: LabelPolicy,
 }
 
 fn duration_histogram() -> Histogram {
@@ -279,7 +287,13 @@ impl ModelFamilies {
             tpot,
             responses,
             cache: ArcSwap::default(),
+            policy: LabelPolicy::default(),
         }
+    }
+
+    /// Model names the pool knows (in `datastore`'s snapshot) get their own label values.
+    pub fn learn_models_from(&mut self, datastore: std::sync::Arc<crate::datastore::Datastore>) {
+        self.policy.learn_models_from(datastore);
     }
 
     /// The handles for `labels`, created on first use.
@@ -289,6 +303,8 @@ impl ModelFamilies {
             target_model_name,
             priority,
         } = labels;
+        let model_name = self.policy.label(model_name);
+        let target_model_name = self.policy.label(target_model_name);
         let k = key(model_name, target_model_name, priority);
         if let Some(found) = self.find(k, model_name, target_model_name, priority) {
             return found;

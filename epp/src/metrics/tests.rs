@@ -64,7 +64,16 @@ fn upstream_names_and_labels() {
 
 #[test]
 fn handles_are_cached_and_model_labels_are_capped() {
-    let metrics = Metrics::new();
+    let names: Vec<String> = (0..labels::MAX_MODEL_LABELS + 5)
+        .map(|i| format!("model-{i}"))
+        .collect();
+    // Names the pool knows (objectives), so only the combination cap applies.
+    let mut known = PoolSnapshot::default();
+    for name in &names {
+        known.objectives.insert(name.clone(), 0);
+    }
+    let mut metrics = Metrics::new();
+    metrics.learn_models_from(Arc::new(Datastore::new(known)));
     let labels = |m: &'static str| ModelLabels {
         model_name: m,
         target_model_name: m,
@@ -73,9 +82,6 @@ fn handles_are_cached_and_model_labels_are_capped() {
     let first = metrics.model(labels("m"));
     let again = metrics.model(labels("m"));
     assert!(Arc::ptr_eq(&first, &again));
-    let names: Vec<String> = (0..labels::MAX_MODEL_LABELS + 5)
-        .map(|i| format!("model-{i}"))
-        .collect();
     for name in &names {
         metrics
             .model(ModelLabels {
@@ -96,4 +102,164 @@ fn handles_are_cached_and_model_labels_are_capped() {
         text.contains("inference_objective_request_total{model_name=\"other\",target_model_name=\"other\",priority=\"0\"} 6"),
         "{text}"
     );
+}
+
+/// A datastore whose pool knows the models `llama` and `llama-v2` (a rewrite).
+fn catalog() -> Arc<Datastore> {
+    use switchyard_api::rewrite::{Match, ModelMatch};
+    use switchyard_api::{
+        InferenceModelRewriteRule, InferenceModelRewriteSpec, PoolObjectReference, TargetModel,
+    };
+    let snapshot = PoolSnapshot {
+        pool_name: "pool-a".into(),
+        rewrites: vec![Arc::new(InferenceModelRewriteSpec {
+            pool_ref: PoolObjectReference {
+                group: "inference.networking.k8s.io".into(),
+                kind: "InferencePool".into(),
+                name: "pool-a".into(),
+            },
+            rules: vec![InferenceModelRewriteRule {
+                matches: vec![Match {
+                    model: ModelMatch::exact("llama"),
+                }],
+                targets: vec![TargetModel {
+                    model_rewrite: "llama-v2".into(),
+                    weight: None,
+                }],
+            }],
+        })],
+        ..PoolSnapshot::default()
+    };
+    Arc::new(Datastore::new(snapshot))
+}
+
+#[test]
+fn c1_a_thousand_hostile_model_names_keep_the_page_under_a_mebibyte() {
+    let mut metrics = Metrics::new();
+    metrics.learn_models_from(catalog());
+    let legit = metrics.model(ModelLabels {
+        model_name: "llama",
+        target_model_name: "llama-v2",
+        priority: 0,
+    });
+    for i in 0..1000 {
+        // 4 KiB each, distinct, as model and as forced target.
+        let hostile = format!("{i:04}{}", "x".repeat(4092));
+        let handles = metrics.model(ModelLabels {
+            model_name: &hostile,
+            target_model_name: &hostile,
+            priority: 0,
+        });
+        handles.requests.inc();
+        handles.duration.observe(0.1);
+        handles.ttft.observe(0.1);
+        // Short, plain, unknown names: a few keep their own label, then `other`.
+        let short = format!("m{i}");
+        metrics
+            .model(ModelLabels {
+                model_name: &short,
+                target_model_name: &short,
+                priority: 0,
+            })
+            .requests
+            .inc();
+    }
+    legit.requests.inc();
+    let text = metrics.encode().unwrap();
+    assert!(text.len() < 1 << 20, "the page is {} bytes", text.len());
+    assert!(
+        !text.contains("xxxx"),
+        "a long hostile value became a label"
+    );
+    assert!(
+        text.contains("inference_objective_request_total{model_name=\"llama\",target_model_name=\"llama-v2\",priority=\"0\"} 1"),
+        "a model the pool knows keeps its own series"
+    );
+    assert!(
+        text.contains("inference_objective_request_total{model_name=\"other\",target_model_name=\"other\",priority=\"0\"} "),
+        "{text}"
+    );
+    let unknown = (0..1000)
+        .filter(|i| text.contains(&format!("model_name=\"m{i}\"")))
+        .count();
+    assert_eq!(unknown, policy::MAX_UNKNOWN_MODEL_LABELS);
+}
+
+#[test]
+fn c1_label_values_are_bounded_in_length_and_charset() {
+    let mut metrics = Metrics::new();
+    metrics.learn_models_from(catalog());
+    let longest = "a".repeat(policy::MAX_LABEL_BYTES);
+    let too_long = "b".repeat(policy::MAX_LABEL_BYTES + 1);
+    for (name, label) in [
+        (longest.as_str(), longest.as_str()),
+        (too_long.as_str(), "other"),
+        ("quote\"d", "other"),
+        ("new\nline", "other"),
+        ("ünï", "other"),
+        ("", ""),
+    ] {
+        metrics
+            .model(ModelLabels {
+                model_name: name,
+                target_model_name: "llama-v2",
+                priority: 0,
+            })
+            .requests
+            .inc();
+        let text = metrics.encode().unwrap();
+        assert!(
+            text.contains(&format!(
+                "inference_objective_request_total{{model_name=\"{label}\",target_model_name=\"llama-v2\""
+            )),
+            "{name:?} → {label:?}\n{text}"
+        );
+    }
+}
+
+#[test]
+fn c1_the_render_fails_rather_than_grow_past_its_budget() {
+    let metrics = Metrics::new();
+    let full = metrics.encode().unwrap();
+    assert!(full.len() < MAX_PAGE_BYTES);
+    assert!(metrics.encode_within(full.len()).is_ok());
+    assert!(metrics.encode_within(full.len() - 1).is_err());
+}
+
+#[test]
+fn l8_concurrent_scrapes_never_see_the_per_pod_series_half_rebuilt() {
+    let metrics = Arc::new(Metrics::new());
+    let mut snapshot = PoolSnapshot {
+        pool_name: "pool-a".into(),
+        ..PoolSnapshot::default()
+    };
+    for i in 0..50u8 {
+        let mut endpoint = Endpoint::new(
+            &format!("pod-{i}"),
+            &format!("pod-{i}"),
+            SocketAddr::from(([10, 0, 0, i], 8000)),
+        );
+        endpoint.metrics.waiting_queue = 1;
+        snapshot.endpoints.push(endpoint);
+    }
+    let snapshot = Arc::new(snapshot);
+    let scrapers: Vec<_> = (0..4)
+        .map(|_| {
+            let (metrics, snapshot) = (Arc::clone(&metrics), Arc::clone(&snapshot));
+            std::thread::spawn(move || {
+                for _ in 0..200 {
+                    metrics.observe_pool(&snapshot);
+                    let text = metrics.encode().unwrap();
+                    let series = text
+                        .lines()
+                        .filter(|l| l.starts_with("inference_pool_per_pod_queue_size{"))
+                        .count();
+                    assert_eq!(series, 50, "a scrape lost per-pod series");
+                }
+            })
+        })
+        .collect();
+    for scraper in scrapers {
+        scraper.join().unwrap();
+    }
 }

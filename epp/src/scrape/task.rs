@@ -89,7 +89,6 @@ pub async fn scrape_loop(
     let mut failing = false;
     loop {
         ticks.tick().await;
-        let scraped_at = std::time::Instant::now();
         let dispatch_mark = target.load.mark_scrape_start();
         let outcome =
             tokio::time::timeout(config.timeout, scrape_once(&client, &uri, &target, &config))
@@ -101,6 +100,8 @@ pub async fn scrape_loop(
                         format!("no complete answer within {:?}", config.timeout),
                     ))
                 });
+        // Stamped at completion: a slow answer is as fresh as when it arrived (M1).
+        let scraped_at = std::time::Instant::now();
         config.metrics.record(&outcome);
         match outcome {
             Ok(metrics) => {

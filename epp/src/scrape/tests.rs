@@ -418,3 +418,47 @@ fn configs_that_would_never_scrape_are_refused() {
         assert_eq!(err.kind(), "config", "{err}");
     }
 }
+
+/// Like [`good`], but each answer takes 300 ms.
+async fn slow(mut conn: Conn) {
+    while conn.next_request().await {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let page = vllm_page(1);
+        let reply = format!(
+            "HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: {}\r\n\r\n{page}",
+            page.len()
+        );
+        if conn.stream.write_all(reply.as_bytes()).await.is_err() {
+            return;
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn m1_metrics_are_stamped_when_the_answer_arrives_not_when_asked() {
+    let (port, arrivals) = server(slow).await;
+    let (datastore, _states, _metrics, stop, owner, _synced) = start(one_pod(&[port]));
+    let scraped_at = tokio::time::timeout(Duration::from_secs(5), async {
+        loop {
+            if let Some(at) = datastore
+                .load()
+                .endpoints
+                .first()
+                .and_then(|e| e.scraped_at)
+            {
+                return at;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await
+    .expect("a scrape was published");
+    let asked = arrivals.lock().unwrap()[0];
+    assert!(
+        scraped_at >= asked + Duration::from_millis(300),
+        "stamped {:?} after the request; the answer took 300 ms",
+        scraped_at.saturating_duration_since(asked)
+    );
+    stop.send(()).unwrap();
+    let _ = tokio::time::timeout(Duration::from_secs(5), owner).await;
+}

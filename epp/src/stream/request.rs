@@ -36,7 +36,12 @@ impl RequestStream {
             .or_else(|| get("x-forwarded-path"))
             .unwrap_or_else(|| "/v1/completions".into());
         let flow = FlowHeaders::read(headers, env.header_trust);
-        self.objective = flow.objective.map(str::to_owned);
+        // Only an objective the pool defines is kept: an unknown name has no priority and
+        // would only be a client-chosen string to carry around.
+        self.objective = flow
+            .objective
+            .filter(|name| env.snapshot.objectives.contains_key(*name))
+            .map(str::to_owned);
         // The trusted objective only: an untrusted caller's header names no priority.
         self.priority = env.snapshot.priority(self.objective.as_deref());
         self.labels.priority = self.priority;
@@ -44,7 +49,9 @@ impl RequestStream {
             flow.fairness_id.clone_into(&mut self.fairness_id);
             self.flow_ttl = flow.ttl;
         }
-        self.forced_model = get(MODEL_NAME_REWRITE_HEADER).filter(|m| !m.is_empty());
+        // Under the same trust as the flow headers, and only to a model the pool knows.
+        self.forced_model =
+            crate::trust::forced_model(headers, flow.trusted, env.snapshot).map(str::to_owned);
         self.rewrite_session = env
             .rewrite_session_header
             .and_then(get)

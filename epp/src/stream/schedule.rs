@@ -164,14 +164,15 @@ impl RequestStream {
         }
         HeadersReply {
             set_headers,
-            // Clients must not steer the data plane with these, nor the
-            // model server see the flow headers or the trust marker.
+            // Clients must not steer the data plane with these, nor the model server see
+            // the steering headers (flow, forced rewrite) or the trust marker, trusted or
+            // not (crate::trust). The destination header itself is overwritten above.
             remove_headers: [
                 DESTINATION_ENDPOINT_SUBSET_KEY,
                 DESTINATION_ENDPOINT_SERVED_KEY,
             ]
             .into_iter()
-            .chain(FlowHeaders::STRIPPED)
+            .chain(crate::trust::STRIPPED_HEADERS)
             .chain(env.header_trust.marker())
             .map(str::to_owned)
             .collect(),

@@ -1,9 +1,16 @@
 //! Who may call the admin API: a bearer token checked by the apiserver
-//! (TokenReview, then SubjectAccessReview on `inferencerollouts/status`), or
-//! in local mode a token file.
+//! (TokenReview for the admin API's own audience, then SubjectAccessReview on
+//! `inferencerollouts/status` with everything the TokenReview said about the
+//! user: name, uid, groups and extra), or in local mode a token file.
+//!
+//! The audience matters: a token minted for the apiserver (or any other
+//! service) would otherwise be accepted here, and a token minted for us could
+//! be replayed elsewhere. `extra` and `uid` matter to authorizers that scope
+//! a token (OpenShift scopes, credential ids): without them the review would
+//! judge the unscoped user.
 
 use http::HeaderMap;
-use k8s_openapi::api::authentication::v1::{TokenReview, TokenReviewSpec};
+use k8s_openapi::api::authentication::v1::{TokenReview, TokenReviewSpec, UserInfo};
 use k8s_openapi::api::authorization::v1::{
     ResourceAttributes, SubjectAccessReview, SubjectAccessReviewSpec,
 };
@@ -17,7 +24,11 @@ use super::AdminError;
 #[derive(Debug)]
 pub enum Authenticator {
     /// TokenReview and SubjectAccessReview through the apiserver.
-    Kubernetes,
+    Kubernetes {
+        /// The audiences a token must be bound to (`--admin-token-audience`);
+        /// empty: the apiserver's own, so any token it accepts.
+        audiences: Vec<String>,
+    },
     /// Tokens from a file (local mode); every listed user may do everything.
     TokenFile(TokenFile),
 }
@@ -118,12 +129,12 @@ impl Authenticator {
         access: Access<'_>,
     ) -> Result<String, AdminError> {
         let token = bearer(headers)?;
-        let Some(client) = client.filter(|_| matches!(self, Self::Kubernetes)) else {
+        let (Self::Kubernetes { audiences }, Some(client)) = (self, client) else {
             return self.user_from_file(token);
         };
-        let (user, groups) = token_review(client, token).await?;
-        subject_access_review(client, &user, groups, access).await?;
-        Ok(user)
+        let user = token_review(client, token, audiences).await?;
+        let name = subject_access_review(client, user, access).await?;
+        Ok(name)
     }
 
     fn user_from_file(&self, token: &str) -> Result<String, AdminError> {
@@ -131,18 +142,23 @@ impl Authenticator {
             Self::TokenFile(file) => file.user(token).map(str::to_owned).ok_or_else(|| {
                 AdminError::Unauthenticated("the token is not in the token file".into())
             }),
-            Self::Kubernetes => Err(AdminError::Unauthenticated(
+            Self::Kubernetes { .. } => Err(AdminError::Unauthenticated(
                 "this admin API runs without Kubernetes, so it cannot review tokens; start it with --admin-token-file".into(),
             )),
         }
     }
 }
 
-async fn token_review(client: &Client, token: &str) -> Result<(String, Vec<String>), AdminError> {
+/// The user a token belongs to, as the apiserver saw it, for `audiences`.
+pub(super) async fn token_review(
+    client: &Client,
+    token: &str,
+    audiences: &[String],
+) -> Result<UserInfo, AdminError> {
     let review = TokenReview {
         spec: TokenReviewSpec {
             token: Some(token.to_owned()),
-            audiences: None,
+            audiences: (!audiences.is_empty()).then(|| audiences.to_vec()),
         },
         ..TokenReview::default()
     };
@@ -152,9 +168,20 @@ async fn token_review(client: &Client, token: &str) -> Result<(String, Vec<Strin
         .await
         .map_err(|err| AdminError::from_kube("TokenReview", err))?;
     let status = answer.status.unwrap_or_default();
-    let user = status.user.unwrap_or_default();
-    match (status.authenticated, user.username) {
-        (Some(true), Some(name)) => Ok((name, user.groups.unwrap_or_default())),
+    // The apiserver answers with the audiences the token is valid for among
+    // those asked; an authenticator that ignored the request would answer
+    // none, and must not let a token for someone else through.
+    let audience_ok = audiences.is_empty()
+        || status
+            .audiences
+            .as_ref()
+            .is_some_and(|got| got.iter().any(|a| audiences.contains(a)));
+    match (status.authenticated, status.user) {
+        (Some(true), Some(user)) if user.username.is_some() && audience_ok => Ok(user),
+        (Some(true), Some(_)) if !audience_ok => Err(AdminError::Unauthenticated(format!(
+            "the token is not bound to the admin API's audience {audiences:?}; create one with `kubectl create token <serviceaccount> --audience {}`",
+            audiences.first().map_or("", String::as_str)
+        ))),
         _ => Err(AdminError::Unauthenticated(format!(
             "the token was not accepted by the apiserver{}",
             status.error.map(|e| format!(": {e}")).unwrap_or_default()
@@ -162,16 +189,19 @@ async fn token_review(client: &Client, token: &str) -> Result<(String, Vec<Strin
     }
 }
 
+/// Asks whether `user` may do `access`; returns the user's name.
 async fn subject_access_review(
     client: &Client,
-    user: &str,
-    groups: Vec<String>,
+    user: UserInfo,
     access: Access<'_>,
-) -> Result<(), AdminError> {
+) -> Result<String, AdminError> {
+    let name = user.username.unwrap_or_default();
     let review = SubjectAccessReview {
         spec: SubjectAccessReviewSpec {
-            user: Some(user.to_owned()),
-            groups: Some(groups),
+            user: Some(name.clone()),
+            uid: user.uid,
+            groups: user.groups,
+            extra: user.extra,
             resource_attributes: Some(ResourceAttributes {
                 group: Some(ROLLOUT_GROUP.to_owned()),
                 resource: Some("inferencerollouts".into()),
@@ -191,7 +221,7 @@ async fn subject_access_review(
         .await
         .map_err(|err| AdminError::from_kube("SubjectAccessReview", err))?;
     if answer.status.is_some_and(|s| s.allowed) {
-        return Ok(());
+        return Ok(name);
     }
     let what = format!(
         "{} inferencerollouts{}",
@@ -202,7 +232,7 @@ async fn subject_access_review(
             .unwrap_or_default()
     );
     Err(AdminError::Forbidden(format!(
-        "user {user:?} may not {what} in namespace {:?}; grant it with RBAC",
+        "user {name:?} may not {what} in namespace {:?}; grant it with RBAC",
         access.namespace.unwrap_or("(all)")
     )))
 }

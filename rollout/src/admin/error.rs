@@ -69,8 +69,8 @@ impl AdminError {
             kube::Error::Api(status) if status.code == 404 => {
                 Self::NotFound(format!("{action}: not found"))
             }
-            kube::Error::Api(status) if status.code == 409 => Self::PreconditionFailed(format!(
-                "{action}: the object changed (resourceVersion mismatch); read it again"
+            kube::Error::Api(status) if status.code == 409 => Self::Conflict(format!(
+                "{action}: the rollout changed after it was read (another admin action or the controller wrote it); read it again and retry"
             )),
             kube::Error::Api(status) if status.code == 403 => Self::Forbidden(format!(
                 "{action}: the controller's service account may not do this: {}",

@@ -15,6 +15,7 @@ use switchyard_api::rollout::{FULL_WEIGHT, Intent, IntentAction, Phase, PromoteM
 use tracing::info;
 
 use super::auth::Access;
+use super::record::{Admission, admit, with_intent};
 use super::view::{fetch, fetch_all, route_weights, snapshot, with_etag};
 use super::{ADMIN_FIELD_MANAGER, AdminError, AdminState, Store};
 use crate::plan::{intent_allowed, max_manual_weight};
@@ -341,23 +342,10 @@ async fn act(
         )));
     }
     let status = rollout.status.clone().unwrap_or_default();
-    if let Some(pending) = &status.intent {
-        if key.as_deref() == Some(pending.nonce.as_str()) {
-            if pending.action != action {
-                return Err(AdminError::Conflict(format!(
-                    "Idempotency-Key {:?} was already used for {:?}",
-                    pending.nonce, pending.action
-                )));
-            }
-            // A repeat of a recorded action: nothing to do.
-            return Ok(accepted(&rollout, pending, false));
-        }
-        if status.observed_intent_nonce.as_deref() != Some(pending.nonce.as_str()) {
-            return Err(AdminError::Conflict(format!(
-                "another admin action is still pending: {:?} by {} (nonce {}); retry once the controller has acted on it",
-                pending.action, pending.by, pending.nonce
-            )));
-        }
+    match admit(&status, key.as_deref(), action)? {
+        Admission::Repeat(pending) => return Ok(accepted(&rollout, pending, false)),
+        Admission::AlreadyHandled => return Ok(already_handled(&rollout, key.as_deref())),
+        Admission::Record => {}
     }
     let phase = status.phase.unwrap_or(Phase::Pending);
     intent_allowed(phase, status.pause.as_ref().map(|p| p.reason), action)
@@ -390,15 +378,22 @@ async fn act(
             return Ok(accepted(&updated, &intent, true));
         }
     };
-    let mut body = json!({
+    let mut written = status;
+    with_intent(&mut written, intent.clone());
+    let mut fields = json!({"intent": intent});
+    if !written.recent_intent_nonces.is_empty() {
+        fields["recentIntentNonces"] = json!(written.recent_intent_nonces);
+    }
+    // Compare-and-swap: the write carries the resourceVersion the checks
+    // above were made on, so of two admins racing, the apiserver lets one
+    // through and answers 409 to the other instead of letting it overwrite
+    // an accepted action (an abort, say) that the controller never saw.
+    let body = json!({
         "apiVersion": InferenceRollout::api_version(&()),
         "kind": InferenceRollout::kind(&()),
-        "status": {"intent": intent},
+        "metadata": {"resourceVersion": version},
+        "status": fields,
     });
-    if if_match.is_some() {
-        // Optimistic concurrency: the apiserver refuses the write if the object moved on.
-        body["metadata"] = json!({"resourceVersion": version});
-    }
     let api: Api<InferenceRollout> = Api::namespaced(client.clone(), namespace);
     let updated = api
         .patch_status(
@@ -414,6 +409,21 @@ async fn act(
             )
         })?;
     Ok(accepted(&updated, &intent, true))
+}
+
+/// The answer to a late retry of an action that a newer one has replaced.
+fn already_handled(rollout: &InferenceRollout, key: Option<&str>) -> Response {
+    let body = json!({
+        "accepted": true,
+        "recorded": false,
+        "message": format!(
+            "the action with Idempotency-Key {:?} was recorded earlier and newer actions followed it; nothing was done",
+            key.unwrap_or_default()
+        ),
+        "resourceVersion": rollout.resource_version(),
+        "rollout": snapshot(rollout, None),
+    });
+    with_etag(rollout, (StatusCode::ACCEPTED, Json(body)).into_response())
 }
 
 fn accepted(rollout: &InferenceRollout, intent: &Intent, recorded: bool) -> Response {

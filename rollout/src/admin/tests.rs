@@ -46,6 +46,13 @@ async fn start(auth: Authenticator) -> (Admin, Handle) {
     (Admin { addr, metrics }, handle)
 }
 
+/// TokenReview and SubjectAccessReview for the default audience.
+fn kubernetes_auth() -> Authenticator {
+    Authenticator::Kubernetes {
+        audiences: vec!["switchyard-rollout".into()],
+    }
+}
+
 fn token_file() -> Authenticator {
     Authenticator::TokenFile(TokenFile::parse(&format!("{TOKEN} alice\n")).unwrap())
 }
@@ -99,14 +106,19 @@ fn progressing() -> Value {
 fn intent_patch(check: impl FnOnce(&Value) + Send + 'static) -> Expect {
     Expect::patch(STATUS_PATH, ADMIN_QUERY, move |body| {
         assert_eq!(body["kind"], "InferenceRollout");
-        assert_eq!(
-            body["status"].as_object().unwrap().len(),
-            1,
-            "only the intent is written: {body:#}"
+        let written: Vec<&String> = body["status"].as_object().unwrap().keys().collect();
+        assert!(
+            written
+                .iter()
+                .all(|k| *k == "intent" || *k == "recentIntentNonces"),
+            "only the intent and the nonce history are written: {body:#}"
         );
         check(&body);
     })
 }
+
+mod races;
+mod reviews;
 
 #[tokio::test]
 async fn requests_without_a_valid_token_are_refused_before_any_api_call() {
@@ -173,7 +185,7 @@ async fn get_returns_the_snapshot_with_route_weights_and_etag() {
 
 #[tokio::test]
 async fn kubernetes_auth_reviews_the_token_then_the_access() {
-    let (admin, handle) = start(Authenticator::Kubernetes).await;
+    let (admin, handle) = start(kubernetes_auth()).await;
     let server = serve(
         handle,
         vec![
@@ -184,7 +196,8 @@ async fn kubernetes_auth_reviews_the_token_then_the_access() {
                 body: Box::new(|body| assert_eq!(body["spec"]["token"], TOKEN)),
                 status: 201,
                 reply: json!({"apiVersion": "authentication.k8s.io/v1", "kind": "TokenReview", "spec": {},
-                          "status": {"authenticated": true, "user": {"username": "alice", "groups": ["devs"]}}}),
+                          "status": {"authenticated": true, "audiences": ["switchyard-rollout"],
+                                     "user": {"username": "alice", "groups": ["devs"]}}}),
             },
             Expect {
                 method: Method::POST,
@@ -227,7 +240,8 @@ async fn pause_records_the_intent_with_the_idempotency_key_as_nonce() {
                 body["status"]["intent"],
                 json!({"action": "pause", "nonce": "key-1", "by": "alice", "at": "2027-01-15T08:00:00Z", "reason": "dashboards"})
             );
-            assert!(body.get("metadata").is_none());
+            // Always a precondition (H4), with or without If-Match.
+            assert_eq!(body["metadata"]["resourceVersion"], "77");
         })
         .answering(200, stored(progressing())),
     ]);
@@ -482,7 +496,7 @@ async fn kubernetes_authentication_without_a_cluster_says_to_use_a_token_file() 
         name: None,
         subresource: None,
     };
-    let err = Authenticator::Kubernetes
+    let err = kubernetes_auth()
         .authorize(None, &headers, access)
         .await
         .unwrap_err();

@@ -1,14 +1,15 @@
-//! The client subcommands: one admin API call each, the JSON answer on stdout,
-//! the server's error message on stderr.
+//! The client subcommands: one admin API call each (HTTPS, or plain HTTP to a
+//! loopback server), the JSON answer on stdout, the server's error message on
+//! stderr.
 
 use bytes::Bytes;
-use http::{Method, Request};
+use http::{Method, Request, Uri};
 use http_body_util::{BodyExt, Full};
-use hyper_util::client::legacy::Client;
-use hyper_util::rt::TokioExecutor;
+use hyper_util::rt::TokioIo;
 use serde_json::{Value, json};
+use tokio::net::TcpStream;
 
-use super::{ClientArgs, Command, TargetArgs, split_target};
+use super::{ClientArgs, Command, TargetArgs, split_target, tls};
 
 /// What the call returned: the HTTP status and the JSON (or text) body.
 pub struct Outcome {
@@ -107,7 +108,7 @@ pub fn request_for(command: &Command) -> Result<Call<'_>, String> {
     }
 }
 
-/// Sends the subcommand's request.
+/// Sends the subcommand's request, over HTTPS for an `https://` server.
 pub async fn run(command: &Command) -> Result<Outcome, String> {
     let Call {
         method,
@@ -117,14 +118,24 @@ pub async fn run(command: &Command) -> Result<Outcome, String> {
         headers,
     } = request_for(command)?;
     let base = client_args.server.trim_end_matches('/');
-    if !base.starts_with("http://") {
-        return Err(format!(
-            "--server {base:?}: only http:// is supported; reach a remote admin API through kubectl port-forward"
-        ));
-    }
+    let url: Uri = format!("{base}{path}")
+        .parse()
+        .map_err(|err| format!("--server {base:?} is not a URL: {err}"))?;
+    let https = match url.scheme_str() {
+        Some("https") => true,
+        Some("http") => false,
+        _ => {
+            return Err(format!(
+                "--server {base:?} must start with https:// or http://"
+            ));
+        }
+    };
+    let host = url.host().unwrap_or_default().to_owned();
+    let port = url.port_u16().unwrap_or(if https { 443 } else { 80 });
     let mut request = Request::builder()
         .method(method)
-        .uri(format!("{base}{path}"))
+        .uri(url.path_and_query().map_or("/", |p| p.as_str()))
+        .header("host", format!("{host}:{port}"))
         .header("content-type", "application/json");
     if let Some(token) = &client_args.token {
         request = request.header("authorization", format!("Bearer {token}"));
@@ -136,18 +147,52 @@ pub async fn run(command: &Command) -> Result<Outcome, String> {
     let request = request
         .body(Full::new(Bytes::from(body)))
         .map_err(|err| format!("cannot build the request: {err}"))?;
-    let client = Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
-    let response = tokio::time::timeout(
-        std::time::Duration::from_secs(30),
-        client.request(request),
-    )
-    .await
-    .map_err(|_| format!("{base} did not answer within 30 s"))?
-    .map_err(|err| {
-        format!(
-            "cannot reach the admin API at {base}: {err}; is `switchyard-rollout serve` running?"
-        )
-    })?;
+    let exchange = async {
+        let unreachable = |err: &dyn std::fmt::Display| {
+            format!(
+                "cannot reach the admin API at {base}: {err}; is `switchyard-rollout serve` running?"
+            )
+        };
+        let host_for_tcp = host.trim_start_matches('[').trim_end_matches(']');
+        let tcp = TcpStream::connect((host_for_tcp, port))
+            .await
+            .map_err(|err| unreachable(&err))?;
+        if https {
+            let connector = tls::connector(client_args)?;
+            let stream = connector
+                .connect(tls::server_name(&host)?, tcp)
+                .await
+                .map_err(|err| format!("TLS with {base} failed: {err}"))?;
+            send(stream, request).await
+        } else {
+            send(tcp, request).await
+        }
+    };
+    let (status, bytes) = tokio::time::timeout(std::time::Duration::from_secs(30), exchange)
+        .await
+        .map_err(|_| format!("{base} did not answer within 30 s"))??;
+    let body = serde_json::from_slice(&bytes)
+        .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()));
+    Ok(Outcome { status, body })
+}
+
+/// One HTTP/1.1 exchange on `io`: the status and the whole body.
+async fn send<IO>(io: IO, request: Request<Full<Bytes>>) -> Result<(u16, Bytes), String>
+where
+    IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(io))
+        .await
+        .map_err(|err| format!("HTTP handshake failed: {err}"))?;
+    tokio::spawn(async move {
+        if let Err(err) = connection.await {
+            tracing::debug!(%err, "admin API connection ended with an error");
+        }
+    });
+    let response = sender
+        .send_request(request)
+        .await
+        .map_err(|err| format!("the request failed: {err}"))?;
     let status = response.status().as_u16();
     let bytes = response
         .into_body()
@@ -155,7 +200,5 @@ pub async fn run(command: &Command) -> Result<Outcome, String> {
         .await
         .map_err(|err| format!("reading the answer failed: {err}"))?
         .to_bytes();
-    let body = serde_json::from_slice(&bytes)
-        .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()));
-    Ok(Outcome { status, body })
+    Ok((status, bytes))
 }

@@ -7,3 +7,4 @@ mod epp_source;
 pub(crate) mod fixtures;
 mod model_split;
 mod scenarios;
+mod write_order;

@@ -63,10 +63,12 @@ where
     }
 }
 
-/// The status without the admin's intent, which the controller never writes.
+/// The status without the admin API's fields (the intent and the nonces of
+/// earlier intents), which the controller never writes.
 pub fn strip_intent(status: &InferenceRolloutStatus) -> InferenceRolloutStatus {
     InferenceRolloutStatus {
         intent: None,
+        recent_intent_nonces: Vec::new(),
         ..status.clone()
     }
 }

@@ -1,5 +1,5 @@
 //! One local-mode reconcile: read the rollout's route file and saved status,
-//! plan, rewrite the route file's weights, save the status.
+//! plan, save the status, rewrite the route file's weights.
 //!
 //! The same planner as on a cluster; only the reads and writes differ. Ready
 //! endpoints are not observed locally (the local stack has no readiness to
@@ -71,6 +71,11 @@ pub async fn reconcile_once(
     };
     let decision = plan::plan(spec, &status, &observations);
 
+    // The status first, as on a cluster: it records the weights about to be
+    // written, so a crash between the two writes never reads as drift.
+    if decision.status != status {
+        status_file.save(&decision.status)?;
+    }
     if let (Some(weights), Some((path, view)), Some(target), Some(stable), Some(canary)) = (
         decision.write,
         &found,
@@ -92,9 +97,6 @@ pub async fn reconcile_once(
             }
             Err(err) => return Err(err),
         }
-    }
-    if decision.status != status {
-        status_file.save(&decision.status)?;
     }
     for event in &decision.events {
         info!(rollout = %name, reason = event.reason, message = %event.message, "rollout event");

@@ -1,5 +1,6 @@
-//! The HTTPS shell: the runtime's TLS accept loop ([`switchyard_runtime::tls::incoming`])
-//! in front of an axum router with `POST /validate` (AdmissionReview) and `GET /healthz`.
+//! The HTTPS shell: [`crate::https`] (the runtime's TLS accept loop, hyper's
+//! header-read and idle timeout) in front of an axum router with
+//! `POST /validate` (AdmissionReview) and `GET /healthz`.
 //!
 //! Each connection's handshake and HTTP/1.1 exchange run in their own task, so a
 //! slow or silent client never stalls the accept loop.
@@ -12,17 +13,14 @@ use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use futures::StreamExt;
-use hyper_util::rt::TokioIo;
-use hyper_util::service::TowerToHyperService;
 use switchyard_check::admission::Config;
-use switchyard_runtime::tls::{AcceptLimits, incoming};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use super::ObjectsView;
 use super::review;
 use super::tls::Certificates;
+use crate::https::HttpsLimits;
 
 /// Where the apiserver posts reviews (the chart's `clientConfig.service.path`).
 pub const VALIDATE_PATH: &str = "/validate";
@@ -59,38 +57,21 @@ async fn validate(State(state): State<WebhookState>, body: Bytes) -> Response {
     }
 }
 
-/// Accepts TLS connections on `listener` and serves `router` on each until cancelled.
+/// Accepts TLS connections on `listener` and serves `router` on each until
+/// cancelled, within [`HttpsLimits::default`] (header-read and idle timeout,
+/// connection cap, handshake deadline).
 pub async fn serve(
     listener: TcpListener,
     certificates: Arc<Certificates>,
     router: Router,
     cancel: CancellationToken,
 ) {
-    let mut connections = incoming(
+    crate::https::serve(
         listener,
         certificates,
-        AcceptLimits::default(),
-        cancel.clone(),
-    );
-    while let Some(connection) = connections.next().await {
-        let Ok(tls) = connection else { continue };
-        let peer = tls.peer();
-        let service = TowerToHyperService::new(router.clone());
-        let cancel = cancel.clone();
-        tokio::spawn(async move {
-            let connection = hyper::server::conn::http1::Builder::new()
-                .serve_connection(TokioIo::new(tls), service);
-            let mut connection = std::pin::pin!(connection);
-            let result = tokio::select! {
-                result = &mut connection => result,
-                () = cancel.cancelled() => {
-                    connection.as_mut().graceful_shutdown();
-                    connection.await
-                }
-            };
-            if let Err(err) = result {
-                tracing::debug!(%peer, %err, "webhook: connection ended with an error");
-            }
-        });
-    }
+        router,
+        HttpsLimits::default(),
+        cancel,
+    )
+    .await;
 }

@@ -142,6 +142,16 @@ impl Collector for FlowCollector {
                 MetricType::Gauge,
             )?
             .encode_gauge(&m.stale_endpoints.load(std::sync::atomic::Ordering::Relaxed))?;
+
+        encoder
+            .encode_descriptor(
+                "switchyard_epp_flow_control_degraded",
+                "1 while flow control dispatches on stale endpoint metrics (every endpoint \
+                 stale past the grace period), else 0",
+                None,
+                MetricType::Gauge,
+            )?
+            .encode_gauge(&m.degraded.load(std::sync::atomic::Ordering::Relaxed))?;
         Ok(())
     }
 }

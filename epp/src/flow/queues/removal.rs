@@ -103,8 +103,9 @@ impl<T> FlowQueues<T> {
         flow.bytes -= entry.bytes;
         let flow_empty = flow.entries.is_empty();
         if flow_empty {
+            let turn = flow.turn;
             band.flows.remove(&location.flow);
-            band.turns.retain(|f| *f != location.flow);
+            band.turns.remove(&turn);
         }
         band.requests -= 1;
         band.bytes -= entry.bytes;

@@ -34,7 +34,8 @@ fn defaults_without_a_section_follow_upstream() {
         DetectorConfig::Utilization {
             queue_depth: 5.0,
             kv_cache: 0.8,
-            staleness: Duration::from_millis(200)
+            // Not upstream's 200 ms: twice the scrape timeout (M1).
+            staleness: Duration::from_secs(2)
         }
     );
 }

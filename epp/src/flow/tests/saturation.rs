@@ -5,6 +5,7 @@ use std::time::Instant;
 use super::*;
 use crate::datastore::EndpointMetrics;
 use crate::datastore::PoolSnapshot;
+use crate::flow::config::DEFAULT_METRICS_STALENESS;
 use crate::flow::saturation::Pending;
 use crate::scheduling::tests::pool;
 
@@ -50,7 +51,7 @@ fn stale_or_unscraped_endpoints_count_as_saturated_and_are_reported() {
     snapshot.endpoints[1].scraped_at = None;
     let view = utilization().observe(&snapshot, Pending::default(), now);
     assert_eq!((view.saturation, view.stale), (0.5, 1));
-    let later = now + Duration::from_millis(201);
+    let later = now + DEFAULT_METRICS_STALENESS + Duration::from_millis(1);
     let view = utilization().observe(&snapshot, Pending::default(), later);
     assert_eq!(
         (view.saturation, view.stale, view.state().saturated()),
@@ -135,4 +136,44 @@ fn concurrency_counts_in_flight_requests_or_tokens() {
         tokens.observe(&snapshot, pending, now).saturation,
         2400.0 / 4000.0
     );
+}
+
+#[test]
+fn m1_default_staleness_outlasts_two_scrape_timeouts() {
+    assert!(DEFAULT_METRICS_STALENESS >= 2 * crate::scrape::DEFAULT_TIMEOUT);
+    // A scrape that took nearly its whole timeout is not stale the moment it lands.
+    let now = Instant::now();
+    let snapshot = scraped(&[metrics(0, 0.0)], now);
+    let slow = now + crate::scrape::DEFAULT_TIMEOUT;
+    let view = utilization().observe(&snapshot, Pending::default(), slow);
+    assert_eq!(view.stale, 0, "{view:?}");
+}
+
+#[test]
+fn m1_an_all_stale_pool_fails_open_after_the_grace_period() {
+    use crate::flow::saturation::STALE_FAIL_OPEN_GRACE;
+    use crate::flow::{PoolProbe, SnapshotProbe};
+
+    let start = Instant::now();
+    // Last scraped long ago, lightly loaded; one endpoint never scraped at all.
+    let mut snapshot = scraped(&[metrics(1, 0.2), metrics(0, 0.0)], start);
+    snapshot.endpoints[1].scraped_at = None;
+    let datastore = Arc::new(crate::datastore::Datastore::new(snapshot));
+    let mut probe = SnapshotProbe::new(Arc::clone(&datastore), utilization());
+    let stale_from = start + DEFAULT_METRICS_STALENESS + Duration::from_millis(1);
+    let view = probe.observe(Pending::default(), stale_from);
+    assert!(view.state().saturated() && !view.degraded, "{view:?}");
+    let within = probe.observe(Pending::default(), stale_from + STALE_FAIL_OPEN_GRACE / 2);
+    assert!(within.state().saturated() && !within.degraded, "{within:?}");
+    let after = probe.observe(Pending::default(), stale_from + STALE_FAIL_OPEN_GRACE);
+    assert!(after.degraded, "{after:?}");
+    assert_eq!(after.stale, 2);
+    // The last metrics: max(1/5, 0.2/0.8) = 0.25 and 0 → mean 0.125.
+    assert!((after.saturation - 0.125).abs() < 1e-9, "{after:?}");
+    // Fresh metrics end the degraded reading and reset the grace.
+    let fresh_at = stale_from + STALE_FAIL_OPEN_GRACE + Duration::from_secs(1);
+    let fresh = scraped(&[metrics(1, 0.2), metrics(0, 0.0)], fresh_at);
+    datastore.publish(fresh);
+    let view = probe.observe(Pending::default(), fresh_at);
+    assert!(!view.degraded && view.stale == 0, "{view:?}");
 }

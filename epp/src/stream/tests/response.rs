@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use switchyard_api::protocol::MODEL_NAME_REWRITE_HEADER;
 use switchyard_api::rewrite::{Match, ModelMatch};
 use switchyard_api::{
     InferenceModelRewriteRule, InferenceModelRewriteSpec, PoolObjectReference, TargetModel,
@@ -110,7 +111,11 @@ fn rewrites_the_model_and_restores_it_in_the_response() {
 #[test]
 fn forced_model_header_beats_rules() {
     let mut world = World::new(1);
-    world.snapshot.rewrites = vec![rewrite_spec(vec![rule(&[], &[("catch-all", None)])])];
+    // A forced target must be a model the pool knows (H2): here a rewrite's target.
+    world.snapshot.rewrites = vec![rewrite_spec(vec![
+        rule(&[], &[("catch-all", None)]),
+        rule(&["legacy"], &[("forced", None)]),
+    ])];
     let mut hdrs = headers("/v1/chat/completions");
     hdrs.push((MODEL_NAME_REWRITE_HEADER, b"forced"));
     let mut stream = RequestStream::new();

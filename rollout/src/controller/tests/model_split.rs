@@ -75,6 +75,13 @@ fn status_apply(check: impl FnOnce(&Value) + Send + 'static) -> Expect {
 async fn first_reconcile_adds_the_canary_target_with_a_guarded_patch() {
     let (ctx, handle) = context();
     let mut calls = reads(rewrite(json!([{"modelRewrite": "qwen-v1"}])));
+    calls.push(status_apply(|status| {
+        assert_eq!(status["phase"], "Progressing");
+        assert_eq!(
+            status["weights"]["desired"],
+            json!({"stable": 9000, "canary": 1000})
+        );
+    }));
     calls.push(
         Expect::patch(REWRITE_PATH, PATCH_QUERY, |body| {
             assert_eq!(
@@ -95,13 +102,6 @@ async fn first_reconcile_adds_the_canary_target_with_a_guarded_patch() {
             ])),
         ),
     );
-    calls.push(status_apply(|status| {
-        assert_eq!(status["phase"], "Progressing");
-        assert_eq!(
-            status["weights"]["desired"],
-            json!({"stable": 9000, "canary": 1000})
-        );
-    }));
     calls.push(Expect::event("Started"));
     let server = serve(handle, calls);
     reconcile(rollout(), ctx.clone()).await.unwrap();
@@ -123,6 +123,7 @@ async fn a_failed_test_operation_is_a_conflict_event_not_an_error() {
     let invalid = json!({"kind": "Status", "apiVersion": "v1", "status": "Failure",
                          "message": "the server rejected our request due to an error in our request",
                          "reason": "Invalid", "code": 422});
+    calls.push(status_apply(|_| {}));
     calls.push(
         Expect::patch(REWRITE_PATH, PATCH_QUERY, |body| {
             assert_eq!(
@@ -135,7 +136,6 @@ async fn a_failed_test_operation_is_a_conflict_event_not_an_error() {
         })
         .answering(422, invalid),
     );
-    calls.push(status_apply(|_| {}));
     calls.push(Expect::event("Started"));
     calls.push(Expect::event("WeightWriteConflict"));
     let server = serve(handle, calls);

@@ -78,9 +78,21 @@ fn status_left_by_previous_process() -> Value {
 }
 
 #[tokio::test]
-async fn first_reconcile_sends_the_guarded_json_patch_then_applies_status() {
+async fn first_reconcile_applies_status_then_sends_the_guarded_json_patch() {
     let (ctx, handle) = context();
     let mut calls = reads(route(1, 0), 2, 3);
+    calls.push(status_apply(|status| {
+        assert_eq!(status["phase"], "Progressing");
+        assert_eq!(status["currentStep"], 0);
+        assert_eq!(status["observedGeneration"], 2);
+        assert_eq!(
+            status["weights"]["desired"],
+            json!({"stable": 9000, "canary": 1000})
+        );
+        assert!(status["weights"].get("applied").is_none());
+        assert_eq!(condition(status, "RouteApplied")["reason"], "WeightPending");
+        assert_eq!(condition(status, "Ready")["observedGeneration"], 2);
+    }));
     calls.push(
         Expect::patch(ROUTE_PATH, ROUTE_QUERY, |body| {
             assert_eq!(
@@ -98,18 +110,6 @@ async fn first_reconcile_sends_the_guarded_json_patch_then_applies_status() {
         })
         .answering(200, route(9000, 1000)),
     );
-    calls.push(status_apply(|status| {
-        assert_eq!(status["phase"], "Progressing");
-        assert_eq!(status["currentStep"], 0);
-        assert_eq!(status["observedGeneration"], 2);
-        assert_eq!(
-            status["weights"]["desired"],
-            json!({"stable": 9000, "canary": 1000})
-        );
-        assert!(status["weights"].get("applied").is_none());
-        assert_eq!(condition(status, "RouteApplied")["reason"], "WeightPending");
-        assert_eq!(condition(status, "Ready")["observedGeneration"], 2);
-    }));
     calls.push(Expect::event("Started"));
     let server = serve(handle, calls);
     let action = reconcile(rollout(Value::Null), ctx.clone()).await.unwrap();
@@ -128,10 +128,10 @@ async fn a_rejected_patch_becomes_an_event_and_the_status_is_still_written() {
     let mut calls = reads(route(1, 0), 2, 3);
     let invalid = json!({"kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": "Invalid", "code": 422,
         "message": "the server rejected our request due to an error in our request"});
-    calls.push(Expect::patch(ROUTE_PATH, ROUTE_QUERY, |_| {}).answering(422, invalid));
     calls.push(status_apply(|status| {
         assert_eq!(status["phase"], "Progressing")
     }));
+    calls.push(Expect::patch(ROUTE_PATH, ROUTE_QUERY, |_| {}).answering(422, invalid));
     calls.push(Expect::event("Started"));
     calls.push(Expect::event("WeightWriteConflict"));
     let server = serve(handle, calls);
@@ -176,6 +176,10 @@ async fn an_admin_promote_is_acknowledged_and_applied() {
     previous["intent"] = json!({"action": "promote", "nonce": "k-1", "by": "alice", "at": "2027-01-15T07:59:59Z", "mode": "step"});
     let (ctx, handle) = context();
     let mut calls = reads(route(9000, 1000), 2, 3);
+    calls.push(status_apply(|status| {
+        assert_eq!(status["observedIntentNonce"], "k-1");
+        assert_eq!(status["currentStep"], 1);
+    }));
     calls.push(
         Expect::patch(ROUTE_PATH, ROUTE_QUERY, |body| {
             assert_eq!(body[5], json!({"op": "replace", "path": "/spec/rules/1/backendRefs/0/weight", "value": 5000}));
@@ -183,10 +187,6 @@ async fn an_admin_promote_is_acknowledged_and_applied() {
         })
         .answering(200, route(5000, 5000)),
     );
-    calls.push(status_apply(|status| {
-        assert_eq!(status["observedIntentNonce"], "k-1");
-        assert_eq!(status["currentStep"], 1);
-    }));
     calls.push(Expect::event("AdminAction"));
     let server = serve(handle, calls);
     let object = rollout(previous);
