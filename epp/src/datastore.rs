@@ -28,6 +28,14 @@ pub struct Datastore {
 }
 
 impl Datastore {
+    /// An empty pool whose prefix tables will be sized by `sizing`.
+    pub fn with_prefix_sizing(sizing: snapshot::PrefixSizing) -> Self {
+        Self::new(PoolSnapshot {
+            prefix_sizing: sizing,
+            ..PoolSnapshot::default()
+        })
+    }
+
     /// A datastore publishing `initial`.
     pub fn new(initial: PoolSnapshot) -> Self {
         Self {

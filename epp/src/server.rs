@@ -136,7 +136,9 @@ pub async fn start<S: PoolSource>(options: Options, source: S) -> Result<Running
         .map(|source| Certificates::load_and_watch(&source, tls::ALPN, &cancel))
         .transpose()
         .map_err(|e| Error::Tls(format!("--secure-serving/--cert-path: {e}")))?;
-    let datastore = Arc::new(Datastore::default());
+    let datastore = Arc::new(Datastore::with_prefix_sizing(
+        scheduler.config().prefix_sizing(),
+    ));
     let readiness = Arc::new(Readiness::new(leader_election));
     let (flow, flow_metrics) = if flow_control.enabled {
         let (controller, metrics) = spawn_flow_control(flow_control, &datastore, &mut tasks);

@@ -41,7 +41,7 @@ inferencepool: {{ include "inferencepool.poolName" . }}
 {{- fail "inferencePool.modelServers.matchLabels is required: set the labels of your model-server pods, e.g. --set inferencePool.modelServers.matchLabels.app=vllm-llama3" -}}
 {{- end -}}
 {{- $flags := .Values.inferenceExtension.flags | default dict -}}
-{{- range $owned := list "pool-name" "pool-namespace" "grpc-port" "grpc-health-port" "metrics-port" "config-file" "secure-serving" "cert-path" "ha-enable-leader-election" "drain-timeout" "trust-client-headers" "flow-control-trusted-header" "drain-grace-period" -}}
+{{- range $owned := list "pool-name" "pool-namespace" "grpc-port" "grpc-health-port" "metrics-port" "config-file" "secure-serving" "cert-path" "ha-enable-leader-election" "drain-timeout" "trust-client-headers" "flow-control-trusted-header" "drain-grace-period" "max-buffered-bytes" "max-response-buffer-bytes" -}}
 {{- if hasKey $flags $owned -}}
 {{- fail (printf "inferenceExtension.flags.%s is set by the chart from other values; remove it (see the chart README)" $owned) -}}
 {{- end -}}

@@ -17,6 +17,49 @@ use crate::prefix::PrefixTable;
 /// server reporting an absurd block count cannot exhaust the EPP's memory.
 const MAX_TABLE_CAPACITY: usize = 1 << 24;
 
+/// Default budget of all prefix tables together (512 MiB, 2²⁶ entries): with the chart's
+/// 4 Gi limit it leaves room for the budget of buffered bytes (1 GiB) and the rest.
+pub const DEFAULT_POOL_PREFIX_BYTES: usize = 512 << 20;
+
+/// How endpoints' prefix tables are sized (`prefix-cache-scorer` parameters, plus a
+/// pool-wide budget), so neither model servers nor the pool's size decide the EPP's memory
+/// (review finding M12).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PrefixSizing {
+    /// `lruCapacityPerServer`: entries of a table before (or without) auto-tuning.
+    pub capacity_per_server: usize,
+    /// `autoTune`: size each table to its server's KV cache (`num_gpu_blocks`).
+    pub auto_tune: bool,
+    /// Bytes all tables may take together; each endpoint gets at most an equal share.
+    pub pool_bytes: usize,
+}
+
+impl Default for PrefixSizing {
+    fn default() -> Self {
+        Self {
+            capacity_per_server: crate::prefix::DEFAULT_LRU_CAPACITY_PER_SERVER,
+            auto_tune: true,
+            pool_bytes: DEFAULT_POOL_PREFIX_BYTES,
+        }
+    }
+}
+
+impl PrefixSizing {
+    /// The entries of one table in a pool of `endpoints`: `wanted` (the configured or
+    /// tuned size), capped by the per-table ceiling and an equal share of the pool budget,
+    /// and rounded up to a power of two so a reported size that wobbles does not replace
+    /// the table (and drop its affinity) at every scrape.
+    pub fn table_capacity(&self, wanted: usize, endpoints: usize) -> usize {
+        let share = self.pool_bytes / std::mem::size_of::<u64>() / endpoints.max(1);
+        let cap = MAX_TABLE_CAPACITY.min(share).max(crate::prefix::WAYS);
+        wanted
+            .max(1)
+            .checked_next_power_of_two()
+            .unwrap_or(usize::MAX)
+            .min(cap)
+    }
+}
+
 /// One endpoint's scrape result.
 #[derive(Clone, Debug)]
 pub struct Scrape<'n> {
@@ -42,6 +85,8 @@ pub struct PoolSnapshot {
     pub objectives: HashMap<String, i64>,
     /// InferenceModelRewrite specs, oldest object first (precedence order).
     pub rewrites: Vec<Arc<InferenceModelRewriteSpec>>,
+    /// How endpoints' prefix tables are sized; fixed at start-up.
+    pub prefix_sizing: PrefixSizing,
 }
 
 // === impl PoolSnapshot ===
@@ -110,6 +155,9 @@ impl PoolSnapshot {
                     },
                     _ => Endpoint {
                         labels: Arc::clone(&labels),
+                        // Sized for real by `fit_prefix_tables` once the pool is known;
+                        // nothing is allocated before the first insert.
+                        prefix: Arc::new(PrefixTable::new(self.prefix_sizing.capacity_per_server)),
                         ..Endpoint::new(&name, &pod.name, address)
                     },
                 };
@@ -118,6 +166,7 @@ impl PoolSnapshot {
         }
         endpoints.sort_by(|a, b| a.name.cmp(&b.name));
         endpoints.dedup_by(|a, b| a.name == b.name);
+        self.fit_prefix_tables(&mut endpoints);
         let snapshot = Self {
             endpoints,
             ..self.clone()
@@ -142,21 +191,34 @@ impl PoolSnapshot {
             let Some(endpoint) = next.endpoints.get_mut(index) else {
                 continue;
             };
-            // Auto-tune: size the prefix table to the server's KV cache (one
-            // entry per GPU block), starting afresh when it changes.
-            if let Some(blocks) = scrape.metrics.cache_num_blocks {
-                let capacity = usize::try_from(blocks)
-                    .unwrap_or(usize::MAX)
-                    .min(MAX_TABLE_CAPACITY);
-                let tuned = PrefixTable::new(capacity);
-                if tuned.capacity() != endpoint.prefix.capacity() {
-                    endpoint.prefix = Arc::new(tuned);
-                }
-            }
             endpoint.metrics = scrape.metrics;
             endpoint.scraped_at = Some(scrape.scraped_at);
             endpoint.load.scrape_published(scrape.dispatch_mark);
         }
+        let mut endpoints = std::mem::take(&mut next.endpoints);
+        next.fit_prefix_tables(&mut endpoints);
+        next.endpoints = endpoints;
         next
+    }
+
+    /// Gives each endpoint a prefix table of the size [`PrefixSizing`] allows now: tuned to
+    /// its server's KV cache (one entry per GPU block) when `autoTune` is on and the server
+    /// reports it, else `lruCapacityPerServer`; never past an equal share of the pool
+    /// budget. A table whose size changes starts afresh.
+    fn fit_prefix_tables(&self, endpoints: &mut [Endpoint]) {
+        let sizing = self.prefix_sizing;
+        let count = endpoints.len();
+        for endpoint in endpoints {
+            let tuned = endpoint
+                .metrics
+                .cache_num_blocks
+                .filter(|_| sizing.auto_tune)
+                .map(|blocks| usize::try_from(blocks).unwrap_or(usize::MAX));
+            let wanted = tuned.unwrap_or(sizing.capacity_per_server);
+            let table = PrefixTable::new(sizing.table_capacity(wanted, count));
+            if table.capacity() != endpoint.prefix.capacity() {
+                endpoint.prefix = Arc::new(table);
+            }
+        }
     }
 }

@@ -139,14 +139,15 @@ fn datastore_publishes_snapshots() {
 #[test]
 fn prefix_table_is_sized_from_the_servers_kv_cache() {
     let (snapshot, _) = PoolSnapshot::default().rebuild(&[pod("a", V4)], &[8000]);
-    assert_eq!(snapshot.endpoints[0].prefix.capacity(), 31_256);
+    // Sizes are rounded up to a power of two (M12: a wobbling figure keeps its table).
+    assert_eq!(snapshot.endpoints[0].prefix.capacity(), 32_768);
     let now = Instant::now();
     let metrics = EndpointMetrics {
         cache_num_blocks: Some(2810),
         ..EndpointMetrics::default()
     };
     let tuned = snapshot.with_metrics([scrape("a-rank-0", metrics.clone(), now)]);
-    assert_eq!(tuned.endpoints[0].prefix.capacity(), 2816);
+    assert_eq!(tuned.endpoints[0].prefix.capacity(), 4096);
     // The same figure again keeps the table (and what it learnt).
     tuned.endpoints[0].prefix.insert(42);
     let again = tuned.with_metrics([scrape("a-rank-0", metrics, now)]);
@@ -174,4 +175,84 @@ fn published_scrapes_absorb_the_dispatches_they_saw() {
     };
     let _next = snapshot.with_metrics([scraped]);
     assert_eq!(load.unseen(), 1);
+}
+
+fn sized(sizing: snapshot::PrefixSizing) -> PoolSnapshot {
+    PoolSnapshot {
+        prefix_sizing: sizing,
+        ..PoolSnapshot::default()
+    }
+}
+
+fn blocks(n: u64) -> EndpointMetrics {
+    EndpointMetrics {
+        cache_num_blocks: Some(n),
+        ..EndpointMetrics::default()
+    }
+}
+
+#[test]
+fn m12_lru_capacity_per_server_sizes_the_tables() {
+    let base = sized(snapshot::PrefixSizing {
+        capacity_per_server: 1000,
+        ..Default::default()
+    });
+    let (snapshot, _) = base.rebuild(&[pod("a", V4)], &[8000]);
+    assert_eq!(snapshot.endpoints[0].prefix.capacity(), 1024);
+}
+
+#[test]
+fn m12_with_auto_tune_off_the_servers_block_count_is_ignored() {
+    let base = sized(snapshot::PrefixSizing {
+        capacity_per_server: 1000,
+        auto_tune: false,
+        ..Default::default()
+    });
+    let (snapshot, _) = base.rebuild(&[pod("a", V4)], &[8000]);
+    let scraped = snapshot.with_metrics([scrape("a-rank-0", blocks(1 << 30), Instant::now())]);
+    assert_eq!(scraped.endpoints[0].prefix.capacity(), 1024);
+}
+
+#[test]
+fn m12_the_pool_budget_bounds_every_table_together() {
+    let budget = 8 * 4096;
+    let base = sized(snapshot::PrefixSizing {
+        pool_bytes: budget,
+        ..Default::default()
+    });
+    let pods: Vec<PodView> = (1..=4)
+        .map(|i| pod(&format!("p{i}"), IpAddr::V4(Ipv4Addr::new(10, 0, 0, i))))
+        .collect();
+    let (snapshot, _) = base.rebuild(&pods, &[8000]);
+    let now = Instant::now();
+    let scrapes: Vec<Scrape<'_>> = snapshot
+        .endpoints
+        .iter()
+        .map(|e| scrape(&e.name, blocks(u64::MAX), now))
+        .collect();
+    let scraped = snapshot.with_metrics(scrapes);
+    let total: usize = scraped
+        .endpoints
+        .iter()
+        .map(|e| e.prefix.allocated_bytes())
+        .sum();
+    assert!(total <= budget, "{total} bytes of prefix tables");
+    assert!(
+        scraped
+            .endpoints
+            .iter()
+            .all(|e| e.prefix.capacity() == 1024)
+    );
+}
+
+#[test]
+fn m12_a_wobbling_block_count_keeps_the_table_and_its_affinity() {
+    let (snapshot, _) = PoolSnapshot::default().rebuild(&[pod("a", V4)], &[8000]);
+    let now = Instant::now();
+    let first = snapshot.with_metrics([scrape("a-rank-0", blocks(3000), now)]);
+    first.endpoints[0].prefix.insert(7);
+    for wobble in [3010, 2990, 3500] {
+        let next = first.with_metrics([scrape("a-rank-0", blocks(wobble), now)]);
+        assert!(next.endpoints[0].prefix.contains(7), "{wobble}");
+    }
 }

@@ -7,6 +7,7 @@ use std::collections::HashMap;
 
 use serde::Deserialize;
 
+use crate::datastore::snapshot::PrefixSizing;
 use crate::error::{Error, Result};
 use crate::prefix::{
     DEFAULT_BLOCK_SIZE_TOKENS, DEFAULT_LRU_CAPACITY_PER_SERVER, DEFAULT_MAX_PREFIX_BLOCKS,
@@ -143,6 +144,18 @@ impl Default for SchedulerConfig {
 }
 
 impl SchedulerConfig {
+    /// How the pool's prefix tables are sized: `lruCapacityPerServer` and `autoTune` of the
+    /// prefix-cache scorer (upstream's defaults without one), within the default pool-wide
+    /// budget.
+    pub fn prefix_sizing(&self) -> PrefixSizing {
+        let prefix = self.prefix.clone().unwrap_or_default();
+        PrefixSizing {
+            capacity_per_server: prefix.lru_capacity_per_server,
+            auto_tune: prefix.auto_tune,
+            ..PrefixSizing::default()
+        }
+    }
+
     /// Decodes and resolves an `EndpointPickerConfig` document.
     pub fn from_yaml(text: &str) -> Result<Self> {
         let raw: RawConfig =

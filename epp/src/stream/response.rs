@@ -61,14 +61,15 @@ impl RequestStream {
             .and_then(|v| v.trim().parse().ok());
         self.progress.responded = self.response_status;
         self.account_served(served, env);
-        if get("content-type").is_some_and(|v| v.starts_with(b"text/event-stream")) {
+        let content_type = get("content-type");
+        if content_type.is_some_and(|v| v.starts_with(b"text/event-stream")) {
             self.streaming = true;
+        } else if content_type.is_some_and(|v| !is_json(v)) {
+            // Only a JSON body is worth holding (to restore the model, read the usage);
+            // anything else (NDJSON streams, binary) goes on as it arrives.
+            self.response_passthrough = true;
         }
         self.phase = Phase::ResponseBody;
-        // The request body's buffer is gone by now: its share of the budget is returned.
-        if let Some(lease) = &mut self.lease {
-            lease.release();
-        }
         self.restorer = match (&self.labels.client_model, &self.labels.target_model) {
             (Some(client), Some(target)) if client != target => {
                 Some(rewrite::ModelRestorer::new(target, client))
@@ -166,34 +167,25 @@ impl RequestStream {
                 end_of_stream,
             });
         } else if self.response_passthrough {
-            replies.push(Reply::ResponseBody {
-                chunk: chunk.to_vec(),
-                end_of_stream,
-            });
+            self.forward(chunk, end_of_stream, &mut replies);
         } else if self.buffer_response(chunk, env) {
             self.response_body.extend_from_slice(chunk);
             if end_of_stream {
                 self.flush_response(true, &mut replies);
             }
         } else {
-            // Too large to hold: what is buffered and this chunk go on as they are, and so
-            // will the rest; the model name and usage of this response are given up.
+            // Too large to hold: what is buffered and this chunk go on now, and so will the
+            // rest as it arrives (the model name is still restored on the way; the usage of
+            // this response is given up).
             tracing::debug!(
                 buffered = self.response_body.len(),
                 limit = env.max_response_buffer_bytes,
                 "response body too large to buffer; passing it through"
             );
-            push_chunks(
-                &[&self.response_body, chunk],
-                end_of_stream,
-                |chunk, end_of_stream| {
-                    replies.push(Reply::ResponseBody {
-                        chunk,
-                        end_of_stream,
-                    });
-                },
-            );
-            self.response_body = Vec::new();
+            let held = std::mem::take(&mut self.response_body);
+            self.forward(&held, false, &mut replies);
+            drop(held);
+            self.forward(chunk, end_of_stream, &mut replies);
             self.response_passthrough = true;
             if let Some(lease) = &mut self.lease {
                 lease.release();
@@ -209,7 +201,8 @@ impl RequestStream {
     /// otherwise), then the trailers are answered.
     pub(super) fn on_response_trailers(&mut self, env: &Env<'_>) -> Vec<Reply> {
         let mut replies = Vec::new();
-        if self.streaming {
+        if self.streaming || self.response_passthrough {
+            // A tail held back as a possible split model name goes out now.
             if let Some(tail) = self.restorer.as_mut().map(|r| r.feed(&[], true))
                 && !tail.is_empty()
             {
@@ -218,12 +211,27 @@ impl RequestStream {
                     end_of_stream: false,
                 });
             }
-        } else if !self.response_passthrough && !self.response_body.is_empty() {
+        } else if !self.response_body.is_empty() {
             self.flush_response(false, &mut replies);
         }
         replies.push(Reply::Trailers { response: true });
         self.finish(Ending::Completed, env.now);
         replies
+    }
+
+    /// Sends response bytes on as they come, with the client's model name restored.
+    fn forward(&mut self, data: &[u8], end: bool, replies: &mut Vec<Reply>) {
+        let restored = self.restorer.as_mut().map(|r| r.feed(data, end));
+        let out = restored.as_deref().unwrap_or(data);
+        if out.is_empty() && !end {
+            return;
+        }
+        push_chunks(&[out], end, |chunk, end_of_stream| {
+            replies.push(Reply::ResponseBody {
+                chunk,
+                end_of_stream,
+            });
+        });
     }
 
     /// Makes room for `chunk` in the response buffer within the per-response cap and the
@@ -267,4 +275,17 @@ impl RequestStream {
             lease.release();
         }
     }
+}
+
+/// Whether a `content-type` value names JSON (`application/json`, `…+json`), whatever its
+/// parameters; NDJSON is a stream of documents, not one.
+fn is_json(content_type: &[u8]) -> bool {
+    let media = content_type
+        .split(|b| *b == b';')
+        .next()
+        .unwrap_or_default()
+        .trim_ascii();
+    let suffix = media.len().checked_sub(5).and_then(|at| media.get(at..));
+    media.eq_ignore_ascii_case(b"application/json")
+        || suffix.is_some_and(|s| s.eq_ignore_ascii_case(b"+json"))
 }

@@ -136,6 +136,13 @@ impl RequestStream {
         self.labels.client_model = Some(parsed.client_model);
         self.labels.target_model = Some(parsed.target_model);
         self.routed(pick);
+        // The body buffer goes when this returns; its copy in the replies is the shell's to
+        // send, so this stream's share of the budget is returned now, not when the model
+        // server (which may queue the request for long) answers.
+        drop(body);
+        if let Some(lease) = &mut self.lease {
+            lease.release();
+        }
         replies
     }
 

@@ -198,3 +198,18 @@ fn l7_a_fallback_that_served_takes_the_reservation_and_the_prefix() {
     drop(pick);
     assert_eq!(second.load.in_flight(), 0);
 }
+
+#[test]
+fn m12_the_prefix_scorers_lru_capacity_and_auto_tune_reach_the_table_sizing() {
+    let config = SchedulerConfig::from_yaml(
+        "plugins: [{type: prefix-cache-scorer, parameters: {lruCapacityPerServer: 5000, \
+         autoTune: false}}]\n\
+         schedulingProfiles: [{name: p, plugins: [{pluginRef: prefix-cache-scorer}]}]\n",
+    )
+    .unwrap();
+    let sizing = config.prefix_sizing();
+    assert_eq!(
+        (sizing.capacity_per_server, sizing.auto_tune),
+        (5000, false)
+    );
+}

@@ -169,14 +169,29 @@ fn h5_a_spent_budget_refuses_with_503_and_a_reason_and_frees_on_the_end_of_a_str
 }
 
 #[test]
-fn h5_the_request_share_returns_once_the_response_starts() {
+fn h5_the_request_share_returns_once_the_request_is_routed() {
     let mut world = World::new(1);
     world.budget = ByteBudget::new(10_000);
+    let env = world.env();
     let mut stream = RequestStream::new();
-    world.request(&mut stream, &headers("/v1/chat/completions"), None, CHAT);
-    assert!(world.budget.in_use() > 0);
-    json_response_headers(&mut stream, &world.env());
+    assert!(start_body(&mut stream, &env, &CHAT[..10]).is_empty());
+    assert!(world.budget.in_use() >= 10);
+    let replies = stream
+        .on_event(
+            Event::RequestBody {
+                chunk: &CHAT[10..],
+                end_of_stream: true,
+            },
+            &env,
+        )
+        .unwrap()
+        .replies();
+    assert!(
+        matches!(replies[0], Reply::RequestHeaders(_)),
+        "{replies:?}"
+    );
     assert_eq!(world.budget.in_use(), 0);
+    assert!(!stream.is_done());
 }
 
 #[test]
@@ -192,11 +207,14 @@ fn h1_a_response_past_the_cap_passes_through_instead_of_growing() {
     // Under the cap: held, to restore the model at the end.
     let head = br#"{"model":"base-v2","data":""#;
     assert!(response_chunk(&mut stream, &env, head, false).is_empty());
-    // Past it: what was held and this chunk go on at once, as they are.
+    // Past it: what was held and this chunk go on at once, the model still restored.
     let filler = [b'x'; 1000];
     let replies = response_chunk(&mut stream, &env, &filler, false);
     let (sent, _) = body_sent(&replies);
-    assert_eq!(sent, [&head[..], &filler].concat());
+    assert_eq!(
+        sent,
+        [&br#"{"model":"base","data":""#[..], &filler].concat()
+    );
     // And so does everything after.
     let replies = response_chunk(&mut stream, &env, &filler, false);
     assert_eq!(body_sent(&replies).0, filler);
@@ -240,4 +258,39 @@ fn h1_a_response_under_the_cap_is_still_buffered_restored_and_counted() {
         br#"{"model":"base","usage":{"prompt_tokens":3,"completion_tokens":4}}"#
     );
     assert_eq!(stream.usage().map(|u| u.completion_tokens), Some(4));
+}
+
+#[test]
+fn h1_a_streamed_response_that_is_not_sse_goes_on_as_it_arrives() {
+    let mut world = World::new(1);
+    world.snapshot.rewrites = vec![rewrite_spec(vec![rule(&["base"], &[("base-v2", None)])])];
+    let env = world.env();
+    let mut stream = RequestStream::new();
+    world.request(&mut stream, &headers("/v1/chat/completions"), None, CHAT);
+    let resp: Vec<(&str, &[u8])> = vec![
+        (":status", b"200"),
+        ("content-type", b"application/x-ndjson"),
+    ];
+    stream
+        .on_event(
+            Event::ResponseHeaders {
+                headers: &resp,
+                end_of_stream: false,
+                served: ServedEndpoint::NoLbMetadata,
+            },
+            &env,
+        )
+        .unwrap()
+        .replies();
+    let line = b"{\"model\":\"base-v2\",\"n\":1}\n";
+    let replies = response_chunk(&mut stream, &env, line, false);
+    assert_eq!(body_sent(&replies).0, b"{\"model\":\"base\",\"n\":1}\n");
+    let replies = response_chunk(&mut stream, &env, b"", true);
+    assert_eq!(
+        replies,
+        [Reply::ResponseBody {
+            chunk: Vec::new(),
+            end_of_stream: true
+        }]
+    );
 }
