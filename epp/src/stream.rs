@@ -285,7 +285,12 @@ impl RequestStream {
         self.response_status
     }
 
-    /// Whether the request completed (response ended or a local reply).
+    /// Whether the response is flowing (headers or body expected next).
+    pub fn is_responding(&self) -> bool {
+        matches!(self.phase, Phase::ResponseHeaders | Phase::ResponseBody)
+    }
+
+    /// Whether the request is complete (a reply ended it, or the response did).
     pub fn is_done(&self) -> bool {
         self.phase == Phase::Done
     }

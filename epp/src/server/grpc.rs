@@ -22,9 +22,7 @@ use envoy_types::pb::envoy::service::ext_proc::v3::external_processor_server::{
     ExternalProcessor, ExternalProcessorServer,
 };
 use envoy_types::pb::envoy::service::ext_proc::v3::processing_request::Request as Inbound;
-use envoy_types::pb::envoy::service::ext_proc::v3::processing_response::Response as Outbound;
 use envoy_types::pb::envoy::service::ext_proc::v3::{ProcessingRequest, ProcessingResponse};
-use futures::StreamExt;
 use switchyard_runtime::budget::ByteBudget;
 use switchyard_runtime::extproc::{self, Answers, Next, Processor};
 use tonic::{Request, Response, Status, Streaming};
@@ -344,15 +342,33 @@ impl Processor for EppProcessor {
         })
     }
 
-    fn on_transport_error(&mut self, status: &Status) {
-        // A message over the decode limit is a body over the limit (answered 413 by
-        // `answer_oversized_messages`), not a broken transport.
-        let kind = if status.code() == tonic::Code::OutOfRange {
-            "body_too_large"
+    /// In BUFFERED mode Envoy sends a body in one message, as large as Envoy's own buffer
+    /// limit allows; past `--max-body-bytes` + 1 MiB tonic refuses to decode it (before
+    /// reading it, so it costs no memory). Failing the stream would be a 500 (fail-closed) or
+    /// an unrouted request (fail-open); answered here, the client gets the same 413 and JSON
+    /// error body as a body over the limit in FULL_DUPLEX_STREAMED mode. A response body over
+    /// the limit (a BUFFERED response) cannot be passed on either: a 500 that says why.
+    fn on_message_too_large(&mut self, _status: &Status) -> Option<ProcessingResponse> {
+        self.shared.metrics.stream_error("body_too_large");
+        let max_body_bytes = self.shared.max_body_bytes;
+        let refusal = if self.machine.is_responding() {
+            Refusal::new(
+                ErrorCode::Internal,
+                format!(
+                    "the model server's response arrived in one ext_proc message over the \
+                     EPP's limit of {max_body_bytes} bytes + 1 MiB; process response bodies \
+                     FULL_DUPLEX_STREAMED"
+                ),
+            )
+            .with_reason("response-too-large")
         } else {
-            "transport"
+            Refusal::body_too_large(max_body_bytes)
         };
-        self.shared.metrics.stream_error(kind);
+        Some(convert::to_response(Reply::Refuse(refusal)))
+    }
+
+    fn on_transport_error(&mut self, status: &Status) {
+        self.shared.metrics.stream_error("transport");
         tracing::debug!(code = ?status.code(), message = status.message(), "ext_proc stream ended by the proxy");
     }
 
@@ -376,53 +392,9 @@ impl ExternalProcessor for EppService {
             shared: Arc::clone(&self.shared),
             running: None,
         };
-        let answers = extproc::serve(request.into_inner(), processor);
-        Ok(Response::new(answer_oversized_messages(
-            answers,
-            self.shared.max_body_bytes,
+        Ok(Response::new(extproc::serve(
+            request.into_inner(),
+            processor,
         )))
     }
-}
-
-/// Turns the end of a stream by a message over the decode limit into a local reply.
-///
-/// In BUFFERED mode Envoy sends a body in one message, as large as Envoy's own buffer limit
-/// allows; past `--max-body-bytes` + 1 MiB tonic refuses to decode it (before reading it,
-/// so it costs no memory) and the stream fails, which a fail-closed Envoy turns into a 500
-/// and a fail-open one into an unrouted request. Answered here instead, the client gets the
-/// same 413 and JSON error body as a body over the limit in FULL_DUPLEX_STREAMED mode. A
-/// response body over the limit (a BUFFERED response) cannot be passed on either: it gets a
-/// 500 that says why, rather than a bare stream error.
-fn answer_oversized_messages(answers: Answers, max_body_bytes: usize) -> Answers {
-    let mut responding = false;
-    Box::pin(answers.map(move |answer| match answer {
-        Ok(response) => {
-            responding |= matches!(
-                response.response,
-                Some(
-                    Outbound::ResponseHeaders(_)
-                        | Outbound::ResponseBody(_)
-                        | Outbound::ResponseTrailers(_)
-                )
-            );
-            Ok(response)
-        }
-        Err(status) if status.code() == tonic::Code::OutOfRange => {
-            let refusal = if responding {
-                Refusal::new(
-                    ErrorCode::Internal,
-                    format!(
-                        "the model server's response arrived in one ext_proc message over the \
-                         EPP's limit of {max_body_bytes} bytes + 1 MiB; process response bodies \
-                         FULL_DUPLEX_STREAMED"
-                    ),
-                )
-                .with_reason("response-too-large")
-            } else {
-                Refusal::body_too_large(max_body_bytes)
-            };
-            Ok(convert::to_response(Reply::Refuse(refusal)))
-        }
-        Err(status) => Err(status),
-    }))
 }
