@@ -12,6 +12,7 @@ use switchyard_rollout::controller;
 use switchyard_rollout::lease::{LeaderElector, default_identity};
 use switchyard_rollout::local;
 use switchyard_rollout::metrics::Metrics;
+use switchyard_rollout::prometheus::AllowedAddresses;
 use switchyard_runtime::shutdown::terminated;
 use tokio_util::sync::CancellationToken;
 
@@ -65,6 +66,8 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         },
     };
     let admin_tls = transport::certificates(&args)?;
+    let prometheus_allowed =
+        AllowedAddresses::parse(&args.prometheus_allowed_addresses).map_err(anyhow::Error::msg)?;
     let listener = tokio::net::TcpListener::bind(args.admin_address)
         .await
         .with_context(|| format!("binding the admin API to {}", args.admin_address))?;
@@ -104,7 +107,13 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             std::time::Duration::from_secs(args.leader_election_lease_seconds),
         )
     });
-    let leading = lead(elector, client, metrics, shutdown.clone());
+    let leading = lead(
+        elector,
+        client,
+        metrics,
+        prometheus_allowed,
+        shutdown.clone(),
+    );
     let mut leading = std::pin::pin!(leading);
     let result = tokio::select! {
         result = &mut leading => result,
@@ -234,9 +243,15 @@ async fn lead(
     elector: Option<LeaderElector>,
     client: kube::Client,
     metrics: Metrics,
+    prometheus_allowed: AllowedAddresses,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
-    let run = controller::run(client, metrics, shutdown.clone().cancelled_owned());
+    let run = controller::run(
+        client,
+        metrics,
+        prometheus_allowed,
+        shutdown.clone().cancelled_owned(),
+    );
     let Some(elector) = elector else {
         run.await;
         return Ok(());
