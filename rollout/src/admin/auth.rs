@@ -17,6 +17,7 @@ use k8s_openapi::api::authorization::v1::{
 use kube::api::PostParams;
 use kube::{Api, Client};
 use switchyard_api::rollout::ROLLOUT_GROUP;
+use tokio_rustls::rustls::crypto::ring::cipher_suite::TLS13_AES_128_GCM_SHA256;
 
 use super::AdminError;
 
@@ -33,10 +34,12 @@ pub enum Authenticator {
     TokenFile(TokenFile),
 }
 
-/// `token user` pairs, one per line; `#` starts a comment.
+/// `token user` pairs, one per line; `#` starts a comment. Only each token's
+/// SHA-256 digest is kept, so every comparison is over 32 bytes whatever the
+/// token's length: the time a check takes says nothing about the tokens.
 #[derive(Debug, Default)]
 pub struct TokenFile {
-    entries: Vec<(String, String)>,
+    entries: Vec<([u8; 32], String)>,
 }
 
 /// What a request wants to do, for the SubjectAccessReview.
@@ -66,7 +69,7 @@ impl TokenFile {
             let mut parts = line.split_whitespace();
             match (parts.next(), parts.next(), parts.next()) {
                 (Some(token), Some(user), None) if token.len() >= 16 => {
-                    entries.push((token.to_owned(), user.to_owned()));
+                    entries.push((digest(token.as_bytes()), user.to_owned()));
                 }
                 (Some(_), Some(_), None) => {
                     return Err(format!(
@@ -83,11 +86,13 @@ impl TokenFile {
         Ok(Self { entries })
     }
 
-    /// The user of `token`, comparing every entry in constant time.
+    /// The user of `token`, comparing its digest with every entry's in
+    /// constant time.
     fn user(&self, token: &str) -> Option<&str> {
+        let presented = digest(token.as_bytes());
         let mut found = None;
         for (candidate, user) in &self.entries {
-            if constant_time_eq(candidate.as_bytes(), token.as_bytes()) {
+            if constant_time_eq(candidate, &presented) {
                 found = Some(user.as_str());
             }
         }
@@ -95,10 +100,19 @@ impl TokenFile {
     }
 }
 
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
-        return false;
+/// SHA-256, from the TLS stack's own hash (no separate digest crate).
+fn digest(bytes: &[u8]) -> [u8; 32] {
+    let mut out = [0u8; 32];
+    if let Some(suite) = TLS13_AES_128_GCM_SHA256.tls13() {
+        let hash = suite.common.hash_provider.hash(bytes);
+        for (slot, byte) in out.iter_mut().zip(hash.as_ref()) {
+            *slot = *byte;
+        }
     }
+    out
+}
+
+fn constant_time_eq(a: &[u8; 32], b: &[u8; 32]) -> bool {
     a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
@@ -263,5 +277,22 @@ mod tests {
                 .unwrap_err()
                 .contains("no tokens")
         );
+    }
+
+    #[test]
+    fn l1_tokens_are_compared_as_fixed_length_digests() {
+        let file = TokenFile::parse("0123456789abcdef alice\n").unwrap();
+        // Stored as a 32-byte digest, not the token: no length to leak.
+        assert!(file.entries.iter().all(|(d, _)| d.len() == 32));
+        assert_ne!(&file.entries[0].0[..16], b"0123456789abcdef");
+        assert_eq!(
+            super::digest(b"abc")[..4],
+            [0xba, 0x78, 0x16, 0xbf],
+            "SHA-256"
+        );
+        for other in ["0", "0123456789abcdef0", "0123456789abcdeg", ""] {
+            assert_eq!(file.user(other), None, "{other}");
+        }
+        assert_eq!(file.user("0123456789abcdef"), Some("alice"));
     }
 }
