@@ -69,7 +69,7 @@ pub async fn get_one(
         .authorize(state.store.client(), &headers, access)
         .await?;
     let rollout = fetch(&state, &namespace, &name).await?;
-    let route = route_weights(&state, &namespace, &rollout).await;
+    let route = route_weights(&state, &rollout).await;
     Ok(with_etag(
         &rollout,
         Json(snapshot(&rollout, Some(route))).into_response(),
