@@ -30,7 +30,7 @@ use axum::routing::{get, post, put};
 use k8s_openapi::jiff::Timestamp;
 use kube::Client;
 
-pub use auth::{Authenticator, TokenFile};
+pub use auth::{Authenticator, TokenFile, watch_token_file};
 pub use error::AdminError;
 pub use record::with_intent;
 

@@ -82,7 +82,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .context("starting the validating webhook")?;
     let state = AdminState {
         store: Store::Kubernetes(client.clone()),
-        auth: Arc::new(auth),
+        auth: watched(auth, args.admin_token_file.as_deref(), &shutdown),
         metrics: metrics.clone(),
         clock: Arc::new(k8s_openapi::jiff::Timestamp::now),
     };
@@ -177,7 +177,7 @@ async fn serve_local(dir: &std::path::Path, args: &ServeArgs) -> anyhow::Result<
             );
             let state = AdminState {
                 store: Store::Local(Arc::new(store)),
-                auth: Arc::new(auth),
+                auth: watched(auth, args.admin_token_file.as_deref(), &shutdown),
                 metrics: Metrics::new(),
                 clock: Arc::new(k8s_openapi::jiff::Timestamp::now),
             };
@@ -226,6 +226,28 @@ fn audiences(flag: &str) -> Vec<String> {
     } else {
         vec![flag.to_owned()]
     }
+}
+
+/// How often the admin token file is re-read, so a revoked token stops working
+/// without a restart.
+const TOKEN_FILE_POLL: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// The authenticator, with its token file (if any) re-read until shutdown.
+fn watched(
+    auth: Authenticator,
+    token_file: Option<&std::path::Path>,
+    shutdown: &CancellationToken,
+) -> Arc<Authenticator> {
+    let auth = Arc::new(auth);
+    if let Some(path) = token_file {
+        tokio::spawn(admin::watch_token_file(
+            Arc::clone(&auth),
+            path.to_path_buf(),
+            TOKEN_FILE_POLL,
+            shutdown.clone(),
+        ));
+    }
+    auth
 }
 
 fn read_token_file(path: &std::path::Path) -> anyhow::Result<Authenticator> {

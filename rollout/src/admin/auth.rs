@@ -37,9 +37,12 @@ pub enum Authenticator {
 /// `token user` pairs, one per line; `#` starts a comment. Only each token's
 /// SHA-256 digest is kept, so every comparison is over 32 bytes whatever the
 /// token's length: the time a check takes says nothing about the tokens.
+///
+/// The entries can be swapped while serving ([`watch_token_file`]), so a
+/// revoked or rotated token takes effect without a restart.
 #[derive(Debug, Default)]
 pub struct TokenFile {
-    entries: Vec<([u8; 32], String)>,
+    entries: std::sync::RwLock<Vec<([u8; 32], String)>>,
 }
 
 /// What a request wants to do, for the SubjectAccessReview.
@@ -83,20 +86,83 @@ impl TokenFile {
         if entries.is_empty() {
             return Err("no tokens in the file; add lines like `<token> <user>`".into());
         }
-        Ok(Self { entries })
+        Ok(Self {
+            entries: std::sync::RwLock::new(entries),
+        })
+    }
+
+    /// Takes `other`'s entries in place of these.
+    pub fn replace(&self, other: TokenFile) {
+        let new = other
+            .entries
+            .into_inner()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        *self
+            .entries
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = new;
     }
 
     /// The user of `token`, comparing its digest with every entry's in
     /// constant time.
-    fn user(&self, token: &str) -> Option<&str> {
+    fn user(&self, token: &str) -> Option<String> {
         let presented = digest(token.as_bytes());
+        let entries = self
+            .entries
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let mut found = None;
-        for (candidate, user) in &self.entries {
+        for (candidate, user) in entries.iter() {
             if constant_time_eq(candidate, &presented) {
-                found = Some(user.as_str());
+                found = Some(user.clone());
             }
         }
         found
+    }
+}
+
+/// Re-reads the token file at `path` every `poll` until `cancel`, swapping in
+/// its tokens when the content changed and parses; a broken file keeps the
+/// tokens in force (and says why in the log) rather than locking everyone out.
+pub async fn watch_token_file(
+    auth: std::sync::Arc<Authenticator>,
+    path: std::path::PathBuf,
+    poll: std::time::Duration,
+    cancel: tokio_util::sync::CancellationToken,
+) {
+    let Authenticator::TokenFile(file) = auth.as_ref() else {
+        return;
+    };
+    // Nothing remembered: the first look re-applies the file, so an edit made
+    // between startup's read and this task's start is not missed.
+    let mut last: Option<Vec<u8>> = None;
+    let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + poll, poll);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            () = cancel.cancelled() => return,
+            _ = ticker.tick() => {}
+        }
+        let bytes = match std::fs::read(&path) {
+            Ok(bytes) => bytes,
+            Err(err) => {
+                tracing::warn!(path = %path.display(), %err, "cannot re-read the admin token file; keeping its tokens");
+                continue;
+            }
+        };
+        if last.as_ref() == Some(&bytes) {
+            continue;
+        }
+        match TokenFile::parse(&String::from_utf8_lossy(&bytes)) {
+            Ok(fresh) => {
+                file.replace(fresh);
+                tracing::info!(path = %path.display(), "admin token file reloaded");
+                last = Some(bytes);
+            }
+            Err(err) => {
+                tracing::warn!(path = %path.display(), %err, "the admin token file does not parse; keeping its tokens");
+            }
+        }
     }
 }
 
@@ -153,7 +219,7 @@ impl Authenticator {
 
     fn user_from_file(&self, token: &str) -> Result<String, AdminError> {
         match self {
-            Self::TokenFile(file) => file.user(token).map(str::to_owned).ok_or_else(|| {
+            Self::TokenFile(file) => file.user(token).ok_or_else(|| {
                 AdminError::Unauthenticated("the token is not in the token file".into())
             }),
             Self::Kubernetes { .. } => Err(AdminError::Unauthenticated(
@@ -260,8 +326,8 @@ mod tests {
         let file =
             TokenFile::parse("# admins\n0123456789abcdef alice\n\nfedcba9876543210 bob # ops\n")
                 .unwrap();
-        assert_eq!(file.user("0123456789abcdef"), Some("alice"));
-        assert_eq!(file.user("fedcba9876543210"), Some("bob"));
+        assert_eq!(file.user("0123456789abcdef").as_deref(), Some("alice"));
+        assert_eq!(file.user("fedcba9876543210").as_deref(), Some("bob"));
         assert_eq!(file.user("0123456789abcdeX"), None);
         assert_eq!(file.user(""), None);
         assert_eq!(
@@ -283,8 +349,10 @@ mod tests {
     fn l1_tokens_are_compared_as_fixed_length_digests() {
         let file = TokenFile::parse("0123456789abcdef alice\n").unwrap();
         // Stored as a 32-byte digest, not the token: no length to leak.
-        assert!(file.entries.iter().all(|(d, _)| d.len() == 32));
-        assert_ne!(&file.entries[0].0[..16], b"0123456789abcdef");
+        let entries = file.entries.read().unwrap();
+        assert!(entries.iter().all(|(d, _)| d.len() == 32));
+        assert_ne!(&entries[0].0[..16], b"0123456789abcdef");
+        drop(entries);
         assert_eq!(
             super::digest(b"abc")[..4],
             [0xba, 0x78, 0x16, 0xbf],
@@ -293,6 +361,56 @@ mod tests {
         for other in ["0", "0123456789abcdef0", "0123456789abcdeg", ""] {
             assert_eq!(file.user(other), None, "{other}");
         }
-        assert_eq!(file.user("0123456789abcdef"), Some("alice"));
+        assert_eq!(file.user("0123456789abcdef").as_deref(), Some("alice"));
+    }
+}
+
+#[cfg(test)]
+mod reload_tests {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use tokio_util::sync::CancellationToken;
+
+    use super::{Authenticator, TokenFile, watch_token_file};
+
+    fn user(auth: &Authenticator, token: &str) -> Option<String> {
+        match auth {
+            Authenticator::TokenFile(file) => file.user(token),
+            Authenticator::Kubernetes { .. } => None,
+        }
+    }
+
+    #[tokio::test]
+    async fn m15_a_rotated_token_file_takes_effect_without_a_restart() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("tokens");
+        std::fs::write(&path, "old-token-0123456789 alice\n").unwrap();
+        let auth = Arc::new(Authenticator::TokenFile(
+            TokenFile::parse(&std::fs::read_to_string(&path).unwrap()).unwrap(),
+        ));
+        let cancel = CancellationToken::new();
+        let poll = Duration::from_millis(20);
+        tokio::spawn(watch_token_file(
+            auth.clone(),
+            path.clone(),
+            poll,
+            cancel.clone(),
+        ));
+        std::fs::write(&path, "new-token-0123456789 alice\n").unwrap();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        while user(&auth, "new-token-0123456789").is_none() {
+            assert!(tokio::time::Instant::now() < deadline, "never reloaded");
+            tokio::time::sleep(poll).await;
+        }
+        assert_eq!(user(&auth, "old-token-0123456789"), None, "revoked");
+        // A broken edit keeps the tokens in force.
+        std::fs::write(&path, "short alice\n").unwrap();
+        tokio::time::sleep(poll * 5).await;
+        assert_eq!(
+            user(&auth, "new-token-0123456789").as_deref(),
+            Some("alice")
+        );
+        cancel.cancel();
     }
 }
