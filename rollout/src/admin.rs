@@ -30,12 +30,15 @@ use axum::routing::{get, post, put};
 use k8s_openapi::jiff::Timestamp;
 use kube::Client;
 
-pub use auth::{Authenticator, TokenFile};
+pub use auth::{Authenticator, TokenFile, watch_token_file};
 pub use error::AdminError;
 pub use record::with_intent;
 
 use crate::local::store::LocalStore;
 use crate::metrics::Metrics;
+
+/// The largest request body the admin API reads.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
 /// The field manager of the admin API's status writes.
 pub const ADMIN_FIELD_MANAGER: &str = "inference-rollout-admin";
@@ -87,6 +90,9 @@ pub fn router(state: AdminState) -> Router {
         .route(&format!("{r}/retry"), post(handlers::retry))
         .route(&format!("{r}/weight"), put(handlers::set_weight))
         .fallback(handlers::not_found)
+        // Action bodies are a few fields; axum's 2 MiB default is far more
+        // than any needs.
+        .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(state)
 }
 

@@ -143,6 +143,18 @@ pub struct ServeArgs {
     #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u64).range(50..=600_000), requires = "local")]
     pub local_interval_ms: u64,
 
+    /// The Prometheus servers InferenceRollouts may query, comma-separated
+    /// (`http://host[:port][/path-prefix]`): a rollout naming any other address
+    /// gets NoData and a status message naming this flag, and no request is
+    /// sent. Empty: no Prometheus source is allowed (the EPP source still works).
+    /// Not used in local mode, whose manifests are one's own.
+    #[arg(
+        long,
+        env = "ROLLOUT_PROMETHEUS_ALLOWED_ADDRESSES",
+        value_delimiter = ','
+    )]
+    pub prometheus_allowed_addresses: Vec<String>,
+
     /// The validating admission webhook.
     #[command(flatten)]
     pub webhook: Box<crate::webhook::WebhookArgs>,

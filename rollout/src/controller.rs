@@ -33,6 +33,7 @@ use crate::epp::cluster::ClusterAnalysis;
 use crate::error::{Error, Result};
 use crate::metrics::Metrics;
 use crate::plan::{self, Observations};
+use crate::prometheus::AllowedAddresses;
 
 /// The field manager of the controller's writes.
 pub const FIELD_MANAGER: &str = "inference-rollout-controller";
@@ -58,11 +59,18 @@ pub struct Context {
     /// The EPP source's scrape history per rollout (lost on restart: the
     /// first window after it is `NoData`, the next one is measured).
     pub epp: EppHistories,
+    /// The Prometheus servers rollouts may name (`--prometheus-allowed-addresses`).
+    pub prometheus_allowed: AllowedAddresses,
 }
 
 impl Context {
     /// A context with the system clock.
-    pub fn new(client: Client, rollouts: Store<InferenceRollout>, metrics: Metrics) -> Self {
+    pub fn new(
+        client: Client,
+        rollouts: Store<InferenceRollout>,
+        metrics: Metrics,
+        prometheus_allowed: AllowedAddresses,
+    ) -> Self {
         let reporter = Reporter {
             controller: FIELD_MANAGER.into(),
             instance: std::env::var("POD_NAME").ok(),
@@ -74,6 +82,7 @@ impl Context {
             clock: Arc::new(Timestamp::now),
             metrics,
             epp: EppHistories::default(),
+            prometheus_allowed,
         }
     }
 }
@@ -120,6 +129,7 @@ pub async fn reconcile(rollout: Arc<InferenceRollout>, ctx: Arc<Context>) -> Res
     let epp = epp_history(&ctx, &namespace, &rollout.name_any()).await;
     let analysis = observe::analysis_on_cluster(
         &ctx.client,
+        &ctx.prometheus_allowed,
         &namespace,
         spec,
         &status,
@@ -237,6 +247,7 @@ pub fn error_policy(rollout: Arc<InferenceRollout>, error: &Error, ctx: Arc<Cont
 pub async fn run(
     client: Client,
     metrics: Metrics,
+    prometheus_allowed: AllowedAddresses,
     shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
 ) {
     let rollouts: Api<InferenceRollout> = Api::all(client.clone());
@@ -246,7 +257,12 @@ pub async fn run(
     let mapper_store = store.clone();
     let rewrite_store = store.clone();
     let rewrites: Api<InferenceModelRewrite> = Api::all(client.clone());
-    let ctx = Arc::new(Context::new(client, store, metrics.clone()));
+    let ctx = Arc::new(Context::new(
+        client,
+        store,
+        metrics.clone(),
+        prometheus_allowed,
+    ));
     controller
         .watches(
             routes,

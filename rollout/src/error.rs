@@ -46,6 +46,10 @@ pub enum Error {
         message: String,
     },
 
+    /// A rollout's Prometheus address is not in `--prometheus-allowed-addresses`.
+    #[error("{0}")]
+    PrometheusNotAllowed(String),
+
     /// Scraping an EPP's metrics failed.
     #[error("EPP metrics at {url}: {message}")]
     Epp {
@@ -109,6 +113,7 @@ impl Error {
             Self::InvalidSpec(_) => "invalid_spec",
             Self::Encode { .. } => "encode",
             Self::Prometheus { .. } => "prometheus",
+            Self::PrometheusNotAllowed(_) => "prometheus_not_allowed",
             Self::Epp { .. } => "epp",
             Self::Kube { .. } => "kube",
             Self::Rewrite { .. } => "rewrite",

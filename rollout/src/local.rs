@@ -122,10 +122,14 @@ pub struct StatusFile {
 }
 
 impl StatusFile {
-    /// The status file of rollout `name` under `state_dir`.
-    pub fn new(state_dir: &Path, name: &str) -> Self {
+    /// The status file of rollout `namespace/name` under `state_dir`: one
+    /// directory per namespace, so same-named rollouts in two namespaces never
+    /// share a state (a namespace cannot contain `/`).
+    pub fn new(state_dir: &Path, namespace: &str, name: &str) -> Self {
         Self {
-            path: state_dir.join(format!("{name}.status.json")),
+            path: state_dir
+                .join(namespace)
+                .join(format!("{name}.status.json")),
         }
     }
 

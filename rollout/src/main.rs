@@ -12,6 +12,7 @@ use switchyard_rollout::controller;
 use switchyard_rollout::lease::{LeaderElector, default_identity};
 use switchyard_rollout::local;
 use switchyard_rollout::metrics::Metrics;
+use switchyard_rollout::prometheus::AllowedAddresses;
 use switchyard_runtime::shutdown::terminated;
 use tokio_util::sync::CancellationToken;
 
@@ -65,6 +66,8 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         },
     };
     let admin_tls = transport::certificates(&args)?;
+    let prometheus_allowed =
+        AllowedAddresses::parse(&args.prometheus_allowed_addresses).map_err(anyhow::Error::msg)?;
     let listener = tokio::net::TcpListener::bind(args.admin_address)
         .await
         .with_context(|| format!("binding the admin API to {}", args.admin_address))?;
@@ -79,7 +82,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .context("starting the validating webhook")?;
     let state = AdminState {
         store: Store::Kubernetes(client.clone()),
-        auth: Arc::new(auth),
+        auth: watched(auth, args.admin_token_file.as_deref(), &shutdown),
         metrics: metrics.clone(),
         clock: Arc::new(k8s_openapi::jiff::Timestamp::now),
     };
@@ -104,7 +107,13 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             std::time::Duration::from_secs(args.leader_election_lease_seconds),
         )
     });
-    let leading = lead(elector, client, metrics, shutdown.clone());
+    let leading = lead(
+        elector,
+        client,
+        metrics,
+        prometheus_allowed,
+        shutdown.clone(),
+    );
     let mut leading = std::pin::pin!(leading);
     let result = tokio::select! {
         result = &mut leading => result,
@@ -168,7 +177,7 @@ async fn serve_local(dir: &std::path::Path, args: &ServeArgs) -> anyhow::Result<
             );
             let state = AdminState {
                 store: Store::Local(Arc::new(store)),
-                auth: Arc::new(auth),
+                auth: watched(auth, args.admin_token_file.as_deref(), &shutdown),
                 metrics: Metrics::new(),
                 clock: Arc::new(k8s_openapi::jiff::Timestamp::now),
             };
@@ -219,6 +228,28 @@ fn audiences(flag: &str) -> Vec<String> {
     }
 }
 
+/// How often the admin token file is re-read, so a revoked token stops working
+/// without a restart.
+const TOKEN_FILE_POLL: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// The authenticator, with its token file (if any) re-read until shutdown.
+fn watched(
+    auth: Authenticator,
+    token_file: Option<&std::path::Path>,
+    shutdown: &CancellationToken,
+) -> Arc<Authenticator> {
+    let auth = Arc::new(auth);
+    if let Some(path) = token_file {
+        tokio::spawn(admin::watch_token_file(
+            Arc::clone(&auth),
+            path.to_path_buf(),
+            TOKEN_FILE_POLL,
+            shutdown.clone(),
+        ));
+    }
+    auth
+}
+
 fn read_token_file(path: &std::path::Path) -> anyhow::Result<Authenticator> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("reading --admin-token-file {}", path.display()))?;
@@ -234,9 +265,15 @@ async fn lead(
     elector: Option<LeaderElector>,
     client: kube::Client,
     metrics: Metrics,
+    prometheus_allowed: AllowedAddresses,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
-    let run = controller::run(client, metrics, shutdown.clone().cancelled_owned());
+    let run = controller::run(
+        client,
+        metrics,
+        prometheus_allowed,
+        shutdown.clone().cancelled_owned(),
+    );
     let Some(elector) = elector else {
         run.await;
         return Ok(());

@@ -132,6 +132,14 @@ pub fn validate(spec: &InferenceRolloutSpec) -> Result<Timings, String> {
             ));
         }
     }
+    // Only the CRD schema bounds maxWeight; local mode and objects written
+    // before the schema reach here unchecked, and the clamps need max >= 0.
+    let max_weight = spec.strategy.max_weight;
+    if !(1..=switchyard_api::rollout::FULL_WEIGHT).contains(&max_weight) {
+        return Err(format!(
+            "strategy.maxWeight {max_weight} must be 1 to 10000 (basis points the canary may reach)"
+        ));
+    }
     for (i, step) in steps.iter().enumerate() {
         if !(1..=switchyard_api::rollout::FULL_WEIGHT).contains(&step.weight) {
             return Err(format!("strategy.steps[{i}].weight must be 1 to 10000"));

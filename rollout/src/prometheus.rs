@@ -4,6 +4,7 @@
 //! The queries themselves are built in [`queries`] (pure); this module only
 //! sends them and reads one number back.
 
+pub mod allow;
 pub mod queries;
 
 use std::time::Duration;
@@ -18,6 +19,8 @@ use k8s_openapi::jiff::Timestamp;
 use serde::Deserialize;
 use serde_json::Value;
 use switchyard_api::rollout::{MetricCheck, PrometheusSource, parse_duration_ms};
+
+pub use allow::AllowedAddresses;
 
 use crate::error::{Error, Result};
 use crate::judge::Measurement;
@@ -39,14 +42,18 @@ pub struct Prometheus {
 // === impl Prometheus ===
 
 impl Prometheus {
-    /// A client for `source`. Fails on an address that is not `http://host[:port][/prefix]`.
-    pub fn new(source: &PrometheusSource) -> Result<Self> {
+    /// A client for `source`. Fails on an address that is not `http://host[:port][/prefix]`
+    /// or that `allowed` does not list (checked before any connection).
+    pub fn new(source: &PrometheusSource, allowed: &AllowedAddresses) -> Result<Self> {
         let address = source.address.trim_end_matches('/').to_owned();
         let invalid = |message: String| Error::Prometheus {
             address: address.clone(),
             query: String::new(),
             message,
         };
+        if !allowed.permits(&address) {
+            return Err(Error::PrometheusNotAllowed(allowed.refusal(&address)));
+        }
         if !address.starts_with("http://") {
             return Err(invalid(
                 "only http:// addresses are supported; reach an https Prometheus through a local proxy or port-forward".into(),
@@ -173,15 +180,20 @@ struct AnswerData {
 
 /// Reads the one number out of an API answer.
 fn parse_answer(status: StatusCode, bytes: &[u8]) -> Result<Option<f64>, String> {
+    // Nothing the server sent goes into the error beyond a short
+    // identifier: the error lands in the rollout's status, readable by every
+    // namespace user, and the server may not be the Prometheus the rollout
+    // claims. The full answer goes to the controller's log only.
     let answer: Answer = serde_json::from_slice(bytes).map_err(|_| {
-        let text = String::from_utf8_lossy(&bytes[..bytes.len().min(200)]).into_owned();
-        format!("HTTP {status} with a body that is not a Prometheus API answer: {text:?}")
+        tracing::warn!(%status, bytes = bytes.len(), "Prometheus answered with something that is not an API answer");
+        format!("HTTP {status} with a body that is not a Prometheus API answer")
     })?;
     if answer.status != "success" {
+        let message = answer.error.as_deref().unwrap_or("(no message)");
+        tracing::warn!(error_type = ?answer.error_type, %message, "Prometheus refused a query");
         return Err(format!(
-            "{}: {}",
-            answer.error_type.as_deref().unwrap_or("error"),
-            answer.error.as_deref().unwrap_or("(no message)")
+            "Prometheus refused the query ({}); the controller's log has its message",
+            short_identifier(answer.error_type.as_deref())
         ));
     }
     let data = answer.data.ok_or("a success answer without data")?;
@@ -218,6 +230,20 @@ fn parse_answer(status: StatusCode, bytes: &[u8]) -> Result<Option<f64>, String>
         .parse()
         .map_err(|_| format!("sample value {text:?} is not a number"))?;
     Ok(value.is_finite().then_some(value))
+}
+
+/// Prometheus's `errorType` (`bad_data`, `timeout`, ...) when it looks like
+/// one; `error` for anything else.
+fn short_identifier(text: Option<&str>) -> &str {
+    match text {
+        Some(t)
+            if (1..=32).contains(&t.len())
+                && t.bytes().all(|b| b.is_ascii_lowercase() || b == b'_') =>
+        {
+            t
+        }
+        _ => "error",
+    }
 }
 
 /// `application/x-www-form-urlencoded` encoding of one value.

@@ -6,6 +6,8 @@
 //! - the verdict is [`switchyard_check::admission::admit`], shared with the
 //!   offline checker;
 //! - [`review`]: AdmissionReview JSON in, AdmissionReview JSON out;
+//! - [`deputy`]: a rollout's creator must be allowed to patch what it
+//!   targets (a SubjectAccessReview), since the controller will;
 //! - [`watch`]: reflectors that give the rules the cluster's objects;
 //! - [`server`]: HTTPS (rustls) and axum around `POST /validate`;
 //! - [`tls`] and [`certs`]: the serving certificate, from a mounted directory
@@ -17,6 +19,7 @@
 
 pub mod args;
 pub mod certs;
+pub mod deputy;
 pub mod review;
 pub mod server;
 pub mod tls;
@@ -95,6 +98,7 @@ pub async fn start(args: &WebhookArgs, client: Client, cancel: CancellationToken
     let state = server::WebhookState {
         view: Arc::new(watch::ClusterView::start(&client, &cancel)),
         config: Arc::new(args.config()),
+        access: Some(Arc::new(deputy::ApiserverReviewer(client.clone()))),
     };
     tracing::info!(%address, "validating webhook listening (HTTPS)");
     tokio::spawn(server::serve(

@@ -71,7 +71,9 @@ async fn rolled_back_with(
         [(100, 0), (5000, 5000), (10_000, 0)],
         "rolled back to stable"
     );
-    let status = StatusFile::new(&stack.state, "qwen-canary").load().unwrap();
+    let status = StatusFile::new(&stack.state, "default", "qwen-canary")
+        .load()
+        .unwrap();
     let analysis = status.analysis.unwrap();
     (stack, seen, statuses, analysis)
 }
@@ -107,7 +109,9 @@ async fn a_healthy_canary_reaches_all_traffic_through_every_step() {
         [(100, 0), (8000, 2000), (5000, 5000), (0, 10_000)],
         "every step, then promotion"
     );
-    let status = StatusFile::new(&stack.state, "qwen-canary").load().unwrap();
+    let status = StatusFile::new(&stack.state, "default", "qwen-canary")
+        .load()
+        .unwrap();
     let analysis = status.analysis.unwrap();
     eprintln!(
         "weights {seen:?}\nlast window {:?}\nresponses {statuses:?}",
@@ -215,7 +219,9 @@ async fn a_shedding_canary_pauses_and_is_not_rolled_back() {
 
     assert_eq!(seen, [(100, 0), (5000, 5000)], "{seen:?}");
     assert_eq!(held, [(5000, 5000)], "weights held while paused");
-    let status = StatusFile::new(&stack.state, "qwen-canary").load().unwrap();
+    let status = StatusFile::new(&stack.state, "default", "qwen-canary")
+        .load()
+        .unwrap();
     assert_eq!(status.pause.unwrap().reason, PauseReason::ShedRate);
     let analysis = status.analysis.unwrap();
     eprintln!("weights {seen:?}\nlast window {:?}", analysis.last);
@@ -324,7 +330,9 @@ async fn the_local_admin_api_needs_a_valid_token_and_its_actions_drive_the_rollo
     })
     .await;
     assert_eq!(held.last(), Some(&(8000, 2000)));
-    let status = StatusFile::new(&stack.state, "qwen-canary").load().unwrap();
+    let status = StatusFile::new(&stack.state, "default", "qwen-canary")
+        .load()
+        .unwrap();
     assert_eq!(status.pause.unwrap().reason, PauseReason::Admin);
     assert_eq!(status.intent.as_ref().unwrap().by, "alice");
     // A second pause is refused by the state, a weight above the last step by safety.

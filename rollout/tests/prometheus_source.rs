@@ -20,8 +20,8 @@ use switchyard_api::rollout::{
 use switchyard_rollout::controller::observe;
 use switchyard_rollout::judge::judge_all;
 use switchyard_rollout::plan;
-use switchyard_rollout::prometheus::Prometheus;
 use switchyard_rollout::prometheus::queries::Arms;
+use switchyard_rollout::prometheus::{AllowedAddresses, Prometheus};
 use switchyard_rollout::route::RouteView;
 use switchyard_sim::faults::Faults;
 
@@ -53,7 +53,11 @@ async fn judges_a_slow_canary_from_real_prometheus_data() {
         ],
     )
     .await;
-    let client = Prometheus::new(&PrometheusSource::at(&prometheus.address)).unwrap();
+    let client = Prometheus::new(
+        &PrometheusSource::at(&prometheus.address),
+        &AllowedAddresses::any(),
+    )
+    .unwrap();
 
     // Both targets scraped at least once before traffic, so counters start at 0.
     wait_for(&client, "count(up == 1)", 2.0).await;
@@ -194,7 +198,7 @@ async fn controller_rolls_back_on_the_measured_window(address: &str) {
                     "applied": {"stable": 9000, "canary": 1000, "routeGeneration": 3, "verifiedAt": verified.to_string()}}
     }))
     .unwrap();
-    let window = observe::analysis(&spec, &status, now)
+    let window = observe::analysis(&spec, &status, now, &AllowedAddresses::any())
         .await
         .expect("a window is due");
     assert_eq!(window.verdicts.len(), 1);

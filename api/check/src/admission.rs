@@ -150,6 +150,13 @@ pub fn admit(request: &Request<'_>, objects: &Objects, config: &Config) -> Verdi
     {
         weights::manual_edits(&document.value, old, objects, config, &mut findings);
     }
+    if kind == Kind::Rewrite
+        && request.operation == Operation::Update
+        && !config.trusted_users.iter().any(|u| u == request.username)
+        && let Some(old) = request.old_object
+    {
+        weights::manual_rewrite_edits(&document.value, old, objects, config, &mut findings);
+    }
     verdict(&document, findings, config)
 }
 

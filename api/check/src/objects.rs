@@ -170,6 +170,9 @@ pub struct Objects {
     pub rewrites: Option<Vec<Object<InferenceModelRewriteSpec>>>,
     /// Services (only their names matter: a pool's endpoint picker).
     pub services: Option<Vec<Object<()>>>,
+    /// The webhook's InferenceRollout watch has not listed yet: `rollouts` is
+    /// empty because nothing is known, not because there are none.
+    pub rollouts_unsynced: bool,
 }
 
 impl Objects {

@@ -121,7 +121,8 @@ pub struct MetricCheck {
     #[serde(rename = "type")]
     pub type_: MetricType,
 
-    /// ErrorRate: the status classes counted as errors (`5xx`, `4xx`).
+    /// ErrorRate: the status classes counted as errors (`5xx`, `4xx`); empty
+    /// counts `5xx` only, since clients can provoke `4xx` at will.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(length(max = 2))]
     pub status_classes: Vec<StatusClass>,

@@ -17,6 +17,7 @@ use k8s_openapi::api::authorization::v1::{
 use kube::api::PostParams;
 use kube::{Api, Client};
 use switchyard_api::rollout::ROLLOUT_GROUP;
+use tokio_rustls::rustls::crypto::ring::cipher_suite::TLS13_AES_128_GCM_SHA256;
 
 use super::AdminError;
 
@@ -33,10 +34,15 @@ pub enum Authenticator {
     TokenFile(TokenFile),
 }
 
-/// `token user` pairs, one per line; `#` starts a comment.
+/// `token user` pairs, one per line; `#` starts a comment. Only each token's
+/// SHA-256 digest is kept, so every comparison is over 32 bytes whatever the
+/// token's length: the time a check takes says nothing about the tokens.
+///
+/// The entries can be swapped while serving ([`watch_token_file`]), so a
+/// revoked or rotated token takes effect without a restart.
 #[derive(Debug, Default)]
 pub struct TokenFile {
-    entries: Vec<(String, String)>,
+    entries: std::sync::RwLock<Vec<([u8; 32], String)>>,
 }
 
 /// What a request wants to do, for the SubjectAccessReview.
@@ -66,7 +72,7 @@ impl TokenFile {
             let mut parts = line.split_whitespace();
             match (parts.next(), parts.next(), parts.next()) {
                 (Some(token), Some(user), None) if token.len() >= 16 => {
-                    entries.push((token.to_owned(), user.to_owned()));
+                    entries.push((digest(token.as_bytes()), user.to_owned()));
                 }
                 (Some(_), Some(_), None) => {
                     return Err(format!(
@@ -80,25 +86,99 @@ impl TokenFile {
         if entries.is_empty() {
             return Err("no tokens in the file; add lines like `<token> <user>`".into());
         }
-        Ok(Self { entries })
+        Ok(Self {
+            entries: std::sync::RwLock::new(entries),
+        })
     }
 
-    /// The user of `token`, comparing every entry in constant time.
-    fn user(&self, token: &str) -> Option<&str> {
+    /// Takes `other`'s entries in place of these.
+    pub fn replace(&self, other: TokenFile) {
+        let new = other
+            .entries
+            .into_inner()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        *self
+            .entries
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = new;
+    }
+
+    /// The user of `token`, comparing its digest with every entry's in
+    /// constant time.
+    fn user(&self, token: &str) -> Option<String> {
+        let presented = digest(token.as_bytes());
+        let entries = self
+            .entries
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let mut found = None;
-        for (candidate, user) in &self.entries {
-            if constant_time_eq(candidate.as_bytes(), token.as_bytes()) {
-                found = Some(user.as_str());
+        for (candidate, user) in entries.iter() {
+            if constant_time_eq(candidate, &presented) {
+                found = Some(user.clone());
             }
         }
         found
     }
 }
 
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
-        return false;
+/// Re-reads the token file at `path` every `poll` until `cancel`, swapping in
+/// its tokens when the content changed and parses; a broken file keeps the
+/// tokens in force (and says why in the log) rather than locking everyone out.
+pub async fn watch_token_file(
+    auth: std::sync::Arc<Authenticator>,
+    path: std::path::PathBuf,
+    poll: std::time::Duration,
+    cancel: tokio_util::sync::CancellationToken,
+) {
+    let Authenticator::TokenFile(file) = auth.as_ref() else {
+        return;
+    };
+    // Nothing remembered: the first look re-applies the file, so an edit made
+    // between startup's read and this task's start is not missed.
+    let mut last: Option<Vec<u8>> = None;
+    let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + poll, poll);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            () = cancel.cancelled() => return,
+            _ = ticker.tick() => {}
+        }
+        let bytes = match std::fs::read(&path) {
+            Ok(bytes) => bytes,
+            Err(err) => {
+                tracing::warn!(path = %path.display(), %err, "cannot re-read the admin token file; keeping its tokens");
+                continue;
+            }
+        };
+        if last.as_ref() == Some(&bytes) {
+            continue;
+        }
+        match TokenFile::parse(&String::from_utf8_lossy(&bytes)) {
+            Ok(fresh) => {
+                file.replace(fresh);
+                tracing::info!(path = %path.display(), "admin token file reloaded");
+                last = Some(bytes);
+            }
+            Err(err) => {
+                tracing::warn!(path = %path.display(), %err, "the admin token file does not parse; keeping its tokens");
+            }
+        }
     }
+}
+
+/// SHA-256, from the TLS stack's own hash (no separate digest crate).
+fn digest(bytes: &[u8]) -> [u8; 32] {
+    let mut out = [0u8; 32];
+    if let Some(suite) = TLS13_AES_128_GCM_SHA256.tls13() {
+        let hash = suite.common.hash_provider.hash(bytes);
+        for (slot, byte) in out.iter_mut().zip(hash.as_ref()) {
+            *slot = *byte;
+        }
+    }
+    out
+}
+
+fn constant_time_eq(a: &[u8; 32], b: &[u8; 32]) -> bool {
     a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
@@ -139,7 +219,7 @@ impl Authenticator {
 
     fn user_from_file(&self, token: &str) -> Result<String, AdminError> {
         match self {
-            Self::TokenFile(file) => file.user(token).map(str::to_owned).ok_or_else(|| {
+            Self::TokenFile(file) => file.user(token).ok_or_else(|| {
                 AdminError::Unauthenticated("the token is not in the token file".into())
             }),
             Self::Kubernetes { .. } => Err(AdminError::Unauthenticated(
@@ -246,8 +326,8 @@ mod tests {
         let file =
             TokenFile::parse("# admins\n0123456789abcdef alice\n\nfedcba9876543210 bob # ops\n")
                 .unwrap();
-        assert_eq!(file.user("0123456789abcdef"), Some("alice"));
-        assert_eq!(file.user("fedcba9876543210"), Some("bob"));
+        assert_eq!(file.user("0123456789abcdef").as_deref(), Some("alice"));
+        assert_eq!(file.user("fedcba9876543210").as_deref(), Some("bob"));
         assert_eq!(file.user("0123456789abcdeX"), None);
         assert_eq!(file.user(""), None);
         assert_eq!(
@@ -263,5 +343,74 @@ mod tests {
                 .unwrap_err()
                 .contains("no tokens")
         );
+    }
+
+    #[test]
+    fn l1_tokens_are_compared_as_fixed_length_digests() {
+        let file = TokenFile::parse("0123456789abcdef alice\n").unwrap();
+        // Stored as a 32-byte digest, not the token: no length to leak.
+        let entries = file.entries.read().unwrap();
+        assert!(entries.iter().all(|(d, _)| d.len() == 32));
+        assert_ne!(&entries[0].0[..16], b"0123456789abcdef");
+        drop(entries);
+        assert_eq!(
+            super::digest(b"abc")[..4],
+            [0xba, 0x78, 0x16, 0xbf],
+            "SHA-256"
+        );
+        for other in ["0", "0123456789abcdef0", "0123456789abcdeg", ""] {
+            assert_eq!(file.user(other), None, "{other}");
+        }
+        assert_eq!(file.user("0123456789abcdef").as_deref(), Some("alice"));
+    }
+}
+
+#[cfg(test)]
+mod reload_tests {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use tokio_util::sync::CancellationToken;
+
+    use super::{Authenticator, TokenFile, watch_token_file};
+
+    fn user(auth: &Authenticator, token: &str) -> Option<String> {
+        match auth {
+            Authenticator::TokenFile(file) => file.user(token),
+            Authenticator::Kubernetes { .. } => None,
+        }
+    }
+
+    #[tokio::test]
+    async fn m15_a_rotated_token_file_takes_effect_without_a_restart() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("tokens");
+        std::fs::write(&path, "old-token-0123456789 alice\n").unwrap();
+        let auth = Arc::new(Authenticator::TokenFile(
+            TokenFile::parse(&std::fs::read_to_string(&path).unwrap()).unwrap(),
+        ));
+        let cancel = CancellationToken::new();
+        let poll = Duration::from_millis(20);
+        tokio::spawn(watch_token_file(
+            auth.clone(),
+            path.clone(),
+            poll,
+            cancel.clone(),
+        ));
+        std::fs::write(&path, "new-token-0123456789 alice\n").unwrap();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        while user(&auth, "new-token-0123456789").is_none() {
+            assert!(tokio::time::Instant::now() < deadline, "never reloaded");
+            tokio::time::sleep(poll).await;
+        }
+        assert_eq!(user(&auth, "old-token-0123456789"), None, "revoked");
+        // A broken edit keeps the tokens in force.
+        std::fs::write(&path, "short alice\n").unwrap();
+        tokio::time::sleep(poll * 5).await;
+        assert_eq!(
+            user(&auth, "new-token-0123456789").as_deref(),
+            Some("alice")
+        );
+        cancel.cancel();
     }
 }

@@ -69,7 +69,7 @@ pub async fn get_one(
         .authorize(state.store.client(), &headers, access)
         .await?;
     let rollout = fetch(&state, &namespace, &name).await?;
-    let route = route_weights(&state, &namespace, &rollout).await;
+    let route = route_weights(&state, &rollout).await;
     Ok(with_etag(
         &rollout,
         Json(snapshot(&rollout, Some(route))).into_response(),
@@ -135,6 +135,10 @@ enum WeightUnit {
     Percent,
 }
 
+/// The longest `reason` kept: it is stored in the rollout's status and its
+/// events, and the whole object must stay far below etcd's size limit.
+pub const MAX_REASON_CHARS: usize = 1024;
+
 /// The fields of an intent besides action, nonce, user and time.
 #[derive(Default)]
 struct Details {
@@ -153,7 +157,7 @@ pub async fn pause(
     audited(state, path, headers, IntentAction::Pause, move || {
         let body: ReasonBody = parse(&body)?;
         Ok(Details {
-            reason: body.reason,
+            reason: bounded_reason(body.reason)?,
             ..Details::default()
         })
     })
@@ -201,7 +205,7 @@ pub async fn abort(
     audited(state, path, headers, IntentAction::Abort, move || {
         let body: ReasonBody = parse(&body)?;
         Ok(Details {
-            reason: body.reason,
+            reason: bounded_reason(body.reason)?,
             ..Details::default()
         })
     })
@@ -260,6 +264,17 @@ pub async fn set_weight(
     .await
 }
 
+/// The reason, when it fits in [`MAX_REASON_CHARS`].
+fn bounded_reason(reason: String) -> Result<String, AdminError> {
+    let chars = reason.chars().count();
+    if chars > MAX_REASON_CHARS {
+        return Err(AdminError::Unprocessable(format!(
+            "reason is {chars} characters; keep it to {MAX_REASON_CHARS} (it is stored in the rollout's status)"
+        )));
+    }
+    Ok(reason)
+}
+
 fn parse<T: Default + for<'de> Deserialize<'de>>(body: &Bytes) -> Result<T, AdminError> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(T::default());
@@ -278,8 +293,15 @@ async fn audited(
 ) -> Response {
     let label = action_label(action);
     let mut user = String::from("-");
+    let mut recorded = Details::default();
     let result = act(
-        &state, &namespace, &name, &headers, action, details, &mut user,
+        &state,
+        &namespace,
+        &name,
+        &headers,
+        action,
+        details,
+        (&mut user, &mut recorded),
     )
     .await;
     let response = match result {
@@ -287,7 +309,23 @@ async fn audited(
         Err(err) => err.into_response(),
     };
     let code = response.status().as_u16();
-    info!(target: "audit", user = %user, action = label, namespace = %namespace, name = %name, code, "admin action");
+    // Everything the action carried, so the line alone says what was asked.
+    info!(
+        target: "audit",
+        user = %user,
+        action = label,
+        namespace = %namespace,
+        name = %name,
+        code,
+        reason = %recorded.reason,
+        canary_weight = recorded.canary_weight,
+        mode = ?recorded.mode,
+        forwarded_for = headers
+            .get("x-forwarded-for")
+            .and_then(|v| v.to_str().ok())
+            .map(|v| v.chars().take(256).collect::<String>()),
+        "admin action"
+    );
     state.metrics.admin_request(label, code);
     response
 }
@@ -310,7 +348,7 @@ async fn act(
     headers: &HeaderMap,
     action: IntentAction,
     details: impl FnOnce() -> Result<Details, AdminError>,
-    user_out: &mut String,
+    (user_out, details_out): (&mut String, &mut Details),
 ) -> Answer {
     let access = Access {
         verb: "patch",
@@ -324,6 +362,11 @@ async fn act(
         .await?;
     user_out.clone_from(&user);
     let details = details()?;
+    *details_out = Details {
+        mode: details.mode,
+        canary_weight: details.canary_weight,
+        reason: details.reason.clone(),
+    };
     let key = idempotency_key(headers)?;
     // Local mode: the check and the write below happen under the status
     // files' lock, so the reconcile loop cannot interleave.

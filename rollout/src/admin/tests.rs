@@ -12,7 +12,7 @@ use hyper_util::rt::TokioExecutor;
 use serde_json::{Value, json};
 
 use super::{AdminState, Authenticator, Store, TokenFile, router};
-use crate::controller::tests::fixtures::{Expect, Handle, context, now, rollout, route, serve};
+use crate::controller::tests::fixtures::{Expect, Handle, context, now, rollout, serve};
 use crate::metrics::Metrics;
 
 const TOKEN: &str = "0123456789abcdef0123";
@@ -161,18 +161,13 @@ async fn requests_without_a_valid_token_are_refused_before_any_api_call() {
 }
 
 #[tokio::test]
-async fn get_returns_the_snapshot_with_route_weights_and_etag() {
+async fn l13_get_shows_the_recorded_route_weights_without_reading_the_route() {
     let (admin, handle) = start(token_file()).await;
-    let server = serve(
-        handle,
-        vec![
-            Expect::get(ROLLOUT_PATH, stored(progressing())),
-            Expect::get(
-                "/apis/gateway.networking.k8s.io/v1/namespaces/llm/httproutes/llm-route",
-                route(9000, 1000),
-            ),
-        ],
-    );
+    let mut status = progressing();
+    status["weights"] = json!({"applied": {"stable": 9000, "canary": 1000, "routeGeneration": 3,
+                                           "verifiedAt": "2027-01-15T07:00:00Z"}});
+    // Only the rollout is read: no HTTPRoute GET with the controller's rights.
+    let server = serve(handle, vec![Expect::get(ROLLOUT_PATH, stored(status))]);
     let (status, headers, body) = call(&admin, Method::GET, R, &[bearer()], "").await;
     server.await.unwrap();
     assert_eq!(status, StatusCode::OK, "{body}");
@@ -181,6 +176,8 @@ async fn get_returns_the_snapshot_with_route_weights_and_etag() {
     assert_eq!(body["steps"], json!([1000, 5000]));
     assert_eq!(body["route"]["stable"], 9000);
     assert_eq!(body["route"]["canary"], 1000);
+    assert_eq!(body["route"]["parentsAccepted"], true);
+    assert_eq!(body["route"]["source"], "status");
 }
 
 #[tokio::test]

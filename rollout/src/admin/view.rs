@@ -5,12 +5,11 @@ use axum::http::{HeaderValue, header};
 use axum::response::Response;
 use kube::{Api, ResourceExt};
 use serde_json::{Value, json};
-use switchyard_api::rollout::{Phase, RouteTarget};
-use switchyard_api::{HttpRoute, InferenceRollout};
+use switchyard_api::InferenceRollout;
+use switchyard_api::rollout::Phase;
 
 use super::{AdminError, AdminState, Store};
 use crate::local::store::LocalStore;
-use crate::route::locate;
 
 pub(super) async fn fetch(
     state: &AdminState,
@@ -50,39 +49,34 @@ pub(super) async fn fetch_all(state: &AdminState) -> Result<Vec<InferenceRollout
     }
 }
 
-/// The weights on the route now, or why they cannot be read.
-pub(super) async fn route_weights(
-    state: &AdminState,
-    namespace: &str,
-    rollout: &InferenceRollout,
-) -> Value {
+/// The weights on the route: the file's in local mode, the controller's
+/// record on a cluster; or why there are none.
+pub(super) async fn route_weights(state: &AdminState, rollout: &InferenceRollout) -> Value {
     let target = &rollout.spec.target;
-    let (Some(RouteTarget { name, .. }), Some(stable), Some(canary)) =
-        (&target.route, &target.stable, &target.canary)
-    else {
+    if target.route.is_none() || target.stable.is_none() || target.canary.is_none() {
         return json!({"error": "the rollout has no route target"});
-    };
-    let client = match &state.store {
-        Store::Kubernetes(client) => client,
-        Store::Local(store) => return local_route_weights(store, rollout),
-    };
-    let api: Api<HttpRoute> = Api::namespaced(client.clone(), namespace);
-    let route = match api.get_opt(name).await {
-        Ok(Some(route)) => route,
-        Ok(None) => return json!({"error": format!("HTTPRoute {namespace}/{name} not found")}),
-        Err(err) => {
-            return json!({"error": format!("cannot read HTTPRoute {namespace}/{name}: {err}")});
-        }
-    };
-    let Some(rule) = target.route.as_ref() else {
-        return Value::Null;
-    };
-    match locate(&route, rule, stable, canary) {
-        Ok(view) => {
-            let (stable, canary) = view.effective();
-            json!({"stable": stable, "canary": canary, "generation": view.generation, "parentsAccepted": view.parents_accepted})
-        }
-        Err(err) => json!({"error": err.to_string()}),
+    }
+    if let Store::Local(store) = &state.store {
+        return local_route_weights(store, rollout);
+    }
+    // On a cluster the caller was only checked for `get inferencerollouts`:
+    // reading the HTTPRoute with the controller's own rights would show them
+    // an object they may not be allowed to read. The controller's record of
+    // what the route carries (status.weights.applied) is theirs to see.
+    match rollout
+        .status
+        .as_ref()
+        .and_then(|s| s.weights.as_ref())
+        .and_then(|w| w.applied.as_ref())
+    {
+        Some(applied) => json!({
+            "stable": applied.stable,
+            "canary": applied.canary,
+            "generation": applied.route_generation,
+            "parentsAccepted": applied.verified_at.is_some(),
+            "source": "status",
+        }),
+        None => json!({"error": "the controller has not recorded the route's weights yet"}),
     }
 }
 

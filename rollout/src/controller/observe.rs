@@ -14,8 +14,8 @@ use crate::epp::cluster::ClusterAnalysis;
 use crate::error::{Error, Result};
 use crate::judge::judge_all;
 use crate::plan::{RouteObservation, WindowResult, analysis_window};
-use crate::prometheus::Prometheus;
 use crate::prometheus::queries::Arms;
+use crate::prometheus::{AllowedAddresses, Prometheus};
 use crate::route::{RouteView, locate};
 
 /// The route as read, plus what the patch needs.
@@ -145,6 +145,7 @@ fn is_ready(pod: &Pod) -> bool {
 /// scrape history).
 pub async fn analysis_on_cluster(
     client: &Client,
+    prometheus_allowed: &AllowedAddresses,
     namespace: &str,
     spec: &InferenceRolloutSpec,
     status: &InferenceRolloutStatus,
@@ -152,23 +153,24 @@ pub async fn analysis_on_cluster(
     epp: &mut ClusterAnalysis,
 ) -> Option<WindowResult> {
     if spec.analysis.source.prometheus.is_some() {
-        return analysis(spec, status, now).await;
+        return analysis(spec, status, now, prometheus_allowed).await;
     }
     epp.observe(client, namespace, spec, status, now).await
 }
 
 /// Measures and judges the analysis window, when one is due, with the
-/// rollout's Prometheus.
+/// rollout's Prometheus, if `allowed` lists it.
 pub async fn analysis(
     spec: &InferenceRolloutSpec,
     status: &InferenceRolloutStatus,
     now: Timestamp,
+    allowed: &AllowedAddresses,
 ) -> Option<WindowResult> {
     let window = analysis_window(spec, status, now)?;
     let no_data = |message: &str| crate::judge::no_data(&spec.analysis, message);
     let verdicts = match (&spec.analysis.source.prometheus, arm_names(spec)) {
         _ if spec.analysis.metrics.is_empty() => Vec::new(),
-        (Some(source), Some((canary, stable))) => match Prometheus::new(source) {
+        (Some(source), Some((canary, stable))) => match Prometheus::new(source, allowed) {
             Err(err) => no_data(&err.to_string()),
             Ok(client) => {
                 let arms = Arms { canary, stable };

@@ -92,9 +92,18 @@ pub fn picker_ref(namespace: &str, pool: &str, object: &Value) -> Result<PickerR
 
 /// The Service port serving the picker's metrics: the one `wanted` names (a
 /// number or a port name), else the first named like [`METRICS_PORT_NAMES`].
+///
+/// An `ExternalName` Service is refused: its DNS name points wherever its
+/// author likes, so the controller would scrape (from its own network
+/// position) a host the namespace user chose.
 pub fn metrics_port(service: &Service, wanted: Option<&str>) -> Result<i32, String> {
     let name = service.metadata.name.as_deref().unwrap_or_default();
     let namespace = service.metadata.namespace.as_deref().unwrap_or_default();
+    if service.spec.as_ref().and_then(|spec| spec.type_.as_deref()) == Some("ExternalName") {
+        return Err(format!(
+            "Service {namespace}/{name} is of type ExternalName; the EPP source scrapes only              pickers in the cluster: point the InferencePool's endpointPickerRef at the EPP's              ClusterIP Service"
+        ));
+    }
     let ports = service
         .spec
         .as_ref()

@@ -179,7 +179,8 @@ fn every_metric_type_from_one_window() {
     client.status_classes = vec![StatusClass::Client];
     client.exclude_codes = vec![429];
     assert_eq!(value(&client), (Some(6.0 / 116.0), 116.0));
-    let both = MetricCheck::new("all", MetricType::ErrorRate);
+    let mut both = MetricCheck::new("all", MetricType::ErrorRate);
+    both.status_classes = vec![StatusClass::Server, StatusClass::Client];
     assert_eq!(value(&both).0, Some(12.0 / 116.0));
     let shed = MetricCheck::new("shed", MetricType::ShedRate);
     assert_eq!(value(&shed).0, Some(4.0 / 116.0));
@@ -198,6 +199,15 @@ fn every_metric_type_from_one_window() {
     assert_eq!(m.canary, Some(6.0 / 116.0));
     assert_eq!(m.stable, Some(6.0 / 116.0));
     assert_eq!(m.canary_requests, Some(116.0));
+}
+
+#[test]
+fn m10_an_error_rate_without_status_classes_counts_5xx_only() {
+    // The canary's window holds 6 server and 6 client errors; clients can
+    // provoke the 4xx at will, so by default they do not count.
+    let canary = arm((1.0, 2.0), 10.0);
+    let default = MetricCheck::new("errors", MetricType::ErrorRate);
+    assert_eq!(canary.value(&default).unwrap(), (Some(6.0 / 116.0), 116.0));
 }
 
 #[test]

@@ -191,3 +191,72 @@ async fn a_leader_that_loses_the_lease_reports_lost_leadership() {
         "lost leadership: lost Lease llm/switchyard-rollout: another replica holds it"
     );
 }
+
+/// M5: a leader whose renewal hangs (the apiserver never answers) steps down
+/// before its Lease can expire for the others, so two controllers never
+/// reconcile at once.
+#[tokio::test(start_paused = true)]
+async fn m5_a_hung_renewal_makes_the_leader_step_down_before_its_lease_expires() {
+    let (ctx, mut handle) = context();
+    let elector = elector(ctx.client.clone());
+    let mut candidate = Candidate::default();
+    let not_found = json!({"kind": "Status", "apiVersion": "v1", "status": "Failure",
+                           "reason": "NotFound", "code": 404, "message": "not found"});
+    let create = async {
+        let (request, send) = handle.next_request().await.unwrap();
+        assert_eq!(request.method(), Method::GET);
+        send.send_response(
+            Response::builder()
+                .status(404)
+                .body(Body::from(serde_json::to_vec(&not_found).unwrap()))
+                .unwrap(),
+        );
+        let (request, send) = handle.next_request().await.unwrap();
+        assert_eq!(request.method(), Method::POST);
+        send.send_response(
+            Response::builder()
+                .status(201)
+                .body(Body::from(serde_json::to_vec(&lease("pod-a", 0)).unwrap()))
+                .unwrap(),
+        );
+    };
+    let (led, ()) = tokio::join!(elector.try_acquire_or_renew(&mut candidate), create);
+    assert!(led.unwrap());
+    let started = tokio::time::Instant::now();
+    // Every renewal request is taken and never answered.
+    let hang = tokio::spawn(async move {
+        let mut pending = Vec::new();
+        while let Some(call) = handle.next_request().await {
+            pending.push(call);
+        }
+    });
+    let lost = elector.hold(candidate).await;
+    let held_for = started.elapsed();
+    assert_eq!(lost.kind(), "lost_leadership", "{lost}");
+    assert!(
+        held_for < Duration::from_secs(15),
+        "stepped down after {held_for:?}, past the 15 s lease others wait out"
+    );
+    hang.abort();
+}
+
+/// M5: a holder whose clock runs an hour ahead wrote a renewTime in our
+/// future; the Lease still expires once it has been seen unchanged for its
+/// duration on our own clock.
+#[tokio::test(start_paused = true)]
+async fn m5_a_renew_time_from_a_skewed_clock_does_not_keep_a_dead_leader() {
+    let (ctx, mut handle) = context();
+    let elector = elector(ctx.client.clone());
+    let mut candidate = Candidate::default();
+    let (first, ()) = tokio::join!(
+        elector.try_acquire_or_renew(&mut candidate),
+        answer(&mut handle, Method::GET, lease("pod-b", -3600)),
+    );
+    assert!(!first.unwrap());
+    tokio::time::advance(Duration::from_secs(16)).await;
+    let (second, ()) = tokio::join!(elector.try_acquire_or_renew(&mut candidate), async {
+        answer(&mut handle, Method::GET, lease("pod-b", -3600)).await;
+        answer(&mut handle, Method::PUT, lease("pod-a", 0)).await;
+    },);
+    assert!(second.unwrap());
+}

@@ -15,6 +15,7 @@ use tracing::warn;
 use crate::controller::observe;
 use crate::epp::{ArmTarget, EppScraper};
 use crate::plan::{WindowResult, analysis_window};
+use crate::prometheus::AllowedAddresses;
 
 /// The EPP scrape interval when the rollout sets none (the CRD's default).
 const DEFAULT_SCRAPE_INTERVAL_MS: u64 = 15_000;
@@ -64,7 +65,8 @@ impl LocalAnalysis {
         now: Timestamp,
     ) -> Option<WindowResult> {
         if spec.analysis.source.prometheus.is_some() {
-            return observe::analysis(spec, status, now).await;
+            // Local mode reads one's own manifests: no tenant to fence off.
+            return observe::analysis(spec, status, now, &AllowedAddresses::any()).await;
         }
         let arms = match (&spec.target.canary, &spec.target.stable) {
             (Some(canary), Some(stable)) => Some((canary, stable)),

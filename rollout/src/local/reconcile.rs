@@ -29,7 +29,12 @@ pub async fn reconcile_once(
     analysis: &mut LocalAnalysis,
 ) -> Result<Decision> {
     let name = rollout.metadata.name.clone().unwrap_or_default();
-    let status_file = StatusFile::new(state_dir, &name);
+    let namespace = rollout
+        .metadata
+        .namespace
+        .as_deref()
+        .unwrap_or(super::store::DEFAULT_NAMESPACE);
+    let status_file = StatusFile::new(state_dir, namespace, &name);
     let status = status_file.load()?;
     let spec = &rollout.spec;
     let found = match (&spec.target.route, &spec.target.stable, &spec.target.canary) {

@@ -88,6 +88,11 @@ impl LocalStore {
     fn status_file(&self, rollout: &InferenceRollout) -> StatusFile {
         StatusFile::new(
             &self.state_dir,
+            rollout
+                .metadata
+                .namespace
+                .as_deref()
+                .unwrap_or(DEFAULT_NAMESPACE),
             rollout.metadata.name.as_deref().unwrap_or_default(),
         )
     }

@@ -225,7 +225,7 @@ fn bad_route_files_are_clear_errors() {
 #[test]
 fn status_survives_a_restart_and_a_corrupt_file_is_not_reset() {
     let dir = tempfile::tempdir().unwrap();
-    let file = StatusFile::new(&dir.path().join("state"), "qwen-canary");
+    let file = StatusFile::new(&dir.path().join("state"), "default", "qwen-canary");
     assert_eq!(file.load().unwrap(), InferenceRolloutStatus::default());
     let status = InferenceRolloutStatus {
         current_step: Some(2),
@@ -233,13 +233,28 @@ fn status_survives_a_restart_and_a_corrupt_file_is_not_reset() {
     };
     file.save(&status).unwrap();
     // A new handle, as after a restart.
-    let again = StatusFile::new(&dir.path().join("state"), "qwen-canary");
+    let again = StatusFile::new(&dir.path().join("state"), "default", "qwen-canary");
     assert_eq!(again.load().unwrap(), status);
 
     std::fs::write(again.path(), "{not json").unwrap();
     let err = again.load().unwrap_err().to_string();
     assert!(err.contains("delete it to start the rollout over"), "{err}");
     assert_eq!(std::fs::read_to_string(again.path()).unwrap(), "{not json");
+}
+
+#[test]
+fn l4_same_named_rollouts_in_two_namespaces_keep_separate_status() {
+    let dir = tempfile::tempdir().unwrap();
+    let team_a = StatusFile::new(dir.path(), "team-a", "canary");
+    let team_b = StatusFile::new(dir.path(), "team-b", "canary");
+    assert_ne!(team_a.path(), team_b.path());
+    let status = InferenceRolloutStatus {
+        current_step: Some(1),
+        ..Default::default()
+    };
+    team_a.save(&status).unwrap();
+    assert_eq!(team_b.load().unwrap(), InferenceRolloutStatus::default());
+    assert_eq!(team_a.load().unwrap(), status);
 }
 
 #[test]
@@ -285,7 +300,9 @@ async fn the_quickstart_rollout_walks_the_route_file_through_every_step() {
         seen,
         [(100, 0), (9_000, 1_000), (5_000, 5_000), (0, 10_000)]
     );
-    let status = StatusFile::new(state.path(), "qwen-canary").load().unwrap();
+    let status = StatusFile::new(state.path(), "default", "qwen-canary")
+        .load()
+        .unwrap();
     let applied = status.weights.unwrap().applied.unwrap();
     assert_eq!((applied.stable, applied.canary), (0, 10_000));
     // Only the two weight lines of rule `qwen` ever changed.
@@ -389,13 +406,19 @@ async fn the_local_store_reads_rollouts_with_status_and_records_intents() {
     let saved = store.record_intent(rollout, intent.clone()).unwrap();
     let after = saved.metadata.resource_version.clone().unwrap();
     assert_ne!(before, after, "the status changed, so does the version");
-    let on_disk = StatusFile::new(state.path(), "qwen-canary").load().unwrap();
+    let on_disk = StatusFile::new(state.path(), "default", "qwen-canary")
+        .load()
+        .unwrap();
     assert_eq!(on_disk.intent, Some(intent));
     let again = store.get("default", "qwen-canary").unwrap().unwrap();
     assert_eq!(again.metadata.resource_version, Some(after));
 
     // A corrupt status file is an error, never an empty status.
-    std::fs::write(state.path().join("qwen-canary.status.json"), "{not json").unwrap();
+    std::fs::write(
+        state.path().join("default").join("qwen-canary.status.json"),
+        "{not json",
+    )
+    .unwrap();
     let err = store.get("default", "qwen-canary").unwrap_err();
     assert!(err.to_string().contains("not a rollout status"), "{err}");
 }

@@ -129,10 +129,17 @@ fn analysis_passing(planner: &Planner<'_>) -> State {
         .map(|v| v.name.as_str())
         .collect();
     if !no_data.is_empty() {
+        // The first reason says what to fix (often one source-wide cause: an
+        // unreachable or disallowed source).
+        let why = last
+            .iter()
+            .find(|v| v.verdict == Verdict::NoData && !v.message.is_empty())
+            .map(|v| format!(" ({})", v.message))
+            .unwrap_or_default();
         return (
             Unknown,
             "NoData",
-            format!("no data: {}", no_data.join(", ")),
+            format!("no data: {}{why}", no_data.join(", ")),
         );
     }
     (

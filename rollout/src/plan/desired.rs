@@ -31,7 +31,7 @@ pub fn step_target(spec: &InferenceRolloutSpec, status: &InferenceRolloutStatus)
     let manual = status.weights.as_ref().and_then(|w| w.manual_canary);
     match manual {
         Some(weight) => weight.clamp(0, max_manual_weight(spec)),
-        None => current.weight.clamp(0, spec.strategy.max_weight),
+        None => current.weight.clamp(0, spec.strategy.max_weight.max(0)),
     }
 }
 
@@ -39,7 +39,9 @@ pub fn step_target(spec: &InferenceRolloutSpec, status: &InferenceRolloutStatus)
 /// and never all of it — stable drops to 0 only through promotion after the
 /// last step is verified (or `promote full`).
 pub fn max_manual_weight(spec: &InferenceRolloutSpec) -> i32 {
-    spec.strategy.max_weight.min(FULL_WEIGHT - 1)
+    // Never below 0: `clamp(0, max)` would panic (validation refuses such
+    // a spec, but this must hold for any input).
+    spec.strategy.max_weight.clamp(0, FULL_WEIGHT - 1)
 }
 
 /// Applies the safety clamps to a canary weight: none to a canary with too few

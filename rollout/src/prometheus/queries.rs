@@ -90,7 +90,9 @@ fn default_template(check: &MetricCheck) -> String {
 
 /// The EPP's error codes of the status classes (both when none is given).
 fn error_codes(classes: &[StatusClass]) -> String {
-    let client = classes.is_empty() || classes.contains(&StatusClass::Client);
+    // 4xx only when asked for: a client can send requests a model server
+    // rejects at will, so counting them by default lets clients sway the gate.
+    let client = classes.contains(&StatusClass::Client);
     let server = classes.is_empty() || classes.contains(&StatusClass::Server);
     match (client, server) {
         (true, true) => format!("{BAD_REQUEST}|{INTERNAL}"),
@@ -159,6 +161,14 @@ mod tests {
         check.max_ratio_vs_stable = Some(1.2);
         let built = build(&check, SELECTOR, &ARMS, 90);
         assert!(built.stable.unwrap().contains("inference_pool=\"qwen\"}"));
+    }
+
+    #[test]
+    fn m10_an_error_rate_without_status_classes_queries_5xx_only() {
+        let check = MetricCheck::new("errors", MetricType::ErrorRate);
+        let canary = build(&check, SELECTOR, &ARMS, 60).canary;
+        assert!(canary.contains("error_code=~\"Internal\""), "{canary}");
+        assert!(!canary.contains("BadRequest"), "{canary}");
     }
 
     #[test]

@@ -9,7 +9,7 @@ use switchyard_api::rollout::PrometheusSource;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
-use super::{Prometheus, form_encode, parse_answer};
+use super::{AllowedAddresses, Prometheus, form_encode, parse_answer};
 
 #[test]
 fn answers_table() {
@@ -41,7 +41,7 @@ fn answers_table() {
         ),
         (
             r#"{"status":"error","errorType":"bad_data","error":"1:5: parse error"}"#,
-            Err("bad_data: 1:5: parse error"),
+            Err("refused the query (bad_data)"),
         ),
         ("<html>nginx</html>", Err("not a Prometheus API answer")),
     ];
@@ -64,11 +64,15 @@ fn form_encoding_escapes_promql() {
 
 #[test]
 fn only_http_addresses_with_valid_timeouts_are_accepted() {
-    let err = Prometheus::new(&PrometheusSource::at("https://prom:9090")).unwrap_err();
+    let err = Prometheus::new(
+        &PrometheusSource::at("https://prom:9090"),
+        &AllowedAddresses::any(),
+    )
+    .unwrap_err();
     assert!(err.to_string().contains("only http:// addresses"), "{err}");
     let mut source = PrometheusSource::at("http://prom:9090");
     source.timeout = "soon".into();
-    let err = Prometheus::new(&source).unwrap_err();
+    let err = Prometheus::new(&source, &AllowedAddresses::any()).unwrap_err();
     assert!(err.to_string().contains("timeout \"soon\""), "{err}");
 }
 
@@ -84,7 +88,7 @@ async fn a_silent_server_times_out_with_advice() {
     });
     let mut source = PrometheusSource::at(format!("http://{addr}"));
     source.timeout = "300ms".into();
-    let err = Prometheus::new(&source)
+    let err = Prometheus::new(&source, &AllowedAddresses::any())
         .unwrap()
         .instant("up", Timestamp::now())
         .await
@@ -99,11 +103,14 @@ async fn a_closed_port_says_it_cannot_reach_the_address() {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     drop(listener);
-    let err = Prometheus::new(&PrometheusSource::at(format!("http://{addr}")))
-        .unwrap()
-        .instant("up", Timestamp::now())
-        .await
-        .unwrap_err();
+    let err = Prometheus::new(
+        &PrometheusSource::at(format!("http://{addr}")),
+        &AllowedAddresses::any(),
+    )
+    .unwrap()
+    .instant("up", Timestamp::now())
+    .await
+    .unwrap_err();
     assert!(err.to_string().contains("cannot reach it"), "{err}");
     assert!(err.to_string().contains("prometheus.address"), "{err}");
 }
@@ -123,10 +130,44 @@ async fn a_non_prometheus_server_is_reported_with_its_status() {
         );
         socket.write_all(reply.as_bytes()).await.unwrap();
     });
-    let err = Prometheus::new(&PrometheusSource::at(format!("http://{addr}/prefix/")))
-        .unwrap()
-        .instant("up", Timestamp::now())
-        .await
-        .unwrap_err();
+    let err = Prometheus::new(
+        &PrometheusSource::at(format!("http://{addr}/prefix/")),
+        &AllowedAddresses::any(),
+    )
+    .unwrap()
+    .instant("up", Timestamp::now())
+    .await
+    .unwrap_err();
     assert!(err.to_string().contains("HTTP 404 Not Found"), "{err}");
+}
+
+#[test]
+fn m3_nothing_the_server_sends_is_echoed_into_the_error() {
+    let secret = "internal-secret-token-0123456789";
+    for body in [
+        format!("<html>{secret}</html>"),
+        format!(r#"{{"status":"error","errorType":"bad_data","error":"{secret}"}}"#),
+        format!(r#"{{"status":"error","errorType":"{secret}","error":"x"}}"#),
+    ] {
+        let err = parse_answer(StatusCode::OK, body.as_bytes()).unwrap_err();
+        assert!(!err.contains(secret), "{err}");
+        assert!(!err.contains("internal"), "{err}");
+    }
+}
+
+#[test]
+fn m3_an_address_off_the_allow_list_is_refused_before_any_connection() {
+    let allowed =
+        AllowedAddresses::parse(&["http://prometheus.monitoring.svc:9090".to_owned()]).unwrap();
+    let err = Prometheus::new(&PrometheusSource::at("http://10.0.0.1:6443"), &allowed).unwrap_err();
+    assert!(
+        err.to_string().contains("--prometheus-allowed-addresses"),
+        "{err}"
+    );
+    assert_eq!(err.kind(), "prometheus_not_allowed");
+    Prometheus::new(
+        &PrometheusSource::at("http://prometheus.monitoring.svc:9090"),
+        &allowed,
+    )
+    .unwrap();
 }

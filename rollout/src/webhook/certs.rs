@@ -8,6 +8,7 @@
 //! periodically, because `helm upgrade` may rewrite the configuration.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use k8s_openapi::ByteString;
@@ -18,6 +19,12 @@ use k8s_openapi::api::core::v1::Secret;
 use kube::api::{ObjectMeta, Patch, PatchParams, PostParams};
 use kube::{Api, Client};
 use serde_json::{Value, json};
+use tokio_rustls::rustls::RootCertStore;
+use tokio_rustls::rustls::client::WebPkiServerVerifier;
+use tokio_rustls::rustls::client::danger::ServerCertVerifier;
+use tokio_rustls::rustls::crypto::ring;
+use tokio_rustls::rustls::pki_types::pem::PemObject;
+use tokio_rustls::rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use tokio_util::sync::CancellationToken;
 
 use super::tls::{CA_FILE, CERT_FILE, CertificatePair, KEY_FILE, generate};
@@ -40,16 +47,44 @@ pub async fn ensure_pair(
 ) -> Result<CertificatePair> {
     let api: Api<Secret> = Api::namespaced(client.clone(), namespace);
     let action = |verb: &str| format!("{verb} Secret {namespace}/{secret}");
-    if let Some(found) = api
+    let existing = api
         .get_opt(secret)
         .await
-        .map_err(kube_error(action("get")))?
-    {
-        return pair_of(&found).ok_or_else(|| {
+        .map_err(kube_error(action("get")))?;
+    if let Some(found) = &existing {
+        let pair = pair_of(found).ok_or_else(|| {
             Error::Tls(format!(
                 "Secret {namespace}/{secret} lacks {CERT_FILE}, {KEY_FILE} or {CA_FILE}; delete it and the webhook creates a new pair"
             ))
-        });
+        })?;
+        let soon = UnixTime::since_unix_epoch(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap_or_default()
+                + RENEW_BEFORE,
+        );
+        if pair_fits(&pair, dns_names, soon) {
+            return Ok(pair);
+        }
+        // A renamed Service, or a certificate about to expire: the apiserver
+        // would refuse it (and with failurePolicy Fail, every write).
+        tracing::warn!(%namespace, %secret, "webhook: the stored certificate does not cover the Service's names or expires soon; replacing it");
+        let pair = generate(dns_names)?;
+        let mut fresh = secret_of(namespace, secret, &pair);
+        fresh.metadata.resource_version = found.metadata.resource_version.clone();
+        return match api.replace(secret, &PostParams::default(), &fresh).await {
+            Ok(_) => Ok(pair),
+            // Another replica replaced it first: use theirs.
+            Err(kube::Error::Api(status)) if status.code == 409 => {
+                let found = api.get(secret).await.map_err(kube_error(action("get")))?;
+                pair_of(&found)
+                    .ok_or_else(|| Error::Tls(format!("Secret {namespace}/{secret} is incomplete")))
+            }
+            Err(source) => Err(Error::Kube {
+                action: action("replace"),
+                source,
+            }),
+        };
     }
     let pair = generate(dns_names)?;
     match api
@@ -71,6 +106,40 @@ pub async fn ensure_pair(
             source,
         }),
     }
+}
+
+/// How long before its expiry a stored certificate is replaced.
+const RENEW_BEFORE: Duration = Duration::from_secs(30 * 24 * 3600);
+
+/// Whether `pair`'s certificate chains to its CA and is valid for every one
+/// of `dns_names` at `at`, as the apiserver will check it.
+pub fn pair_fits(pair: &CertificatePair, dns_names: &[String], at: UnixTime) -> bool {
+    let mut roots = RootCertStore::empty();
+    for ca in CertificateDer::pem_slice_iter(pair.ca_pem.as_bytes()) {
+        let Ok(ca) = ca else { return false };
+        if roots.add(ca).is_err() {
+            return false;
+        }
+    }
+    let chain: Vec<CertificateDer<'_>> = CertificateDer::pem_slice_iter(pair.cert_pem.as_bytes())
+        .filter_map(std::result::Result::ok)
+        .collect();
+    let Some((leaf, intermediates)) = chain.split_first() else {
+        return false;
+    };
+    let provider = Arc::new(ring::default_provider());
+    let Ok(verifier) =
+        WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider).build()
+    else {
+        return false;
+    };
+    dns_names.iter().all(|name| {
+        ServerName::try_from(name.clone()).is_ok_and(|server_name| {
+            verifier
+                .verify_server_cert(leaf, intermediates, &server_name, &[], at)
+                .is_ok()
+        })
+    })
 }
 
 /// The TLS Secret holding `pair`.

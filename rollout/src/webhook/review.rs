@@ -10,6 +10,8 @@ use serde_json::Value;
 use switchyard_check::Objects;
 use switchyard_check::admission::{Config, Operation, Request, admit};
 
+use super::deputy::{Question, ReviewUser, question};
+
 /// The apiVersion of the reviews we read and write.
 pub const ADMISSION_API_VERSION: &str = "admission.k8s.io/v1";
 /// The kind of the reviews we read and write.
@@ -32,17 +34,11 @@ struct AdmissionRequest {
     namespace: Option<String>,
     operation: String,
     #[serde(default)]
-    user_info: UserInfo,
+    user_info: ReviewUser,
     #[serde(default)]
     object: Option<Value>,
     #[serde(default)]
     old_object: Option<Value>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-struct UserInfo {
-    #[serde(default)]
-    username: String,
 }
 
 /// The review sent back.
@@ -93,8 +89,15 @@ pub enum ReviewError {
     UnknownOperation(String),
 }
 
-/// Answers one AdmissionReview body: the response review as JSON bytes.
-pub fn answer(body: &[u8], objects: &Objects, config: &Config) -> Result<Vec<u8>, ReviewError> {
+/// A decoded review, before it is answered.
+#[derive(Debug)]
+pub struct Incoming {
+    request: AdmissionRequest,
+    operation: Operation,
+}
+
+/// Decodes one AdmissionReview body.
+pub fn read(body: &[u8]) -> Result<Incoming, ReviewError> {
     let review: IncomingReview =
         serde_json::from_slice(body).map_err(|e| ReviewError::Malformed(e.to_string()))?;
     let (api_version, kind) = (
@@ -107,7 +110,56 @@ pub fn answer(body: &[u8], objects: &Objects, config: &Config) -> Result<Vec<u8>
     let request = review.request.ok_or(ReviewError::NoRequest)?;
     let operation = Operation::parse(&request.operation)
         .ok_or_else(|| ReviewError::UnknownOperation(request.operation.clone()))?;
-    let verdict = admit(
+    Ok(Incoming { request, operation })
+}
+
+impl Incoming {
+    /// The access question an InferenceRollout create or retarget raises
+    /// ([`super::deputy`]); `None` for anything else.
+    pub fn deputy_question(&self) -> Option<Question> {
+        if !matches!(self.operation, Operation::Create | Operation::Update) {
+            return None;
+        }
+        let object = self.request.object.as_ref().filter(|o| !o.is_null())?;
+        let text = |key: &str| object.get(key).and_then(Value::as_str);
+        let group = text("apiVersion")?.split('/').next()?;
+        if group != switchyard_api::rollout::ROLLOUT_GROUP || text("kind")? != "InferenceRollout" {
+            return None;
+        }
+        let namespace = self
+            .request
+            .namespace
+            .as_deref()
+            .or_else(|| {
+                object
+                    .pointer("/metadata/namespace")
+                    .and_then(Value::as_str)
+            })
+            .unwrap_or("default");
+        question(
+            object,
+            self.request.old_object.as_ref().filter(|o| !o.is_null()),
+            namespace,
+            &self.request.user_info,
+        )
+    }
+}
+
+/// Answers one AdmissionReview body: the response review as JSON bytes.
+pub fn answer(body: &[u8], objects: &Objects, config: &Config) -> Result<Vec<u8>, ReviewError> {
+    respond(read(body)?, objects, config, None)
+}
+
+/// Answers a decoded review; `refusal` (the deputy check's) denies it
+/// whatever the rules say.
+pub fn respond(
+    incoming: Incoming,
+    objects: &Objects,
+    config: &Config,
+    refusal: Option<String>,
+) -> Result<Vec<u8>, ReviewError> {
+    let Incoming { request, operation } = incoming;
+    let mut verdict = admit(
         &Request {
             object: request.object.as_ref().filter(|o| !o.is_null()),
             old_object: request.old_object.as_ref().filter(|o| !o.is_null()),
@@ -118,6 +170,13 @@ pub fn answer(body: &[u8], objects: &Objects, config: &Config) -> Result<Vec<u8>
         objects,
         config,
     );
+    if let Some(refusal) = refusal {
+        verdict.allowed = false;
+        verdict.message = Some(match verdict.message {
+            Some(rules) => format!("{refusal}; {rules}"),
+            None => refusal,
+        });
+    }
     let status = verdict.message.map(|message| ResponseStatus {
         code: 403,
         reason: "Forbidden",

@@ -18,6 +18,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use super::ObjectsView;
+use super::deputy::{self, AccessReviewer};
 use super::review;
 use super::tls::Certificates;
 use crate::https::HttpsLimits;
@@ -35,6 +36,9 @@ pub struct WebhookState {
     pub view: Arc<dyn ObjectsView>,
     /// What the webhook enforces.
     pub config: Arc<Config>,
+    /// Checks that a rollout's creator may patch what it targets (M11);
+    /// `None` skips the check (offline tests).
+    pub access: Option<Arc<dyn AccessReviewer>>,
 }
 
 /// The webhook's routes.
@@ -47,8 +51,31 @@ pub fn router(state: WebhookState) -> Router {
 }
 
 async fn validate(State(state): State<WebhookState>, body: Bytes) -> Response {
-    let objects = state.view.objects();
-    match review::answer(&body, &objects, &state.config) {
+    let answered = match review::read(&body) {
+        Ok(incoming) => {
+            let refusal = match (&state.access, incoming.deputy_question()) {
+                (Some(access), Some(question)) => match access.may_patch(&question).await {
+                    Ok(true) => None,
+                    Ok(false) => Some(deputy::refusal(&question)),
+                    Err(err) => {
+                        tracing::warn!(%err, "webhook: SubjectAccessReview failed");
+                        Some(format!(
+                            "cannot check whether user {:?} may patch {} {}/{} (SubjectAccessReview failed); retry",
+                            question.user.username,
+                            question.kind,
+                            question.namespace,
+                            question.name
+                        ))
+                    }
+                },
+                _ => None,
+            };
+            let objects = state.view.objects();
+            review::respond(incoming, &objects, &state.config, refusal)
+        }
+        Err(err) => Err(err),
+    };
+    match answered {
         Ok(json) => ([(header::CONTENT_TYPE, "application/json")], json).into_response(),
         Err(err) => {
             tracing::warn!(%err, "webhook: unusable AdmissionReview");

@@ -322,3 +322,27 @@ fn a_store_counts_only_once_it_has_listed() {
         "listed: known to be none"
     );
 }
+
+#[test]
+fn m9_an_unlisted_rollout_store_turns_the_weight_guard_to_refusing() {
+    let unlisted = objects_from(None, None, None, None, None);
+    assert!(
+        unlisted.rollouts_unsynced,
+        "nothing listed yet: not 'no rollouts'"
+    );
+    let listed = objects_from(Some(Vec::new()), None, None, None, None);
+    assert!(!listed.rollouts_unsynced);
+    // Through a review: a weight edit before the list is refused.
+    let route = |weight: i32| {
+        json!({"apiVersion": "gateway.networking.k8s.io/v1", "kind": "HTTPRoute",
+               "metadata": {"name": "r", "namespace": "llm"},
+               "spec": {"rules": [{"name": "chat", "backendRefs": [
+                   {"group": "inference.networking.k8s.io", "kind": "InferencePool", "name": "v1", "weight": weight}]}]}})
+    };
+    let request = json!({"uid": "u-9", "operation": "UPDATE", "namespace": "llm",
+                         "userInfo": {"username": "alice"},
+                         "object": route(5), "oldObject": route(1)});
+    let out = answer(&review(request), &unlisted, &Config::default()).unwrap();
+    let out: Value = serde_json::from_slice(&out).unwrap();
+    assert_eq!(out["response"]["allowed"], false, "{out:#}");
+}

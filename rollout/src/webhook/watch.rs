@@ -129,6 +129,7 @@ pub fn objects_from(
     };
     Objects {
         scope: Scope::Cluster,
+        rollouts_unsynced: rollouts.is_none(),
         rollouts: rollouts
             .unwrap_or_default()
             .iter()

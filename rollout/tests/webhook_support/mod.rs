@@ -41,6 +41,7 @@ pub async fn serve_webhook(objects: Objects, config: Config) -> Served {
     let state = WebhookState {
         view: Arc::new(objects),
         config: Arc::new(config),
+        access: None,
     };
     tokio::spawn(serve(listener, certificates, router(state), cancel.clone()));
     Served::trusting(address, &pair.ca_pem, cancel)

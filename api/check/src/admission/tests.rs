@@ -90,8 +90,11 @@ fn cluster() -> Objects {
             Object::new("llm", "v1-epp", ()),
             Object::new("llm", "v2-epp", ()),
         ]),
+        rollouts_unsynced: false,
     }
 }
+
+mod guard;
 
 fn create(object: &Value) -> Verdict {
     create_with(object, &Config::default())

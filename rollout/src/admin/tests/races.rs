@@ -107,3 +107,37 @@ async fn h4_a_new_intent_moves_the_acted_on_nonce_into_the_history() {
     server.await.unwrap();
     assert_eq!(status, StatusCode::ACCEPTED, "{body}");
 }
+
+#[tokio::test]
+async fn l9_an_oversized_reason_or_body_is_refused_before_any_write() {
+    let (admin, handle) = start(token_file()).await;
+    let server = serve(handle, vec![]);
+    let long = format!(r#"{{"reason": "{}"}}"#, "x".repeat(1025));
+    let (status, _, body) = call(
+        &admin,
+        Method::POST,
+        &format!("{R}/abort"),
+        &[bearer()],
+        &long,
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("keep it to 1024"),
+        "{body}"
+    );
+    let huge = format!(r#"{{"reason": "{}"}}"#, "x".repeat(100 * 1024));
+    let (status, _, _) = call(
+        &admin,
+        Method::POST,
+        &format!("{R}/pause"),
+        &[bearer()],
+        &huge,
+    )
+    .await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+    server.await.unwrap();
+}

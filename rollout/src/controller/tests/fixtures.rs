@@ -40,6 +40,7 @@ pub fn context() -> (Arc<Context>, Handle) {
         clock: Arc::new(now),
         metrics: Metrics::new(),
         epp: Default::default(),
+        prometheus_allowed: crate::prometheus::AllowedAddresses::any(),
     };
     (Arc::new(ctx), handle)
 }

@@ -294,3 +294,14 @@ async fn an_unresolved_arm_is_no_data_with_the_reason() {
     assert_eq!(result.verdicts[0].verdict, Verdict::NoData);
     assert_eq!(result.verdicts[0].message, reason);
 }
+
+#[test]
+fn m3_an_external_name_service_is_not_scraped() {
+    let mut service = chart_service(chart_ports());
+    let spec = service.spec.as_mut().unwrap();
+    spec.type_ = Some("ExternalName".into());
+    spec.external_name = Some("metadata.internal".into());
+    let err = metrics_port(&service, None).unwrap_err();
+    assert!(err.contains("ExternalName"), "{err}");
+    assert!(err.contains("ClusterIP"), "{err}");
+}

@@ -132,3 +132,22 @@ fn invalid_spec_is_degraded_and_writes_nothing() {
         ("False", "InvalidSpec")
     );
 }
+
+#[test]
+fn l4_a_negative_max_weight_is_an_invalid_spec_not_a_panic() {
+    let mut s = spec(&[1000, 5000]);
+    s.strategy.max_weight = -5;
+    let err = crate::plan::validate(&s).unwrap_err();
+    assert!(
+        err.contains("strategy.maxWeight -5 must be 1 to 10000"),
+        "{err}"
+    );
+    assert_eq!(crate::plan::max_manual_weight(&s), 0);
+    let mut world = World::new(s);
+    world.run_minutes(2);
+    assert!(world.decisions.iter().all(|d| d.write.is_none()));
+    assert_eq!(
+        world.condition(condition_type::DEGRADED),
+        ("True", "InvalidSpec")
+    );
+}

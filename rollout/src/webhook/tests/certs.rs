@@ -312,3 +312,64 @@ async fn the_ca_bundle_is_patched_with_json_patch_and_only_when_stale() {
         ])
     );
 }
+
+#[test]
+fn l12_a_pair_fits_only_its_own_names_and_only_before_it_expires() {
+    use tokio_rustls::rustls::pki_types::UnixTime;
+
+    use super::super::certs::pair_fits;
+
+    let pair = generate(&["svc.infra.svc".to_owned()]).unwrap();
+    let now = UnixTime::now();
+    assert!(pair_fits(&pair, &["svc.infra.svc".to_owned()], now));
+    assert!(!pair_fits(&pair, &["renamed.infra.svc".to_owned()], now));
+    // Past any not-after rcgen writes (its default is the year 4096).
+    let far_future = UnixTime::since_unix_epoch(Duration::from_secs(2500 * 365 * 24 * 3600));
+    assert!(!pair_fits(&pair, &["svc.infra.svc".to_owned()], far_future));
+    let mut foreign = pair.clone();
+    foreign.ca_pem = generate(&["x".to_owned()]).unwrap().ca_pem;
+    assert!(!pair_fits(&foreign, &["svc.infra.svc".to_owned()], now));
+}
+
+#[tokio::test]
+async fn l12_a_stored_pair_for_other_names_is_replaced() {
+    let old = generate(&["old.infra.svc".to_owned()]).unwrap();
+    let mut stored_old = stored(&old);
+    stored_old["metadata"]["resourceVersion"] = json!("5");
+    let (client, handle) = client();
+    let calls = serve(
+        handle,
+        vec![
+            Call {
+                method: Method::GET,
+                uri: SECRET,
+                content_type: None,
+                status: 200,
+                reply: stored_old,
+            },
+            Call {
+                method: Method::PUT,
+                uri: "/api/v1/namespaces/infra/secrets/webhook-tls?",
+                content_type: Some("application/json"),
+                status: 200,
+                reply: Value::Null,
+            },
+        ],
+    );
+    let names = ["svc.infra.svc".to_owned()];
+    let pair = ensure_pair(&client, "infra", "webhook-tls", &names)
+        .await
+        .unwrap();
+    let bodies = calls.await.unwrap();
+    assert_ne!(pair, old);
+    assert_eq!(
+        bodies[1]["metadata"]["resourceVersion"], "5",
+        "a guarded replace"
+    );
+    use tokio_rustls::rustls::pki_types::UnixTime;
+    assert!(super::super::certs::pair_fits(
+        &pair,
+        &names,
+        UnixTime::now()
+    ));
+}
