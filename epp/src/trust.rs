@@ -26,10 +26,11 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use switchyard_api::protocol::MODEL_NAME_REWRITE_HEADER;
+use switchyard_api::protocol::{
+    INFERENCE_FAIRNESS_ID_HEADER, INFERENCE_OBJECTIVE_HEADER, MODEL_NAME_REWRITE_HEADER,
+};
 
 use crate::datastore::PoolSnapshot;
-use crate::flow::FlowHeaders;
 
 /// Longest fairness id honoured; a longer one puts the request in the default flow.
 pub const MAX_FAIRNESS_ID_BYTES: usize = 64;
@@ -37,11 +38,28 @@ pub const MAX_FAIRNESS_ID_BYTES: usize = 64;
 /// Longest model name honoured from `x-gateway-model-name-rewrite`.
 pub const MAX_MODEL_NAME_BYTES: usize = 256;
 
+/// llm-d's name for the fairness-id header.
+pub const LLM_D_FAIRNESS_ID_HEADER: &str = "x-llm-d-inference-fairness-id";
+/// llm-d's name for the objective header.
+pub const LLM_D_OBJECTIVE_HEADER: &str = "x-llm-d-inference-objective";
+/// llm-d's per-request queue TTL header (a Go duration such as `1500ms`).
+pub const LLM_D_TTL_HEADER: &str = "x-llm-d-inference-ttl";
+
+/// The flow-control headers (priority through the objective, fairness id, TTL), GIE's and
+/// llm-d's names: read by `flow::FlowHeaders` only from trusted callers.
+pub const FLOW_HEADERS: [&str; 5] = [
+    INFERENCE_FAIRNESS_ID_HEADER,
+    INFERENCE_OBJECTIVE_HEADER,
+    LLM_D_FAIRNESS_ID_HEADER,
+    LLM_D_OBJECTIVE_HEADER,
+    LLM_D_TTL_HEADER,
+];
+
 /// Every header that steers a request: removed before the request goes upstream, whoever
 /// sent it (the trust marker is removed as well; see [`HeaderTrust::marker`]).
-pub const STRIPPED_HEADERS: [&str; FlowHeaders::STRIPPED.len() + 1] = {
-    let flow = FlowHeaders::STRIPPED;
-    let mut all = [MODEL_NAME_REWRITE_HEADER; FlowHeaders::STRIPPED.len() + 1];
+pub const STRIPPED_HEADERS: [&str; FLOW_HEADERS.len() + 1] = {
+    let flow = FLOW_HEADERS;
+    let mut all = [MODEL_NAME_REWRITE_HEADER; FLOW_HEADERS.len() + 1];
     let mut i = 0;
     while i < flow.len() {
         all[i] = flow[i];

@@ -80,6 +80,20 @@ pub struct InferenceRolloutStatus {
     pub conditions: Vec<Condition>,
 }
 
+impl InferenceRolloutStatus {
+    /// Puts `intent` in place of the pending one, whose nonce moves to the front of
+    /// `recentIntentNonces` (bounded to [`RECENT_INTENT_NONCES`], oldest dropped). The admin
+    /// API and local mode both record intents this way.
+    pub fn record_intent(&mut self, intent: Intent) {
+        if let Some(previous) = self.intent.take() {
+            self.recent_intent_nonces.retain(|n| *n != previous.nonce);
+            self.recent_intent_nonces.insert(0, previous.nonce);
+            self.recent_intent_nonces.truncate(RECENT_INTENT_NONCES);
+        }
+        self.intent = Some(intent);
+    }
+}
+
 /// Where a rollout is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 pub enum Phase {

@@ -17,12 +17,7 @@ use crate::flow::config::parse_go_duration;
 pub use crate::trust::HeaderTrust;
 use crate::trust::{Refused, count_refused, valid_fairness_id};
 
-/// llm-d's name for the fairness-id header.
-pub const LLM_D_FAIRNESS_ID_HEADER: &str = "x-llm-d-inference-fairness-id";
-/// llm-d's name for the objective header.
-pub const LLM_D_OBJECTIVE_HEADER: &str = "x-llm-d-inference-objective";
-/// llm-d's per-request queue TTL header (a Go duration such as `1500ms`).
-pub const LLM_D_TTL_HEADER: &str = "x-llm-d-inference-ttl";
+pub use crate::trust::{LLM_D_FAIRNESS_ID_HEADER, LLM_D_OBJECTIVE_HEADER, LLM_D_TTL_HEADER};
 
 /// The flow headers of one request, after the trust decision.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -40,13 +35,7 @@ pub struct FlowHeaders<'h> {
 impl<'h> FlowHeaders<'h> {
     /// Headers to remove from the request before it goes upstream (the
     /// trust marker, if any, as well: see [`HeaderTrust::marker`]).
-    pub const STRIPPED: [&'static str; 5] = [
-        INFERENCE_FAIRNESS_ID_HEADER,
-        INFERENCE_OBJECTIVE_HEADER,
-        LLM_D_FAIRNESS_ID_HEADER,
-        LLM_D_OBJECTIVE_HEADER,
-        LLM_D_TTL_HEADER,
-    ];
+    pub const STRIPPED: [&'static str; 5] = crate::trust::FLOW_HEADERS;
 
     /// Reads the flow headers from lowercase `(name, value)` pairs. The GIE
     /// names win over llm-d's when both are sent; empty or non-UTF-8 values

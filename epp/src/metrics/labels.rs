@@ -16,6 +16,7 @@ use prometheus_client::registry::Registry;
 use switchyard_api::protocol::epp_metrics as names;
 
 use crate::metrics::policy::LabelPolicy;
+pub use crate::metrics::policy::OVERFLOW_LABEL;
 
 /// Distinct `(model, target, priority)` combinations tracked; later ones are reported with
 /// the model labels `other`, as llm-d does. llm-d allows 1,000, but one combination puts
@@ -23,9 +24,6 @@ use crate::metrics::policy::LabelPolicy;
 /// so 1,000 would pass the rollout controller's 8 MiB read cap ([`super::MAX_PAGE_BYTES`]);
 /// 128 stays under it even at the longest names.
 pub const MAX_MODEL_LABELS: usize = 128;
-
-/// The label value used once [`MAX_MODEL_LABELS`] is reached.
-pub const OVERFLOW_LABEL: &str = "other";
 
 /// Upstream's error codes, in the order of [`ModelHandles::errors`], and the classes of
 /// the model servers' response statuses, in the order of [`ModelHandles::responses`]: the

@@ -14,8 +14,11 @@ use std::sync::Arc;
 use arc_swap::ArcSwap;
 
 use crate::datastore::Datastore;
-use crate::metrics::labels::OVERFLOW_LABEL;
 use crate::trust::pool_knows_model;
+
+/// The label value for a model the pool does not know, or once the label cap
+/// (`labels::MAX_MODEL_LABELS`) is reached.
+pub const OVERFLOW_LABEL: &str = "other";
 
 /// Longest model name used as a label value; longer ones are reported as `other`.
 pub const MAX_LABEL_BYTES: usize = 128;

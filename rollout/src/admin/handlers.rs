@@ -3,7 +3,7 @@
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::api::{Patch, PatchParams};
@@ -19,6 +19,9 @@ use super::record::{Admission, admit, with_intent};
 use super::view::{fetch, fetch_all, route_weights, snapshot, with_etag};
 use super::{ADMIN_FIELD_MANAGER, AdminError, AdminState, Store};
 use crate::plan::{intent_allowed, max_manual_weight};
+
+mod reply;
+use reply::{accepted, already_handled, generated_nonce, idempotency_key, if_match};
 
 type Answer = Result<Response, AdminError>;
 
@@ -452,66 +455,4 @@ async fn act(
             )
         })?;
     Ok(accepted(&updated, &intent, true))
-}
-
-/// The answer to a late retry of an action that a newer one has replaced.
-fn already_handled(rollout: &InferenceRollout, key: Option<&str>) -> Response {
-    let body = json!({
-        "accepted": true,
-        "recorded": false,
-        "message": format!(
-            "the action with Idempotency-Key {:?} was recorded earlier and newer actions followed it; nothing was done",
-            key.unwrap_or_default()
-        ),
-        "resourceVersion": rollout.resource_version(),
-        "rollout": snapshot(rollout, None),
-    });
-    with_etag(rollout, (StatusCode::ACCEPTED, Json(body)).into_response())
-}
-
-fn accepted(rollout: &InferenceRollout, intent: &Intent, recorded: bool) -> Response {
-    let body = json!({
-        "accepted": true,
-        "recorded": recorded,
-        "intent": intent,
-        "resourceVersion": rollout.resource_version(),
-        "rollout": snapshot(rollout, None),
-    });
-    with_etag(rollout, (StatusCode::ACCEPTED, Json(body)).into_response())
-}
-
-fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, AdminError> {
-    let Some(value) = headers.get("idempotency-key") else {
-        return Ok(None);
-    };
-    match value.to_str() {
-        Ok(key) if (1..=128).contains(&key.len()) && key.bytes().all(|b| b.is_ascii_graphic()) => {
-            Ok(Some(key.to_owned()))
-        }
-        _ => Err(AdminError::BadRequest(
-            "Idempotency-Key must be 1 to 128 visible ASCII characters".into(),
-        )),
-    }
-}
-
-fn if_match(headers: &HeaderMap) -> Result<Option<String>, AdminError> {
-    let Some(value) = headers.get(header::IF_MATCH) else {
-        return Ok(None);
-    };
-    let text = value
-        .to_str()
-        .map_err(|_| AdminError::BadRequest("If-Match must be ASCII".into()))?;
-    Ok(Some(
-        text.trim()
-            .trim_start_matches("W/")
-            .trim_matches('"')
-            .to_owned(),
-    ))
-}
-
-fn generated_nonce(user: &str, now: k8s_openapi::jiff::Timestamp) -> String {
-    static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-    let count = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let seed = format!("{user}/{}/{count}", now.as_nanosecond());
-    format!("{:016x}", xxhash_rust::xxh3::xxh3_64(seed.as_bytes()))
 }

@@ -7,7 +7,7 @@
 //! resourceVersion it read as the write's precondition, so the apiserver lets
 //! exactly one of them through and the other gets 409.
 
-use switchyard_api::rollout::{InferenceRolloutStatus, Intent, IntentAction, RECENT_INTENT_NONCES};
+use switchyard_api::rollout::{InferenceRolloutStatus, Intent, IntentAction};
 
 use super::AdminError;
 
@@ -59,15 +59,9 @@ pub(super) fn admit<'a>(
     Ok(Admission::Record)
 }
 
-/// Puts `intent` in place of the pending one, whose nonce moves to the front
-/// of `recentIntentNonces` (bounded, oldest dropped).
+/// Puts `intent` in place of the pending one ([`InferenceRolloutStatus::record_intent`]).
 pub fn with_intent(status: &mut InferenceRolloutStatus, intent: Intent) {
-    if let Some(previous) = status.intent.take() {
-        status.recent_intent_nonces.retain(|n| *n != previous.nonce);
-        status.recent_intent_nonces.insert(0, previous.nonce);
-        status.recent_intent_nonces.truncate(RECENT_INTENT_NONCES);
-    }
-    status.intent = Some(intent);
+    status.record_intent(intent);
 }
 
 #[cfg(test)]

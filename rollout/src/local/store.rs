@@ -79,7 +79,7 @@ impl LocalStore {
     ) -> Result<InferenceRollout> {
         let file = self.status_file(&rollout);
         let mut status = file.load()?;
-        crate::admin::with_intent(&mut status, intent);
+        status.record_intent(intent);
         file.save(&status)?;
         rollout.status = Some(status);
         self.with_status(rollout)
