@@ -303,6 +303,7 @@ async fn e2e_hostile_clients_cannot_steer_routing_exhaust_memory_or_blow_up_metr
         );
     }
     // `/metrics` pages stay small whatever the clients sent.
+    let mut pages: Vec<String> = Vec::new();
     for (name, addr) in stack.metrics_pages() {
         let page = stack
             .client
@@ -319,8 +320,17 @@ async fn e2e_hostile_clients_cannot_steer_routing_exhaust_memory_or_blow_up_metr
             !page.text().contains("vvvvvvvvvvvvvvvv"),
             "{name} labels a hostile value"
         );
+        pages.push(format!("{name} {} KiB", page.body.len() / 1024));
     }
     eprintln!("peak RSS: {}", peaks.join(", "));
+    eprintln!("/metrics pages: {}", pages.join(", "));
+    eprintln!(
+        "well-behaved requests: {} (all 200); spoofed: {}; long values: {}; long models: {}",
+        good.len(),
+        spoofed.len(),
+        long_values.len(),
+        long_models.len()
+    );
 
     // What reached the model servers: no spoofed header, and destination headers name the
     // replica that received them.
