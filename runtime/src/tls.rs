@@ -18,6 +18,7 @@
 
 mod accept;
 mod generate;
+pub(crate) mod held;
 mod pem;
 mod reload;
 
@@ -26,6 +27,7 @@ use std::time::Duration;
 
 pub use accept::{AcceptLimits, TlsConnection, incoming};
 pub use generate::{CertificatePair, generate_ca_signed, self_signed};
+pub use held::Held;
 pub use pem::{load_dir, server_config, server_config_from_pem};
 pub use reload::Certificates;
 

@@ -10,16 +10,15 @@
 //!   read timeout, which also closes a keep-alive connection idle between requests.
 
 use std::net::SocketAddr;
-use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
 use std::time::Duration;
 
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_stream::wrappers::ReceiverStream;
 use tokio_util::sync::CancellationToken;
+
+use crate::tls::held::Held;
 
 /// Accepted connections waiting for the server to take them.
 const ACCEPTED_BACKLOG: usize = 128;
@@ -53,69 +52,20 @@ impl Default for ListenLimits {
 
 /// A plaintext connection holding its place under a listener's connection cap until it is
 /// dropped.
-pub struct CappedConnection {
-    stream: TcpStream,
-    _permit: OwnedSemaphorePermit,
-}
-
-impl CappedConnection {
-    /// The client's address, if the socket can say.
-    pub fn peer(&self) -> Option<SocketAddr> {
-        self.stream.peer_addr().ok()
-    }
-}
+pub type CappedConnection = Held<TcpStream>;
 
 mod grpc {
+    use tokio::net::TcpStream;
     use tonic::transport::server::{Connected, TcpConnectInfo};
 
-    use super::CappedConnection;
+    use crate::tls::held::Held;
 
-    impl Connected for CappedConnection {
+    impl Connected for Held<TcpStream> {
         type ConnectInfo = TcpConnectInfo;
 
         fn connect_info(&self) -> Self::ConnectInfo {
-            self.stream.connect_info()
+            self.get_ref().connect_info()
         }
-    }
-}
-
-impl AsyncRead for CappedConnection {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.stream).poll_read(cx, buf)
-    }
-}
-
-impl AsyncWrite for CappedConnection {
-    fn poll_write(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<std::io::Result<usize>> {
-        Pin::new(&mut self.stream).poll_write(cx, buf)
-    }
-
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.stream).poll_flush(cx)
-    }
-
-    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.stream).poll_shutdown(cx)
-    }
-
-    fn poll_write_vectored(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[std::io::IoSlice<'_>],
-    ) -> Poll<std::io::Result<usize>> {
-        Pin::new(&mut self.stream).poll_write_vectored(cx, bufs)
-    }
-
-    fn is_write_vectored(&self) -> bool {
-        self.stream.is_write_vectored()
     }
 }
 
@@ -129,11 +79,8 @@ pub fn capped(
     let (accepted, rx) = tokio::sync::mpsc::channel(ACCEPTED_BACKLOG);
     let open = Arc::new(Semaphore::new(max_connections.max(1)));
     tokio::spawn(async move {
-        while let Some((stream, permit)) = accept_one(&listener, &open, &cancel).await {
-            let connection = CappedConnection {
-                stream,
-                _permit: permit,
-            };
+        while let Some((stream, peer, permit)) = accept_one(&listener, &open, &cancel).await {
+            let connection = Held::new(stream, peer, permit);
             // A closed receiver means the server stopped.
             if accepted.send(Ok(connection)).await.is_err() {
                 return;
@@ -148,7 +95,7 @@ async fn accept_one(
     listener: &TcpListener,
     open: &Arc<Semaphore>,
     cancel: &CancellationToken,
-) -> Option<(TcpStream, OwnedSemaphorePermit)> {
+) -> Option<(TcpStream, SocketAddr, OwnedSemaphorePermit)> {
     let permit = tokio::select! {
         () = cancel.cancelled() => return None,
         permit = Arc::clone(open).acquire_owned() => permit.ok()?,
@@ -163,7 +110,7 @@ async fn accept_one(
                 if let Err(err) = stream.set_nodelay(true) {
                     tracing::debug!(%peer, %err, "cannot set TCP_NODELAY");
                 }
-                return Some((stream, permit));
+                return Some((stream, peer, permit));
             }
             Err(err) => {
                 tracing::warn!(%err, "accepting a connection failed");
@@ -186,7 +133,7 @@ pub async fn serve_http1(
 
     let open = Arc::new(Semaphore::new(limits.max_connections.max(1)));
     let mut connections = tokio::task::JoinSet::new();
-    while let Some((stream, permit)) = accept_one(&listener, &open, &cancel).await {
+    while let Some((stream, _, permit)) = accept_one(&listener, &open, &cancel).await {
         let service = TowerToHyperService::new(router.clone());
         let cancel = cancel.clone();
         connections.spawn(async move {

@@ -8,20 +8,17 @@
 //! exchange) and buffers, and a flood of ClientHellos must not starve the streams already
 //! being served.
 
-use std::net::SocketAddr;
-use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
 use std::time::Duration;
 
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::sync::Semaphore;
 use tokio_rustls::server::TlsStream;
 use tokio_stream::wrappers::ReceiverStream;
 use tokio_util::sync::CancellationToken;
 
 use super::Certificates;
+use super::held::Held;
 
 /// Connections through their handshake, waiting for the server to take them.
 const HANDSHAKEN_BACKLOG: usize = 128;
@@ -56,77 +53,30 @@ impl Default for AcceptLimits {
 
 /// A connection through its TLS handshake. It holds its place under the connection cap until
 /// dropped.
-pub struct TlsConnection {
-    stream: TlsStream<TcpStream>,
-    peer: SocketAddr,
-    _permit: OwnedSemaphorePermit,
-}
+pub type TlsConnection = Held<TlsStream<TcpStream>>;
 
-impl TlsConnection {
-    /// The client's address.
-    pub fn peer(&self) -> SocketAddr {
-        self.peer
-    }
-
+impl Held<TlsStream<TcpStream>> {
     /// The application protocol agreed in ALPN, if any.
     pub fn alpn_protocol(&self) -> Option<&[u8]> {
-        self.stream.get_ref().1.alpn_protocol()
+        self.get_ref().get_ref().1.alpn_protocol()
     }
 }
 
 /// tonic reads the peer's address from the TCP stream under the TLS one.
 #[cfg(feature = "grpc")]
 mod grpc {
+    use tokio::net::TcpStream;
+    use tokio_rustls::server::TlsStream;
     use tonic::transport::server::{Connected, TcpConnectInfo};
 
-    use super::TlsConnection;
+    use super::Held;
 
-    impl Connected for TlsConnection {
+    impl Connected for Held<TlsStream<TcpStream>> {
         type ConnectInfo = TcpConnectInfo;
 
         fn connect_info(&self) -> Self::ConnectInfo {
-            self.stream.get_ref().0.connect_info()
+            self.get_ref().get_ref().0.connect_info()
         }
-    }
-}
-
-impl AsyncRead for TlsConnection {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.stream).poll_read(cx, buf)
-    }
-}
-
-impl AsyncWrite for TlsConnection {
-    fn poll_write(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<std::io::Result<usize>> {
-        Pin::new(&mut self.stream).poll_write(cx, buf)
-    }
-
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.stream).poll_flush(cx)
-    }
-
-    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.stream).poll_shutdown(cx)
-    }
-
-    fn poll_write_vectored(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[std::io::IoSlice<'_>],
-    ) -> Poll<std::io::Result<usize>> {
-        Pin::new(&mut self.stream).poll_write_vectored(cx, bufs)
-    }
-
-    fn is_write_vectored(&self) -> bool {
-        self.stream.is_write_vectored()
     }
 }
 
@@ -178,11 +128,7 @@ pub fn incoming(
                 drop(handshake);
                 match handshaken_or_not {
                     Ok(Ok(stream)) => {
-                        let connection = TlsConnection {
-                            stream,
-                            peer,
-                            _permit: permit,
-                        };
+                        let connection = Held::new(stream, peer, permit);
                         // A closed receiver means the server stopped; the connection drops.
                         let _ = handshaken.send(Ok(connection)).await;
                     }
