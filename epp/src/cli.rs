@@ -10,9 +10,14 @@ use clap::{ArgAction, Parser, ValueEnum};
 use switchyard_runtime::args::{LogArgs, ServeArgs};
 pub use switchyard_runtime::log::LogFormat;
 
+mod compat;
+
+pub use compat::UpstreamArgs;
+
 use crate::error::{Error, Result};
 use crate::flow::{FlowControlConfig, HeaderTrust};
 use crate::scheduling::SchedulerConfig;
+use crate::scheduling::config::LoadOptions;
 use crate::scrape::ScrapeConfig;
 use crate::server::DEFAULT_MAX_BODY_BYTES;
 use crate::server::grpc::{
@@ -164,6 +169,10 @@ pub struct Args {
     /// Log format and verbosity.
     #[command(flatten)]
     pub log: LogArgs,
+
+    /// Upstream's flags, mapped or accepted with a warning.
+    #[command(flatten)]
+    pub upstream: UpstreamArgs,
 }
 
 /// `--trust-client-headers`: whose steering headers (priority, fairness, TTL, forced
@@ -187,6 +196,22 @@ pub fn parse_duration(text: &str) -> std::result::Result<Duration, String> {
 }
 
 impl Args {
+    /// Installs the logger: `--log-format`/`--v`, overridden by upstream's zap flags.
+    pub fn init_logging(&self) {
+        let format = self.upstream.log_format().unwrap_or(self.log.log_format);
+        let level = self
+            .upstream
+            .log_level()
+            .unwrap_or_else(|| switchyard_runtime::log::level_for_verbosity(self.log.verbosity));
+        switchyard_runtime::log::init(format, level);
+    }
+
+    /// One line per given upstream flag that has no effect here, saying why; the binary
+    /// logs them as warnings at start-up.
+    pub fn ignored_flag_warnings(&self) -> Vec<String> {
+        self.upstream.warnings()
+    }
+
     /// `--max-buffered-bytes` and `--max-response-buffer-bytes`.
     pub fn buffer_limits(&self) -> BufferLimits {
         BufferLimits::new(self.max_buffered_bytes, self.max_response_buffer_bytes)
@@ -209,7 +234,7 @@ impl Args {
     /// `--max-endpoints` applied.
     pub fn scheduler_config(&self) -> Result<SchedulerConfig> {
         let mut config = match self.config_yaml()? {
-            Some(text) => SchedulerConfig::from_yaml(&text)?,
+            Some(text) => SchedulerConfig::from_yaml_with(&text, &self.load_options())?,
             None => SchedulerConfig::default(),
         };
         if let Some(n) = self.max_endpoints {
@@ -224,12 +249,26 @@ impl Args {
         Ok(config)
     }
 
-    /// The `flowControl` section of the same file (off unless its feature gate is on).
-    pub fn flow_control_config(&self) -> Result<FlowControlConfig> {
-        match self.config_yaml()? {
-            Some(text) => FlowControlConfig::from_yaml(&text),
-            None => Ok(FlowControlConfig::default()),
+    /// What the config loader takes from flags: `--allow-experimental-plugins` and
+    /// `--feature-gates`.
+    pub fn load_options(&self) -> LoadOptions {
+        LoadOptions {
+            allow_experimental: self.upstream.experimental_plugins(),
+            feature_gates: self.upstream.feature_gates.clone(),
         }
+    }
+
+    /// The `flowControl` section of the same file (off unless its feature gate is on,
+    /// in the file or in `--feature-gates`).
+    pub fn flow_control_config(&self) -> Result<FlowControlConfig> {
+        let mut config = match self.config_yaml()? {
+            Some(text) => FlowControlConfig::from_yaml(&text)?,
+            None => FlowControlConfig::default(),
+        };
+        if let Some(on) = self.load_options().gate("flowControl") {
+            config.enabled = on;
+        }
+        Ok(config)
     }
 
     /// Whose steering headers are believed (`--trust-client-headers`,
@@ -265,10 +304,21 @@ impl Args {
 
     /// How model servers' `/metrics` are scraped.
     pub fn scrape_config(&self) -> Result<ScrapeConfig> {
-        let config = ScrapeConfig {
+        let mut config = ScrapeConfig {
             interval: self.refresh_metrics_interval,
             ..ScrapeConfig::default()
         };
+        if let Some(text) = self.config_yaml()? {
+            SchedulerConfig::apply_data_layer(&text, &mut config)?;
+        }
+        // Flags win over the file, as upstream's flags fed the same settings before
+        // the data layer existed.
+        if let Some(engines) = self.upstream.engines()? {
+            config.engines = std::sync::Arc::new(engines);
+        }
+        if let Some(path) = self.upstream.metrics_path()? {
+            config.path = path;
+        }
         config.validate()?;
         Ok(config)
     }
@@ -310,6 +360,8 @@ impl Args {
 
     /// The pool name: `--pool-name`, else `standalone` with an endpoints file.
     pub fn pool_name(&self) -> Result<String> {
+        self.upstream
+            .check_pool_source(self.pool_name.is_some(), self.endpoints_file.is_some())?;
         match (&self.pool_name, &self.endpoints_file) {
             (Some(name), _) if !name.trim().is_empty() => Ok(name.trim().to_owned()),
             (_, Some(_)) => Ok("standalone".to_owned()),

@@ -23,7 +23,10 @@ async fn kube_client(why: &str) -> anyhow::Result<kube::Client> {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    args.log.init();
+    args.init_logging();
+    args.ignored_flag_warnings()
+        .iter()
+        .for_each(|w| tracing::warn!("{w}"));
     let scheduler = Scheduler::new(args.scheduler_config()?);
     let [grpc_addr, health_addr, metrics_addr] = args.addresses()?;
     let pool_name = args.pool_name()?;

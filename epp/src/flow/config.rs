@@ -250,7 +250,7 @@ impl FlowControlConfig {
             .map(|p| (p.name.clone().unwrap_or_else(|| p.type_.clone()), p))
             .collect();
         let mut config = Self {
-            enabled: raw.feature_gates.iter().any(|g| g == "flowControl"),
+            enabled: flow_control_gate(&raw.feature_gates),
             ..Self::default()
         };
         let section: RawFlowControl = match raw.flow_control {
@@ -350,12 +350,45 @@ impl FlowControlConfig {
     }
 }
 
+/// Whether the file turns the `flowControl` gate on: `flowControl` or
+/// `flowControl=true`, the last entry winning (the scheduler's loader checks the names).
+fn flow_control_gate(gates: &[String]) -> bool {
+    gates
+        .iter()
+        .filter_map(|g| match g.split_once('=') {
+            None => (g.trim() == "flowControl").then_some(true),
+            Some((name, value)) => (name.trim() == "flowControl").then(|| value.trim() == "true"),
+        })
+        .next_back()
+        .unwrap_or(false)
+}
+
 /// The shorter of two optional budgets (`None` = unbounded); a zero request
 /// is ignored.
 fn shorter(configured: Option<Duration>, requested: Option<Duration>) -> Option<Duration> {
     match (configured, requested.filter(|d| !d.is_zero())) {
         (Some(c), Some(r)) => Some(c.min(r)),
         (c, r) => c.or(r),
+    }
+}
+
+/// Checks the `parameters` of a flow-control plugin (a saturation detector or usage-limit
+/// policy) as they would be read if it were referenced, so a mistake in a plugin declared
+/// but not (yet) referenced fails too instead of lying in wait.
+pub fn check_plugin_parameters(type_: &str, parameters: Value) -> Result<()> {
+    const NAME: &str = "checked";
+    let plugin = RawPlugin {
+        name: Some(NAME.into()),
+        type_: type_.into(),
+        parameters: Some(parameters),
+    };
+    let plugins = BTreeMap::from([(NAME.to_owned(), &plugin)]);
+    match type_ {
+        "utilization-detector" | "concurrency-detector" => {
+            let reference = serde_json::json!({ "pluginRef": NAME });
+            detector(Some(&reference), &plugins).map(drop)
+        }
+        _ => usage_limit(Some(NAME), &plugins).map(drop),
     }
 }
 

@@ -7,7 +7,11 @@
 //! the [`Context`] and keep no state, so a pick is a pure function of the
 //! snapshot and the request.
 
+mod affinity;
 mod filters;
+pub(crate) mod implied;
+mod labels;
+mod load;
 mod pickers;
 mod scorers;
 
@@ -20,7 +24,10 @@ use serde::de::DeserializeOwned;
 use crate::error::{Error, Result};
 use crate::scheduling::Context;
 
+pub use affinity::PrefixCacheAffinityFilter;
 pub use filters::{TestSelectionFilter, UtilizationFilter};
+pub use labels::{LabelSelectorFilter, RoleFilter};
+pub use load::{ActiveRequestScorer, ContextLengthScorer, LoadAwareScorer};
 pub use pickers::{Picker, PickerKind};
 pub use scorers::{
     KvCacheScorer, LoraAffinityScorer, PrefixCacheScorer, QueueScorer, RunningRequestsScorer,
@@ -41,6 +48,11 @@ pub trait Scorer: Debug + Send + Sync {
     fn type_name(&self) -> &'static str;
     /// Writes one score per candidate into `out` (same length and order).
     fn score(&self, ctx: &Context<'_>, candidates: &[usize], out: &mut [f64]);
+    /// A filter the scorer brings into the profile ahead of all scoring (upstream's
+    /// plugins that are both, e.g. `context-length-aware` with `enableFiltering`).
+    fn companion_filter(&self) -> Option<Box<dyn Filter>> {
+        None
+    }
 }
 
 /// Builds a filter from its plugin name, type and `parameters`.
@@ -49,23 +61,29 @@ pub type FilterBuilder = fn(&str, &str, serde_json::Value) -> Result<Box<dyn Fil
 /// Builds a scorer from its plugin name, type and `parameters`.
 pub type ScorerBuilder = fn(&str, &str, serde_json::Value) -> Result<Box<dyn Scorer>>;
 
+/// Checks the `parameters` of a plugin whose effect lives elsewhere (the prefix tables,
+/// the scrape loop, flow control, request parsing), so no field is silently ignored.
+pub type ParameterCheck = fn(&str, &str, serde_json::Value) -> Result<()>;
+
 /// What a plugin type does, carrying how to build it.
 #[derive(Clone, Copy, Debug)]
 pub enum Role {
     /// A filter in a scheduling profile.
     Filter(FilterBuilder),
-    /// A weighted scorer in a scheduling profile.
+    /// A weighted scorer in a scheduling profile (it may bring a filter along, as
+    /// `context-length-aware` with `enableFiltering`).
     Scorer(ScorerBuilder),
     /// The profile's picker.
     Picker(PickerKind),
     /// A response-path plugin: listing it under `plugins` turns it on; it takes no place in
     /// a profile.
     Response,
-    /// Accepted and ignored: its behaviour is built in, or the flow-control layer
-    /// ([`crate::flow::FlowControlConfig`]) reads it from the same file.
-    Implied,
-    /// An upstream plugin type Switchyard recognises but does not implement.
-    Unsupported,
+    /// Accepted with its parameters checked: its behaviour is built in, or another layer
+    /// (flow control, the scrape loop, the prefix tables) reads it from the same file.
+    Implied(ParameterCheck),
+    /// An upstream plugin type Switchyard recognises but does not implement; the text says
+    /// what to use instead.
+    Unsupported(&'static str),
 }
 
 /// Conformance only: echoes the endpoint the proxy reports as having served
@@ -79,28 +97,38 @@ pub static PLUGINS: &[(&str, Role)] = &[
         "header-based-testing-filter",
         Role::Filter(filters::test_selection),
     ),
+    ("decode-filter", Role::Filter(labels::decode)),
+    ("prefill-filter", Role::Filter(labels::prefill)),
+    ("encode-filter", Role::Filter(labels::encode)),
+    ("label-selector-filter", Role::Filter(labels::selector)),
+    (
+        "prefix-cache-affinity-filter",
+        Role::Filter(affinity::prefix_cache_affinity),
+    ),
     (
         "queue-scorer",
-        Role::Scorer(|_, _, _| Ok(Box::new(QueueScorer))),
+        Role::Scorer(|n, t, p| no_parameters(n, t, p).map(|()| Box::new(QueueScorer) as _)),
     ),
     (
         "running-requests-size-scorer",
-        Role::Scorer(|_, _, _| Ok(Box::new(RunningRequestsScorer))),
+        Role::Scorer(|n, t, p| {
+            no_parameters(n, t, p).map(|()| Box::new(RunningRequestsScorer) as _)
+        }),
     ),
     (
         "kv-cache-utilization-scorer",
-        Role::Scorer(|_, _, _| Ok(Box::new(KvCacheScorer))),
+        Role::Scorer(|n, t, p| no_parameters(n, t, p).map(|()| Box::new(KvCacheScorer) as _)),
     ),
     // Its parameters also drive prompt hashing; the config decoder keeps them.
-    (
-        "prefix-cache-scorer",
-        Role::Scorer(|_, _, _| Ok(Box::new(PrefixCacheScorer))),
-    ),
+    ("prefix-cache-scorer", Role::Scorer(scorers::prefix_cache)),
     (
         "lora-affinity-scorer",
-        Role::Scorer(|_, _, _| Ok(Box::new(LoraAffinityScorer))),
+        Role::Scorer(|n, t, p| no_parameters(n, t, p).map(|()| Box::new(LoraAffinityScorer) as _)),
     ),
     ("token-load-scorer", Role::Scorer(scorers::token_load)),
+    ("load-aware-scorer", Role::Scorer(load::load_aware)),
+    ("active-request-scorer", Role::Scorer(load::active_request)),
+    ("context-length-aware", Role::Scorer(load::context_length)),
     ("max-score-picker", Role::Picker(PickerKind::MaxScore)),
     ("random-picker", Role::Picker(PickerKind::Random)),
     (
@@ -108,31 +136,326 @@ pub static PLUGINS: &[(&str, Role)] = &[
         Role::Picker(PickerKind::WeightedRandom),
     ),
     (SERVED_ENDPOINT_VERIFIER, Role::Response),
-    ("single-profile-handler", Role::Implied),
-    ("approx-prefix-cache-producer", Role::Implied),
-    ("metrics-data-source", Role::Implied),
-    ("core-metrics-extractor", Role::Implied),
-    ("openai-parser", Role::Implied),
-    ("fcfs-ordering-policy", Role::Implied),
-    ("global-strict-fairness-policy", Role::Implied),
-    ("round-robin-fairness-policy", Role::Implied),
-    ("edf-ordering-policy", Role::Implied),
-    ("concurrency-detector", Role::Implied),
-    ("static-usage-limit-policy", Role::Implied),
-    ("priority-holdback-policy", Role::Implied),
-    ("inflight-load-producer", Role::Implied),
-    ("k8s-notification-source", Role::Implied),
-    ("prefix-cache-affinity-filter", Role::Unsupported),
-    ("slo-headroom-tier-filter", Role::Unsupported),
-    ("predicted-latency-scorer", Role::Unsupported),
-    ("predicted-latency-producer", Role::Unsupported),
-    ("latency-slo-admitter", Role::Unsupported),
-    ("latency-scorer", Role::Unsupported),
-    ("slo-deadline-ordering-policy", Role::Unsupported),
-    ("vllmgrpc-parser", Role::Unsupported),
-    ("passthrough-parser", Role::Unsupported),
-    ("request-attribute-reporter", Role::Unsupported),
-    ("soft-reflective-ceiling-policy", Role::Unsupported),
+    ("single-profile-handler", Role::Implied(no_parameters)),
+    (
+        "approx-prefix-cache-producer",
+        Role::Implied(implied::approx_prefix),
+    ),
+    (
+        "metrics-data-source",
+        Role::Implied(implied::metrics_source),
+    ),
+    (
+        "core-metrics-extractor",
+        Role::Implied(implied::metrics_extractor),
+    ),
+    ("token-producer", Role::Implied(implied::token_producer)),
+    ("openai-parser", Role::Implied(no_parameters)),
+    ("fcfs-ordering-policy", Role::Implied(no_parameters)),
+    ("edf-ordering-policy", Role::Implied(no_parameters)),
+    (
+        "global-strict-fairness-policy",
+        Role::Implied(no_parameters),
+    ),
+    ("round-robin-fairness-policy", Role::Implied(no_parameters)),
+    ("concurrency-detector", Role::Implied(implied::flow_checked)),
+    (
+        "static-usage-limit-policy",
+        Role::Implied(implied::flow_checked),
+    ),
+    (
+        "priority-holdback-policy",
+        Role::Implied(implied::flow_checked),
+    ),
+    (
+        "inflight-load-producer",
+        Role::Implied(implied::inflight_load),
+    ),
+    ("k8s-notification-source", Role::Implied(no_parameters)),
+    (
+        "disagg-profile-handler",
+        Role::Unsupported(
+            "prefill/decode disaggregation comes with the P/D work; until then run one \
+             `default` profile with decode-filter",
+        ),
+    ),
+    (
+        "pd-profile-handler",
+        Role::Unsupported("prefill/decode disaggregation comes with the P/D work"),
+    ),
+    (
+        "prefix-based-pd-decider",
+        Role::Unsupported("prefill/decode disaggregation comes with the P/D work"),
+    ),
+    (
+        "always-disagg-pd-decider",
+        Role::Unsupported("prefill/decode disaggregation comes with the P/D work"),
+    ),
+    (
+        "always-disagg-multimodal-decider",
+        Role::Unsupported("encode/prefill/decode disaggregation comes with the P/D work"),
+    ),
+    (
+        "precise-prefix-cache-producer",
+        Role::Unsupported(
+            "precise prefix routing over KV events comes with the precise-prefix work; \
+             use prefix-cache-scorer (approximate) meanwhile",
+        ),
+    ),
+    (
+        "precise-prefix-cache-scorer",
+        Role::Unsupported(
+            "precise prefix routing over KV events comes with the precise-prefix work; \
+             use prefix-cache-scorer (approximate) meanwhile",
+        ),
+    ),
+    (
+        "endpoint-notification-source",
+        Role::Unsupported(
+            "it feeds precise-prefix-cache-producer, which comes with the precise-prefix \
+             work; remove it together with that producer",
+        ),
+    ),
+    (
+        "data-parallel-profile-handler",
+        Role::Unsupported(
+            "list each data-parallel rank as its own endpoint (one per target port) and use \
+             single-profile-handler",
+        ),
+    ),
+    (
+        "session-affinity-scorer",
+        Role::Unsupported(
+            "use prefix-cache-scorer: a session's turns share their prefix, which keeps them \
+             on one endpoint",
+        ),
+    ),
+    (
+        "session-affinity-filter",
+        Role::Unsupported("use prefix-cache-affinity-filter"),
+    ),
+    (
+        "no-hit-lru-scorer",
+        Role::Unsupported("use load-aware-scorer or queue-scorer to spread cold prompts"),
+    ),
+    (
+        "probabilistic-admitter",
+        Role::Unsupported(
+            "enable the flowControl feature gate: its saturation detector sheds \
+             priority<0 work under load",
+        ),
+    ),
+    (
+        "program-aware-fairness",
+        Role::Unsupported("use round-robin-fairness-policy"),
+    ),
+    (
+        "agent-identity",
+        Role::Unsupported("send x-gateway-inference-fairness-id from a trusted gateway instead"),
+    ),
+    (
+        "utilization-filter",
+        Role::Unsupported("use utilization-detector in the profile as a filter"),
+    ),
+    (
+        "active-request-filter",
+        Role::Unsupported("use utilization-detector in the profile as a filter"),
+    ),
+    (
+        "slo-headroom-tier-filter",
+        Role::Unsupported("latency-SLO routing is not implemented; use token-load-scorer"),
+    ),
+    (
+        "predicted-latency-scorer",
+        Role::Unsupported("latency-SLO routing is not implemented; use token-load-scorer"),
+    ),
+    (
+        "predicted-latency-producer",
+        Role::Unsupported("latency-SLO routing is not implemented; use token-load-scorer"),
+    ),
+    (
+        "latency-slo-admitter",
+        Role::Unsupported("latency-SLO admission is not implemented; use flowControl"),
+    ),
+    (
+        "latency-scorer",
+        Role::Unsupported("latency-SLO routing is not implemented; use token-load-scorer"),
+    ),
+    (
+        "slo-deadline-ordering-policy",
+        Role::Unsupported("use edf-ordering-policy (deadline = arrival + TTL)"),
+    ),
+    (
+        "soft-reflective-ceiling-policy",
+        Role::Unsupported("use priority-holdback-policy or static-usage-limit-policy"),
+    ),
+    (
+        "sheddable-eviction-filter",
+        Role::Unsupported(
+            "eviction of in-flight requests is not implemented; leave flowControl.enableEviction off",
+        ),
+    ),
+    (
+        "priority-then-time-eviction-order-policy",
+        Role::Unsupported(
+            "eviction of in-flight requests is not implemented; leave flowControl.enableEviction off",
+        ),
+    ),
+    (
+        "vllmgrpc-parser",
+        Role::Unsupported(
+            "gRPC inference is not parsed; serve the OpenAI HTTP API (openai-parser)",
+        ),
+    ),
+    (
+        "passthrough-parser",
+        Role::Unsupported("only OpenAI-shaped bodies are parsed (openai-parser)"),
+    ),
+    (
+        "anthropic-parser",
+        Role::Unsupported("only OpenAI-shaped bodies are parsed (openai-parser)"),
+    ),
+    (
+        "vllmhttp-parser",
+        Role::Unsupported("only OpenAI-shaped bodies are parsed (openai-parser)"),
+    ),
+    (
+        "sglanghttp-parser",
+        Role::Unsupported("only OpenAI-shaped bodies are parsed (openai-parser)"),
+    ),
+    (
+        "vertexai-parser",
+        Role::Unsupported("only OpenAI-shaped bodies are parsed (openai-parser)"),
+    ),
+    (
+        "request-attribute-reporter",
+        Role::Unsupported("token usage is counted by the EPP's own metrics; remove it"),
+    ),
+    (
+        "header-profile-handler",
+        Role::Unsupported(
+            "run one InferencePool (and EPP) per profile and route on the header in the HTTPRoute",
+        ),
+    ),
+    (
+        "header-label-affinity-scorer",
+        Role::Unsupported("use label-selector-filter in a profile per pool"),
+    ),
+    (
+        "by-label",
+        Role::Unsupported("renamed upstream: use label-selector-filter"),
+    ),
+    (
+        "by-label-selector",
+        Role::Unsupported("renamed upstream: use label-selector-filter"),
+    ),
+    (
+        "topology-extractor",
+        Role::Unsupported("topology-aware routing is not implemented; remove it"),
+    ),
+    (
+        "topology-affinity-filter",
+        Role::Unsupported(
+            "topology-aware routing is not implemented; use label-selector-filter on topology labels",
+        ),
+    ),
+    (
+        "topology-affinity-scorer",
+        Role::Unsupported(
+            "topology-aware routing is not implemented; use label-selector-filter on topology labels",
+        ),
+    ),
+    (
+        "endpoint-attribute-filter",
+        Role::Unsupported("use label-selector-filter on pod labels"),
+    ),
+    (
+        "endpoint-attribute-scorer",
+        Role::Unsupported("use label-selector-filter on pod labels"),
+    ),
+    (
+        "dcgm-data-source",
+        Role::Unsupported(
+            "GPU utilisation from DCGM is not scraped; kv-cache-utilization-scorer reads the engine's own load",
+        ),
+    ),
+    (
+        "dcgm-extractor",
+        Role::Unsupported(
+            "GPU utilisation from DCGM is not scraped; kv-cache-utilization-scorer reads the engine's own load",
+        ),
+    ),
+    (
+        "burst-prefix-cache-producer",
+        Role::Unsupported("use prefix-cache-scorer with token-load-scorer"),
+    ),
+    (
+        "p2p-source-producer",
+        Role::Unsupported("KV transfer between servers comes with the P/D work"),
+    ),
+    (
+        "disaggregatedset-rollout-screener",
+        Role::Unsupported("prefill/decode disaggregation comes with the P/D work"),
+    ),
+    (
+        "models-data-source",
+        Role::Unsupported("models are read from the InferenceObjectives and rewrites"),
+    ),
+    (
+        "models-extractor",
+        Role::Unsupported("models are read from the InferenceObjectives and rewrites"),
+    ),
+    (
+        "models-responder",
+        Role::Unsupported("GET /v1/models is not answered by the EPP yet"),
+    ),
+    (
+        "file-discovery",
+        Role::Unsupported("run standalone with --endpoints-file"),
+    ),
+    (
+        "multimodal-producer",
+        Role::Unsupported("multimodal routing is not implemented; remove it"),
+    ),
+    (
+        "mm-cache-affinity-scorer",
+        Role::Unsupported("multimodal routing is not implemented; remove it"),
+    ),
+    (
+        "session-id-producer",
+        Role::Unsupported("sessions are not tracked; remove it"),
+    ),
+    (
+        "output-length-bucket",
+        Role::Unsupported("output-length headers are not set; remove it"),
+    ),
+];
+
+/// The plugin types upstream marks Alpha: configuring one needs
+/// `--allow-experimental-plugins`, as upstream's `ValidatePluginStability`.
+pub static ALPHA: &[&str] = &[
+    "disaggregatedset-rollout-screener",
+    "session-affinity-filter",
+    "endpoint-attribute-filter",
+    "topology-affinity-filter",
+    "utilization-filter",
+    "session-affinity-scorer",
+    "header-label-affinity-scorer",
+    "models-responder",
+    "topology-extractor",
+    "dcgm-data-source",
+    "dcgm-extractor",
+    "header-profile-handler",
+    "endpoint-attribute-scorer",
+    "topology-affinity-scorer",
+    "burst-prefix-cache-producer",
+    "p2p-source-producer",
+    "sheddable-eviction-filter",
+    "priority-then-time-eviction-order-policy",
+    "priority-holdback-policy",
+    "soft-reflective-ceiling-policy",
+    "agent-identity",
+    "output-length-bucket",
 ];
 
 /// The role of plugin type `type_`, if Switchyard knows it.
@@ -143,16 +466,43 @@ pub fn role(type_: &str) -> Option<Role> {
         .map(|(_, role)| *role)
 }
 
+/// Whether upstream marks `type_` Alpha.
+pub fn is_alpha(type_: &str) -> bool {
+    ALPHA.contains(&type_)
+}
+
 /// Every plugin type Switchyard implements or accepts, sorted and comma-separated (for
 /// error messages).
 pub fn known_types() -> String {
     let mut all: Vec<&str> = PLUGINS
         .iter()
-        .filter(|(_, role)| !matches!(role, Role::Unsupported))
+        .filter(|(_, role)| !matches!(role, Role::Unsupported(_)))
         .map(|(name, _)| *name)
         .collect();
     all.sort_unstable();
+    all.dedup();
     all.join(", ")
+}
+
+/// Refuses any parameter: the plugin takes none, so a field there is a mistake.
+pub(crate) fn no_parameters(name: &str, type_: &str, value: serde_json::Value) -> Result<()> {
+    match &value {
+        serde_json::Value::Null => Ok(()),
+        serde_json::Value::Object(map) if map.is_empty() => Ok(()),
+        serde_json::Value::Object(map) => Err(Error::PluginParameters {
+            name: name.into(),
+            type_: type_.into(),
+            reason: format!(
+                "unknown field `{}`: this plugin takes no parameters",
+                map.keys().next().map_or("", String::as_str)
+            ),
+        }),
+        _ => Err(Error::PluginParameters {
+            name: name.into(),
+            type_: type_.into(),
+            reason: "parameters must be a map (this plugin takes none)".into(),
+        }),
+    }
 }
 
 /// Decodes a plugin's `parameters` (absent means all defaults).

@@ -83,7 +83,17 @@ fn the_scheduler_accepts_a_holdback_plugin_in_the_same_file() {
     let file = "plugins:\n- {type: queue-scorer}\n- {name: hb, type: priority-holdback-policy, parameters: {minCeiling: 0.5}}\n\
                 schedulingProfiles: [{name: default, plugins: [{pluginRef: queue-scorer}]}]\n\
                 flowControl: {usageLimitPolicyPluginRef: hb}\n";
-    crate::scheduling::SchedulerConfig::from_yaml(file).unwrap();
+    // Upstream marks priority-holdback-policy Alpha: it needs --allow-experimental-plugins.
+    let err = crate::scheduling::SchedulerConfig::from_yaml(file).unwrap_err();
+    assert!(
+        err.to_string().contains("--allow-experimental-plugins"),
+        "{err}"
+    );
+    let experimental = crate::scheduling::config::LoadOptions {
+        allow_experimental: true,
+        ..Default::default()
+    };
+    crate::scheduling::SchedulerConfig::from_yaml_with(file, &experimental).unwrap();
     assert!(matches!(policy(file), UsageLimitPolicy::Spread { .. }));
 }
 

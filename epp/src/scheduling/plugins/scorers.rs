@@ -4,7 +4,7 @@ use serde::Deserialize;
 
 use super::{Scorer, parameters};
 use crate::error::{Error, Result};
-use crate::scheduling::Context;
+use crate::scheduling::{Context, PrefixParameters};
 
 /// Builds a `token-load-scorer` from its parameters.
 pub(super) fn token_load(
@@ -167,10 +167,44 @@ impl Scorer for TokenLoadScorer {
     }
 }
 
-/// `prefix-cache-scorer`: the share of the prompt's blocks the server holds,
-/// counted from the first block (matches are computed once per pick).
+/// Builds a `prefix-cache-scorer` from its parameters (the prefix-table ones are kept
+/// by the config decoder; the scoring ones are applied here).
+pub(super) fn prefix_cache(
+    name: &str,
+    type_: &str,
+    params: serde_json::Value,
+) -> Result<Box<dyn Scorer>> {
+    let p: PrefixParameters = parameters(name, type_, params)?;
+    p.check(name, type_)?;
+    Ok(Box::new(PrefixCacheScorer::new(&p)))
+}
+
+/// `prefix-cache-scorer`: w·min(1, matched tokens / `matchLengthScaleTokens`)² +
+/// (1 − w)·(matched blocks / prompt blocks), w = `matchLengthWeight` (0 by default: the
+/// share of the prompt's blocks the server holds, counted from the first block).
 #[derive(Debug)]
-pub struct PrefixCacheScorer;
+pub struct PrefixCacheScorer {
+    match_length_weight: f64,
+    scale_tokens: f64,
+    block_tokens: f64,
+}
+
+impl Default for PrefixCacheScorer {
+    fn default() -> Self {
+        Self::new(&PrefixParameters::default())
+    }
+}
+
+impl PrefixCacheScorer {
+    /// A scorer with `params`' weighting; matched tokens are counted in configured blocks.
+    pub fn new(params: &PrefixParameters) -> Self {
+        Self {
+            match_length_weight: params.match_length_weight,
+            scale_tokens: params.match_length_scale_tokens.max(1) as f64,
+            block_tokens: params.block_size_tokens.max(1) as f64,
+        }
+    }
+}
 
 impl Scorer for PrefixCacheScorer {
     fn type_name(&self) -> &'static str {
@@ -179,10 +213,18 @@ impl Scorer for PrefixCacheScorer {
 
     fn score(&self, ctx: &Context<'_>, candidates: &[usize], out: &mut [f64]) {
         let total = ctx.prefix_hashes.len();
+        let w = self.match_length_weight;
         for (slot, &i) in out.iter_mut().zip(candidates) {
             *slot = match ctx.endpoint(i) {
                 Some(e) if total > 0 => {
-                    e.prefix.matched_blocks(ctx.prefix_hashes) as f64 / total as f64
+                    let matched = e.prefix.matched_blocks(ctx.prefix_hashes) as f64;
+                    let ratio = matched / total as f64;
+                    if w > 0.0 {
+                        let length = (matched * self.block_tokens / self.scale_tokens).min(1.0);
+                        w * length * length + (1.0 - w) * ratio
+                    } else {
+                        ratio
+                    }
                 }
                 _ => 0.0,
             };
