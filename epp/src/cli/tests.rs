@@ -218,3 +218,5 @@ fn l15_a_marker_can_require_a_shared_value() {
     .to_string();
     assert!(err.contains("no value"), "{err}");
 }
+
+mod upstream;
