@@ -31,6 +31,7 @@ pub mod error;
 pub mod flow;
 pub mod leader;
 pub mod metrics;
+pub mod parameters;
 pub mod prefix;
 pub mod refusal;
 pub mod scheduling;

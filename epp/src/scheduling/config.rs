@@ -226,6 +226,15 @@ impl SchedulerConfig {
             check_parameters(plugin)?;
         }
         data_layer::check(&raw, &by_name)?;
+        for scorer in raw
+            .plugins
+            .iter()
+            .filter(|p| p.type_ == "prefix-cache-scorer")
+        {
+            let prefix: PrefixParameters =
+                parameters(scorer.name(), &scorer.type_, scorer.params())?;
+            check_producer_name(scorer.name(), &prefix, &by_name)?;
+        }
         // Flow control decodes these itself (strictly) from the same text.
         let _ = (&raw.saturation_detector, &raw.flow_control);
 
@@ -269,9 +278,6 @@ impl SchedulerConfig {
             if let Some(prefix) = config.prefix.as_mut() {
                 prefix.apply(&params);
             }
-        }
-        if let Some(prefix) = &config.prefix {
-            check_producer_name(prefix, &by_name)?;
         }
         Ok(config)
     }
@@ -411,6 +417,7 @@ fn build_profile(
 
 /// `prefixMatchInfoProducerName` must name the approximate producer Switchyard runs.
 fn check_producer_name(
+    scorer: &str,
     prefix: &PrefixParameters,
     by_name: &HashMap<&str, &RawPlugin>,
 ) -> Result<()> {
@@ -422,7 +429,7 @@ fn check_producer_name(
         return Ok(());
     }
     Err(Error::PluginParameters {
-        name: "prefix-cache-scorer".into(),
+        name: scorer.into(),
         type_: "prefix-cache-scorer".into(),
         reason: format!(
             "prefixMatchInfoProducerName `{producer}` is not an {APPROX_PRODUCER}; Switchyard \

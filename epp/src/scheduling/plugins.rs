@@ -511,13 +511,10 @@ pub(crate) fn parameters<T: DeserializeOwned + Default>(
     type_: &str,
     value: serde_json::Value,
 ) -> Result<T> {
-    if value.is_null() {
-        return Ok(T::default());
-    }
-    serde_json::from_value(value).map_err(|err| Error::PluginParameters {
+    crate::parameters::decode(value).map_err(|reason| Error::PluginParameters {
         name: name.into(),
         type_: type_.into(),
-        reason: err.to_string(),
+        reason,
     })
 }
 

@@ -491,3 +491,5 @@ fn stale_snapshot_endpoints_keep_their_counters() {
 }
 
 mod health;
+mod loader;
+mod upstream_plugins;

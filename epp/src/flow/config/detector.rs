@@ -189,6 +189,5 @@ fn plugin_parameters<T: serde::de::DeserializeOwned + Default>(
     if value.is_null() {
         return Ok(T::default());
     }
-    serde_json::from_value(value)
-        .map_err(|err| invalid(&format!("{type_}.parameters"), err.to_string()))
+    crate::parameters::decode(value).map_err(|err| invalid(&format!("{type_}.parameters"), err))
 }

@@ -217,6 +217,5 @@ fn parameters<T: serde::de::DeserializeOwned + Default>(type_: &str, value: Valu
     if value.is_null() {
         return Ok(T::default());
     }
-    serde_json::from_value(value)
-        .map_err(|err| invalid(&format!("{type_}.parameters"), err.to_string()))
+    crate::parameters::decode(value).map_err(|err| invalid(&format!("{type_}.parameters"), err))
 }

@@ -111,8 +111,9 @@ pub(super) fn prefix_cache_affinity(
         || p.prefill_calibration_required.is_some()
     {
         return Err(bad(
-            "calibration records are not read; set peakPrefillThroughput to the measured \
-             tokens per second instead",
+            "prefillCalibrationFile, prefillCalibrationFingerprint and \
+             prefillCalibrationRequired: calibration records are not read; set \
+             peakPrefillThroughput to the measured tokens per second instead",
         ));
     }
     let _ = (

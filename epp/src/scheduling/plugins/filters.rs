@@ -24,6 +24,16 @@ pub(super) fn utilization(
                 p.metrics_staleness_threshold
             ),
         })?;
+    if let Some(policy) = p.staleness_policy.as_deref().filter(|s| *s != "saturated") {
+        return Err(Error::PluginParameters {
+            name: name.into(),
+            type_: type_.into(),
+            reason: format!(
+                "stalenessPolicy `{policy}` is not supported; stale endpoints count as saturated \
+                 (`saturated`)"
+            ),
+        });
+    }
     if p.queue_depth_threshold <= 0.0 || p.kv_cache_util_threshold <= 0.0 || p.headroom < 0.0 {
         return Err(Error::PluginParameters {
             name: name.into(),
@@ -44,10 +54,11 @@ pub(super) fn utilization(
 
 /// Builds the `header-based-testing-filter` (it takes no parameters).
 pub(super) fn test_selection(
-    _name: &str,
-    _type: &str,
-    _params: serde_json::Value,
+    name: &str,
+    type_: &str,
+    params: serde_json::Value,
 ) -> Result<Box<dyn Filter>> {
+    super::no_parameters(name, type_, params)?;
     Ok(Box::new(TestSelectionFilter))
 }
 

@@ -174,8 +174,24 @@ fn cache_field(
     })
 }
 
+/// Names the plugin in an error that does not already (a metric selector's).
+fn in_plugin(name: &str, type_: &str, err: Error) -> Error {
+    match err {
+        Error::PluginParameters { .. } => err,
+        other => invalid(name, type_, other.to_string()),
+    }
+}
+
 /// Decodes `core-metrics-extractor`'s parameters.
 pub(crate) fn metrics_extractor_parameters(
+    name: &str,
+    type_: &str,
+    value: serde_json::Value,
+) -> Result<MetricsExtractorParameters> {
+    extractor_parameters(name, type_, value).map_err(|e| in_plugin(name, type_, e))
+}
+
+fn extractor_parameters(
     name: &str,
     type_: &str,
     value: serde_json::Value,
@@ -244,7 +260,9 @@ pub(crate) fn metrics_extractor(name: &str, type_: &str, value: serde_json::Valu
         .default_engine
         .as_deref()
         .unwrap_or(crate::scrape::engine::DEFAULT_ENGINE);
-    crate::scrape::engine::EngineRegistry::new(p.engines, default).map(drop)
+    crate::scrape::engine::EngineRegistry::new(p.engines, default)
+        .map(drop)
+        .map_err(|e| in_plugin(name, type_, e))
 }
 
 #[derive(Debug, Default, Deserialize)]
