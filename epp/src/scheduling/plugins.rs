@@ -151,6 +151,8 @@ pub static PLUGINS: &[(&str, Role)] = &[
     ),
     ("token-producer", Role::Implied(implied::token_producer)),
     ("openai-parser", Role::Implied(no_parameters)),
+    // The one body parser also reads Anthropic Messages (`/v1/messages`).
+    ("anthropic-parser", Role::Implied(no_parameters)),
     ("fcfs-ordering-policy", Role::Implied(no_parameters)),
     ("edf-ordering-policy", Role::Implied(no_parameters)),
     (
@@ -309,23 +311,31 @@ pub static PLUGINS: &[(&str, Role)] = &[
     ),
     (
         "passthrough-parser",
-        Role::Unsupported("only OpenAI-shaped bodies are parsed (openai-parser)"),
-    ),
-    (
-        "anthropic-parser",
-        Role::Unsupported("only OpenAI-shaped bodies are parsed (openai-parser)"),
+        Role::Unsupported(
+            "only OpenAI and Anthropic Messages bodies are parsed (openai-parser, \
+             anthropic-parser)",
+        ),
     ),
     (
         "vllmhttp-parser",
-        Role::Unsupported("only OpenAI-shaped bodies are parsed (openai-parser)"),
+        Role::Unsupported(
+            "only OpenAI and Anthropic Messages bodies are parsed (openai-parser, \
+             anthropic-parser)",
+        ),
     ),
     (
         "sglanghttp-parser",
-        Role::Unsupported("only OpenAI-shaped bodies are parsed (openai-parser)"),
+        Role::Unsupported(
+            "only OpenAI and Anthropic Messages bodies are parsed (openai-parser, \
+             anthropic-parser)",
+        ),
     ),
     (
         "vertexai-parser",
-        Role::Unsupported("only OpenAI-shaped bodies are parsed (openai-parser)"),
+        Role::Unsupported(
+            "only OpenAI and Anthropic Messages bodies are parsed (openai-parser, \
+             anthropic-parser)",
+        ),
     ),
     (
         "request-attribute-reporter",

@@ -30,6 +30,9 @@ pub enum Api {
     Conversations,
     /// `/v1/embeddings`: the input.
     Embeddings,
+    /// Anthropic's `/v1/messages` (and `/v1/messages/count_tokens`): system, tools and
+    /// messages, as llm-d-router's `anthropic-parser` reads them.
+    Messages,
 }
 
 impl Api {
@@ -37,7 +40,9 @@ impl Api {
     /// nothing matches is Completions.
     pub fn from_path(path: &str) -> Self {
         let path = path.split('?').next().unwrap_or(path).trim_end_matches('/');
-        if path.ends_with("/conversations") {
+        if path.ends_with("/v1/messages") || path.ends_with("/v1/messages/count_tokens") {
+            Self::Messages
+        } else if path.ends_with("/conversations") {
             Self::Conversations
         } else if path.ends_with("/responses") {
             Self::Responses
@@ -74,6 +79,9 @@ pub struct RequestBody<'a> {
     tools: Option<&'a RawValue>,
     #[serde(borrow, default)]
     items: Option<&'a RawValue>,
+    /// Anthropic Messages' system prompt (a string or content blocks).
+    #[serde(borrow, default)]
+    system: Option<&'a RawValue>,
     /// vLLM's `cache_salt`, which partitions the prefix cache.
     #[serde(borrow, default)]
     pub cache_salt: Option<Cow<'a, str>>,
@@ -117,6 +125,10 @@ impl<'a> RequestBody<'a> {
                 let parts = [raw(self.instructions), raw(self.tools), raw(self.input)];
                 Cow::Owned(parts.concat())
             }
+            Api::Messages => {
+                let parts = [raw(self.system), raw(self.tools), raw(self.messages)];
+                Cow::Owned(parts.concat())
+            }
         }
     }
 
@@ -136,6 +148,10 @@ impl<'a> RequestBody<'a> {
                     range(self.tools),
                     range(self.input),
                 ],
+                joined: true,
+            },
+            Api::Messages => PromptSpan {
+                parts: [range(self.system), range(self.tools), range(self.messages)],
                 joined: true,
             },
         }

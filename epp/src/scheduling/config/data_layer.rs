@@ -14,7 +14,7 @@ use crate::scrape::engine::{DEFAULT_ENGINE, EngineRegistry};
 
 const SOURCE: &str = "metrics-data-source";
 const EXTRACTOR: &str = "core-metrics-extractor";
-const PARSER: &str = "openai-parser";
+const PARSERS: [&str; 2] = ["openai-parser", "anthropic-parser"];
 
 /// The type a reference resolves to: the declared plugin's, or the reference itself when
 /// it names a built-in type upstream injects without a declaration.
@@ -76,12 +76,14 @@ pub(super) fn check(raw: &RawConfig, by_name: &HashMap<&str, &RawPlugin>) -> Res
     let handler = raw.request_handler.iter().flat_map(|h| h.parsers.iter());
     for (i, parser) in raw.parser.iter().chain(handler).enumerate() {
         let found = referenced_type(&parser.plugin_ref, by_name);
-        expect(
-            &format!("parser #{}", i + 1),
-            &parser.plugin_ref,
-            found,
-            PARSER,
-        )?;
+        if !PARSERS.contains(&found) {
+            expect(
+                &format!("parser #{}", i + 1),
+                &parser.plugin_ref,
+                found,
+                &PARSERS.join("` or `"),
+            )?;
+        }
     }
     Ok(())
 }

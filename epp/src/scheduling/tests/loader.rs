@@ -268,13 +268,18 @@ fn newer_and_older_locations_are_read() {
     )
     .unwrap();
     load("parser: {pluginRef: openai-parser}\nplugins: [{type: queue-scorer}]\n").unwrap();
+    load(
+        "plugins: [{type: openai-parser}, {name: claude, type: anthropic-parser}]\n\
+         requestHandler: {parsers: [{pluginRef: openai-parser}, {pluginRef: claude}]}\n",
+    )
+    .unwrap();
     refused(
         "plugins: [{name: q, type: queue-scorer}]\nrequestHandler: {parsers: [{pluginRef: q}]}\n",
         &["`q` is a `queue-scorer`, not a `openai-parser`"],
     );
     refused(
-        "requestHandler: {parsers: [{pluginRef: anthropic-parser}]}\n",
-        &["anthropic-parser", "openai-parser"],
+        "requestHandler: {parsers: [{pluginRef: vllmhttp-parser}]}\n",
+        &["vllmhttp-parser", "openai-parser", "anthropic-parser"],
     );
     load(
         "plugins: [{type: metrics-data-source}, {name: x, type: core-metrics-extractor}]\n\

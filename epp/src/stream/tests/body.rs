@@ -34,6 +34,7 @@ fn the_prompt_span_reads_the_same_text_as_the_borrowed_view() {
         Api::Embeddings,
         Api::Conversations,
         Api::Responses,
+        Api::Messages,
     ] {
         let span = parsed.prompt_span(api, body);
         assert_eq!(span.text(body), parsed.prefix_text(api), "{api:?}");
@@ -48,4 +49,23 @@ fn the_prompt_span_reads_the_same_text_as_the_borrowed_view() {
             .text(bare)
             .is_empty()
     );
+}
+
+#[test]
+fn anthropic_messages_hash_system_tools_and_messages() {
+    assert_eq!(Api::from_path("/v1/messages"), Api::Messages);
+    assert_eq!(
+        Api::from_path("/v1/messages/count_tokens?beta=true"),
+        Api::Messages
+    );
+    assert_eq!(Api::from_path("/v1/chat/completions"), Api::Chat);
+    let body = br#"{"model":"claude","max_tokens":64,"system":[{"type":"text","text":"be brief"}],"tools":[{"name":"t"}],"messages":[{"role":"user","content":"hi"}]}"#;
+    let parsed = RequestBody::parse(body).unwrap();
+    assert_eq!(parsed.model.as_deref(), Some("claude"));
+    let text = parsed.prefix_text(Api::Messages);
+    assert_eq!(
+        &*text,
+        br#"[{"type":"text","text":"be brief"}][{"name":"t"}][{"role":"user","content":"hi"}]"#
+    );
+    assert_eq!(parsed.prompt_span(Api::Messages, body).text(body), text);
 }
