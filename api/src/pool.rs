@@ -1,8 +1,9 @@
 //! `InferencePool` (`inference.networking.k8s.io/v1`): a set of model-server pods
 //! plus the endpoint picker (EPP) that chooses among them.
 //!
-//! Mirrors upstream's v1.5.0 CRD field for field; `tests/crd_schema.rs` checks
-//! the generated schema against `tests/fixtures/upstream/inferencepools.v1.5.0.yaml`.
+//! Mirrors upstream's v1.5.0 CRD field for field, with v1.6's one change (`endpointPickerRef`
+//! optional, #2898); `tests/crd_schema.rs` checks the generated schema against
+//! `tests/fixtures/upstream/inferencepools.v1.5.0.yaml` with that change applied.
 //!
 //! CEL rules (`x-kubernetes-validations`) come from kube's `KubeSchema` derive:
 //! - `endpointPickerRef`: `self.kind != 'Service' || has(self.port)`;
@@ -42,6 +43,7 @@ use crate::schema::{CONTROLLER_NAME_PATTERN, GROUP_PATTERN, KIND_PATTERN};
     doc = "InferencePool is the Schema for the InferencePools API."
 )]
 #[serde(rename_all = "camelCase")]
+#[schemars(transform = crate::schema::omit_null)]
 pub struct InferencePoolSpec {
     /// Which pods, in the pool's namespace, are members of the pool.
     pub selector: LabelSelector,
@@ -56,8 +58,21 @@ pub struct InferencePoolSpec {
     #[serde(default)]
     pub app_protocol: AppProtocol,
 
-    /// The endpoint picker extension serving this pool.
-    pub endpoint_picker_ref: EndpointPickerRef,
+    /// The endpoint picker extension serving this pool. Optional since GIE v1.6: without
+    /// one, a gateway balances over the pool's endpoints itself or marks the pool
+    /// `Accepted=False` with reason `EndpointPickerRefMissing`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub endpoint_picker_ref: Option<EndpointPickerRef>,
+}
+
+impl InferencePoolSpec {
+    /// The picker's failure mode; a pool without a picker has no picker to fail, so
+    /// requests are never refused for its sake (`FailOpen`).
+    pub fn failure_mode(&self) -> FailureMode {
+        self.endpoint_picker_ref
+            .as_ref()
+            .map_or(FailureMode::FailOpen, |picker| picker.failure_mode)
+    }
 }
 
 /// A label selector restricted to `matchLabels`, so it can also be used as a

@@ -85,7 +85,7 @@ fn upstream_shaped_legacy_pool_converts_to_v1() {
     );
     assert_eq!(spec.target_ports, vec![Port { number: 8000 }]);
     assert_eq!(spec.app_protocol, AppProtocol::Http);
-    let picker = &spec.endpoint_picker_ref;
+    let picker = spec.endpoint_picker_ref.as_ref().unwrap();
     assert_eq!(picker.name, "vllm-llama3-8b-instruct-epp");
     assert_eq!(
         (picker.group.as_str(), picker.kind.as_str()),
@@ -123,11 +123,11 @@ fn pool_conversion_keeps_identity_but_not_server_fields() {
     assert_eq!(pool.metadata.uid, None);
     assert_eq!(pool.metadata.resource_version, None);
     assert_eq!(
-        pool.spec.endpoint_picker_ref.port,
+        pool.spec.endpoint_picker_ref.as_ref().unwrap().port,
         Some(Port { number: 9100 })
     );
     assert_eq!(
-        pool.spec.endpoint_picker_ref.failure_mode,
+        pool.spec.endpoint_picker_ref.as_ref().unwrap().failure_mode,
         FailureMode::FailClose,
         "failure mode defaults to FailClose, as in both APIs"
     );
@@ -142,8 +142,11 @@ fn non_service_pickers_without_a_port_stay_portless() {
         "extensionRef": {"group": "example.com", "kind": "Picker", "name": "epp"},
     })))
     .unwrap();
-    assert_eq!(pool.spec.endpoint_picker_ref.port, None);
-    assert_eq!(pool.spec.endpoint_picker_ref.group, "example.com");
+    assert_eq!(pool.spec.endpoint_picker_ref.as_ref().unwrap().port, None);
+    assert_eq!(
+        pool.spec.endpoint_picker_ref.as_ref().unwrap().group,
+        "example.com"
+    );
 }
 
 #[test]

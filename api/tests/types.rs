@@ -34,7 +34,7 @@ spec:
 fn pool_defaults_apply_on_read() {
     let pool: InferencePool = serde_saphyr::from_str(POOL_YAML).unwrap();
     assert_eq!(pool.spec.app_protocol, AppProtocol::Http);
-    let picker = &pool.spec.endpoint_picker_ref;
+    let picker = pool.spec.endpoint_picker_ref.as_ref().unwrap();
     assert_eq!(picker.group, "");
     assert_eq!(picker.kind, "Service");
     assert!(picker.is_service());
@@ -48,8 +48,8 @@ fn pool_defaults_apply_on_read() {
 fn pool_serialises_with_wire_spellings_and_without_unset_fields() {
     let mut pool: InferencePool = serde_saphyr::from_str(POOL_YAML).unwrap();
     pool.spec.app_protocol = AppProtocol::H2c;
-    pool.spec.endpoint_picker_ref.port = None;
-    pool.spec.endpoint_picker_ref.failure_mode = FailureMode::FailOpen;
+    pool.spec.endpoint_picker_ref.as_mut().unwrap().port = None;
+    pool.spec.endpoint_picker_ref.as_mut().unwrap().failure_mode = FailureMode::FailOpen;
     let json = serde_json::to_value(&pool).unwrap();
     assert_eq!(json["apiVersion"], "inference.networking.k8s.io/v1");
     assert_eq!(json["kind"], "InferencePool");
@@ -215,4 +215,20 @@ fn shared_header_names_are_lowercase() {
         protocol::DESTINATION_ENDPOINT_HEADER,
         "the header and the envoy.lb metadata key must be the same name"
     );
+}
+
+#[test]
+fn a_pool_without_endpoint_picker_ref_reads_as_gie_v1_6_allows() {
+    let text = POOL_YAML.split("  endpointPickerRef:").next().unwrap();
+    let pool: InferencePool = serde_saphyr::from_str(text).unwrap();
+    assert_eq!(pool.spec.endpoint_picker_ref, None);
+    // No picker to fail: nothing is refused for its sake.
+    assert_eq!(pool.spec.failure_mode(), FailureMode::FailOpen);
+    let json = serde_json::to_value(&pool).unwrap();
+    assert!(
+        json["spec"].get("endpointPickerRef").is_none(),
+        "omitted, not null"
+    );
+    let with: InferencePool = serde_saphyr::from_str(POOL_YAML).unwrap();
+    assert_eq!(with.spec.failure_mode(), FailureMode::FailClose);
 }

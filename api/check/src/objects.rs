@@ -12,7 +12,9 @@ use super::Document;
 use super::hints::{DEFAULT_NAMESPACE, POOL_GROUP, X_GROUP};
 use super::kinds::{Class, Kind, classify};
 use switchyard_api::rollout::InferenceRolloutSpec;
-use switchyard_api::{HttpRouteSpec, InferenceModelRewriteSpec, InferencePool, InferencePoolSpec};
+use switchyard_api::{
+    EndpointPickerRef, HttpRouteSpec, InferenceModelRewriteSpec, InferencePool, InferencePoolSpec,
+};
 
 /// The pool annotation that lists the models a pool's servers answer to
 /// (comma-separated: base model, `--served-model-name` aliases, LoRA adapters).
@@ -77,8 +79,9 @@ impl PoolObject {
         let epp_service = if group == POOL_GROUP {
             InferencePoolSpec::deserialize(spec)
                 .ok()
-                .filter(|spec| spec.endpoint_picker_ref.is_service())
-                .map(|spec| spec.endpoint_picker_ref.name)
+                .and_then(|spec| spec.endpoint_picker_ref)
+                .filter(EndpointPickerRef::is_service)
+                .map(|picker| picker.name)
         } else {
             // The legacy pool's extensionRef: a Service unless it says otherwise.
             let reference = spec.get("extensionRef");
@@ -112,7 +115,7 @@ impl PoolObject {
 impl From<&InferencePool> for PoolObject {
     /// A v1 pool read from the API server.
     fn from(pool: &InferencePool) -> Self {
-        let picker = &pool.spec.endpoint_picker_ref;
+        let picker = pool.spec.endpoint_picker_ref.as_ref();
         Self {
             group: POOL_GROUP.to_owned(),
             namespace: pool
@@ -121,7 +124,9 @@ impl From<&InferencePool> for PoolObject {
                 .clone()
                 .unwrap_or_else(|| DEFAULT_NAMESPACE.to_owned()),
             name: pool.metadata.name.clone().unwrap_or_default(),
-            epp_service: picker.is_service().then(|| picker.name.clone()),
+            epp_service: picker
+                .filter(|picker| picker.is_service())
+                .map(|picker| picker.name.clone()),
             served_models: pool
                 .metadata
                 .annotations

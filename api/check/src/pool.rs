@@ -49,11 +49,8 @@ pub(super) const SPEC: &[Field] = &[
         "targetPorts: [{number: 8000}]",
     ),
     opt("appProtocol", Ty::Enum(&["http", "kubernetes.io/h2c"])),
-    req(
-        "endpointPickerRef",
-        Ty::Obj(PICKER),
-        "endpointPickerRef: {name: my-pool-epp, port: {number: 9002}}",
-    ),
+    // Optional since GIE v1.6 (#2898): a pool may be served without a picker.
+    opt("endpointPickerRef", Ty::Obj(PICKER)),
 ];
 
 const DOC: &[Field] = &[

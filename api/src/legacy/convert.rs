@@ -128,13 +128,13 @@ pub fn convert_pool(legacy: &super::InferencePool) -> Result<InferencePool> {
             },
             target_ports: vec![target_port],
             app_protocol: AppProtocol::Http,
-            endpoint_picker_ref: EndpointPickerRef {
+            endpoint_picker_ref: Some(EndpointPickerRef {
                 group: extension.group.clone(),
                 kind: extension.kind.clone(),
                 name: extension.name.clone(),
                 port: picker_port,
                 failure_mode: extension.failure_mode,
-            },
+            }),
         },
         status: legacy.status.as_ref().map(convert_pool_status),
     })

@@ -178,11 +178,7 @@ pub fn plan(
             let addrs = ports.consecutive(target_ports, &mut problems);
             simulators.push(simulator(entry, name, addrs, options.host));
         }
-        planned.push((
-            entry,
-            pool.spec.endpoint_picker_ref.failure_mode,
-            simulators,
-        ));
+        planned.push((entry, pool.spec.failure_mode(), simulators));
     }
     let bbr_grpc = ports.next(&mut problems);
     let bbr = BbrProcess {

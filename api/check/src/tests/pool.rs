@@ -222,3 +222,18 @@ fn legacy_pool_accepts_its_shape_and_explains_v1_fields() {
 fn the_helper_pool_is_valid() {
     assert_eq!(messages(&pool("a", "b")), Vec::<String>::new());
 }
+
+#[test]
+fn a_pool_without_endpoint_picker_ref_passes_as_gie_v1_6_allows() {
+    assert_eq!(
+        spec(&format!("{OK_SELECTOR}{OK_PORTS}")),
+        Vec::<String>::new()
+    );
+    // A picker that is given is still checked.
+    assert!(
+        !spec(&format!(
+            "{OK_SELECTOR}{OK_PORTS}  endpointPickerRef: {{port: 1}}\n"
+        ))
+        .is_empty()
+    );
+}

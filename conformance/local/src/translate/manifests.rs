@@ -152,7 +152,7 @@ impl Manifests {
     pub fn fail_open_pools(&self) -> BTreeSet<PoolKey> {
         self.pools
             .iter()
-            .filter(|pool| pool.spec.endpoint_picker_ref.failure_mode == FailureMode::FailOpen)
+            .filter(|pool| pool.spec.failure_mode() == FailureMode::FailOpen)
             .map(pool_key)
             .collect()
     }
