@@ -138,8 +138,9 @@ pub static PLUGINS: &[(&str, Role)] = &[
     (
         "data-parallel-profile-handler",
         Role::Unsupported(
-            "list each data-parallel rank as its own endpoint (one per target port) and use \
-             single-profile-handler",
+            "deprecated upstream (use single-profile-handler with Istio >= 1.28.1): each \
+             data-parallel rank is its own endpoint (one per target port) and is routed to \
+             directly; remove it",
         ),
     ),
     (
