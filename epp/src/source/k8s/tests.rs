@@ -411,3 +411,24 @@ fn target_ports_out_of_range_are_skipped_and_reported() {
         merged.problems
     );
 }
+
+#[test]
+fn a_pool_without_endpoint_picker_ref_is_served() {
+    // GIE v1.6 made endpointPickerRef optional; the EPP serving such a pool needs none.
+    let mut pool = pool_json("llama", 8000, "new");
+    pool["spec"]
+        .as_object_mut()
+        .unwrap()
+        .remove("endpointPickerRef");
+    let mut objects = synced();
+    add(&mut objects.pool, typed::<InferencePool>(pool), keep);
+    add(
+        &mut objects.pods,
+        typed::<Pod>(pod_json("new-0", "10.0.0.1", "new", true)),
+        |p| Some(pod_view(p)),
+    );
+    let merged = pool_state(&objects, "llama");
+    assert_eq!(merged.origin, Some(PoolOrigin::V1));
+    assert_eq!(merged.state.target_ports, [8000]);
+    assert_eq!(merged.state.pods[0].name, "new-0");
+}
