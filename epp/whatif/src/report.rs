@@ -1,0 +1,1 @@
+//! results.json, report.md and the plots.
