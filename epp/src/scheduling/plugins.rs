@@ -7,6 +7,7 @@
 //! the [`Context`] and keep no state, so a pick is a pure function of the
 //! snapshot and the request.
 
+mod affinity;
 mod filters;
 mod pickers;
 mod scorers;
@@ -20,6 +21,7 @@ use serde::de::DeserializeOwned;
 use crate::error::{Error, Result};
 use crate::scheduling::Context;
 
+pub use affinity::PrefixAffinityFilter;
 pub use filters::{TestSelectionFilter, UtilizationFilter};
 pub use pickers::{Picker, PickerKind};
 pub use scorers::{
@@ -75,6 +77,7 @@ pub const SERVED_ENDPOINT_VERIFIER: &str = "destination-endpoint-served-verifier
 /// Every plugin type Switchyard knows, listed once, with its role.
 pub static PLUGINS: &[(&str, Role)] = &[
     ("utilization-detector", Role::Filter(filters::utilization)),
+    ("prefix-cache-affinity-filter", Role::Filter(affinity::build)),
     (
         "header-based-testing-filter",
         Role::Filter(filters::test_selection),
@@ -122,7 +125,6 @@ pub static PLUGINS: &[(&str, Role)] = &[
     ("priority-holdback-policy", Role::Implied),
     ("inflight-load-producer", Role::Implied),
     ("k8s-notification-source", Role::Implied),
-    ("prefix-cache-affinity-filter", Role::Unsupported),
     ("slo-headroom-tier-filter", Role::Unsupported),
     ("predicted-latency-scorer", Role::Unsupported),
     ("predicted-latency-producer", Role::Unsupported),

@@ -7,6 +7,7 @@
 //! - [`report`]: `results.json`, `report.md` and the PNG plots.
 
 pub mod error;
+pub mod goals;
 pub mod policy;
 pub mod report;
 pub mod sweep;

@@ -66,9 +66,11 @@ schedulingProfiles:
 
 /// llm-d's "sticky until saturated": `prefix-cache-affinity-filter` (upstream defaults:
 /// affinity 0.8, release beyond an 18 s estimated prefill queue) in front of load scorers.
+/// The prefix scorer is listed at weight 0: it only feeds the filter's prefix match.
 pub const STICKY_UNTIL_SATURATED: &str = "\
 plugins:
 - {type: prefix-cache-affinity-filter}
+- {type: prefix-cache-scorer}
 - {type: queue-scorer}
 - {type: kv-cache-utilization-scorer}
 - {type: max-score-picker}
@@ -76,6 +78,7 @@ schedulingProfiles:
 - name: default
   plugins:
   - {pluginRef: prefix-cache-affinity-filter}
+  - {pluginRef: prefix-cache-scorer, weight: 0}
   - {pluginRef: queue-scorer, weight: 1}
   - {pluginRef: kv-cache-utilization-scorer, weight: 1}
   - {pluginRef: max-score-picker}
@@ -94,11 +97,32 @@ pub fn build(name: &str, replicas: usize, seed: u64) -> Result<Box<dyn Router>> 
         "p2c" => Ok(Box::new(PowerOfTwo::new(replicas, seed))),
         "precise-oracle" => Ok(Box::new(PreciseOracle::new(replicas))),
         "gie-default" => epp(Some(GIE_DEFAULT)),
-        "llm-d-optimized" => epp(Some(LLM_D_OPTIMIZED)),
+        "llm-d-optimized" if has_no_hit_lru() => epp(Some(LLM_D_OPTIMIZED)),
+        "llm-d-optimized" => epp(Some(GIE_DEFAULT)),
         "sticky-until-saturated" => epp(Some(STICKY_UNTIL_SATURATED)),
         "switchyard" => epp(None),
         other => Err(Error::UnknownPolicy(other.into(), ALL.join(", "))),
     }
+}
+
+/// Whether the EPP implements upstream's `no-hit-lru-scorer` (llm-d-optimized needs it).
+fn has_no_hit_lru() -> bool {
+    matches!(
+        switchyard_epp::scheduling::plugins::role("no-hit-lru-scorer"),
+        Some(switchyard_epp::scheduling::plugins::Role::Scorer(_))
+    )
+}
+
+/// Caveats the report must carry about how policies were built here.
+pub fn notes() -> Vec<String> {
+    let mut notes = Vec::new();
+    if !has_no_hit_lru() {
+        notes.push(
+            "`llm-d-optimized` runs without `no-hit-lru-scorer`, which this EPP build does not implement: it equals `gie-default` here."
+                .to_owned(),
+        );
+    }
+    notes
 }
 
 /// Parses `all` or a comma-separated list of policy names, checking each.

@@ -1,0 +1,113 @@
+//! `prefix-cache-affinity-filter` (llm-d's "sticky until saturated"): keep a request on the
+//! endpoints that already hold most of its prefix, until sticking would cost more queueing
+//! than a cold prefill elsewhere saves.
+
+use rand::RngExt;
+use serde::Deserialize;
+
+use super::{Filter, parameters};
+use crate::error::{Error, Result};
+use crate::scheduling::Context;
+
+/// Parameters, with upstream's names and defaults.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase", default)]
+struct AffinityParameters {
+    /// Share of the prompt's blocks an endpoint must hold to be sticky.
+    affinity_threshold: f64,
+    /// Chance of skipping the filter for a pick (explores other endpoints).
+    exploration_probability: f64,
+    /// Largest extra estimated TTFT (ms) a sticky endpoint may cost over the least loaded.
+    #[serde(rename = "maxTTFTPenaltyMs")]
+    max_ttft_penalty_ms: f64,
+    /// How TTFT is estimated; only `prefillThroughput` is implemented.
+    ttft_source: String,
+    /// Prefill tokens per second an endpoint clears (the estimate's divisor).
+    peak_prefill_throughput: f64,
+}
+
+impl Default for AffinityParameters {
+    fn default() -> Self {
+        Self {
+            affinity_threshold: 0.80,
+            exploration_probability: 0.0,
+            max_ttft_penalty_ms: 18_000.0,
+            ttft_source: "prefillThroughput".into(),
+            peak_prefill_throughput: 15_928.0,
+        }
+    }
+}
+
+/// Builds a `prefix-cache-affinity-filter` from its parameters.
+pub(super) fn build(name: &str, type_: &str, params: serde_json::Value) -> Result<Box<dyn Filter>> {
+    let p: AffinityParameters = parameters(name, type_, params)?;
+    let reason = if !(0.0..=1.0).contains(&p.affinity_threshold) {
+        Some("affinityThreshold must be in [0, 1]")
+    } else if !(0.0..=1.0).contains(&p.exploration_probability) {
+        Some("explorationProbability must be in [0, 1]")
+    } else if !(p.max_ttft_penalty_ms >= 0.0 && p.max_ttft_penalty_ms.is_finite()) {
+        Some("maxTTFTPenaltyMs must be a finite number ≥ 0")
+    } else if !(p.peak_prefill_throughput > 0.0 && p.peak_prefill_throughput.is_finite()) {
+        Some("peakPrefillThroughput must be a finite number > 0 (tokens per second)")
+    } else if p.ttft_source != "prefillThroughput" {
+        Some("ttftSource: only `prefillThroughput` is supported (no latency predictor)")
+    } else {
+        None
+    };
+    if let Some(reason) = reason {
+        return Err(Error::PluginParameters {
+            name: name.into(),
+            type_: type_.into(),
+            reason: reason.into(),
+        });
+    }
+    Ok(Box::new(PrefixAffinityFilter {
+        threshold: p.affinity_threshold,
+        exploration: p.exploration_probability,
+        max_penalty_s: p.max_ttft_penalty_ms / 1000.0,
+        peak_prefill: p.peak_prefill_throughput,
+    }))
+}
+
+/// `prefix-cache-affinity-filter`: when some endpoints hold at least `threshold` of the
+/// prompt's blocks (by the approximate prefix index, so a `prefix-cache-scorer` must be in
+/// the profile), keeps only those whose estimated TTFT — this EPP's in-flight prompt tokens
+/// on it over `peak_prefill` — is within `max_penalty_s` of the least loaded candidate's.
+/// With no sticky endpoint, or every sticky one too far behind (saturated), keeps all.
+#[derive(Debug)]
+pub struct PrefixAffinityFilter {
+    threshold: f64,
+    exploration: f64,
+    max_penalty_s: f64,
+    peak_prefill: f64,
+}
+
+impl Filter for PrefixAffinityFilter {
+    fn type_name(&self) -> &'static str {
+        "prefix-cache-affinity-filter"
+    }
+
+    fn filter(&self, ctx: &Context<'_>, candidates: &mut Vec<usize>) {
+        let total = ctx.prefix_hashes.len();
+        if total == 0 || candidates.len() < 2 {
+            return;
+        }
+        if self.exploration > 0.0 && rand::rng().random_range(0.0..1.0) < self.exploration {
+            return;
+        }
+        let ttft = |i: usize| {
+            ctx.endpoint(i)
+                .map_or(f64::INFINITY, |e| e.load.in_flight_tokens() as f64 / self.peak_prefill)
+        };
+        let sticky = |i: usize| {
+            ctx.endpoint(i).is_some_and(|e| {
+                e.prefix.matched_blocks(ctx.prefix_hashes) as f64 / total as f64 >= self.threshold
+            })
+        };
+        let least = candidates.iter().map(|&i| ttft(i)).fold(f64::INFINITY, f64::min);
+        let keep = |i: usize| sticky(i) && ttft(i) - least <= self.max_penalty_s;
+        if candidates.iter().any(|&i| keep(i)) {
+            candidates.retain(|&i| keep(i));
+        }
+    }
+}
