@@ -77,7 +77,10 @@ pub const SERVED_ENDPOINT_VERIFIER: &str = "destination-endpoint-served-verifier
 /// Every plugin type Switchyard knows, listed once, with its role.
 pub static PLUGINS: &[(&str, Role)] = &[
     ("utilization-detector", Role::Filter(filters::utilization)),
-    ("prefix-cache-affinity-filter", Role::Filter(affinity::build)),
+    (
+        "prefix-cache-affinity-filter",
+        Role::Filter(affinity::build),
+    ),
     (
         "header-based-testing-filter",
         Role::Filter(filters::test_selection),

@@ -21,7 +21,11 @@ fn find<'a>(results: &'a [RunResult], w: &str, p: &str, rate: f64) -> Option<&'a
 }
 
 fn rates_of(results: &[RunResult], w: &str) -> Vec<f64> {
-    let mut rates: Vec<f64> = results.iter().filter(|r| r.workload == w).map(|r| r.rate).collect();
+    let mut rates: Vec<f64> = results
+        .iter()
+        .filter(|r| r.workload == w)
+        .map(|r| r.rate)
+        .collect();
     rates.sort_by(f64::total_cmp);
     rates.dedup();
     rates
@@ -40,7 +44,9 @@ pub fn b2b_saas(results: &[RunResult], rate: f64) -> Option<Verdict> {
     let vs_random = s.out_tok_s / random.out_tok_s;
     let vs_oracle = s.out_tok_s / oracle.out_tok_s;
     Some(Verdict {
-        goal: format!("b2b-saas at rate {rate}: ≥ 2.2× random, TTFT p90 ≤ 1 s, ≥ 0.95× precise-oracle"),
+        goal: format!(
+            "b2b-saas at rate {rate}: ≥ 2.2× random, TTFT p90 ≤ 1 s, ≥ 0.95× precise-oracle"
+        ),
         figures: format!(
             "{:.0} tok/s = {vs_random:.2}× random ({:.0}), {vs_oracle:.3}× precise-oracle ({:.0}); TTFT p90 {:.3} s",
             s.out_tok_s, random.out_tok_s, oracle.out_tok_s, s.ttft_p90_s
@@ -58,21 +64,39 @@ pub fn no_reuse(results: &[RunResult]) -> Option<Verdict> {
     let mut parts = Vec::new();
     let mut holds = true;
     for rate in rates_of(results, w) {
-        let (Some(s), Some(lr)) = (find(results, w, DEFAULT, rate), find(results, w, "least-request", rate)) else {
+        let (Some(s), Some(lr)) = (
+            find(results, w, DEFAULT, rate),
+            find(results, w, "least-request", rate),
+        ) else {
             continue;
         };
         let thr = s.out_tok_s / lr.out_tok_s - 1.0;
-        let ttft = if (s.ttft_p90_s - lr.ttft_p90_s).abs() < 0.010 { 0.0 } else { s.ttft_p90_s / lr.ttft_p90_s - 1.0 };
+        let ttft = if (s.ttft_p90_s - lr.ttft_p90_s).abs() < 0.010 {
+            0.0
+        } else {
+            s.ttft_p90_s / lr.ttft_p90_s - 1.0
+        };
         worst = (worst.0.min(thr), worst.1.max(ttft));
         holds &= thr >= -0.05 && ttft <= 0.05;
-        parts.push(format!("rate {rate}: thr {:+.1} %, TTFT p90 {:.3} vs {:.3} s", thr * 100.0, s.ttft_p90_s, lr.ttft_p90_s));
+        parts.push(format!(
+            "rate {rate}: thr {:+.1} %, TTFT p90 {:.3} vs {:.3} s",
+            thr * 100.0,
+            s.ttft_p90_s,
+            lr.ttft_p90_s
+        ));
     }
     if parts.is_empty() {
         return None;
     }
     Some(Verdict {
-        goal: "no-reuse: throughput ≥ 95 % and TTFT p90 ≤ 105 % of least-request's at every rate".into(),
-        figures: format!("worst throughput {:+.1} %, worst TTFT p90 {:+.1} % ({})", worst.0 * 100.0, worst.1 * 100.0, parts.join("; ")),
+        goal: "no-reuse: throughput ≥ 95 % and TTFT p90 ≤ 105 % of least-request's at every rate"
+            .into(),
+        figures: format!(
+            "worst throughput {:+.1} %, worst TTFT p90 {:+.1} % ({})",
+            worst.0 * 100.0,
+            worst.1 * 100.0,
+            parts.join("; ")
+        ),
         holds,
     })
 }
@@ -101,7 +125,11 @@ pub fn multi_turn(results: &[RunResult]) -> Option<Verdict> {
     let rr = knee(results, w, "round-robin")?;
     let ratio = s.out_tok_s / rr.out_tok_s;
     let top = rates_of(results, w).last().copied().unwrap_or(0.0);
-    let open = if (s.rate - top).abs() < 1e-9 { " (the sweep's top rate: its knee is at or above)" } else { "" };
+    let open = if (s.rate - top).abs() < 1e-9 {
+        " (the sweep's top rate: its knee is at or above)"
+    } else {
+        ""
+    };
     Some(Verdict {
         goal: "multi-turn: throughput at the knee ≥ 1.5× round-robin's".into(),
         figures: format!(
@@ -118,17 +146,24 @@ pub fn lora_mix(results: &[RunResult]) -> Option<Verdict> {
     let mut parts = Vec::new();
     let mut holds = true;
     for rate in rates_of(results, w) {
-        let (Some(s), Some(lr)) = (find(results, w, DEFAULT, rate), find(results, w, "least-request", rate)) else {
+        let (Some(s), Some(lr)) = (
+            find(results, w, DEFAULT, rate),
+            find(results, w, "least-request", rate),
+        ) else {
             continue;
         };
         holds &= s.adapter_loads_per_1k <= 0.5 * lr.adapter_loads_per_1k;
-        parts.push(format!("rate {rate}: {:.1} vs {:.1}", s.adapter_loads_per_1k, lr.adapter_loads_per_1k));
+        parts.push(format!(
+            "rate {rate}: {:.1} vs {:.1}",
+            s.adapter_loads_per_1k, lr.adapter_loads_per_1k
+        ));
     }
     if parts.is_empty() {
         return None;
     }
     Some(Verdict {
-        goal: "lora-mix: adapter loads per 1,000 requests ≤ ½ of least-request's at every rate".into(),
+        goal: "lora-mix: adapter loads per 1,000 requests ≤ ½ of least-request's at every rate"
+            .into(),
         figures: parts.join("; "),
         holds,
     })

@@ -70,7 +70,11 @@ fn run(args: Args) -> Result<()> {
     }
     let mut points = Vec::new();
     for (w, spec) in workloads.iter().enumerate() {
-        let rates = if args.rates.is_empty() { &spec.rates } else { &args.rates };
+        let rates = if args.rates.is_empty() {
+            &spec.rates
+        } else {
+            &args.rates
+        };
         for policy in &policies {
             for &rate in rates {
                 points.push(sweep::Point {
@@ -85,7 +89,13 @@ fn run(args: Args) -> Result<()> {
         std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get)
     });
     let started = Instant::now();
-    let results = sweep::run_all(&workloads, &points, args.replicas, threads, !args.no_progress)?;
+    let results = sweep::run_all(
+        &workloads,
+        &points,
+        args.replicas,
+        threads,
+        !args.no_progress,
+    )?;
     let wall = started.elapsed().as_secs_f64();
     let command = std::env::args().skip(1).collect::<Vec<_>>().join(" ");
     report::write_all(

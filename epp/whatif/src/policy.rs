@@ -100,13 +100,7 @@ pub fn build(name: &str, replicas: usize, seed: u64) -> Result<Box<dyn Router>> 
         "llm-d-optimized" if has_no_hit_lru() => epp(Some(LLM_D_OPTIMIZED)),
         "llm-d-optimized" => epp(Some(GIE_DEFAULT)),
         "sticky-until-saturated" => epp(Some(STICKY_UNTIL_SATURATED)),
-        "switchyard" => match std::env::var("WHATIF_SWITCHYARD_YAML") {
-            Ok(path) => {
-                let text = std::fs::read_to_string(path).map_err(|e| Error::Policy(name.into(), e.to_string()))?;
-                epp(Some(text.as_str()))
-            }
-            Err(_) => epp(None),
-        },
+        "switchyard" => epp(None),
         other => Err(Error::UnknownPolicy(other.into(), ALL.join(", "))),
     }
 }

@@ -31,9 +31,16 @@ fn write(path: &Path, text: &str) -> Result<()> {
 }
 
 /// Writes results.json, report.md and the plots under `dir` (created if missing).
-pub fn write_all(dir: &Path, meta: &Meta, workloads: &[WorkloadSpec], results: &[RunResult]) -> Result<()> {
-    std::fs::create_dir_all(dir).map_err(|e| Error::Write(dir.display().to_string(), e.to_string()))?;
-    let json = serde_json::to_string_pretty(results).map_err(|e| Error::Write("results.json".into(), e.to_string()))?;
+pub fn write_all(
+    dir: &Path,
+    meta: &Meta,
+    workloads: &[WorkloadSpec],
+    results: &[RunResult],
+) -> Result<()> {
+    std::fs::create_dir_all(dir)
+        .map_err(|e| Error::Write(dir.display().to_string(), e.to_string()))?;
+    let json = serde_json::to_string_pretty(results)
+        .map_err(|e| Error::Write("results.json".into(), e.to_string()))?;
     write(&dir.join("results.json"), &json)?;
     for spec in workloads {
         plots(dir, &spec.name, results)?;
@@ -95,12 +102,22 @@ pub fn markdown(meta: &Meta, workloads: &[WorkloadSpec], results: &[RunResult]) 
     let _ = writeln!(
         md,
         "Made by `cargo xtask whatif {}` ({} replicas of the calibrated large profile, {} runs, {:.0} s on {} threads). Virtual time: the same command gives the same figures.\n",
-        meta.command, meta.replicas, results.len(), meta.wall_seconds, meta.threads
+        meta.command,
+        meta.replicas,
+        results.len(),
+        meta.wall_seconds,
+        meta.threads
     );
     let _ = writeln!(md, "## Goals\n");
     let _ = writeln!(md, "| goal | figures | holds |\n|---|---|---|");
     for v in goals::all(results) {
-        let _ = writeln!(md, "| {} | {} | {} |", v.goal, v.figures, if v.holds { "yes" } else { "**no**" });
+        let _ = writeln!(
+            md,
+            "| {} | {} | {} |",
+            v.goal,
+            v.figures,
+            if v.holds { "yes" } else { "**no**" }
+        );
     }
     for note in &meta.notes {
         let _ = writeln!(md, "\nNote: {note}");
@@ -108,7 +125,11 @@ pub fn markdown(meta: &Meta, workloads: &[WorkloadSpec], results: &[RunResult]) 
     for spec in workloads {
         let w = spec.name.as_str();
         let _ = writeln!(md, "\n## {w}\n\n{}\n", spec.description);
-        let mut rates: Vec<f64> = results.iter().filter(|r| r.workload == w).map(|r| r.rate).collect();
+        let mut rates: Vec<f64> = results
+            .iter()
+            .filter(|r| r.workload == w)
+            .map(|r| r.rate)
+            .collect();
         rates.sort_by(f64::total_cmp);
         rates.dedup();
         let header: String = rates.iter().map(|r| format!(" {r}/s |")).collect();
@@ -128,17 +149,32 @@ pub fn markdown(meta: &Meta, workloads: &[WorkloadSpec], results: &[RunResult]) 
             }
             let _ = writeln!(md);
         };
-        table(&mut md, "Output tokens/s:", &|r| format!("{:.0}", r.out_tok_s));
-        table(&mut md, "TTFT p50 / p90 (s):", &|r| format!("{:.2} / {:.2}", r.ttft_p50_s, r.ttft_p90_s));
-        table(&mut md, "Prefix-cache hit rate · preemptions · rejected:", &|r| {
-            format!("{:.0} % · {} · {}", r.hit_rate * 100.0, r.preempted, r.rejected)
+        table(&mut md, "Output tokens/s:", &|r| {
+            format!("{:.0}", r.out_tok_s)
         });
+        table(&mut md, "TTFT p50 / p90 (s):", &|r| {
+            format!("{:.2} / {:.2}", r.ttft_p50_s, r.ttft_p90_s)
+        });
+        table(
+            &mut md,
+            "Prefix-cache hit rate · preemptions · rejected:",
+            &|r| {
+                format!(
+                    "{:.0} % · {} · {}",
+                    r.hit_rate * 100.0,
+                    r.preempted,
+                    r.rejected
+                )
+            },
+        );
         if !spec.lora.is_empty() {
-            table(&mut md, "Adapter loads per 1,000 requests:", &|r| format!("{:.1}", r.adapter_loads_per_1k));
+            table(&mut md, "Adapter loads per 1,000 requests:", &|r| {
+                format!("{:.1}", r.adapter_loads_per_1k)
+            });
         }
         let _ = writeln!(
             md,
-            "![{w} throughput](routing/{w}-throughput.png)\n![{w} TTFT p90](routing/{w}-ttft-p90.png)\n![{w} hit rate](routing/{w}-hit-rate.png)"
+            "![{w} throughput]({w}-throughput.png)\n![{w} TTFT p90]({w}-ttft-p90.png)\n![{w} hit rate]({w}-hit-rate.png)"
         );
     }
     md

@@ -88,7 +88,11 @@ impl RunResult {
             rejected: r.rejected(),
             preempted: r.preemptions(),
             adapter_loads_per_1k: loads as f64 * 1000.0 / arrivals,
-            hottest_replica: if fleet_mean > 0.0 { hottest / fleet_mean } else { 1.0 },
+            hottest_replica: if fleet_mean > 0.0 {
+                hottest / fleet_mean
+            } else {
+                1.0
+            },
         }
     }
 }
@@ -124,7 +128,12 @@ pub fn run_one(
         router.as_mut(),
         until,
     );
-    Ok(RunResult::from_report(&spec.name, policy_name, rate, &report))
+    Ok(RunResult::from_report(
+        &spec.name,
+        policy_name,
+        rate,
+        &report,
+    ))
 }
 
 /// One point of a sweep.
@@ -168,7 +177,10 @@ pub fn run_all(
                     let total = (spec.duration_seconds * point.rate) as u64;
                     let bar = bars.add(ProgressBar::new(total.max(1)));
                     bar.set_style(style.clone());
-                    bar.set_prefix(format!("{} · {} · {}/s", spec.name, point.policy, point.rate));
+                    bar.set_prefix(format!(
+                        "{} · {} · {}/s",
+                        spec.name, point.policy, point.rate
+                    ));
                     let out = run_one(spec, &point.policy, point.rate, replicas, &|| bar.inc(1));
                     match &out {
                         Ok(r) => bar.finish_with_message(format!(
@@ -188,6 +200,13 @@ pub fn run_all(
     });
     let all = results.into_inner().unwrap_or_default();
     all.into_iter()
-        .map(|r| r.unwrap_or_else(|| Err(crate::Error::Write("sweep".into(), "a run did not finish".into()))))
+        .map(|r| {
+            r.unwrap_or_else(|| {
+                Err(crate::Error::Write(
+                    "sweep".into(),
+                    "a run did not finish".into(),
+                ))
+            })
+        })
         .collect()
 }

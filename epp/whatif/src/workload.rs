@@ -60,7 +60,8 @@ impl Length {
                 max,
             } => {
                 let v = rng.normal(mean, std_dev).round();
-                (v.max(f64::from(min.max(1))).min(f64::from(max.max(min.max(1))))) as u32
+                (v.max(f64::from(min.max(1)))
+                    .min(f64::from(max.max(min.max(1))))) as u32
             }
         }
     }
@@ -203,7 +204,11 @@ impl WorkloadSpec {
         if self.lora.iter().any(|l| !(0.0..=1.0).contains(&l.share)) || shares > 1.0 + 1e-9 {
             return bad("lora shares must each be in [0, 1] and sum to at most 1");
         }
-        if self.lora.iter().any(|l| l.adapter.is_empty() || l.adapter.len() > 64) {
+        if self
+            .lora
+            .iter()
+            .any(|l| l.adapter.is_empty() || l.adapter.len() > 64)
+        {
             return bad("lora adapter names must be 1–64 characters");
         }
         Ok(())
@@ -325,7 +330,10 @@ impl<'a> Users<'a> {
                 // The conversation goes on: everything so far and a new question.
                 let len = spec.question_len.sample(rng) as usize;
                 let mut t = last.to_vec();
-                t.extend(synthetic_tokens(mix(self.counter ^ 0x7A11 ^ spec.seed), len));
+                t.extend(synthetic_tokens(
+                    mix(self.counter ^ 0x7A11 ^ spec.seed),
+                    len,
+                ));
                 t.into()
             } else {
                 let q = self.question(user, rng);
@@ -334,7 +342,11 @@ impl<'a> Users<'a> {
         };
         if spec.turns > 1 {
             let turn = self.history[user].1;
-            let next_turn = if turn > 0 && turn < spec.turns { turn + 1 } else { 1 };
+            let next_turn = if turn > 0 && turn < spec.turns {
+                turn + 1
+            } else {
+                1
+            };
             // What the client sends next starts with this prompt and the answer it gets.
             let mut next = tokens.to_vec();
             next.extend(synthetic_tokens(

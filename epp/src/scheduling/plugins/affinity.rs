@@ -24,6 +24,10 @@ struct AffinityParameters {
     ttft_source: String,
     /// Prefill tokens per second an endpoint clears (the estimate's divisor).
     peak_prefill_throughput: f64,
+    /// Switchyard's addition: an endpoint whose scraped waiting queue is longer than this is
+    /// never sticky, whatever this EPP's own in-flight count says (traffic from other EPPs or
+    /// before a restart is invisible to it). 0 turns the bound off.
+    max_waiting_queue: u32,
 }
 
 impl Default for AffinityParameters {
@@ -34,9 +38,15 @@ impl Default for AffinityParameters {
             max_ttft_penalty_ms: 18_000.0,
             ttft_source: "prefillThroughput".into(),
             peak_prefill_throughput: 15_928.0,
+            max_waiting_queue: DEFAULT_MAX_WAITING_QUEUE,
         }
     }
 }
+
+/// The default `maxWaitingQueue`: a server with more than this many requests waiting is
+/// saturated whatever its prefix (review finding M13: a full prefix match must not beat a
+/// saturated queue).
+const DEFAULT_MAX_WAITING_QUEUE: u32 = 16;
 
 /// Builds a `prefix-cache-affinity-filter` from its parameters.
 pub(super) fn build(name: &str, type_: &str, params: serde_json::Value) -> Result<Box<dyn Filter>> {
@@ -66,6 +76,7 @@ pub(super) fn build(name: &str, type_: &str, params: serde_json::Value) -> Resul
         exploration: p.exploration_probability,
         max_penalty_s: p.max_ttft_penalty_ms / 1000.0,
         peak_prefill: p.peak_prefill_throughput,
+        max_waiting: p.max_waiting_queue,
     }))
 }
 
@@ -73,6 +84,7 @@ pub(super) fn build(name: &str, type_: &str, params: serde_json::Value) -> Resul
 /// prompt's blocks (by the approximate prefix index, so a `prefix-cache-scorer` must be in
 /// the profile), keeps only those whose estimated TTFT — this EPP's in-flight prompt tokens
 /// on it over `peak_prefill` — is within `max_penalty_s` of the least loaded candidate's.
+/// An endpoint with more than `max_waiting` requests in its scraped queue is not sticky.
 /// With no sticky endpoint, or every sticky one too far behind (saturated), keeps all.
 #[derive(Debug)]
 pub struct PrefixAffinityFilter {
@@ -80,6 +92,22 @@ pub struct PrefixAffinityFilter {
     exploration: f64,
     max_penalty_s: f64,
     peak_prefill: f64,
+    max_waiting: u32,
+}
+
+impl Default for PrefixAffinityFilter {
+    /// Upstream's defaults: affinity 0.8, no exploration, an 18 s TTFT penalty at
+    /// 15,928 prefill tokens per second.
+    fn default() -> Self {
+        let p = AffinityParameters::default();
+        Self {
+            threshold: p.affinity_threshold,
+            exploration: p.exploration_probability,
+            max_penalty_s: p.max_ttft_penalty_ms / 1000.0,
+            peak_prefill: p.peak_prefill_throughput,
+            max_waiting: p.max_waiting_queue,
+        }
+    }
 }
 
 impl Filter for PrefixAffinityFilter {
@@ -96,15 +124,21 @@ impl Filter for PrefixAffinityFilter {
             return;
         }
         let ttft = |i: usize| {
-            ctx.endpoint(i)
-                .map_or(f64::INFINITY, |e| e.load.in_flight_tokens() as f64 / self.peak_prefill)
+            ctx.endpoint(i).map_or(f64::INFINITY, |e| {
+                e.load.in_flight_tokens() as f64 / self.peak_prefill
+            })
         };
         let sticky = |i: usize| {
             ctx.endpoint(i).is_some_and(|e| {
-                e.prefix.matched_blocks(ctx.prefix_hashes) as f64 / total as f64 >= self.threshold
+                (self.max_waiting == 0 || e.metrics.waiting_queue <= self.max_waiting)
+                    && e.prefix.matched_blocks(ctx.prefix_hashes) as f64 / total as f64
+                        >= self.threshold
             })
         };
-        let least = candidates.iter().map(|&i| ttft(i)).fold(f64::INFINITY, f64::min);
+        let least = candidates
+            .iter()
+            .map(|&i| ttft(i))
+            .fold(f64::INFINITY, f64::min);
         let keep = |i: usize| sticky(i) && ttft(i) - least <= self.max_penalty_s;
         if candidates.iter().any(|&i| keep(i)) {
             candidates.retain(|&i| keep(i));

@@ -182,7 +182,11 @@ impl Router for PreciseOracle {
         let prompt = f64::from(arrival.prompt_tokens.max(1));
         let mut best = (f64::NEG_INFINITY, 0);
         for (i, r) in replicas.iter().take(n).enumerate() {
-            let q = if hi > lo { (hi - queue(i)) / (hi - lo) } else { 1.0 };
+            let q = if hi > lo {
+                (hi - queue(i)) / (hi - lo)
+            } else {
+                1.0
+            };
             let prefix = r.prefix_hit_tokens(arrival) as f64 / prompt;
             // Exact ties go to the replica with fewer outstanding requests, then the lowest.
             let tie = -f64::from(self.load.count[i]) * 1e-6;

@@ -102,7 +102,8 @@ impl EppRouter {
             .filter_map(|r| {
                 let endpoint = endpoints.get(*self.position_of.get(r.index)?)?;
                 let engine = r.engine();
-                let names = |v: Vec<&str>| -> Arc<[Box<str>]> { v.into_iter().map(Box::from).collect() };
+                let names =
+                    |v: Vec<&str>| -> Arc<[Box<str>]> { v.into_iter().map(Box::from).collect() };
                 Some(Scrape {
                     endpoint: &endpoint.name,
                     metrics: EndpointMetrics {
@@ -124,7 +125,13 @@ impl EppRouter {
     }
 
     /// The scheduler's pick for arrival `id`, reserving load on it until it finishes.
-    fn pick_at(&mut self, now: Micros, id: u64, arrival: &Arrival, replicas: &[ReplicaView<'_>]) -> Admit {
+    fn pick_at(
+        &mut self,
+        now: Micros,
+        id: u64,
+        arrival: &Arrival,
+        replicas: &[ReplicaView<'_>],
+    ) -> Admit {
         self.refresh(now, replicas);
         // The prompt as text: four characters per token, as the EPP estimates tokens.
         self.text.clear();
@@ -167,7 +174,13 @@ impl Router for EppRouter {
         }
     }
 
-    fn admit(&mut self, now: Micros, id: u64, arrival: &Arrival, replicas: &[ReplicaView<'_>]) -> Admit {
+    fn admit(
+        &mut self,
+        now: Micros,
+        id: u64,
+        arrival: &Arrival,
+        replicas: &[ReplicaView<'_>],
+    ) -> Admit {
         self.pick_at(now, id, arrival, replicas)
     }
 

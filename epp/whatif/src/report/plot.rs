@@ -15,13 +15,26 @@ static FONT: Once = Once::new();
 pub type Series = (String, Vec<(f64, f64)>);
 
 /// Draws `series` into `path` (800 × 500 PNG).
-pub fn lines(path: &Path, title: &str, x_label: &str, y_label: &str, series: &[Series]) -> Result<()> {
+pub fn lines(
+    path: &Path,
+    title: &str,
+    x_label: &str,
+    y_label: &str,
+    series: &[Series],
+) -> Result<()> {
     FONT.call_once(|| {
         // Fails only on a corrupt font, and then text is simply not drawn.
-        let _ = plotters::style::register_font("sans-serif", FontStyle::Normal, dejavu::sans::regular());
+        let _ = plotters::style::register_font(
+            "sans-serif",
+            FontStyle::Normal,
+            dejavu::sans::regular(),
+        );
     });
     let fail = |e: &dyn std::fmt::Display| Error::Write(path.display().to_string(), e.to_string());
-    let points = series.iter().flat_map(|(_, p)| p.iter()).filter(|(x, y)| x.is_finite() && y.is_finite());
+    let points = series
+        .iter()
+        .flat_map(|(_, p)| p.iter())
+        .filter(|(x, y)| x.is_finite() && y.is_finite());
     let (mut x_max, mut y_max) = (0.0f64, 0.0f64);
     for (x, y) in points {
         x_max = x_max.max(*x);
@@ -46,12 +59,18 @@ pub fn lines(path: &Path, title: &str, x_label: &str, y_label: &str, series: &[S
         .map_err(|e| fail(&e))?;
     for (k, (label, pts)) in series.iter().enumerate() {
         let color = Palette99::pick(k).to_rgba();
-        let pts: Vec<(f64, f64)> = pts.iter().copied().filter(|(x, y)| x.is_finite() && y.is_finite()).collect();
+        let pts: Vec<(f64, f64)> = pts
+            .iter()
+            .copied()
+            .filter(|(x, y)| x.is_finite() && y.is_finite())
+            .collect();
         chart
             .draw_series(LineSeries::new(pts.clone(), color.stroke_width(2)))
             .map_err(|e| fail(&e))?
             .label(label.as_str())
-            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2)));
+            .legend(move |(x, y)| {
+                PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2))
+            });
         chart
             .draw_series(pts.iter().map(|&p| Circle::new(p, 3, color.filled())))
             .map_err(|e| fail(&e))?;
