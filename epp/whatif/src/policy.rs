@@ -16,6 +16,10 @@ pub use baseline::{LeastRequest, PowerOfTwo, PreciseOracle, RandomChoice};
 
 use crate::error::{Error, Result};
 
+/// How often the EPP (and every metrics-reading policy) sees fresh engine numbers: the
+/// default `--refresh-metrics-interval` of 50 ms.
+pub const SCRAPE_US: switchyard_sim::engine::Micros = 50_000;
+
 /// Every policy, in report order.
 pub const ALL: [&str; 9] = [
     "random",

@@ -15,12 +15,8 @@ use switchyard_sim::engine::{Micros, Profile};
 use switchyard_sim::fleet::{Fleet, FleetConfig, FleetReport, percentile};
 
 use crate::error::Result;
-use crate::policy;
+use crate::policy::{self, SCRAPE_US};
 use crate::workload::WorkloadSpec;
-
-/// How often the EPP (and every metrics-reading policy) sees fresh engine numbers: the
-/// default `--refresh-metrics-interval` of 50 ms.
-pub const SCRAPE_US: Micros = 50_000;
 
 /// Longest a run may drain after its last arrival (simulated), so a hopeless overload
 /// still ends; requests unfinished by then count as neither completed nor rejected.

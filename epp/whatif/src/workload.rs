@@ -273,7 +273,7 @@ impl<'a> Users<'a> {
             })
             .collect();
         let n = (spec.num_groups * spec.num_prompts_per_group) as usize;
-        let mut len_rng = SplitMix64::new(mix(spec.seed ^ 0x0001_E4));
+        let mut len_rng = SplitMix64::new(mix(spec.seed ^ 0x01E4));
         let questions = (0..n as u64)
             .map(|u| {
                 let len = spec.question_len.sample(&mut len_rng) as usize;

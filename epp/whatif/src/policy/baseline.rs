@@ -169,7 +169,7 @@ impl PreciseOracle {
 impl Router for PreciseOracle {
     fn pick(&mut self, arrival: &Arrival, replicas: &[ReplicaView<'_>]) -> usize {
         let n = replicas.len().min(self.unseen.len());
-        let window = arrival.at / crate::sweep::SCRAPE_US;
+        let window = arrival.at / super::SCRAPE_US;
         if self.window != Some(window) {
             // A new scrape: what was sent before it is in its numbers.
             self.window = Some(window);

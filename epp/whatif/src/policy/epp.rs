@@ -15,8 +15,8 @@ use switchyard_epp::scheduling::{RequestView, Scheduler, SchedulerConfig};
 use switchyard_sim::engine::Micros;
 use switchyard_sim::fleet::{Admit, Arrival, ReplicaView, RequestResult, Router};
 
+use super::SCRAPE_US;
 use crate::error::{Error, Result};
-use crate::sweep::SCRAPE_US;
 
 /// The model name requests without an adapter target.
 pub const BASE_MODEL: &str = "base";
