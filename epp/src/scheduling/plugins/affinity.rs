@@ -145,3 +145,112 @@ impl Filter for PrefixAffinityFilter {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use crate::datastore::EndpointMetrics;
+    use crate::scheduling::tests::{pool, request};
+    use crate::scheduling::{Scheduler, SchedulerConfig};
+
+    /// The filter (with `params`) in front of the queue scorer; the prefix scorer at weight 0
+    /// only feeds the filter its prefix match.
+    fn sticky(params: &str) -> Scheduler {
+        let text = format!(
+            "plugins:\n\
+             - {{type: prefix-cache-affinity-filter, parameters: {{{params}}}}}\n\
+             - {{type: prefix-cache-scorer}}\n- {{type: queue-scorer}}\n\
+             schedulingProfiles:\n- name: p\n  plugins:\n\
+             \x20 - {{pluginRef: prefix-cache-affinity-filter}}\n\
+             \x20 - {{pluginRef: prefix-cache-scorer, weight: 0}}\n\
+             \x20 - {{pluginRef: queue-scorer, weight: 1}}\n"
+        );
+        Scheduler::new(SchedulerConfig::from_yaml(&text).unwrap())
+    }
+
+    fn waiting(q: u32) -> EndpointMetrics {
+        EndpointMetrics {
+            waiting_queue: q,
+            ..EndpointMetrics::default()
+        }
+    }
+
+    #[test]
+    fn a_warm_server_keeps_its_prefix_until_its_queue_passes_the_bound() {
+        let scheduler = sticky("");
+        let prompt = vec![b'p'; 2048];
+        let mut snapshot = pool(&[waiting(0), waiting(0)]);
+        let warm = scheduler
+            .pick(&snapshot, &request(&prompt))
+            .unwrap()
+            .endpoints[0];
+        let (w, cold) = if snapshot.endpoints[0].address == warm {
+            (0, 1)
+        } else {
+            (1, 0)
+        };
+        // Busier than the cold server, but sticky: the queue scorer alone would move it.
+        snapshot.endpoints[w].metrics = waiting(3);
+        assert_eq!(
+            scheduler
+                .pick(&snapshot, &request(&prompt))
+                .unwrap()
+                .endpoints[0],
+            warm
+        );
+        // Past the waiting-queue bound (16) it is saturated and the request moves.
+        snapshot.endpoints[w].metrics = waiting(17);
+        let moved = scheduler
+            .pick(&snapshot, &request(&prompt))
+            .unwrap()
+            .endpoints[0];
+        assert_eq!(moved, snapshot.endpoints[cold].address);
+    }
+
+    #[test]
+    fn in_flight_prompt_tokens_past_the_ttft_penalty_release_the_affinity() {
+        // 1 s of penalty at 100 tokens/s: 100 in-flight tokens more than the idlest server.
+        let scheduler = sticky("maxTTFTPenaltyMs: 1000, peakPrefillThroughput: 100");
+        let prompt = vec![b'q'; 2048]; // 512 tokens
+        let snapshot = pool(&[waiting(0), waiting(0)]);
+        let held = scheduler.pick(&snapshot, &request(&prompt)).unwrap();
+        let warm = held.endpoints[0];
+        let next = scheduler
+            .pick(&snapshot, &request(&prompt))
+            .unwrap()
+            .endpoints[0];
+        assert_ne!(
+            next, warm,
+            "512 held tokens = 5.1 s of estimated prefill > 1 s"
+        );
+        drop(held);
+        // The default penalty (18 s at 15,928 tokens/s) keeps the same request sticky (on a
+        // fresh pool: above, both servers have learnt the prefix by now).
+        let snapshot = pool(&[waiting(0), waiting(0)]);
+        let patient = sticky("");
+        let held = patient.pick(&snapshot, &request(&prompt)).unwrap();
+        let again = patient
+            .pick(&snapshot, &request(&prompt))
+            .unwrap()
+            .endpoints[0];
+        assert_eq!(again, held.endpoints[0]);
+    }
+
+    #[test]
+    fn bad_parameters_say_what_to_fix() {
+        for (params, needle) in [
+            ("affinityThreshold: 2", "affinityThreshold"),
+            ("ttftSource: latencyPredictor", "prefillThroughput"),
+            ("peakPrefillThroughput: 0", "peakPrefillThroughput"),
+            ("affinityTreshold: 0.5", "affinityTreshold"),
+        ] {
+            let text = format!(
+                "plugins: [{{type: prefix-cache-affinity-filter, parameters: {{{params}}}}}]\n\
+                 schedulingProfiles: [{{name: p, plugins: [{{pluginRef: prefix-cache-affinity-filter}}]}}]\n"
+            );
+            let err = SchedulerConfig::from_yaml(&text).unwrap_err().to_string();
+            assert!(err.contains(needle), "{params}: {err}");
+        }
+    }
+}
