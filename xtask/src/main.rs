@@ -5,6 +5,7 @@
 //! - `up`: the whole inference gateway on 127.0.0.1:8080 from a manifest directory.
 //! - `fuzz`: a crate's cargo-fuzz target for a bounded time.
 //! - `charts`: lint, render and check the Helm charts (also a step of `test`).
+//! - `whatif`: the what-if routing report over the simulated fleet (docs/routing.md).
 //! - `lint`: no module cycles and no source file over 500 lines (also a step of `test`).
 
 mod charts;
@@ -14,6 +15,7 @@ mod steps;
 mod test;
 mod tools;
 mod up;
+mod whatif;
 
 use std::path::PathBuf;
 
@@ -39,6 +41,8 @@ enum Task {
     Fuzz(fuzz::Args),
     /// Lint, render and check every Helm chart over its ci/*-values.yaml matrix.
     Charts,
+    /// The what-if routing report: every policy over the simulated fleet (docs/routing.md).
+    Whatif(whatif::Args),
     /// Fail on module cycles and on non-test source files over 500 lines, in every crate.
     Lint {
         /// The tree to check (another checkout, say); the workspace root by default.
@@ -54,6 +58,7 @@ fn main() -> std::process::ExitCode {
         Task::Up(args) => up::run(&workspace_root(), &args),
         Task::Fuzz(args) => fuzz::run(&workspace_root(), &args),
         Task::Charts => charts::run(&workspace_root()),
+        Task::Whatif(args) => whatif::run(&workspace_root(), &args),
         Task::Lint { dir } => lint::run(&dir.unwrap_or_else(workspace_root)),
     };
     report(result)

@@ -209,6 +209,7 @@ impl Fleet {
                         name: r.name.clone(),
                         samples: std::mem::take(&mut r.samples),
                         preemptions: m.preemptions,
+                        lora_loads: m.lora_loads,
                         prefix_queries: m.prefix_queries,
                         prefix_hits: m.prefix_hits,
                         generation_tokens: m.generation_tokens,

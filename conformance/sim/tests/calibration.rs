@@ -191,6 +191,8 @@ fn unloaded_adapter_waits_for_a_slot() {
         b_start >= a_end,
         "b scheduled at {b_start} before a finished at {a_end}"
     );
+    // Two adapters through one slot: each loaded once, counted.
+    assert_eq!(report.replicas[0].lora_loads, 2);
     // The base-model request is not stuck behind the adapter queue.
     assert!(base.e2e_us.unwrap() < a.e2e_us.unwrap());
     // Loading the adapter costs 30 ms on top of the 30 ms + 16 ms prefill.

@@ -19,7 +19,7 @@ fn defaults_mirror_upstream() {
     assert!(!args.disable_endpoint_subset_filter);
     let config = args.scheduler_config().unwrap();
     assert_eq!(config.picker.max_endpoints, 1);
-    assert_eq!(config.scorers.len(), 3);
+    assert_eq!(config.scorers.len(), 4, "queue, KV, prefix, LoRA affinity");
     assert_eq!(args.pool_name().unwrap(), "p");
 }
 

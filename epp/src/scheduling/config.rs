@@ -153,17 +153,24 @@ pub struct SchedulerConfig {
 
 impl Default for SchedulerConfig {
     /// Upstream's defaults without a config file (queue 2, KV 2, prefix 3, max-score), with
-    /// `utilization-detector` as a filter in front: an endpoint whose metrics are stale (a
-    /// crashed or hung server keeps its last, idle-looking values) or that is saturated is
-    /// not picked while another is fit (review findings H6 and M13).
+    /// two filters in front: `prefix-cache-affinity-filter` keeps a request on the servers
+    /// holding its prefix until they are saturated (docs/routing.md: without it the
+    /// utilization filter below moves warm prefixes off busy servers), then
+    /// `utilization-detector`: an endpoint whose metrics are stale (a crashed or hung server
+    /// keeps its last, idle-looking values) or that is saturated is not picked while another
+    /// is fit (review findings H6 and M13). `lora-affinity-scorer` (3) stops adapter thrash.
     fn default() -> Self {
         Self {
             profile: "default".into(),
-            filters: vec![Box::new(UtilizationFilter::default())],
+            filters: vec![
+                Box::new(plugins::PrefixCacheAffinityFilter::default()),
+                Box::new(UtilizationFilter::default()),
+            ],
             scorers: vec![
                 (Box::new(QueueScorer), 2.0),
                 (Box::new(KvCacheScorer), 2.0),
                 (Box::new(PrefixCacheScorer::default()), 3.0),
+                (Box::new(plugins::LoraAffinityScorer), 3.0),
             ],
             picker: Picker::default(),
             prefix: Some(PrefixParameters::default()),

@@ -59,8 +59,14 @@ fn default_config_is_upstreams() {
         [
             ("queue-scorer", 2.0),
             ("kv-cache-utilization-scorer", 2.0),
-            ("prefix-cache-scorer", 3.0)
+            ("prefix-cache-scorer", 3.0),
+            ("lora-affinity-scorer", 3.0)
         ]
+    );
+    let filters: Vec<&str> = config.filters.iter().map(|f| f.type_name()).collect();
+    assert_eq!(
+        filters,
+        ["prefix-cache-affinity-filter", "utilization-detector"]
     );
     assert_eq!(config.picker, plugins::Picker::default());
     assert_eq!(config.prefix, Some(PrefixParameters::default()));
@@ -250,9 +256,10 @@ fn load_overrides_the_prefix_when_the_warm_server_saturates() {
         .iter()
         .position(|e| e.address == warm)
         .unwrap();
-    // Prefix 3 × 1 vs queue 2 × 1 + KV 2 × 1: a full, busy warm server loses.
+    // Past the affinity filter's queue bound (16) the warm server is not sticky; then
+    // prefix 3 × 1 vs queue 2 × 1 + KV 2 × 1: a full, busy warm server loses.
     snapshot.endpoints[warm_index].metrics = EndpointMetrics {
-        waiting_queue: 10,
+        waiting_queue: 20,
         kv_cache_usage: 1.0,
         ..EndpointMetrics::default()
     };

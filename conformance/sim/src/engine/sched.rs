@@ -178,6 +178,7 @@ impl Engine {
                     .collect();
                 self.loras.load(name, held, now);
                 load_us += self.cfg.lora_load_us;
+                self.metrics.lora_loads += 1;
             }
             if let Some(name) = seq.req.lora.as_deref() {
                 self.loras.acquire(name, now);

@@ -22,6 +22,8 @@ pub struct EngineStats {
     pub prefix_hits: u64,
     /// Recompute preemptions.
     pub preemptions: u64,
+    /// LoRA adapters brought into a GPU slot (each one a load the step paid for).
+    pub lora_loads: u64,
     /// Finished requests by reason: stop, length, abort.
     pub finished_stop: u64,
     /// See `finished_stop`.
@@ -62,6 +64,7 @@ impl EngineStats {
             prefix_queries: 0,
             prefix_hits: 0,
             preemptions: 0,
+            lora_loads: 0,
             finished_stop: 0,
             finished_length: 0,
             finished_abort: 0,

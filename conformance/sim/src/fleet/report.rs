@@ -111,6 +111,8 @@ pub struct ReplicaReport {
     pub samples: Vec<LoadSample>,
     /// Recompute preemptions.
     pub preemptions: u64,
+    /// LoRA adapters loaded into a slot.
+    pub lora_loads: u64,
     /// Prefix-cache query tokens.
     pub prefix_queries: u64,
     /// Prefix-cache hit tokens.

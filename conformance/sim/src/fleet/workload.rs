@@ -24,6 +24,9 @@ pub struct Arrival {
     pub group: u64,
     /// Scheduling priority for routers that shed or order (higher is more important).
     pub priority: i32,
+    /// The prompt's token ids, when the workload keeps them: routers that hash the prompt
+    /// themselves (the EPP's approximate prefix index) need the text, not the engine's hashes.
+    pub tokens: Option<Arc<[u32]>>,
 }
 
 impl Arrival {
@@ -42,6 +45,7 @@ impl Arrival {
             lora: None,
             group: 0,
             priority: 0,
+            tokens: None,
         }
     }
 
@@ -196,6 +200,7 @@ impl SharedPrefix {
                 lora: None,
                 group: *group,
                 priority: 0,
+                tokens: None,
             }
         })
     }

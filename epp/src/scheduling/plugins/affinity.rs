@@ -1,6 +1,8 @@
 //! `prefix-cache-affinity-filter` ("sticky until saturated", llm-d-router): keeps only the
 //! endpoints already holding most of the prompt's prefix, unless their estimated
 //! time-to-first-token is worse than the best other endpoint's by more than a penalty.
+//! Switchyard adds one bound (`maxWaitingQueue`): a server whose scraped waiting queue is
+//! longer is never sticky, whatever its prefix.
 
 use rand::RngExt;
 use serde::Deserialize;
@@ -18,6 +20,10 @@ struct AffinityParameters {
     max_ttft_penalty_ms: f64,
     ttft_source: String,
     peak_prefill_throughput: f64,
+    /// Switchyard's addition: an endpoint whose scraped waiting queue is longer than this is
+    /// never sticky, whatever this EPP's own in-flight count says (traffic from other EPPs or
+    /// from before a restart is invisible to it). 0 turns the bound off.
+    max_waiting_queue: u32,
     /// Which producer's matches to read: this EPP has one prefix index.
     prefix_match_info_producer_name: Option<String>,
     /// Which in-flight producer to read: this EPP has one.
@@ -35,6 +41,7 @@ impl Default for AffinityParameters {
             max_ttft_penalty_ms: 18_000.0,
             ttft_source: "prefillThroughput".into(),
             peak_prefill_throughput: 15_928.0,
+            max_waiting_queue: DEFAULT_MAX_WAITING_QUEUE,
             prefix_match_info_producer_name: None,
             in_flight_load_producer_name: None,
             prefill_calibration_file: None,
@@ -43,6 +50,11 @@ impl Default for AffinityParameters {
         }
     }
 }
+
+/// The default `maxWaitingQueue`: a server with more than this many requests waiting is
+/// saturated whatever its prefix (review finding M13: a full prefix match must not beat a
+/// saturated queue).
+const DEFAULT_MAX_WAITING_QUEUE: u32 = 16;
 
 /// Keeps the "sticky" endpoints (prefix match ratio ≥ `affinityThreshold`) when there
 /// are any, the gate is not skipped for exploration, and the best sticky endpoint's TTFT
@@ -54,22 +66,41 @@ pub struct PrefixCacheAffinityFilter {
     exploration: f64,
     max_penalty_ms: f64,
     peak_tokens_per_second: f64,
+    max_waiting: u32,
 }
 
 impl PrefixCacheAffinityFilter {
-    /// A filter with upstream's parameters (`max_penalty_ms` 0 = always stick).
+    /// A filter with upstream's parameters (`max_penalty_ms` 0 = always stick) and
+    /// Switchyard's waiting-queue bound (`max_waiting` 0 = no bound).
     pub fn new(
         threshold: f64,
         exploration: f64,
         max_penalty_ms: f64,
         peak_tokens_per_second: f64,
+        max_waiting: u32,
     ) -> Self {
         Self {
             threshold,
             exploration,
             max_penalty_ms,
             peak_tokens_per_second,
+            max_waiting,
         }
+    }
+}
+
+impl Default for PrefixCacheAffinityFilter {
+    /// Upstream's defaults (affinity 0.8, no exploration, an 18 s TTFT penalty at 15,928
+    /// prefill tokens per second) with the default waiting-queue bound.
+    fn default() -> Self {
+        let p = AffinityParameters::default();
+        Self::new(
+            p.affinity_threshold,
+            p.exploration_probability,
+            p.max_ttft_penalty_ms,
+            p.peak_prefill_throughput,
+            p.max_waiting_queue,
+        )
     }
 }
 
@@ -125,6 +156,7 @@ pub(super) fn prefix_cache_affinity(
         p.exploration_probability,
         p.max_ttft_penalty_ms,
         p.peak_prefill_throughput,
+        p.max_waiting_queue,
     )))
 }
 
@@ -143,7 +175,9 @@ impl Filter for PrefixCacheAffinityFilter {
         }
         let sticky = |i: usize| {
             ctx.endpoint(i).is_some_and(|e| {
-                e.prefix.matched_blocks(ctx.prefix_hashes) as f64 / total as f64 >= self.threshold
+                (self.max_waiting == 0 || e.metrics.waiting_queue <= self.max_waiting)
+                    && e.prefix.matched_blocks(ctx.prefix_hashes) as f64 / total as f64
+                        >= self.threshold
             })
         };
         let ttft_ms = |i: usize| {

@@ -82,7 +82,7 @@ fn m13_a_full_prefix_match_does_not_beat_a_saturated_queue_by_default() {
 }
 
 #[test]
-fn m13_the_charts_default_profile_puts_the_utilization_filter_first() {
+fn m13_the_charts_default_profile_is_the_built_in_one() {
     let template = include_str!("../../../../charts/inferencepool/templates/configmap.yaml");
     let start = template.find("default-plugins.yaml: |").unwrap();
     let text: String = template[start..]
@@ -93,7 +93,22 @@ fn m13_the_charts_default_profile_puts_the_utilization_filter_first() {
         .collect();
     let config = SchedulerConfig::from_yaml(&text).unwrap();
     let filters: Vec<&str> = config.filters.iter().map(|f| f.type_name()).collect();
-    assert_eq!(filters, ["utilization-detector"]);
+    assert_eq!(
+        filters,
+        ["prefix-cache-affinity-filter", "utilization-detector"]
+    );
+    let scorers: Vec<(&str, f64)> = config
+        .scorers
+        .iter()
+        .map(|(s, w)| (s.type_name(), *w))
+        .collect();
+    let built_in = SchedulerConfig::default();
+    let expected: Vec<(&str, f64)> = built_in
+        .scorers
+        .iter()
+        .map(|(s, w)| (s.type_name(), *w))
+        .collect();
+    assert_eq!(scorers, expected);
 }
 
 #[test]

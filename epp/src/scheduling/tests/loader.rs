@@ -44,9 +44,13 @@ fn without_profiles_every_declared_plugin_forms_the_default_profile() {
         [("queue-scorer", 1.0), ("kv-cache-utilization-scorer", 1.0)]
     );
     assert_eq!(config.picker.max_endpoints, 2);
-    // Nothing schedulable declared: upstream's defaults.
+    // Nothing schedulable declared: the built-in default profile.
     let config = load("plugins: [{type: single-profile-handler}]\n").unwrap();
-    assert_eq!(config.scorers.len(), 3);
+    let built_in = SchedulerConfig::default();
+    let names = |c: &SchedulerConfig| -> Vec<_> {
+        c.scorers.iter().map(|(s, w)| (s.type_name(), *w)).collect()
+    };
+    assert_eq!(names(&config), names(&built_in));
     refused("schedulingProfiles: []\n", &["schedulingProfiles is empty"]);
 }
 
