@@ -6,6 +6,7 @@
 //! - `fuzz`: a crate's cargo-fuzz target for a bounded time.
 //! - `charts`: lint, render and check the Helm charts (also a step of `test`).
 //! - `lint`: no module cycles and no source file over 500 lines (also a step of `test`).
+//! - `vllm`: a real vLLM (CPU) in a cached venv with a tiny local model (`setup`, `serve`).
 
 mod charts;
 mod fuzz;
@@ -14,6 +15,7 @@ mod steps;
 mod test;
 mod tools;
 mod up;
+mod vllm;
 
 use std::path::PathBuf;
 
@@ -44,6 +46,8 @@ enum Task {
         /// The tree to check (another checkout, say); the workspace root by default.
         dir: Option<PathBuf>,
     },
+    /// Real vLLM (CPU): `setup` installs it with a tiny local model, `serve` starts a server.
+    Vllm(vllm::Args),
 }
 
 fn main() -> std::process::ExitCode {
@@ -55,6 +59,7 @@ fn main() -> std::process::ExitCode {
         Task::Fuzz(args) => fuzz::run(&workspace_root(), &args),
         Task::Charts => charts::run(&workspace_root()),
         Task::Lint { dir } => lint::run(&dir.unwrap_or_else(workspace_root)),
+        Task::Vllm(args) => vllm::run(&workspace_root(), &args),
     };
     report(result)
 }

@@ -19,7 +19,8 @@ use crate::client::HttpClient;
 use crate::error::{Error, Result};
 use crate::gateway::GatewayEnvoy;
 use crate::process::{ChildProcess, TAIL_LINES};
-use crate::stack::{LocalStack, ProcessSpec, Readiness, StackFiles};
+use crate::stack::{LocalStack, ProcessSpec, Program, Readiness, StackFiles};
+use crate::vllm;
 
 /// How often readiness checks are retried.
 const READY_POLL: Duration = Duration::from_millis(50);
@@ -76,6 +77,12 @@ impl RunningStack {
         let files = stack.write(&options.run_dir)?;
         let mut processes: Vec<StartedProcess> = Vec::new();
         for spec in stack.processes(&files) {
+            if spec.program == Program::Vllm {
+                let process = start_vllm(spec, options).await?;
+                on_ready(&process, Duration::ZERO);
+                processes.push(process);
+                continue;
+            }
             let binary = options.binaries.join(spec.program.binary_name());
             if !binary.is_file() {
                 return Err(Error::Io {
@@ -157,6 +164,26 @@ impl RunningStack {
         )
         .await
     }
+}
+
+/// Starts one real vLLM pod and waits for its `/health` (given at least
+/// [`vllm::START_TIMEOUT`]: vLLM takes half a minute or more to load).
+async fn start_vllm(spec: ProcessSpec, options: &StackOptions) -> Result<StartedProcess> {
+    let install = vllm::Install::locate();
+    if let Some(missing) = install.missing() {
+        return Err(Error::Io {
+            context: missing,
+            source: std::io::Error::from(std::io::ErrorKind::NotFound),
+        });
+    }
+    let mut cmd = Command::new(install.python());
+    cmd.args(&spec.args);
+    vllm::set_environment(&mut cmd, &install);
+    let log = options.run_dir.join(format!("{}.log", spec.name));
+    let mut child = ChildProcess::spawn(spec.name.clone(), &cmd, &log)?;
+    let timeout = options.start_timeout.max(vllm::START_TIMEOUT);
+    wait_ready(&mut child, &spec.ready, timeout).await?;
+    Ok(StartedProcess { spec, child })
 }
 
 /// Waits until `ready` holds for `child`, failing early with its log if it exits.
