@@ -10,7 +10,12 @@ and worker processes with `spawn`, and each of them re-imports this file as its 
 """
 
 import importlib.metadata as _metadata
+import os
 import sys
+
+# With the version lookup answered, vLLM's platform detection would look for "cpu" in the
+# version string and find none; say it outright.
+os.environ.setdefault("VLLM_TARGET_DEVICE", "cpu")
 
 _real_version = _metadata.version
 

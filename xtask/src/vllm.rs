@@ -137,10 +137,14 @@ pub fn setup(root: &Path) -> Result<Install> {
         changed = true;
         clear_ready(&install)?;
         let out = home.join("tiny");
-        println!("vllm: generating the tiny model and adapters in {}", out.display());
+        println!(
+            "vllm: generating the tiny model and adapters in {}",
+            out.display()
+        );
         let mut cmd = Command::new(install.python());
         cmd.arg(root.join(GENERATOR)).arg(&out);
-        cmd.env("HF_HUB_OFFLINE", "1").env("TRANSFORMERS_OFFLINE", "1");
+        cmd.env("HF_HUB_OFFLINE", "1")
+            .env("TRANSFORMERS_OFFLINE", "1");
         run_loud(&mut cmd)?;
         write_stamp(home, "tiny", &generator)?;
     }

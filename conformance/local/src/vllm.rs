@@ -243,6 +243,7 @@ const FIXED_FLAGS: &[&str] = &[
 /// The environment every server gets: a 1 GiB CPU KV cache, LoRA loading through the API,
 /// no usage reports and nothing fetched from a model hub.
 const ENVIRONMENT: &[(&str, &str)] = &[
+    ("VLLM_TARGET_DEVICE", "cpu"),
     ("VLLM_CPU_KVCACHE_SPACE", "1"),
     ("VLLM_ALLOW_RUNTIME_LORA_UPDATING", "True"),
     ("VLLM_NO_USAGE_STATS", "1"),
@@ -315,7 +316,10 @@ mod tests {
         assert!(joined.contains("--lora-modules a=/x/lora-a"), "{joined}");
         assert!(joined.contains("--num-gpu-blocks-override 8"), "{joined}");
         assert!(joined.contains("--enable-scale-out"), "{joined}");
-        assert!(joined.contains("--enable-prompt-tokens-details"), "{joined}");
+        assert!(
+            joined.contains("--enable-prompt-tokens-details"),
+            "{joined}"
+        );
         let at = args.iter().position(|a| a == "--kv-events-config").unwrap();
         let config: serde_json::Value = serde_json::from_str(&args[at + 1]).unwrap();
         assert_eq!(config["endpoint"], "tcp://*:5557");
