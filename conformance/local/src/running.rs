@@ -76,13 +76,23 @@ impl RunningStack {
             .map_err(Error::io(format!("creating {}", options.run_dir.display())))?;
         let files = stack.write(&options.run_dir)?;
         let mut processes: Vec<StartedProcess> = Vec::new();
-        for spec in stack.processes(&files) {
-            if spec.program == Program::Vllm {
-                let process = start_vllm(spec, options).await?;
-                on_ready(&process, Duration::ZERO);
-                processes.push(process);
-                continue;
-            }
+        let (real_vllm, specs): (Vec<_>, Vec<_>) = stack
+            .processes(&files)
+            .into_iter()
+            .partition(|spec| spec.program == Program::Vllm);
+        // Real vLLM pods take half a minute or more each to load: start them all, then wait.
+        let mut loading = Vec::new();
+        for spec in real_vllm {
+            loading.push((spawn_vllm(&spec, options)?, spec, Instant::now()));
+        }
+        for (mut child, spec, started) in loading {
+            let timeout = options.start_timeout.max(vllm::START_TIMEOUT);
+            wait_ready(&mut child, &spec.ready, timeout).await?;
+            let process = StartedProcess { spec, child };
+            on_ready(&process, started.elapsed());
+            processes.push(process);
+        }
+        for spec in specs {
             let binary = options.binaries.join(spec.program.binary_name());
             if !binary.is_file() {
                 return Err(Error::Io {
@@ -166,9 +176,9 @@ impl RunningStack {
     }
 }
 
-/// Starts one real vLLM pod and waits for its `/health` (given at least
-/// [`vllm::START_TIMEOUT`]: vLLM takes half a minute or more to load).
-async fn start_vllm(spec: ProcessSpec, options: &StackOptions) -> Result<StartedProcess> {
+/// Starts one real vLLM pod (`wait_ready` with at least [`vllm::START_TIMEOUT`] then waits
+/// for its `/health`: vLLM takes half a minute or more to load).
+fn spawn_vllm(spec: &ProcessSpec, options: &StackOptions) -> Result<ChildProcess> {
     let install = vllm::Install::locate();
     if let Some(missing) = install.missing() {
         return Err(Error::Io {
@@ -180,10 +190,7 @@ async fn start_vllm(spec: ProcessSpec, options: &StackOptions) -> Result<Started
     cmd.args(&spec.args);
     vllm::set_environment(&mut cmd, &install);
     let log = options.run_dir.join(format!("{}.log", spec.name));
-    let mut child = ChildProcess::spawn(spec.name.clone(), &cmd, &log)?;
-    let timeout = options.start_timeout.max(vllm::START_TIMEOUT);
-    wait_ready(&mut child, &spec.ready, timeout).await?;
-    Ok(StartedProcess { spec, child })
+    ChildProcess::spawn(spec.name.clone(), &cmd, &log)
 }
 
 /// Waits until `ready` holds for `child`, failing early with its log if it exits.
