@@ -32,8 +32,42 @@ use switchyard_runtime::promtext::Exposition;
 
 use shape::{chunk_kinds, diff, shape, sse_events};
 
-/// Differences accepted, as `<request>: <diff line>` (see the simulator's README for why).
-const KNOWN: &[&str] = &[];
+/// Differences accepted: every difference found must start with one of these prefixes, and
+/// every prefix must still match one (so a fixed difference leaves the list). The reasons
+/// are in conformance/sim/README.md, "Differences from real vLLM".
+const KNOWN: &[(&str, &str)] = &[
+    (
+        "models: - $.data[].permission",
+        "OpenAI's legacy permission objects: no client or gateway component reads them",
+    ),
+    (
+        "chat: - $.usage.prompt_tokens_details.created_cache_tokens",
+        "vLLM 0.32's new count of cache blocks a request wrote; the simulator does not model it yet",
+    ),
+    (
+        "chat-lora: - $.usage.prompt_tokens_details.created_cache_tokens",
+        "as for chat",
+    ),
+    (
+        "chat-stream: - $.usage.prompt_tokens_details.created_cache_tokens",
+        "as for chat",
+    ),
+    (
+        "chat-stream: 7 events vs 8",
+        "vLLM puts finish_reason on the last token's chunk; the simulator sends it in a chunk of \
+         its own so no token waits for the next engine step",
+    ),
+    ("completion-stream: 5 events vs 6", "as for chat-stream"),
+    (
+        "responses: - ",
+        "the simulator's Responses API answers the fields a gateway reads (id, output text, \
+         status, usage counts), not the request echo and per-turn details",
+    ),
+    (
+        "render-",
+        "the render endpoints (vLLM `--enable-scale-out`) are not simulated",
+    ),
+];
 
 /// Metric samples the picker (`EngineConfig::vllm`) and the rollout controller's Prometheus
 /// queries read, with the labels they use.
@@ -220,6 +254,15 @@ async fn e2e_simulator_matches_real_vllm() {
                 sim.status.as_u16()
             ));
         }
+        if !real.status.is_success() {
+            eprintln!(
+                "{name}: vLLM {} {}\n  simulator {} {}",
+                real.status,
+                real.text(),
+                sim.status,
+                sim.text()
+            );
+        }
         let streamed = real
             .header("content-type")
             .is_some_and(|t| t.starts_with("text/event-stream"));
@@ -228,6 +271,9 @@ async fn e2e_simulator_matches_real_vllm() {
             let (rk, sk) = (chunk_kinds(&r), chunk_kinds(&s));
             if rk != sk {
                 found.push(format!("{name}: chunk sequence {rk:?} vs {sk:?}"));
+            }
+            if r.len() != s.len() {
+                found.push(format!("{name}: {} events vs {}", r.len(), s.len()));
             }
             let merge = |events: &[Value]| -> BTreeSet<String> {
                 events
@@ -275,13 +321,17 @@ async fn e2e_simulator_matches_real_vllm() {
             }
         }
     }
+    for difference in &found {
+        eprintln!("difference: {difference}");
+    }
     let unexpected: Vec<&String> = found
         .iter()
-        .filter(|d| !KNOWN.contains(&d.as_str()))
+        .filter(|d| !KNOWN.iter().any(|(prefix, _)| d.starts_with(prefix)))
         .collect();
-    let fixed: Vec<&&str> = KNOWN
+    let fixed: Vec<&str> = KNOWN
         .iter()
-        .filter(|k| !found.iter().any(|d| d == *k))
+        .map(|(prefix, _)| *prefix)
+        .filter(|prefix| !found.iter().any(|d| d.starts_with(prefix)))
         .collect();
     assert!(
         unexpected.is_empty() && fixed.is_empty(),

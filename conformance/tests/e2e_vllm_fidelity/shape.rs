@@ -6,6 +6,10 @@ use std::collections::BTreeSet;
 use serde_json::Value;
 
 /// `path: type` for every leaf and container of `value`; array items merge under `[]`.
+///
+/// Null fields are left out: vLLM sends dozens of fields as `null` (`logprobs`,
+/// `kv_transfer_params`, `prompt_token_ids`…) that the simulator omits, and a JSON client
+/// reads an absent field and a null one alike (the simulator's README lists this).
 pub fn shape(value: &Value) -> BTreeSet<String> {
     let mut out = BTreeSet::new();
     walk(value, "$", &mut out);
@@ -13,6 +17,9 @@ pub fn shape(value: &Value) -> BTreeSet<String> {
 }
 
 fn walk(value: &Value, path: &str, out: &mut BTreeSet<String>) {
+    if value.is_null() {
+        return;
+    }
     let kind = match value {
         Value::Null => "null",
         Value::Bool(_) => "bool",
@@ -82,6 +89,6 @@ fn shapes_differ_where_keys_or_types_do() {
     let b = serde_json::json!({"a": 2.5, "b": [{"c": null}], "d": true});
     assert_eq!(
         diff(&shape(&a), &shape(&b)),
-        ["- $.b[].c: string", "+ $.b[].c: null", "+ $.d: bool"]
+        ["- $.b[].c: string", "+ $.d: bool"]
     );
 }
