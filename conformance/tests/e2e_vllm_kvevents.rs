@@ -1,0 +1,174 @@
+//! The picker's KV-event decoder (`switchyard_epp::kvevents`) on a real vLLM's ZMQ stream:
+//! BlockStored for every full block of a prompt, BlockRemoved once a small cache
+//! (`--num-gpu-blocks-override`) has to evict, sequence numbers a tracker follows, a gap
+//! when the subscriber was away, and the replay socket returning exactly the missed batches.
+//!
+//! vLLM binds the publisher here (`tcp://*:<port>`), so the test connects. Needs
+//! `cargo xtask vllm setup`; takes one of the machine's two real-vLLM slots.
+
+#![allow(clippy::unwrap_used)]
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::StatusCode;
+use serde_json::json;
+use switchyard_conformance::client::HttpClient;
+use switchyard_conformance::vllm::VllmServer;
+use switchyard_epp::kvevents::sequence::{Observed, SequenceTracker};
+use switchyard_epp::kvevents::{self, KvEvent, Message};
+use switchyard_local::vllm::{CPU_BLOCK_SIZE, ServeOptions};
+use zeromq::{DealerSocket, Socket, SocketRecv, SocketSend, SubSocket, ZmqMessage};
+
+/// Blocks in the whole cache: one request of the full 2,048-token context fits, a few long
+/// prompts do not.
+const CACHE_BLOCKS: u32 = 20;
+
+async fn subscribe(server: &VllmServer) -> SubSocket {
+    let port = server.options.kv_events_port.unwrap();
+    let mut socket = SubSocket::new();
+    socket
+        .connect(&format!("tcp://127.0.0.1:{port}"))
+        .await
+        .unwrap();
+    socket.subscribe("").await.unwrap();
+    // A subscription takes a moment to reach the publisher; batches published before that
+    // are dropped by ZMQ, which is what the gap check below relies on, not what it tests.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    socket
+}
+
+/// Every message that arrives within `quiet` of the previous one.
+async fn drain(socket: &mut SubSocket, quiet: Duration) -> Vec<Message> {
+    let mut out = Vec::new();
+    while let Ok(received) = tokio::time::timeout(quiet, socket.recv()).await {
+        let frames = received.unwrap().into_vec();
+        out.push(kvevents::decode_message(&frames).unwrap());
+    }
+    out
+}
+
+async fn prompt(client: &HttpClient, server: &VllmServer, text: &str) {
+    let body = json!({"model": "tiny", "prompt": text, "max_tokens": 1});
+    let answer = client
+        .post(
+            &server.url("/v1/completions"),
+            &[("content-type", "application/json")],
+            body.to_string(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.text());
+}
+
+/// A prompt of about 5 blocks, different for each `seed`.
+fn long_prompt(seed: usize) -> String {
+    (0..700)
+        .map(|i| ["one", "two", "three", "four", "five"][(i * (seed + 3) + seed) % 5])
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn e2e_real_vllm_kv_events_decode_with_removals_gaps_and_replay() {
+    let server = VllmServer::start(ServeOptions {
+        kv_events_port: Some(0),
+        kv_replay_port: Some(0),
+        num_blocks: Some(CACHE_BLOCKS),
+        ..ServeOptions::default()
+    })
+    .await
+    .unwrap();
+    let client = HttpClient::new();
+    let mut socket = subscribe(&server).await;
+    let mut tracker = SequenceTracker::default();
+
+    // Four distinct long prompts: ~20 full blocks stored, so the cache of 20 must evict.
+    for seed in 0..4 {
+        prompt(&client, &server, &long_prompt(seed)).await;
+    }
+    let messages = drain(&mut socket, Duration::from_secs(3)).await;
+    assert!(!messages.is_empty(), "no KV events arrived");
+    let topic = format!("kv@127.0.0.1:{}@tiny", server.options.port);
+    let (mut stored, mut removed) = (0usize, 0usize);
+    for (index, message) in messages.iter().enumerate() {
+        assert_eq!(message.topic, topic);
+        let observed = tracker.observe(message.seq);
+        if index > 0 {
+            assert_eq!(observed, Observed::Next, "seq {} in order", message.seq);
+        }
+        for event in &message.batch.events {
+            match event {
+                KvEvent::BlockStored(s) => {
+                    assert_eq!(s.block_size, CPU_BLOCK_SIZE);
+                    assert_eq!(
+                        s.token_ids.len(),
+                        s.block_hashes.len() * CPU_BLOCK_SIZE as usize,
+                        "one block of tokens per hash"
+                    );
+                    stored += s.block_hashes.len();
+                }
+                KvEvent::BlockRemoved(r) => removed += r.block_hashes.len(),
+                KvEvent::AllBlocksCleared => {}
+                KvEvent::Unknown(kind) => panic!("vLLM sent an unknown event type {kind}"),
+            }
+        }
+    }
+    assert!(
+        stored >= 16,
+        "4 prompts of ~5 blocks stored {stored} blocks"
+    );
+    assert!(
+        removed > 0,
+        "a cache of {CACHE_BLOCKS} blocks had to evict after {stored} stored"
+    );
+
+    // Away for one request: the next batch seen after reconnecting shows the gap.
+    drop(socket);
+    prompt(&client, &server, &long_prompt(10)).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let mut socket = subscribe(&server).await;
+    prompt(&client, &server, &long_prompt(11)).await;
+    let after = drain(&mut socket, Duration::from_secs(3)).await;
+    let first = after.first().expect("events after reconnecting");
+    let Observed::Gap {
+        missing_from,
+        missing,
+    } = tracker.observe(first.seq)
+    else {
+        panic!("expected a gap before seq {}", first.seq);
+    };
+
+    // The replay socket returns exactly the missed batches, then its end marker.
+    let port = server.options.kv_replay_port.unwrap();
+    let mut dealer = DealerSocket::new();
+    dealer
+        .connect(&format!("tcp://127.0.0.1:{port}"))
+        .await
+        .unwrap();
+    let request: Vec<Bytes> = kvevents::replay_request(missing_from)
+        .into_iter()
+        .map(Bytes::from)
+        .collect();
+    dealer
+        .send(ZmqMessage::try_from(request).unwrap())
+        .await
+        .unwrap();
+    let mut replayed = Vec::new();
+    loop {
+        let frames = tokio::time::timeout(Duration::from_secs(5), dealer.recv())
+            .await
+            .expect("the replay socket answers")
+            .unwrap()
+            .into_vec();
+        match kvevents::decode_replay(&frames).unwrap() {
+            Some(message) => replayed.push(message.seq),
+            None => break,
+        }
+    }
+    let wanted: Vec<u64> = (missing_from..missing_from + missing).collect();
+    assert!(
+        replayed.starts_with(&wanted),
+        "replay from {missing_from} returned {replayed:?}, missed {wanted:?}"
+    );
+}
