@@ -163,6 +163,11 @@ impl RunningStack {
             )));
         };
         process.child.stop()?;
+        if process.spec.program == Program::Vllm {
+            process.child = spawn_vllm(&process.spec, options)?;
+            let timeout = options.start_timeout.max(vllm::START_TIMEOUT);
+            return wait_ready(&mut process.child, &process.spec.ready, timeout).await;
+        }
         let mut cmd = Command::new(options.binaries.join(process.spec.program.binary_name()));
         cmd.args(&process.spec.args);
         let log = run_dir.join(format!("{name}.log"));

@@ -337,4 +337,55 @@ mod tests {
         assert!(message.contains("cargo xtask vllm setup"), "{message}");
         assert!(!is_set_up(dir.path()));
     }
+
+    #[test]
+    fn the_real_vllm_quickstart_plans_two_vllm_pods() {
+        use crate::plan::PlanOptions;
+        use crate::stack::{LocalStack, Program, Readiness};
+
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/quickstart-vllm-real");
+        let stack = LocalStack::load(&dir, &PlanOptions::default()).unwrap();
+        let run = tempfile::tempdir().unwrap();
+        let files = stack.write(run.path()).unwrap();
+        let pods: Vec<_> = stack
+            .processes(&files)
+            .into_iter()
+            .filter(|p| p.program == Program::Vllm)
+            .collect();
+        assert_eq!(pods.len(), 2);
+        let install = Install::locate();
+        for pod in &pods {
+            assert!(pod.name.starts_with("vllm-vllm-tiny-"), "{}", pod.name);
+            let args = pod.args.join(" ");
+            assert!(
+                args.starts_with(&install.launcher().display().to_string()),
+                "{args}"
+            );
+            assert!(args.contains("--served-model-name tiny"), "{args}");
+            let adapter = format!("lora-a={}", install.adapter_dir("lora-a").display());
+            assert!(args.contains(&adapter), "{args}");
+            let Readiness::Http(urls) = &pod.ready else {
+                panic!("{:?}", pod.ready);
+            };
+            assert!(urls[0].ends_with("/health"), "{urls:?}");
+        }
+        // The picker scrapes them under vLLM's metric names.
+        let endpoints = &stack.plan.pools[0].picker.endpoints;
+        assert!(endpoints.iter().all(|e| e.engine == "vllm"));
+    }
+
+    #[test]
+    fn more_real_vllm_replicas_than_fit_are_refused() {
+        let text = "apiVersion: local.switchyard.dev/v1alpha1
+kind: LocalEndpoints
+pools:
+- {name: p, replicas: 3, engine: vllm-real, model: tiny}
+";
+        let err = crate::endpoints::LocalEndpoints::parse("f", text)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("at most 2 real vLLM servers"), "{err}");
+        let ok = text.replace("replicas: 3", "replicas: 2");
+        assert!(crate::endpoints::LocalEndpoints::parse("f", &ok).is_ok());
+    }
 }
