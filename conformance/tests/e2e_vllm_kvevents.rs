@@ -3,7 +3,8 @@
 //! (`--num-gpu-blocks-override`) has to evict, sequence numbers a tracker follows, a gap
 //! when the subscriber was away, and the replay socket returning exactly the missed batches.
 //!
-//! vLLM binds the publisher here (`tcp://*:<port>`), so the test connects. Needs
+//! With a `tcp://*:<port>` endpoint vLLM binds the publisher and the test connects; with a
+//! loopback address vLLM connects and the subscriber must bind (the second test). Needs
 //! `cargo xtask vllm setup`; takes one of the machine's two real-vLLM slots.
 
 #![allow(clippy::unwrap_used)]
@@ -171,4 +172,42 @@ async fn e2e_real_vllm_kv_events_decode_with_removals_gaps_and_replay() {
         replayed.starts_with(&wanted),
         "replay from {missing_from} returned {replayed:?}, missed {wanted:?}"
     );
+}
+
+/// A concrete (loopback) endpoint makes vLLM connect its publisher: the subscriber binds,
+/// and the same decoder reads what arrives.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn e2e_real_vllm_connects_to_a_subscriber_that_binds() {
+    let mut socket = SubSocket::new();
+    let bound = socket.bind("tcp://127.0.0.1:0").await.unwrap();
+    socket.subscribe("").await.unwrap();
+    let zeromq::Endpoint::Tcp(_, port) = bound else {
+        panic!("bound {bound:?}");
+    };
+    let server = VllmServer::start(ServeOptions {
+        kv_events_connect: Some(std::net::SocketAddr::from(([127, 0, 0, 1], port))),
+        ..ServeOptions::default()
+    })
+    .await
+    .unwrap();
+    let client = HttpClient::new();
+    // The publisher's connection may still be settling: ask until a BlockStored arrives.
+    let mut stored = None;
+    for seed in 20..30 {
+        prompt(&client, &server, &long_prompt(seed)).await;
+        let messages = drain(&mut socket, Duration::from_secs(2)).await;
+        stored = messages
+            .iter()
+            .flat_map(|m| &m.batch.events)
+            .find_map(|e| match e {
+                KvEvent::BlockStored(s) => Some(s.clone()),
+                _ => None,
+            });
+        if stored.is_some() {
+            break;
+        }
+    }
+    let stored = stored.expect("a BlockStored reached the bound subscriber");
+    assert_eq!(stored.block_size, CPU_BLOCK_SIZE);
+    assert!(!stored.block_hashes.is_empty());
 }

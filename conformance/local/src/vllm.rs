@@ -118,6 +118,9 @@ pub struct ServeOptions {
     pub kv_events_port: Option<u16>,
     /// A replay ROUTER on `tcp://*:<port>` beside the publisher.
     pub kv_replay_port: Option<u16>,
+    /// Publish KV events to a subscriber that binds this address instead: with a concrete
+    /// (loopback) address vLLM *connects* its PUB socket. Wins over `kv_events_port`.
+    pub kv_events_connect: Option<std::net::SocketAddr>,
     /// `--num-gpu-blocks-override`: a small cache forces evictions.
     pub num_blocks: Option<u32>,
     /// Answer the render endpoints (vLLM answers 403 without `--enable-scale-out`).
@@ -135,6 +138,7 @@ impl Default for ServeOptions {
             lora_modules: Vec::new(),
             kv_events_port: None,
             kv_replay_port: None,
+            kv_events_connect: None,
             num_blocks: None,
             render: false,
             extra_args: Vec::new(),
@@ -183,9 +187,12 @@ impl ServeOptions {
                     .map(|(name, path)| format!("{name}={}", path.display())),
             );
         }
-        if let Some(port) = self.kv_events_port {
+        if let Some(addr) = self.kv_events_connect {
             args.push("--kv-events-config".into());
-            args.push(self.kv_events_config(port));
+            args.push(self.kv_events_config(format!("tcp://{addr}")));
+        } else if let Some(port) = self.kv_events_port {
+            args.push("--kv-events-config".into());
+            args.push(self.kv_events_config(format!("tcp://*:{port}")));
         }
         if let Some(blocks) = self.num_blocks {
             args.push("--num-gpu-blocks-override".into());
@@ -198,10 +205,10 @@ impl ServeOptions {
         args
     }
 
-    /// The `--kv-events-config` JSON: a ZMQ publisher vLLM binds on every address (a
-    /// loopback endpoint would make vLLM connect instead), with the topic llm-d's indexer
-    /// expects (`kv@<pod address>@<model>`).
-    fn kv_events_config(&self, port: u16) -> String {
+    /// The `--kv-events-config` JSON: a ZMQ publisher on `endpoint` (vLLM binds a `*`
+    /// endpoint and connects to a concrete address), with the topic llm-d's indexer expects
+    /// (`kv@<pod address>@<model>`).
+    fn kv_events_config(&self, endpoint: String) -> String {
         let model = self
             .served_model_names
             .first()
@@ -209,7 +216,7 @@ impl ServeOptions {
         let mut config = serde_json::json!({
             "enable_kv_cache_events": true,
             "publisher": "zmq",
-            "endpoint": format!("tcp://*:{port}"),
+            "endpoint": endpoint,
             "topic": format!("kv@{}:{}@{model}", self.host, self.port),
         });
         if let Some(replay) = self.kv_replay_port {
