@@ -41,10 +41,67 @@ async fn subscribe(server: &VllmServer) -> SubSocket {
 
 /// Every message that arrives within `quiet` of the previous one.
 async fn drain(socket: &mut SubSocket, quiet: Duration) -> Vec<Message> {
+    drain_raw(socket, quiet)
+        .await
+        .iter()
+        .map(|frames| kvevents::decode_message(frames).unwrap())
+        .collect()
+}
+
+/// The raw frames of every message that arrives within `quiet` of the previous one.
+async fn drain_raw(socket: &mut SubSocket, quiet: Duration) -> Vec<Vec<Bytes>> {
     let mut out = Vec::new();
     while let Ok(received) = tokio::time::timeout(quiet, socket.recv()).await {
-        let frames = received.unwrap().into_vec();
-        out.push(kvevents::decode_message(&frames).unwrap());
+        out.push(received.unwrap().into_vec());
+    }
+    out
+}
+
+/// The msgpack layout of a payload: the batch's item kinds and, per event type, the keys
+/// written and the kind of each value (`nil` kept: vLLM writes nil for unset fields without
+/// a default, and a strict decoder may rely on it).
+fn layout(payload: &[u8]) -> std::collections::BTreeSet<String> {
+    use rmpv::Value;
+    fn kind(v: &Value) -> &'static str {
+        match v {
+            Value::Nil => "nil",
+            Value::Boolean(_) => "bool",
+            Value::Integer(_) => "int",
+            Value::F32(_) | Value::F64(_) => "float",
+            Value::String(_) => "str",
+            Value::Binary(_) => "bin",
+            Value::Array(_) => "array",
+            Value::Map(_) => "map",
+            Value::Ext(..) => "ext",
+        }
+    }
+    let value = rmpv::decode::read_value(&mut &payload[..]).unwrap();
+    let mut out = std::collections::BTreeSet::new();
+    let Value::Array(items) = &value else {
+        panic!("{value}");
+    };
+    out.insert(format!(
+        "batch: [{}]",
+        items.iter().map(kind).collect::<Vec<_>>().join(", ")
+    ));
+    for event in items[1].as_array().unwrap() {
+        let fields = event.as_map().unwrap();
+        let kind_of = |k: &str| {
+            fields
+                .iter()
+                .find(|(key, _)| key.as_str() == Some(k))
+                .map(|(_, v)| v)
+        };
+        let tag = kind_of("type").and_then(|v| v.as_str()).unwrap().to_owned();
+        for (key, v) in fields {
+            // An adapter's name is nil for base-model blocks: both kinds are the field.
+            let kind = if key.as_str() == Some("lora_name") {
+                "str|nil"
+            } else {
+                kind(v)
+            };
+            out.insert(format!("{tag}.{}: {kind}", key.as_str().unwrap()));
+        }
     }
     out
 }
@@ -88,8 +145,13 @@ async fn e2e_real_vllm_kv_events_decode_with_removals_gaps_and_replay() {
     for seed in 0..4 {
         prompt(&client, &server, &long_prompt(seed)).await;
     }
-    let messages = drain(&mut socket, Duration::from_secs(3)).await;
-    assert!(!messages.is_empty(), "no KV events arrived");
+    let raw = drain_raw(&mut socket, Duration::from_secs(3)).await;
+    assert!(!raw.is_empty(), "no KV events arrived");
+    let messages: Vec<Message> = raw
+        .iter()
+        .map(|frames| kvevents::decode_message(frames).unwrap())
+        .collect();
+    simulator_writes_the_same_layout(&raw);
     let topic = format!("kv@127.0.0.1:{}@tiny", server.options.port);
     let (mut stored, mut removed) = (0usize, 0usize);
     for (index, message) in messages.iter().enumerate() {
@@ -210,4 +272,35 @@ async fn e2e_real_vllm_connects_to_a_subscriber_that_binds() {
     let stored = stored.expect("a BlockStored reached the bound subscriber");
     assert_eq!(stored.block_size, CPU_BLOCK_SIZE);
     assert!(!stored.block_hashes.is_empty());
+}
+
+/// The simulator's encoder (`switchyard_sim::kvevents`) writes what vLLM writes: the same
+/// batch layout and, per event type, the same keys with the same kinds of value; and the
+/// picker's decoder reads it back.
+fn simulator_writes_the_same_layout(real: &[Vec<Bytes>]) {
+    use switchyard_sim::kvevents::{SimKvEvent, encode_payload, frames};
+    let mut real_layout = std::collections::BTreeSet::new();
+    for message in real {
+        real_layout.extend(layout(&message[2]));
+    }
+    let sim = encode_payload(
+        1.0,
+        &[
+            SimKvEvent::Stored {
+                hashes: vec![1, 2],
+                parent: None,
+                token_ids: vec![7; 2 * CPU_BLOCK_SIZE as usize],
+                block_size: CPU_BLOCK_SIZE,
+                lora_name: None,
+            },
+            SimKvEvent::Removed { hashes: vec![1] },
+        ],
+    );
+    let sim_layout = layout(&sim);
+    // Compare the event types vLLM sent in this run (AllBlocksCleared needs a reset).
+    let sent: std::collections::BTreeSet<&String> = real_layout.iter().collect();
+    let expected: std::collections::BTreeSet<&String> = sim_layout.iter().collect();
+    assert_eq!(sent, expected, "vLLM's layout vs the simulator's");
+    let decoded = kvevents::decode_message(&frames("kv@sim@tiny", 1, sim)).unwrap();
+    assert_eq!(decoded.batch.events.len(), 2);
 }
