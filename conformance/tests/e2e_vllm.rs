@@ -153,9 +153,12 @@ async fn answers_pass_through_with_usage_and_names_restored(gw: &Gateway) -> Usa
         .iter()
         .map(|e| serde_json::from_str(e).unwrap())
         .collect();
-    assert_eq!(chunks.len(), 1 + 5 + 1, "role, 5 tokens, usage: {text}");
+    // vLLM sends a chunk per token when it keeps up, several tokens in one when the engine
+    // runs ahead of the HTTP side (a busy machine): count tokens by the usage, not chunks.
+    assert!(chunks.len() >= 3, "role, text, usage: {text}");
     assert_eq!(chunks[0]["choices"][0]["delta"]["role"], "assistant");
-    assert_eq!(chunks[5]["choices"][0]["finish_reason"], "length");
+    let finish = &chunks[chunks.len() - 2];
+    assert_eq!(finish["choices"][0]["finish_reason"], "length", "{text}");
     let last = chunks.last().unwrap();
     assert_eq!(last["choices"], json!([]));
     assert_eq!(last["usage"]["completion_tokens"], 5);
