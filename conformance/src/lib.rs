@@ -6,6 +6,7 @@
 //! - [`extproc`]: a test ext_proc server that sets the routing header and clears the route
 //!   cache, over real gRPC.
 //! - [`backend`]: loopback HTTP backends that answer with their own name.
+//! - [`vllm`]: real `vllm serve` processes on free ports (set up by `cargo xtask vllm setup`).
 //! - [`client`], [`process`], [`ports`]: the HTTP client, supervised child processes and
 //!   loopback ports of `switchyard-local`, re-exported for the suites.
 //!
@@ -38,6 +39,7 @@
 pub mod backend;
 pub mod envoy;
 pub mod extproc;
+pub mod vllm;
 
 // One error type for the harness and the stack it starts: a failed suite prints either the
 // same way.

@@ -80,6 +80,10 @@ pub enum Error {
         reason: String,
     },
 
+    /// A model server's KV-cache event message could not be decoded.
+    #[error("KV event: {0}")]
+    KvEvent(String),
+
     /// The proxy broke the ext_proc message order.
     #[error("ext_proc protocol violation: {0}")]
     Protocol(String),
@@ -171,6 +175,7 @@ impl Error {
             Self::Flag { .. } => "flag",
             Self::EndpointsFile { .. } => "endpoints_file",
             Self::Tls(_) => "tls",
+            Self::KvEvent(_) => "kv_event",
         }
     }
 }
@@ -197,9 +202,10 @@ impl From<Error> for tonic::Status {
             | Error::MetricSpec { .. }
             | Error::Flag { .. }
             | Error::EndpointsFile { .. } => tonic::Status::failed_precondition(message),
-            Error::MetricMissing { .. } | Error::Scrape { .. } | Error::PodMetadata { .. } => {
-                tonic::Status::unavailable(message)
-            }
+            Error::MetricMissing { .. }
+            | Error::Scrape { .. }
+            | Error::PodMetadata { .. }
+            | Error::KvEvent(_) => tonic::Status::unavailable(message),
             Error::Serve(_) | Error::Tls(_) => tonic::Status::internal(message),
         }
     }

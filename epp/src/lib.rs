@@ -15,6 +15,7 @@
 //!   [`scrape::engine`] holds the per-engine metric names and the extraction of
 //!   [`datastore::EndpointMetrics`].
 //! - [`stream`]: one ext_proc stream as a state machine in plain Rust (no tonic).
+//! - [`kvevents`]: vLLM's KV-cache events (ZMQ frames, msgpack) decoded without I/O.
 //!
 //! - [`server`], [`cli`], [`metrics`]: the I/O shell (tonic ext_proc, health, TLS, flags,
 //!   Prometheus) run by the `switchyard-epp` binary.
@@ -29,6 +30,7 @@ pub mod cli;
 pub mod datastore;
 pub mod error;
 pub mod flow;
+pub mod kvevents;
 pub mod leader;
 pub mod metrics;
 pub mod parameters;

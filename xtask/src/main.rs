@@ -7,6 +7,7 @@
 //! - `charts`: lint, render and check the Helm charts (also a step of `test`).
 //! - `whatif`: the what-if routing report over the simulated fleet (docs/routing.md).
 //! - `lint`: no module cycles and no source file over 500 lines (also a step of `test`).
+//! - `vllm`: a real vLLM (CPU) in a cached venv with a tiny local model (`setup`, `serve`).
 
 mod charts;
 mod fuzz;
@@ -15,6 +16,7 @@ mod steps;
 mod test;
 mod tools;
 mod up;
+mod vllm;
 mod whatif;
 
 use std::path::PathBuf;
@@ -48,6 +50,8 @@ enum Task {
         /// The tree to check (another checkout, say); the workspace root by default.
         dir: Option<PathBuf>,
     },
+    /// Real vLLM (CPU): `setup` installs it with a tiny local model, `serve` starts a server.
+    Vllm(vllm::Args),
 }
 
 fn main() -> std::process::ExitCode {
@@ -60,6 +64,7 @@ fn main() -> std::process::ExitCode {
         Task::Charts => charts::run(&workspace_root()),
         Task::Whatif(args) => whatif::run(&workspace_root(), &args),
         Task::Lint { dir } => lint::run(&dir.unwrap_or_else(workspace_root)),
+        Task::Vllm(args) => vllm::run(&workspace_root(), &args),
     };
     report(result)
 }

@@ -1,6 +1,6 @@
 //! `cargo xtask test`: the one test command, the same locally and in CI.
 //!
-//! Steps: install tools, `cargo fmt --check`, clippy with `-D warnings`, the layout lint
+//! Steps: install tools (and `cargo xtask vllm setup` for the real-vLLM suites), `cargo fmt --check`, clippy with `-D warnings`, the layout lint
 //! (`cargo xtask lint`: module cycles, file sizes), unit and integration
 //! tests, doc tests, the Helm charts (`cargo xtask charts`), then the end-to-end tests against
 //! the real Envoy.
@@ -49,12 +49,18 @@ pub fn run(root: &Path, args: &Args) -> Result<()> {
     let envoy: std::cell::OnceCell<PathBuf> = std::cell::OnceCell::new();
     let envoy = &envoy;
 
+    let vllm_home: std::cell::OnceCell<PathBuf> = std::cell::OnceCell::new();
+    let vllm_home = &vllm_home;
     let mut plan: Vec<Step<'_>> = vec![Step::new("tools", move || {
         let installed = tools::install_all(root)?;
         for tool in installed {
             if tool.tool.env_var == tools::ENVOY.env_var {
                 let _ = envoy.set(tool.path);
             }
+        }
+        // The real-vLLM suites' venv and tiny model (cached; ~2-3 min the first time).
+        if !args.no_e2e {
+            let _ = vllm_home.set(crate::vllm::setup(root)?.home);
         }
         Ok(())
     })];
@@ -143,6 +149,9 @@ pub fn run(root: &Path, args: &Args) -> Result<()> {
             steps::run(&mut build)?;
             let mut cmd = with_env(cargo(root));
             cmd.env(E2E_BIN_DIR_ENV, debug_dir(root));
+            if let Some(home) = vllm_home.get() {
+                cmd.env(switchyard_local::vllm::HOME_ENV, home);
+            }
             if nextest {
                 cmd.args(["nextest", "run", "--workspace", "--no-fail-fast"]);
                 cmd.args(["--no-tests", "fail", "-E", E2E_FILTER]);

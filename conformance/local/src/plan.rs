@@ -14,7 +14,7 @@ use serde_json::json;
 use switchyard_api::FailureMode;
 use switchyard_api::protocol::ENGINE_TYPE_LABEL;
 
-use crate::endpoints::{LocalEndpoints, PoolEndpoints};
+use crate::endpoints::{Engine, LocalEndpoints, PoolEndpoints};
 use crate::error::{Error, Result};
 use crate::translate::{GatewayWiring, Manifests, PickerHealth, PoolKey, PoolWiring};
 
@@ -172,6 +172,13 @@ pub fn plan(
             continue;
         };
         let target_ports = pool.spec.target_ports.len().max(1);
+        if entry.engine == Engine::VllmReal && target_ports > 1 {
+            problems.push(format!(
+                "pool {} has {target_ports} target ports but engine vllm-real runs one vLLM \
+                 server per pod on one port: give the InferencePool one target port",
+                entry.key()
+            ));
+        }
         let mut simulators = Vec::new();
         for index in 0..entry.replicas {
             let name = format!("{}-{index}", entry.name);
@@ -270,6 +277,16 @@ fn simulator(
     host: IpAddr,
 ) -> SimulatorProcess {
     let first_port = endpoints.first().map_or(0, SocketAddr::port);
+    if entry.engine == Engine::VllmReal {
+        let install = crate::vllm::Install::locate();
+        let ready_urls = vec![format!("http://{host}:{first_port}/health")];
+        return SimulatorProcess {
+            args: crate::vllm::pod_args(&install, entry, host, first_port),
+            name,
+            endpoints,
+            ready_urls,
+        };
+    }
     let mut args = vec![
         "--model".to_owned(),
         entry.model.clone(),

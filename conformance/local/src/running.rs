@@ -19,7 +19,8 @@ use crate::client::HttpClient;
 use crate::error::{Error, Result};
 use crate::gateway::GatewayEnvoy;
 use crate::process::{ChildProcess, TAIL_LINES};
-use crate::stack::{LocalStack, ProcessSpec, Readiness, StackFiles};
+use crate::stack::{LocalStack, ProcessSpec, Program, Readiness, StackFiles};
+use crate::vllm;
 
 /// How often readiness checks are retried.
 const READY_POLL: Duration = Duration::from_millis(50);
@@ -75,7 +76,23 @@ impl RunningStack {
             .map_err(Error::io(format!("creating {}", options.run_dir.display())))?;
         let files = stack.write(&options.run_dir)?;
         let mut processes: Vec<StartedProcess> = Vec::new();
-        for spec in stack.processes(&files) {
+        let (real_vllm, specs): (Vec<_>, Vec<_>) = stack
+            .processes(&files)
+            .into_iter()
+            .partition(|spec| spec.program == Program::Vllm);
+        // Real vLLM pods take half a minute or more each to load: start them all, then wait.
+        let mut loading = Vec::new();
+        for spec in real_vllm {
+            loading.push((spawn_vllm(&spec, options)?, spec, Instant::now()));
+        }
+        for (mut child, spec, started) in loading {
+            let timeout = options.start_timeout.max(vllm::START_TIMEOUT);
+            wait_ready(&mut child, &spec.ready, timeout).await?;
+            let process = StartedProcess { spec, child };
+            on_ready(&process, started.elapsed());
+            processes.push(process);
+        }
+        for spec in specs {
             let binary = options.binaries.join(spec.program.binary_name());
             if !binary.is_file() {
                 return Err(Error::Io {
@@ -146,6 +163,11 @@ impl RunningStack {
             )));
         };
         process.child.stop()?;
+        if process.spec.program == Program::Vllm {
+            process.child = spawn_vllm(&process.spec, options)?;
+            let timeout = options.start_timeout.max(vllm::START_TIMEOUT);
+            return wait_ready(&mut process.child, &process.spec.ready, timeout).await;
+        }
         let mut cmd = Command::new(options.binaries.join(process.spec.program.binary_name()));
         cmd.args(&process.spec.args);
         let log = run_dir.join(format!("{name}.log"));
@@ -157,6 +179,23 @@ impl RunningStack {
         )
         .await
     }
+}
+
+/// Starts one real vLLM pod (`wait_ready` with at least [`vllm::START_TIMEOUT`] then waits
+/// for its `/health`: vLLM takes half a minute or more to load).
+fn spawn_vllm(spec: &ProcessSpec, options: &StackOptions) -> Result<ChildProcess> {
+    let install = vllm::Install::locate();
+    if let Some(missing) = install.missing() {
+        return Err(Error::Io {
+            context: missing,
+            source: std::io::Error::from(std::io::ErrorKind::NotFound),
+        });
+    }
+    let mut cmd = Command::new(install.python());
+    cmd.args(&spec.args);
+    vllm::set_environment(&mut cmd, &install);
+    let log = options.run_dir.join(format!("{}.log", spec.name));
+    ChildProcess::spawn(spec.name.clone(), &cmd, &log)
 }
 
 /// Waits until `ready` holds for `child`, failing early with its log if it exits.

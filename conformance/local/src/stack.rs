@@ -8,7 +8,7 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
-use crate::endpoints::{FILE_NAME, LocalEndpoints};
+use crate::endpoints::{Engine, FILE_NAME, LocalEndpoints};
 use crate::error::{Error, Result};
 use crate::plan::{LocalPlan, PlanOptions, plan};
 use crate::translate::{ConfigDir, GatewayConfig, Manifests, PoolKey, translate};
@@ -35,6 +35,9 @@ pub enum Program {
     Bbr,
     /// `switchyard-epp`, one pool's picker.
     Picker,
+    /// A real `vllm serve` (the venv's Python running the launcher), one `engine:
+    /// vllm-real` pod; found through [`crate::vllm::Install`], not the binaries directory.
+    Vllm,
 }
 
 impl Program {
@@ -44,6 +47,7 @@ impl Program {
             Self::Simulator => "switchyard-sim",
             Self::Bbr => "switchyard-bbr",
             Self::Picker => "switchyard-epp",
+            Self::Vllm => "python",
         }
     }
 }
@@ -157,10 +161,19 @@ impl LocalStack {
     pub fn processes(&self, files: &StackFiles) -> Vec<ProcessSpec> {
         let mut processes = Vec::new();
         for pool in &self.plan.pools {
+            let real = self
+                .endpoints
+                .pools
+                .iter()
+                .any(|e| e.key() == pool.pool && e.engine == Engine::VllmReal);
             for sim in &pool.simulators {
                 processes.push(ProcessSpec {
-                    name: format!("sim-{}", sim.name),
-                    program: Program::Simulator,
+                    name: format!("{}-{}", if real { "vllm" } else { "sim" }, sim.name),
+                    program: if real {
+                        Program::Vllm
+                    } else {
+                        Program::Simulator
+                    },
                     args: sim.args.clone(),
                     ready: Readiness::Http(sim.ready_urls.clone()),
                 });

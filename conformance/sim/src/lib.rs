@@ -9,7 +9,8 @@
 //! * [`fleet`] — the virtual-time driver: N replicas on a discrete-event clock with a
 //!   routing hook, for routing benchmarks that run much faster than real time.
 //!
-//! Token counts come from text at 4 bytes per token ([`tokens`]).
+//! Token counts come from text at 4 bytes per token ([`tokens`]). [`kvevents`] encodes KV-cache
+//! events in vLLM's wire format (not published by the engine yet).
 
 pub mod cli;
 pub mod engine;
@@ -18,6 +19,7 @@ pub mod faults;
 pub mod fleet;
 pub mod http;
 pub mod kv;
+pub mod kvevents;
 pub mod lora;
 pub mod metrics;
 pub mod rng;

@@ -24,13 +24,15 @@ struct Envelope {
     usage: Option<WireUsage>,
 }
 
+// The Responses API names the same counts `input_tokens`, `output_tokens` and
+// `input_tokens_details` (found against a real vLLM, issue 20).
 #[derive(Deserialize)]
 struct WireUsage {
-    #[serde(default)]
+    #[serde(default, alias = "input_tokens")]
     prompt_tokens: u64,
-    #[serde(default)]
+    #[serde(default, alias = "output_tokens")]
     completion_tokens: u64,
-    #[serde(default)]
+    #[serde(default, alias = "input_tokens_details")]
     prompt_tokens_details: Option<WireDetails>,
 }
 

@@ -54,7 +54,12 @@ impl IntoResponse for ApiError {
             SimError::Injected(_) => format!("injected fault: HTTP {code}"),
             e => e.to_string(),
         };
-        let param = matches!(self.0, SimError::UnknownModel(_)).then_some("model");
+        // vLLM names the offending parameter for an unknown model and an over-long request.
+        let param = match self.0 {
+            SimError::UnknownModel(_) => Some("model"),
+            SimError::TooLong(_) => Some("max_tokens"),
+            _ => None,
+        };
         let body = Body {
             error: Inner {
                 message,

@@ -13,8 +13,8 @@ use tokio::sync::mpsc;
 
 use super::actor::{Command, Delivery};
 use super::openai::{
-    ChatRequest, CompletionRequest, EmbeddingRequest, ResponsesRequest, StreamOptions, Usage,
-    finish_reason, push_content,
+    ChatRequest, CompletionRequest, EmbeddingRequest, ResponsesRequest, SYSTEM_FINGERPRINT,
+    StreamOptions, Usage, finish_reason, push_content,
 };
 use super::stream::{StreamKind, StreamSpec, sse_response};
 use super::{ApiError, AppState, Mode};
@@ -171,6 +171,7 @@ struct ChatResponse<'a> {
     model: &'a str,
     choices: [ChatChoice<'a>; 1],
     usage: Usage,
+    system_fingerprint: &'static str,
 }
 
 /// `POST /v1/chat/completions`.
@@ -227,6 +228,7 @@ pub(super) async fn chat(State(state): State<AppState>, body: Bytes) -> Result<R
             finish_reason: finish_reason(max_tokens, o.output_tokens),
         }],
         usage: Usage::new(o.prompt_tokens, o.output_tokens, o.cached_tokens),
+        system_fingerprint: SYSTEM_FINGERPRINT,
     };
     Ok(Json(body).into_response())
 }
@@ -276,6 +278,7 @@ pub(super) async fn completions(
             "finish_reason": finish_reason(max_tokens, o.output_tokens),
         }],
         "usage": Usage::new(o.prompt_tokens, o.output_tokens, o.cached_tokens),
+        "system_fingerprint": SYSTEM_FINGERPRINT,
     });
     Ok(Json(body).into_response())
 }

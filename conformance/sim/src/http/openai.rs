@@ -119,6 +119,10 @@ pub fn push_content(out: &mut String, content: &Value) {
     }
 }
 
+/// `system_fingerprint` of chat and completion answers and chunks: vLLM sends
+/// `vllm-<version>-<build>` on every one.
+pub const SYSTEM_FINGERPRINT: &str = concat!("switchyard-sim-", env!("CARGO_PKG_VERSION"));
+
 /// `usage.prompt_tokens_details`.
 #[derive(Debug, Serialize)]
 pub struct PromptDetails {

@@ -11,7 +11,7 @@ use tokio::sync::mpsc;
 
 use super::AppState;
 use super::actor::Delivery;
-use super::openai::{Usage, finish_reason};
+use super::openai::{SYSTEM_FINGERPRINT, Usage, finish_reason};
 use crate::tokens::{echo_token_text, random_token_text};
 
 /// Which chunk schema to use.
@@ -55,6 +55,7 @@ impl State {
             "created": self.created,
             "model": self.spec.model,
             "choices": [choice],
+            "system_fingerprint": SYSTEM_FINGERPRINT,
         });
         Event::default().data(body.to_string())
     }
@@ -138,6 +139,7 @@ pub(super) fn sse_response(
                             "model": st.spec.model,
                             "choices": [],
                             "usage": usage,
+                            "system_fingerprint": SYSTEM_FINGERPRINT,
                         });
                         st.queue
                             .push_back(Ok(Event::default().data(body.to_string())));
