@@ -38,6 +38,7 @@
 pub mod backend;
 pub mod envoy;
 pub mod extproc;
+pub mod kube;
 
 // One error type for the harness and the stack it starts: a failed suite prints either the
 // same way.

@@ -5,10 +5,12 @@
 //! - `up`: the whole inference gateway on 127.0.0.1:8080 from a manifest directory.
 //! - `fuzz`: a crate's cargo-fuzz target for a bounded time.
 //! - `charts`: lint, render and check the Helm charts (also a step of `test`).
+//! - `kube`: build kube-apiserver/etcd/helm from Go modules; start or stop a control plane.
 //! - `lint`: no module cycles and no source file over 500 lines (also a step of `test`).
 
 mod charts;
 mod fuzz;
+mod kube;
 mod lint;
 mod steps;
 mod test;
@@ -39,6 +41,8 @@ enum Task {
     Fuzz(fuzz::Args),
     /// Lint, render and check every Helm chart over its ci/*-values.yaml matrix.
     Charts,
+    /// A real kube-apiserver and etcd: `build` (cached Go builds), `up [--dir]`, `down [--dir]`.
+    Kube(kube::Args),
     /// Fail on module cycles and on non-test source files over 500 lines, in every crate.
     Lint {
         /// The tree to check (another checkout, say); the workspace root by default.
@@ -54,6 +58,7 @@ fn main() -> std::process::ExitCode {
         Task::Up(args) => up::run(&workspace_root(), &args),
         Task::Fuzz(args) => fuzz::run(&workspace_root(), &args),
         Task::Charts => charts::run(&workspace_root()),
+        Task::Kube(args) => kube::run(&workspace_root(), &args),
         Task::Lint { dir } => lint::run(&dir.unwrap_or_else(workspace_root)),
     };
     report(result)

@@ -1,0 +1,174 @@
+//! `cargo xtask kube build|up|down`: a real kube-apiserver and etcd on loopback.
+//!
+//! - `build`: builds kube-apiserver, etcd and helm from the Go modules pinned in `xtask/go/`
+//!   (cached under `~/.cache/switchyard/kube/`) and links them with the Gateway API CRDs into
+//!   `target/tools/kube/`, where the `e2e_kube_*` suites find them.
+//! - `up [--dir DIR]`: builds if needed, starts etcd and kube-apiserver in the background
+//!   (RBAC, TokenRequest, an admin client certificate, random free ports), waits for
+//!   `/readyz`, installs the Gateway API and Switchyard CRDs and writes `DIR/kubeconfig`.
+//! - `down [--dir DIR]`: stops both and removes DIR.
+
+mod build;
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use rustix::process::{Pid, Signal, kill_process_group, test_kill_process};
+use switchyard_conformance::kube::{self as harness, KubeBins};
+
+pub use build::build_all;
+
+/// The state directory when `--dir` is not given, relative to the workspace root.
+const DEFAULT_DIR: &str = "target/kube";
+/// The file in the state directory holding both pids.
+const PIDS_FILE: &str = "pids";
+/// How long `down` waits after SIGTERM before SIGKILL.
+const STOP_GRACE: Duration = Duration::from_secs(10);
+
+#[derive(clap::Args)]
+pub struct Args {
+    #[command(subcommand)]
+    command: KubeCommand,
+}
+
+#[derive(clap::Subcommand)]
+enum KubeCommand {
+    /// Build (or find cached) kube-apiserver, etcd and helm; print where they are.
+    Build,
+    /// Start etcd and kube-apiserver in the background and write DIR/kubeconfig.
+    Up {
+        /// State directory (certificates, etcd data, logs, kubeconfig).
+        #[arg(long, default_value = DEFAULT_DIR)]
+        dir: PathBuf,
+    },
+    /// Stop the control plane started with `up` and remove its state directory.
+    Down {
+        /// The directory given to `up`.
+        #[arg(long, default_value = DEFAULT_DIR)]
+        dir: PathBuf,
+    },
+}
+
+pub fn run(root: &Path, args: &Args) -> Result<()> {
+    match &args.command {
+        KubeCommand::Build => {
+            let built = build_all(root)?;
+            for line in &built.lines {
+                println!("{line}");
+            }
+            println!(
+                "binaries in {} (the e2e_kube_* suites read it; or set {})",
+                built.dir.display(),
+                harness::bins::BIN_DIR_ENV
+            );
+            Ok(())
+        }
+        KubeCommand::Up { dir } => up(root, &root.join(dir)),
+        KubeCommand::Down { dir } => down(&root.join(dir)),
+    }
+}
+
+fn up(root: &Path, dir: &Path) -> Result<()> {
+    if let Some(pids) = read_pids(dir)? {
+        if pids.iter().any(|pid| alive(*pid)) {
+            bail!(
+                "a control plane is already running from {} (pids {pids:?}); run `cargo xtask \
+                 kube down --dir {}` first",
+                dir.display(),
+                dir.display()
+            );
+        }
+        std::fs::remove_dir_all(dir)
+            .with_context(|| format!("removing stale {}", dir.display()))?;
+    }
+    let built = build_all(root)?;
+    for line in &built.lines {
+        println!("{line}");
+    }
+    let bins = KubeBins::in_dir(&built.dir)?;
+    let started = Instant::now();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting a tokio runtime")?;
+    let plane = runtime.block_on(harness::start_detached(&bins, dir))?;
+    std::fs::write(
+        dir.join(PIDS_FILE),
+        format!("{}\n{}\n", plane.apiserver_pid, plane.etcd_pid),
+    )
+    .context("writing the pids file")?;
+    let kubeconfig = plane.layout.kubeconfig.display();
+    println!(
+        "control plane ready in {:.1}s at {} ({} CRDs installed; logs in {})",
+        started.elapsed().as_secs_f64(),
+        plane.layout.url(),
+        plane.crds.len(),
+        dir.join("logs").display()
+    );
+    println!("  export KUBECONFIG={kubeconfig}");
+    println!(
+        "  {}/helm list -A   # or kubectl, if you have one",
+        built.dir.display()
+    );
+    println!("  switchyard-epp --kubeconfig {kubeconfig} ...   # the binaries read KUBECONFIG too");
+    println!(
+        "  cargo xtask kube down --dir {}   # stops both and removes the state",
+        dir.display()
+    );
+    Ok(())
+}
+
+fn down(dir: &Path) -> Result<()> {
+    let Some(pids) = read_pids(dir)? else {
+        println!(
+            "no control plane recorded in {}; nothing to stop",
+            dir.display()
+        );
+        return Ok(());
+    };
+    for pid in &pids {
+        signal(*pid, Signal::TERM);
+    }
+    let deadline = Instant::now() + STOP_GRACE;
+    while pids.iter().any(|pid| alive(*pid)) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    for pid in pids.iter().filter(|pid| alive(**pid)) {
+        signal(*pid, Signal::KILL);
+    }
+    std::fs::remove_dir_all(dir).with_context(|| format!("removing {}", dir.display()))?;
+    println!("stopped pids {pids:?} and removed {}", dir.display());
+    Ok(())
+}
+
+/// The pids `up` recorded, if it did.
+fn read_pids(dir: &Path) -> Result<Option<Vec<i32>>> {
+    let path = dir.join(PIDS_FILE);
+    let text = match std::fs::read_to_string(&path) {
+        Ok(text) => text,
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(err) => return Err(err).with_context(|| format!("reading {}", path.display())),
+    };
+    let pids = text
+        .lines()
+        .map(|line| {
+            line.trim()
+                .parse::<i32>()
+                .with_context(|| format!("{}: `{line}` is not a pid", path.display()))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok(Some(pids))
+}
+
+fn alive(pid: i32) -> bool {
+    Pid::from_raw(pid).is_some_and(|pid| test_kill_process(pid).is_ok())
+}
+
+/// Signals the process group `pid` leads (each process was started as a group leader).
+fn signal(pid: i32, signal: Signal) {
+    if let Some(pid) = Pid::from_raw(pid) {
+        // ESRCH only means it has exited already.
+        let _ = kill_process_group(pid, signal);
+    }
+}
