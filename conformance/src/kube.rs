@@ -69,6 +69,16 @@ impl ControlPlane {
     /// API and Switchyard CRDs installed.
     pub async fn start() -> Result<Self> {
         let bins = KubeBins::locate()?;
+        let files = crd_files(&bins)?;
+        Self::start_from(bins, &files).await
+    }
+
+    /// Starts a control plane with only the CRDs in `files` (upstream's, say).
+    pub async fn start_with_crds(files: &[PathBuf]) -> Result<Self> {
+        Self::start_from(KubeBins::locate()?, files).await
+    }
+
+    async fn start_from(bins: KubeBins, files: &[PathBuf]) -> Result<Self> {
         let dir = tempfile::Builder::new()
             .prefix("switchyard-kube-")
             .tempdir()
@@ -89,7 +99,7 @@ impl ControlPlane {
             Ok(())
         })
         .await?;
-        let crds = objects::install_crds(&client, &crd_files(&bins)?).await?;
+        let crds = objects::install_crds(&client, files).await?;
         let startup = started.elapsed();
         tracing::info!(?startup, url = %layout.url(), crds = crds.len(), "control plane ready");
         Ok(Self {

@@ -17,7 +17,7 @@ use anyhow::{Context, Result, bail};
 use rustix::process::{Pid, Signal, kill_process_group, test_kill_process};
 use switchyard_conformance::kube::{self as harness, KubeBins};
 
-pub use build::build_all;
+pub use build::{build_all, helm};
 
 /// The state directory when `--dir` is not given, relative to the workspace root.
 const DEFAULT_DIR: &str = "target/kube";

@@ -5,6 +5,10 @@
 //! tests, doc tests, the Helm charts (`cargo xtask charts`), then the end-to-end tests against
 //! the real Envoy.
 //!
+//! The tools step also builds the control plane (`cargo xtask kube build`: kube-apiserver, etcd,
+//! helm from Go modules, cached) and the end-to-end step exports its directory in
+//! `SWITCHYARD_KUBE_BIN_DIR` for the `e2e_kube_*` suites.
+//!
 //! End-to-end tests are the integration-test targets of `switchyard-conformance` whose names
 //! start with `e2e_` (`conformance/tests/e2e_*.rs`). They run in their own step, after the
 //! other tests, with the Envoy path exported in `SWITCHYARD_ENVOY`. With cargo-nextest the
@@ -48,6 +52,9 @@ pub fn run(root: &Path, args: &Args) -> Result<()> {
     }
     let envoy: std::cell::OnceCell<PathBuf> = std::cell::OnceCell::new();
     let envoy = &envoy;
+    // The control plane's binaries (kube-apiserver, etcd, helm), built once from Go modules.
+    let kube_bins: std::cell::OnceCell<PathBuf> = std::cell::OnceCell::new();
+    let kube_bins = &kube_bins;
 
     let mut plan: Vec<Step<'_>> = vec![Step::new("tools", move || {
         let installed = tools::install_all(root)?;
@@ -56,11 +63,19 @@ pub fn run(root: &Path, args: &Args) -> Result<()> {
                 let _ = envoy.set(tool.path);
             }
         }
+        let built = crate::kube::build_all(root)?;
+        for line in &built.lines {
+            println!("{line}");
+        }
+        let _ = kube_bins.set(built.dir);
         Ok(())
     })];
     let with_env = move |mut cmd: Command| {
         if let Some(path) = envoy.get() {
             cmd.env(tools::ENVOY.env_var, path);
+        }
+        if let Some(dir) = kube_bins.get() {
+            cmd.env(switchyard_conformance::kube::bins::BIN_DIR_ENV, dir);
         }
         cmd
     };

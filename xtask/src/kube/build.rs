@@ -78,29 +78,12 @@ pub fn build_all(root: &Path) -> Result<Built> {
     let go = find_go()?;
     let go_version = output(Command::new(&go).arg("version"))?;
     let cache = cache_root()?;
-    fs::create_dir_all(&cache).with_context(|| format!("creating {}", cache.display()))?;
-    // Two worktrees building at once would otherwise race on the same cache entry.
-    let lock_path = cache.join(".lock");
-    let lock = File::create(&lock_path)
-        .with_context(|| format!("creating lock file {}", lock_path.display()))?;
-    lock.lock()
-        .with_context(|| format!("locking {}", lock_path.display()))?;
-
+    let _lock = lock_cache(&cache)?;
     let link_dir = crate::tools::tools_dir(root).join("kube");
     fs::create_dir_all(&link_dir).with_context(|| format!("creating {}", link_dir.display()))?;
     let mut lines = Vec::new();
     for binary in BINARIES {
-        let module_dir = root.join("xtask").join("go").join(binary.name);
-        let key = module_key(&module_dir, binary.module, binary.version, &go_version)?;
-        let entry = cache.join(format!("{}-{}-{key}", binary.name, binary.version));
-        let path = entry.join(binary.name);
-        let how = if path.is_file() {
-            "cached".to_owned()
-        } else {
-            let seconds = go_build(&go, &module_dir, binary, &entry)?;
-            format!("built in {seconds:.0}s")
-        };
-        check_version(&path, binary)?;
+        let (path, how) = ensure_binary(root, &go, &go_version, &cache, binary)?;
         link(&path, &link_dir.join(binary.name))?;
         lines.push(format!(
             "{} {}: {} ({how})",
@@ -133,6 +116,54 @@ pub fn build_all(root: &Path) -> Result<Built> {
         dir: link_dir,
         lines,
     })
+}
+
+/// Helm alone (for `cargo xtask charts`, which needs no API server): its cached path.
+pub fn helm(root: &Path) -> Result<PathBuf> {
+    let go = find_go()?;
+    let go_version = output(Command::new(&go).arg("version"))?;
+    let cache = cache_root()?;
+    let _lock = lock_cache(&cache)?;
+    let binary = BINARIES
+        .iter()
+        .find(|b| b.name == "helm")
+        .context("helm is missing from the build table")?;
+    let (path, how) = ensure_binary(root, &go, &go_version, &cache, binary)?;
+    println!("helm {}: {} ({how})", binary.version, path.display());
+    Ok(path)
+}
+
+/// Holds the cache lock: two worktrees building at once would race on one entry.
+fn lock_cache(cache: &Path) -> Result<File> {
+    fs::create_dir_all(cache).with_context(|| format!("creating {}", cache.display()))?;
+    let lock_path = cache.join(".lock");
+    let lock = File::create(&lock_path)
+        .with_context(|| format!("creating lock file {}", lock_path.display()))?;
+    lock.lock()
+        .with_context(|| format!("locking {}", lock_path.display()))?;
+    Ok(lock)
+}
+
+/// The cached binary, built first when its entry is missing; and whether it was.
+fn ensure_binary(
+    root: &Path,
+    go: &Path,
+    go_version: &str,
+    cache: &Path,
+    binary: &GoBinary,
+) -> Result<(PathBuf, String)> {
+    let module_dir = root.join("xtask").join("go").join(binary.name);
+    let key = module_key(&module_dir, binary.module, binary.version, go_version)?;
+    let entry = cache.join(format!("{}-{}-{key}", binary.name, binary.version));
+    let path = entry.join(binary.name);
+    let how = if path.is_file() {
+        "cached".to_owned()
+    } else {
+        let seconds = go_build(go, &module_dir, binary, &entry)?;
+        format!("built in {seconds:.0}s")
+    };
+    check_version(&path, binary)?;
+    Ok((path, how))
 }
 
 /// `go` from PATH, else the standard install location; a clear error without it.
