@@ -23,6 +23,7 @@
 //! ```
 
 pub mod accounts;
+pub mod audit;
 pub mod bins;
 pub mod error;
 pub mod kubelet;
@@ -232,7 +233,15 @@ pub async fn start_detached(bins: &KubeBins, dir: &Path) -> Result<Detached> {
         let _ = etcd.kill();
         return Err(err);
     }
-    let crds = objects::install_crds(&client, &crd_files(bins)?).await?;
+    let crds = match objects::install_crds(&client, &crd_files(bins)?).await {
+        Ok(crds) => crds,
+        Err(err) => {
+            // Nobody would be told the pids of a half-started plane: stop it here.
+            let _ = apiserver.kill();
+            let _ = etcd.kill();
+            return Err(err);
+        }
+    };
     Ok(Detached {
         etcd_pid: etcd.id(),
         apiserver_pid: apiserver.id(),

@@ -3,7 +3,7 @@
 //! [`Layout::prepare`] picks free loopback ports, generates the PKI and writes the admin
 //! kubeconfig; [`Layout::etcd_command`] and [`Layout::apiserver_command`] are envtest's flags
 //! (controller-runtime `pkg/internal/testing/controlplane`), plus an explicit advertise
-//! address so a machine without a default route works too. Who runs the commands differs: the
+//! address (so a machine without a default route works too) and an audit log. Who runs the commands differs: the
 //! test harness supervises them as children ([`super::ControlPlane`]), `cargo xtask kube up`
 //! leaves them running in the background. Readiness is the same for both: [`wait_ready`].
 
@@ -22,10 +22,20 @@ use switchyard_local::ports::free_port;
 
 /// The Service CIDR, as envtest sets it; nothing routes it, Services only need one.
 const SERVICE_CIDR: &str = "10.0.0.0/24";
+/// What the API server advertises (see [`Layout::apiserver_command`]).
+const ADVERTISE_ADDRESS: &str = "192.0.2.1";
 /// How often readiness is polled.
 const READY_POLL: Duration = Duration::from_millis(100);
 /// The context name in every kubeconfig the harness writes.
 const CONTEXT: &str = "switchyard-test";
+/// Every request's metadata (user, verb, resource, status) once answered: the suites read
+/// this to prove a component made no forbidden request, and to name the one it did.
+const AUDIT_POLICY: &str = "apiVersion: audit.k8s.io/v1
+kind: Policy
+omitStages: [RequestReceived]
+rules:
+- level: Metadata
+";
 
 /// Files and ports of one control plane.
 #[derive(Debug, Clone)]
@@ -68,6 +78,8 @@ impl Layout {
             }),
         );
         write_json(&layout.kubeconfig, &kubeconfig)?;
+        std::fs::write(layout.audit_policy(), AUDIT_POLICY)
+            .map_err(Error::io("writing the audit policy"))?;
         Ok(layout)
     }
 
@@ -84,6 +96,16 @@ impl Layout {
     /// The API server's log file.
     pub fn apiserver_log(&self) -> PathBuf {
         self.dir.join("logs").join("kube-apiserver.log")
+    }
+
+    /// The audit policy file.
+    pub fn audit_policy(&self) -> PathBuf {
+        self.dir.join("audit-policy.yaml")
+    }
+
+    /// The audit log: one JSON event per line.
+    pub fn audit_log(&self) -> PathBuf {
+        self.dir.join("logs").join("audit.log")
     }
 
     /// etcd, single member, no fsync (test data is thrown away).
@@ -118,7 +140,12 @@ impl Layout {
         ))
         .arg(format!("--secure-port={}", self.apiserver_port))
         .arg("--bind-address=127.0.0.1")
-        .arg("--advertise-address=127.0.0.1")
+        // The API server refuses a loopback advertise address, and without one it looks for
+        // a default route, which a sandbox may lack. Nothing reaches it through the
+        // advertised address (the reconciler that would publish it is off), so a
+        // documentation address (TEST-NET-1) serves.
+        .arg(format!("--advertise-address={ADVERTISE_ADDRESS}"))
+        .arg("--endpoint-reconciler-type=none")
         .arg("--authorization-mode=RBAC")
         .arg(format!("--service-cluster-ip-range={SERVICE_CIDR}"))
         .arg("--allow-privileged=true")
@@ -134,7 +161,12 @@ impl Layout {
         .arg(format!(
             "--service-account-signing-key-file={}",
             pki.sa_key.display()
-        ));
+        ))
+        .arg(format!(
+            "--audit-policy-file={}",
+            self.audit_policy().display()
+        ))
+        .arg(format!("--audit-log-path={}", self.audit_log().display()));
         cmd
     }
 }
