@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 use switchyard_check::{Document, Objects, Severity, check_document, parse_documents, tally};
-use switchyard_conformance::kube::{self, accounts, bins, objects};
+use switchyard_conformance::kube::{self, bins, objects};
 
 /// Fixture directories and files, relative to the workspace root. Directories are read one
 /// level deep (and `fixed/` one more, by the seed subdirectories).
@@ -19,6 +19,16 @@ pub const FIXTURES: &[&str] = &[
     "api/tests/fixtures/rollout",
     "conformance/examples/quickstart",
     "rollout/tests/fixtures/admission",
+];
+
+/// Metadata the API server sets (and the namespace), removed before a create.
+const SERVER_SET: &[&str] = &[
+    "namespace",
+    "resourceVersion",
+    "uid",
+    "creationTimestamp",
+    "generation",
+    "managedFields",
 ];
 
 /// Files in those directories that are not Kubernetes manifests.
@@ -103,14 +113,19 @@ pub async fn server_verdict(
     value: &Value,
     namespace: &str,
 ) -> Result<(), String> {
-    if let Some(ns) = value.pointer("/metadata/namespace").and_then(Value::as_str) {
-        accounts::ensure_namespace(client, ns)
-            .await
-            .map_err(|err| format!("harness: {err}"))?;
-    }
-    match objects::create(client, value, namespace).await {
+    // Each fixture file gets a namespace of its own (two files may name the same object), and
+    // what the server sets on stored objects (a fixture copied from `kubectl get -o yaml`
+    // carries it) is dropped, as `kubectl create` would have to.
+    let mut value = value.clone();
+    strip_server_set(&mut value);
+    match objects::create(client, &value, namespace).await {
         Ok(_) => Ok(()),
         Err(err) => match err {
+            // Discovery answers 404 for a group or version no CRD serves.
+            kube::Error::Api {
+                source: ::kube::Error::Api(status),
+                ..
+            } if status.code == 404 => Err(format!("not served: {}", status.message)),
             kube::Error::Api {
                 source: ::kube::Error::Api(status),
                 ..
@@ -124,5 +139,14 @@ pub async fn server_verdict(
             } => Err(format!("not served: {discovery}")),
             other => panic!("the API server could not be asked: {other:?}"),
         },
+    }
+}
+
+/// Removes [`SERVER_SET`] from the object's metadata.
+pub fn strip_server_set(value: &mut Value) {
+    if let Some(meta) = value.get_mut("metadata").and_then(Value::as_object_mut) {
+        for key in SERVER_SET {
+            meta.remove(*key);
+        }
     }
 }
