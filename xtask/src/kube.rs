@@ -111,7 +111,9 @@ fn up(root: &Path, dir: &Path) -> Result<()> {
         "  {}/helm list -A   # or kubectl, if you have one",
         built.dir.display()
     );
-    println!("  switchyard-epp --kubeconfig {kubeconfig} ...   # the binaries read KUBECONFIG too");
+    println!(
+        "  KUBECONFIG={kubeconfig} target/debug/switchyard-epp --pool-name ...   # every binary reads KUBECONFIG"
+    );
     println!(
         "  cargo xtask kube down --dir {}   # stops both and removes the state",
         dir.display()
