@@ -21,6 +21,7 @@ use k8s_openapi::api::rbac::v1::{ClusterRole, PolicyRule, Role};
 use kube::Api;
 use kube::api::PostParams;
 use switchyard_conformance::kube::{ControlPlane, audit, bins, objects};
+use switchyard_local::ports;
 use switchyard_local::process::ChildProcess;
 
 use install::{Case, cases, install};
@@ -139,6 +140,14 @@ async fn run_once(
     let log = dir.join(format!("{}.log", component.binary));
     let mut child = ChildProcess::spawn(component.binary, &run.command, &log).unwrap();
     let started = Instant::now();
+    if !stop_at_first_refusal {
+        // Its job includes serving: every listener the Deployment declares comes up.
+        for (flag, addr) in &run.listens {
+            ports::wait_for_tcp(&mut child, *addr, Duration::from_secs(30))
+                .await
+                .unwrap_or_else(|err| panic!("{} {flag}: {err:?}", component.binary));
+        }
+    }
     let audit_log = plane.layout().audit_log();
     loop {
         tokio::time::sleep(Duration::from_millis(250)).await;

@@ -84,3 +84,17 @@ fn existing(dir: &Path, name: &str) -> Result<PathBuf> {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn missing_binaries_say_how_to_build_them() {
+        let err = KubeBins::in_dir(Path::new("/nonexistent/switchyard-kube")).expect_err("missing");
+        let message = err.to_string();
+        assert!(message.contains("cargo xtask kube build"), "{message}");
+        assert!(message.contains(BIN_DIR_ENV), "{message}");
+        assert!(message.contains("kube-apiserver"), "{message}");
+    }
+}
