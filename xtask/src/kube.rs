@@ -100,9 +100,11 @@ fn up(root: &Path, dir: &Path) -> Result<()> {
     .context("writing the pids file")?;
     let kubeconfig = plane.layout.kubeconfig.display();
     println!(
-        "control plane ready in {:.1}s at {} ({} CRDs installed; logs in {})",
+        "control plane ready in {:.1}s at {} (/readyz after {:.1}s, then {} CRDs Established; \
+         logs in {})",
         started.elapsed().as_secs_f64(),
         plane.layout.url(),
+        plane.apiserver_ready.as_secs_f64(),
         plane.crds.len(),
         dir.join("logs").display()
     );

@@ -55,8 +55,7 @@ pub fn yaml_files(dir: &Path) -> Result<Vec<PathBuf>> {
 /// until each is Established. Returns the CRD names.
 pub async fn install_crds(client: &Client, files: &[PathBuf]) -> Result<Vec<String>> {
     let api: Api<CustomResourceDefinition> = Api::all(client.clone());
-    let params = PatchParams::apply(FIELD_MANAGER).force();
-    let mut names = Vec::new();
+    let mut crds = Vec::new();
     for file in files {
         for doc in read_documents(file)? {
             if doc.get("kind").and_then(Value::as_str) != Some("CustomResourceDefinition") {
@@ -70,19 +69,26 @@ pub async fn install_crds(client: &Client, files: &[PathBuf]) -> Result<Vec<Stri
                     reason: "a CustomResourceDefinition without metadata.name".to_owned(),
                 })?
                 .to_owned();
-            api.patch(&name, &params, &Patch::Apply(&doc))
+            crds.push((name, doc, file.clone()));
+        }
+    }
+    // All at once: each apply and each wait is a round trip, and a start pays for them all.
+    let params = PatchParams::apply(FIELD_MANAGER).force();
+    futures::future::try_join_all(crds.iter().map(|(name, doc, file)| {
+        let api = &api;
+        let params = &params;
+        async move {
+            api.patch(name, params, &Patch::Apply(doc))
                 .await
                 .map_err(Error::api(format!(
                     "applying CRD {name} from {}",
                     file.display()
                 )))?;
-            names.push(name);
+            wait_established(api, name).await
         }
-    }
-    for name in &names {
-        wait_established(&api, name).await?;
-    }
-    Ok(names)
+    }))
+    .await?;
+    Ok(crds.into_iter().map(|(name, _, _)| name).collect())
 }
 
 async fn wait_established(api: &Api<CustomResourceDefinition>, name: &str) -> Result<()> {
