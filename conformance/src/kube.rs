@@ -86,13 +86,13 @@ impl ControlPlane {
             .map_err(Error::io("creating the control plane's state directory"))?;
         let started = Instant::now();
         let layout = Layout::prepare(dir.path())?;
-        let etcd = ChildProcess::spawn("etcd", &layout.etcd_command(&bins), &layout.etcd_log())?;
+        let mut etcd =
+            ChildProcess::spawn("etcd", &layout.etcd_command(&bins), &layout.etcd_log())?;
         let mut apiserver = ChildProcess::spawn(
             "kube-apiserver",
             &layout.apiserver_command(&bins),
             &layout.apiserver_log(),
         )?;
-        let mut etcd = etcd;
         let client = plane::client_from(&layout.kubeconfig).await?;
         plane::wait_ready(&client, READY_TIMEOUT, || {
             etcd.fail_if_exited()?;
@@ -158,6 +158,25 @@ impl ControlPlane {
     /// etcd's process.
     pub fn etcd_process(&mut self) -> &mut ChildProcess {
         &mut self.etcd
+    }
+
+    /// Stops the API server (etcd keeps the state), waits `down_for`, starts it again on the
+    /// same port and waits for `/readyz`: clients see it go away and come back.
+    pub async fn restart_apiserver(&mut self, down_for: Duration) -> Result<()> {
+        self.apiserver.stop()?;
+        tokio::time::sleep(down_for).await;
+        self.apiserver = ChildProcess::spawn(
+            "kube-apiserver",
+            &self.layout.apiserver_command(&self.bins),
+            &self.layout.apiserver_log(),
+        )?;
+        let (apiserver, etcd) = (&mut self.apiserver, &mut self.etcd);
+        plane::wait_ready(&self.client, READY_TIMEOUT, || {
+            etcd.fail_if_exited()?;
+            apiserver.fail_if_exited()?;
+            Ok(())
+        })
+        .await
     }
 
     /// A client and kubeconfig for ServiceAccount `namespace/name`, both created if missing.

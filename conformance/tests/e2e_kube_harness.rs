@@ -8,6 +8,7 @@
 
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
+use std::time::Duration;
 
 use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::api::rbac::v1::{PolicyRule, Role, RoleBinding, RoleRef, Subject};
@@ -100,6 +101,12 @@ async fn e2e_kube_harness_kubelet_pods_and_service_account_clients() {
     let listed = as_reader.list(&Default::default()).await.unwrap();
     assert_eq!(listed.items.len(), 1);
 
+    // The state lives in etcd: an API server restart loses nothing.
+    let mut plane = plane;
+    plane
+        .restart_apiserver(Duration::from_millis(200))
+        .await
+        .unwrap();
     kubelet.terminate_pod("pods", "sim-0", 30).await.unwrap();
     let terminating = pods.get("sim-0").await.unwrap();
     assert!(

@@ -11,17 +11,24 @@
 mod build;
 
 use std::path::{Path, PathBuf};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use rustix::process::{Pid, Signal, kill_process_group, test_kill_process};
-use switchyard_conformance::kube::{self as harness, KubeBins};
+
+use crate::steps::{self, cargo};
 
 pub use build::{build_all, helm};
 
 /// The state directory when `--dir` is not given, relative to the workspace root.
 const DEFAULT_DIR: &str = "target/kube";
-/// The file in the state directory holding both pids.
+/// The environment variable through which the suites find `target/tools/kube/` (the
+/// harness's `switchyard_conformance::kube::bins::BIN_DIR_ENV`).
+pub const BIN_DIR_ENV: &str = "SWITCHYARD_KUBE_BIN_DIR";
+/// The conformance binary that starts a detached control plane.
+const PLANE_BINARY: &str = "switchyard-kube-plane";
+/// The file in the state directory holding both pids (written by the plane binary).
 const PIDS_FILE: &str = "pids";
 /// How long `down` waits after SIGTERM before SIGKILL.
 const STOP_GRACE: Duration = Duration::from_secs(10);
@@ -60,7 +67,7 @@ pub fn run(root: &Path, args: &Args) -> Result<()> {
             println!(
                 "binaries in {} (the e2e_kube_* suites read it; or set {})",
                 built.dir.display(),
-                harness::bins::BIN_DIR_ENV
+                BIN_DIR_ENV
             );
             Ok(())
         }
@@ -86,40 +93,23 @@ fn up(root: &Path, dir: &Path) -> Result<()> {
     for line in &built.lines {
         println!("{line}");
     }
-    let bins = KubeBins::in_dir(&built.dir)?;
-    let started = Instant::now();
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("starting a tokio runtime")?;
-    let plane = runtime.block_on(harness::start_detached(&bins, dir))?;
-    std::fs::write(
-        dir.join(PIDS_FILE),
-        format!("{}\n{}\n", plane.apiserver_pid, plane.etcd_pid),
-    )
-    .context("writing the pids file")?;
-    let kubeconfig = plane.layout.kubeconfig.display();
-    println!(
-        "control plane ready in {:.1}s at {} (/readyz after {:.1}s, then {} CRDs Established; \
-         logs in {})",
-        started.elapsed().as_secs_f64(),
-        plane.layout.url(),
-        plane.apiserver_ready.as_secs_f64(),
-        plane.crds.len(),
-        dir.join("logs").display()
-    );
-    println!("  export KUBECONFIG={kubeconfig}");
-    println!(
-        "  {}/helm list -A   # or kubectl, if you have one",
-        built.dir.display()
-    );
-    println!(
-        "  KUBECONFIG={kubeconfig} target/debug/switchyard-epp --pool-name ...   # every binary reads KUBECONFIG"
-    );
-    println!(
-        "  cargo xtask kube down --dir {}   # stops both and removes the state",
-        dir.display()
-    );
+    // The harness's starter is a binary of switchyard-conformance, built as every other step
+    // builds (`--workspace`, so features unify the same way and nothing rebuilds).
+    let mut build = cargo(root);
+    build.args(["build", "--workspace", "--bins"]);
+    if steps::in_ci() {
+        build.arg("--locked");
+    }
+    steps::run(&mut build)?;
+    let plane = crate::charts::target_dir(root).join(PLANE_BINARY);
+    let status = Command::new(&plane)
+        .arg(dir)
+        .arg(&built.dir)
+        .status()
+        .with_context(|| format!("running {}", plane.display()))?;
+    if !status.success() {
+        bail!("{} failed ({status})", plane.display());
+    }
     Ok(())
 }
 

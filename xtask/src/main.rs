@@ -1,6 +1,7 @@
 //! Developer tasks for the Switchyard workspace, run as `cargo xtask <task>`.
 //!
-//! - `tools`: install the pinned external tools (Envoy) under `target/tools/`.
+//! - `tools`: install the pinned external tools (Envoy) under `target/tools/`, and build the
+//!   test control plane (`kube build`).
 //! - `test`: everything CI runs, in order, stopping at the first failing step.
 //! - `up`: the whole inference gateway on 127.0.0.1:8080 from a manifest directory.
 //! - `fuzz`: a crate's cargo-fuzz target for a bounded time.
@@ -31,7 +32,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Task {
-    /// Install the pinned tools (Envoy 1.40.0) under target/tools/; quick when already present.
+    /// Install the pinned tools (Envoy 1.40.0) under target/tools/ and build the test control
+    /// plane (cargo xtask kube build); quick when already present.
     Tools,
     /// Run fmt, clippy, unit, integration, doc and end-to-end tests, like CI.
     Test(test::Args),

@@ -63,11 +63,8 @@ pub fn run(root: &Path, args: &Args) -> Result<()> {
                 let _ = envoy.set(tool.path);
             }
         }
-        let built = crate::kube::build_all(root)?;
-        for line in &built.lines {
-            println!("{line}");
-        }
-        let _ = kube_bins.set(built.dir);
+        // `install_all` also built the control plane's binaries (cargo xtask kube build).
+        let _ = kube_bins.set(tools::kube_dir(root));
         Ok(())
     })];
     let with_env = move |mut cmd: Command| {
@@ -75,7 +72,7 @@ pub fn run(root: &Path, args: &Args) -> Result<()> {
             cmd.env(tools::ENVOY.env_var, path);
         }
         if let Some(dir) = kube_bins.get() {
-            cmd.env(switchyard_conformance::kube::bins::BIN_DIR_ENV, dir);
+            cmd.env(crate::kube::BIN_DIR_ENV, dir);
         }
         cmd
     };
