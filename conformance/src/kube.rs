@@ -227,10 +227,17 @@ pub struct Detached {
 pub async fn start_detached(bins: &KubeBins, dir: &Path) -> Result<Detached> {
     let started = Instant::now();
     let layout = Layout::prepare(dir)?;
+    // The client first: once the processes run, every error path must stop them.
+    let client = plane::client_from(&layout.kubeconfig).await?;
     let mut etcd = spawn_detached(&mut layout.etcd_command(bins), &layout.etcd_log())?;
     let mut apiserver =
-        spawn_detached(&mut layout.apiserver_command(bins), &layout.apiserver_log())?;
-    let client = plane::client_from(&layout.kubeconfig).await?;
+        match spawn_detached(&mut layout.apiserver_command(bins), &layout.apiserver_log()) {
+            Ok(child) => child,
+            Err(err) => {
+                let _ = etcd.kill();
+                return Err(err);
+            }
+        };
     let ready = plane::wait_ready(&client, READY_TIMEOUT, || {
         for (name, child, log) in [
             ("etcd", &mut etcd, layout.etcd_log()),

@@ -57,6 +57,10 @@ pub struct Layout {
 impl Layout {
     /// Creates `dir`, generates the PKI, picks ports and writes `dir/kubeconfig`.
     pub fn prepare(dir: &Path) -> Result<Self> {
+        // Absolute: the kubeconfig names the certificates by path, and a relative one would
+        // be read relative to the kubeconfig's own directory.
+        let dir =
+            &std::path::absolute(dir).map_err(Error::io(format!("resolving {}", dir.display())))?;
         std::fs::create_dir_all(dir.join("logs"))
             .map_err(Error::io(format!("creating {}", dir.display())))?;
         let pki = Pki::generate(&dir.join("pki"))?;
