@@ -257,7 +257,7 @@ fn binary_flags(root: &Path) -> Result<BTreeMap<String, Flags>> {
 }
 
 /// The debug binaries' directory (`CARGO_TARGET_DIR` respected).
-pub(crate) fn target_dir(root: &Path) -> PathBuf {
+fn target_dir(root: &Path) -> PathBuf {
     std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .map(|dir| {

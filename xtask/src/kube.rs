@@ -101,7 +101,7 @@ fn up(root: &Path, dir: &Path) -> Result<()> {
         build.arg("--locked");
     }
     steps::run(&mut build)?;
-    let plane = crate::charts::target_dir(root).join(PLANE_BINARY);
+    let plane = debug_dir(root).join(PLANE_BINARY);
     let status = Command::new(&plane)
         .arg(dir)
         .arg(&built.dir)
@@ -134,6 +134,19 @@ fn down(dir: &Path) -> Result<()> {
     std::fs::remove_dir_all(dir).with_context(|| format!("removing {}", dir.display()))?;
     println!("stopped pids {pids:?} and removed {}", dir.display());
     Ok(())
+}
+
+/// `target/tools/kube/`, where `build` links the binaries and the suites look for them.
+/// (Spelled out rather than taken from `tools`, which calls `build_all`: no module cycle.)
+pub fn link_dir(root: &Path) -> PathBuf {
+    root.join("target").join("tools").join("kube")
+}
+
+/// Where `cargo build` puts debug binaries (honouring `CARGO_TARGET_DIR`).
+fn debug_dir(root: &Path) -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map_or_else(|| root.join("target"), |dir| root.join(dir))
+        .join("debug")
 }
 
 /// The pids `up` recorded, if it did.

@@ -64,7 +64,7 @@ pub fn run(root: &Path, args: &Args) -> Result<()> {
             }
         }
         // `install_all` also built the control plane's binaries (cargo xtask kube build).
-        let _ = kube_bins.set(tools::kube_dir(root));
+        let _ = kube_bins.set(crate::kube::link_dir(root));
         Ok(())
     })];
     let with_env = move |mut cmd: Command| {

@@ -113,11 +113,6 @@ pub fn install_all(root: &Path) -> Result<Vec<Installed>> {
     Ok(installed)
 }
 
-/// Where `cargo xtask kube build` links the control plane's binaries.
-pub fn kube_dir(root: &Path) -> PathBuf {
-    tools_dir(root).join("kube")
-}
-
 fn ensure(dir: &Path, tool: &'static Tool) -> Result<Installed> {
     let path = dir.join(tool.bin);
     let stamp_path = dir.join(".stamps").join(tool.name);

@@ -88,7 +88,7 @@ pub fn build_all(root: &Path) -> Result<Built> {
     let go_version = output(Command::new(&go).arg("version"))?;
     let cache = cache_root()?;
     let _lock = lock_cache(&cache)?;
-    let link_dir = crate::tools::kube_dir(root);
+    let link_dir = super::link_dir(root);
     fs::create_dir_all(&link_dir).with_context(|| format!("creating {}", link_dir.display()))?;
     let mut lines = Vec::new();
     for binary in BINARIES {
