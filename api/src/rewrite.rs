@@ -46,6 +46,9 @@ pub struct InferenceModelRewriteSpec {
     pub pool_ref: PoolObjectReference,
 
     /// The rewrite rules; see the module docs for precedence.
+    // Bounded (as are a rule's targets) so the API server can price the CEL rule on targets:
+    // unbounded, kube-apiserver refuses the whole CRD (estimated rule cost over budget).
+    #[schemars(length(max = 128))]
     pub rules: Vec<InferenceModelRewriteRule>,
 }
 
@@ -59,7 +62,7 @@ pub struct InferenceModelRewriteRule {
 
     /// Weighted destinations, at least one.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    #[schemars(length(min = 1))]
+    #[schemars(length(min = 1, max = 64))]
     #[x_kube(validation = Rule::new("self.all(t, has(t.weight)) || self.all(t, !has(t.weight))").message("set weight on every target or on none"))]
     pub targets: Vec<TargetModel>,
 }

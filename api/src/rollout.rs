@@ -107,7 +107,9 @@ pub struct InferenceRolloutSpec {
 #[x_kube(
     validation = Rule::new("self.mode != 'PoolSplit' || (has(self.route) && has(self.stable) && has(self.canary))").message("PoolSplit needs route, stable and canary"),
     validation = Rule::new("self.mode != 'ModelSplit' || has(self.modelSplit)").message("ModelSplit needs modelSplit"),
-    validation = Rule::new("!has(self.stable) || !has(self.canary) || self.stable != self.canary").message("stable and canary must be different backends"),
+    // Field by field: CEL has no `!=` on objects, and kube-apiserver refuses the CRD whose
+    // rule compares two. `group` and `kind` are defaulted, so they are set by now.
+    validation = Rule::new("!has(self.stable) || !has(self.canary) || self.stable.group != self.canary.group || self.stable.kind != self.canary.kind || self.stable.name != self.canary.name").message("stable and canary must be different backends"),
 )]
 pub struct RolloutTarget {
     /// `PoolSplit` (two InferencePools behind one HTTPRoute rule) or `ModelSplit`

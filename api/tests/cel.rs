@@ -107,7 +107,8 @@ fn rollout_targets_name_what_each_mode_needs_and_two_different_backends() {
     );
     assert_rule::<InferenceRollout>(
         target,
-        "!has(self.stable) || !has(self.canary) || self.stable != self.canary",
+        // Field by field: kube-apiserver refuses a rule comparing two objects with `!=`.
+        "!has(self.stable) || !has(self.canary) || self.stable.group != self.canary.group || self.stable.kind != self.canary.kind || self.stable.name != self.canary.name",
         "stable and canary must be different backends",
     );
     assert_rule::<InferenceRollout>(

@@ -63,6 +63,17 @@ fn inference_model_rewrite_schema_matches_upstream_v1_5_0() {
         }])),
         "the only rule beyond upstream's"
     );
+    // The bounds that let kube-apiserver price that rule (unbounded, it refuses the CRD).
+    let targets_max = ours
+        .pointer_mut(REWRITE_TARGETS)
+        .and_then(Value::as_object_mut)
+        .and_then(|targets| targets.remove("maxItems"));
+    assert_eq!(targets_max, Some(json!(64)), "targets are bounded");
+    let rules_max = ours
+        .pointer_mut("/properties/spec/properties/rules")
+        .and_then(Value::as_object_mut)
+        .and_then(|rules| rules.remove("maxItems"));
+    assert_eq!(rules_max, Some(json!(128)), "rules are bounded");
     assert_same_structure(
         "InferenceModelRewrite v1alpha2",
         &ours,

@@ -78,7 +78,7 @@ fn crd_carries_every_self_validation_rule() {
     for expected in [
         "self.mode != 'PoolSplit' || (has(self.route) && has(self.stable) && has(self.canary))",
         "self.mode != 'ModelSplit' || has(self.modelSplit)",
-        "!has(self.stable) || !has(self.canary) || self.stable != self.canary",
+        "!has(self.stable) || !has(self.canary) || self.stable.group != self.canary.group || self.stable.kind != self.canary.kind || self.stable.name != self.canary.name",
         "self.stable != self.canary",
         "self.steps.all(s, s.weight <= self.maxWeight)",
         "self.all(a, self.exists_one(b, a.weight == b.weight))",

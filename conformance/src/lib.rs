@@ -39,6 +39,7 @@
 pub mod backend;
 pub mod envoy;
 pub mod extproc;
+pub mod kube;
 pub mod vllm;
 
 // One error type for the harness and the stack it starts: a failed suite prints either the

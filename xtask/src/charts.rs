@@ -87,7 +87,8 @@ const MUST_FAIL: &[(&str, &[&str], &str)] = &[
             "inferencePool.modelServers.matchLabels.app=x",
             "inferenceExtension.failureMode=Sometimes",
         ],
-        "failureMode must be one of",
+        // Helm v4's wording for a values.schema.json enum.
+        "'/inferenceExtension/failureMode': value must be one of 'FailOpen', 'FailClose'",
     ),
     (
         "bbr",
@@ -120,7 +121,7 @@ const MUST_FAIL: &[(&str, &[&str], &str)] = &[
     (
         "rollout",
         &["leaderElection.leaseDurationSeconds=1"],
-        "leaseDurationSeconds: Must be greater than or equal to 3",
+        "'/leaderElection/leaseDurationSeconds': minimum: got 1, want 3",
     ),
 ];
 

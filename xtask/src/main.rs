@@ -1,16 +1,19 @@
 //! Developer tasks for the Switchyard workspace, run as `cargo xtask <task>`.
 //!
-//! - `tools`: install the pinned external tools (Envoy) under `target/tools/`.
+//! - `tools`: install the pinned external tools (Envoy) under `target/tools/`, and build the
+//!   test control plane (`kube build`).
 //! - `test`: everything CI runs, in order, stopping at the first failing step.
 //! - `up`: the whole inference gateway on 127.0.0.1:8080 from a manifest directory.
 //! - `fuzz`: a crate's cargo-fuzz target for a bounded time.
 //! - `charts`: lint, render and check the Helm charts (also a step of `test`).
 //! - `whatif`: the what-if routing report over the simulated fleet (docs/routing.md).
+//! - `kube`: build kube-apiserver/etcd/helm from Go modules; start or stop a control plane.
 //! - `lint`: no module cycles and no source file over 500 lines (also a step of `test`).
 //! - `vllm`: a real vLLM (CPU) in a cached venv with a tiny local model (`setup`, `serve`).
 
 mod charts;
 mod fuzz;
+mod kube;
 mod lint;
 mod steps;
 mod test;
@@ -33,7 +36,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Task {
-    /// Install the pinned tools (Envoy 1.40.0) under target/tools/; quick when already present.
+    /// Install the pinned tools (Envoy 1.40.0) under target/tools/ and build the test control
+    /// plane (cargo xtask kube build); quick when already present.
     Tools,
     /// Run fmt, clippy, unit, integration, doc and end-to-end tests, like CI.
     Test(test::Args),
@@ -45,6 +49,8 @@ enum Task {
     Charts,
     /// The what-if routing report: every policy over the simulated fleet (docs/routing.md).
     Whatif(whatif::Args),
+    /// A real kube-apiserver and etcd: `build` (cached Go builds), `up [--dir]`, `down [--dir]`.
+    Kube(kube::Args),
     /// Fail on module cycles and on non-test source files over 500 lines, in every crate.
     Lint {
         /// The tree to check (another checkout, say); the workspace root by default.
@@ -63,6 +69,7 @@ fn main() -> std::process::ExitCode {
         Task::Fuzz(args) => fuzz::run(&workspace_root(), &args),
         Task::Charts => charts::run(&workspace_root()),
         Task::Whatif(args) => whatif::run(&workspace_root(), &args),
+        Task::Kube(args) => kube::run(&workspace_root(), &args),
         Task::Lint { dir } => lint::run(&dir.unwrap_or_else(workspace_root)),
         Task::Vllm(args) => vllm::run(&workspace_root(), &args),
     };

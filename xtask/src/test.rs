@@ -5,6 +5,10 @@
 //! tests, doc tests, the Helm charts (`cargo xtask charts`), then the end-to-end tests against
 //! the real Envoy.
 //!
+//! The tools step also builds the control plane (`cargo xtask kube build`: kube-apiserver, etcd,
+//! helm from Go modules, cached) and the end-to-end step exports its directory in
+//! `SWITCHYARD_KUBE_BIN_DIR` for the `e2e_kube_*` suites.
+//!
 //! End-to-end tests are the integration-test targets of `switchyard-conformance` whose names
 //! start with `e2e_` (`conformance/tests/e2e_*.rs`). They run in their own step, after the
 //! other tests, with the Envoy path exported in `SWITCHYARD_ENVOY`. With cargo-nextest the
@@ -48,6 +52,9 @@ pub fn run(root: &Path, args: &Args) -> Result<()> {
     }
     let envoy: std::cell::OnceCell<PathBuf> = std::cell::OnceCell::new();
     let envoy = &envoy;
+    // The control plane's binaries (kube-apiserver, etcd, helm), built once from Go modules.
+    let kube_bins: std::cell::OnceCell<PathBuf> = std::cell::OnceCell::new();
+    let kube_bins = &kube_bins;
 
     let vllm_home: std::cell::OnceCell<PathBuf> = std::cell::OnceCell::new();
     let vllm_home = &vllm_home;
@@ -62,11 +69,16 @@ pub fn run(root: &Path, args: &Args) -> Result<()> {
         if !args.no_e2e {
             let _ = vllm_home.set(crate::vllm::setup(root)?.home);
         }
+        // `install_all` also built the control plane's binaries (cargo xtask kube build).
+        let _ = kube_bins.set(crate::kube::link_dir(root));
         Ok(())
     })];
     let with_env = move |mut cmd: Command| {
         if let Some(path) = envoy.get() {
             cmd.env(tools::ENVOY.env_var, path);
+        }
+        if let Some(dir) = kube_bins.get() {
+            cmd.env(crate::kube::BIN_DIR_ENV, dir);
         }
         cmd
     };

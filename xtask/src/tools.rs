@@ -1,4 +1,5 @@
-//! `cargo xtask tools`: the pinned external tools, installed under `target/tools/`.
+//! `cargo xtask tools`: the pinned external tools, installed under `target/tools/`, and the
+//! test control plane's binaries (`cargo xtask kube build`, linked into `target/tools/kube/`).
 //!
 //! Each tool is one row of [`TOOLS`]: where it comes from, where its executable lands and how
 //! to check its version. A stamp file per tool records what was installed, so a second run
@@ -95,13 +96,21 @@ pub fn install_all(root: &Path) -> Result<Vec<Installed>> {
     lock.lock()
         .with_context(|| format!("locking {}", lock_path.display()))?;
 
-    TOOLS
+    let installed = TOOLS
         .iter()
         .map(|tool| {
             let installed = ensure(&dir, tool)?;
             Ok(installed)
         })
-        .collect()
+        .collect::<Result<Vec<_>>>()?;
+    drop(lock);
+    // The test control plane (kube-apiserver, etcd, helm), built from Go modules and cached
+    // outside the clone; a missing Go toolchain fails here, saying so.
+    let built = crate::kube::build_all(root)?;
+    for line in &built.lines {
+        println!("{line}");
+    }
+    Ok(installed)
 }
 
 fn ensure(dir: &Path, tool: &'static Tool) -> Result<Installed> {

