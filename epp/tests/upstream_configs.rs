@@ -162,6 +162,16 @@ async fn starts_and_serves(name: String, args: Vec<String>) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_binary_starts_with_each_config_and_upstream_deployment_flags() {
+    // A few binaries at a time: twenty starting at once beside a loaded test run can take
+    // longer than the harness's stop grace to drain, which says nothing about the configs.
+    let slots = std::sync::Arc::new(tokio::sync::Semaphore::new(4));
+    let bounded = |name: String, args: Vec<String>| {
+        let slots = slots.clone();
+        async move {
+            let _slot = slots.acquire_owned().await.unwrap();
+            starts_and_serves(name, args).await;
+        }
+    };
     let endpoints = common::endpoints_file("pool", &["10.0.0.1:8000".parse().unwrap()], "");
     let file = endpoints.path().display().to_string();
     let mut runs = Vec::new();
@@ -174,7 +184,7 @@ async fn the_binary_starts_with_each_config_and_upstream_deployment_flags() {
         ];
         args.extend(flags(&config));
         let name = config.file_name().unwrap().to_string_lossy().into_owned();
-        runs.push(tokio::spawn(starts_and_serves(name, args)));
+        runs.push(tokio::spawn(bounded(name, args)));
     }
     // The args an upstream EPP Deployment passes (llm-d-router's chart and GIE's).
     let upstream: Vec<String> = [
@@ -199,7 +209,7 @@ async fn the_binary_starts_with_each_config_and_upstream_deployment_flags() {
     .iter()
     .map(|s| (*s).to_owned())
     .collect();
-    runs.push(tokio::spawn(starts_and_serves(
+    runs.push(tokio::spawn(bounded(
         "upstream-deployment-args".into(),
         upstream,
     )));
