@@ -15,6 +15,11 @@ use super::refs::PoolIndex;
 /// Upper bound on list lengths the CRD leaves unbounded.
 const UNBOUNDED: usize = usize::MAX;
 
+/// The CRD's `maxItems` on `spec.rules` and on a rule's `targets` (the API server needs both
+/// bounds to price the CEL rule on targets, and refuses longer lists).
+const MAX_RULES: usize = 128;
+const MAX_TARGETS: usize = 64;
+
 const MODEL_MATCH: &[Field] = &[
     opt("type", Ty::Enum(&["Exact"])),
     req(
@@ -59,7 +64,7 @@ const RULE: &[Field] = &[
         Ty::List {
             item: &Ty::Obj(TARGET),
             min: 1,
-            max: UNBOUNDED,
+            max: MAX_TARGETS,
         },
         "targets: [{modelRewrite: my-model-v2}]",
     ),
@@ -72,7 +77,7 @@ pub(super) const SPEC: &[Field] = &[
         Ty::List {
             item: &Ty::Obj(RULE),
             min: 0,
-            max: UNBOUNDED,
+            max: MAX_RULES,
         },
         "rules: [{matches: [{model: {value: my-model}}], targets: [{modelRewrite: my-model-v2}]}]",
     ),

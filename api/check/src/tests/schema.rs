@@ -39,8 +39,19 @@ fn assert_agrees(fields: &[Field], schema: &Value, path: &str) {
 fn assert_type(ty: &Ty, schema: &Value, path: &str) {
     match ty {
         Ty::Obj(fields) => assert_agrees(fields, schema, path),
-        Ty::List { item, .. } => {
+        Ty::List { item, min, max } => {
             assert_eq!(schema["type"], "array", "{path}");
+            // The API server refuses a list over `maxItems`: the checker must too, or a
+            // manifest it passes is refused at apply time.
+            let max_items = schema["maxItems"]
+                .as_u64()
+                .map_or(usize::MAX, |n| n as usize);
+            assert_eq!(*max, max_items, "{path}: maxItems differs");
+            let min_items = schema["minItems"].as_u64().unwrap_or(0) as usize;
+            assert!(
+                *min >= min_items,
+                "{path}: the checker allows fewer items than minItems"
+            );
             assert_type(item, &schema["items"], &format!("{path}[]"));
         }
         Ty::Int { .. } => assert_eq!(schema["type"], "integer", "{path}"),

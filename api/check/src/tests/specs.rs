@@ -139,6 +139,38 @@ fn rewrite_split_is_targets_and_weights_are_bounded() {
 }
 
 #[test]
+fn rewrite_lists_are_bounded_as_the_crd_bounds_them() {
+    // The API server refuses more than 64 targets in a rule and more than 128 rules
+    // (the CRD's maxItems); the checker says so before apply.
+    let targets: Vec<String> = (0..65).map(|i| format!("{{modelRewrite: m{i}}}")).collect();
+    let out = messages(&format!(
+        "{REWRITE}spec:\n  poolRef: {{name: p}}\n  rules:\n  - targets: [{}]\n",
+        targets.join(", ")
+    ));
+    assert_eq!(
+        out,
+        [
+            "m.yaml:1: InferenceModelRewrite/rw: spec.rules[0].targets has 65 entries; at most 64 are allowed"
+        ]
+    );
+    let rules: Vec<&str> = vec!["  - targets: [{modelRewrite: a}]"; 129];
+    let out = messages(&format!(
+        "{REWRITE}spec:\n  poolRef: {{name: p}}\n  rules:\n{}\n",
+        rules.join("\n")
+    ));
+    assert_eq!(
+        out,
+        ["m.yaml:1: InferenceModelRewrite/rw: spec.rules has 129 entries; at most 128 are allowed"]
+    );
+    let at_the_bound: Vec<&str> = vec!["  - targets: [{modelRewrite: a}]"; 128];
+    let out = messages(&format!(
+        "{REWRITE}spec:\n  poolRef: {{name: p}}\n  rules:\n{}\n",
+        at_the_bound.join("\n")
+    ));
+    assert!(out.is_empty(), "{out:?}");
+}
+
+#[test]
 fn rewrite_match_and_target_shapes() {
     let out = messages(&format!(
         "{REWRITE}spec:\n  poolRef: {{name: p}}\n  rules:\n  - matches: [{{value: llama}}, {{model: {{type: Prefix, value: x}}}}]\n    targets: [{{model: llama-v2}}]\n"
