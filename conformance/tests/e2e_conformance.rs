@@ -224,20 +224,23 @@ async fn epp_unavailable_fail_open() {
     // Negative: the picker really is gone (its health endpoint does not answer).
     let health_addr = gw.running.stack.plan.pools[0].picker.health;
     assert!(health::check(health_addr, "readiness").await.is_err());
-    // Envoy notices a dead picker by its connection failing; until its health check marks the
-    // picker down, at most one request may fail (see the translator's notes).
-    let mut failures = 0;
+    // Envoy notices a dead picker by its connection failing: the refused connection ejects the
+    // picker (outlier detection), but the ejection reaches the worker from Envoy's main thread,
+    // so a request sent right behind the first may still try the dead picker. Failures are
+    // allowed only at the start; once the picker is out, every request is served.
+    let mut outcomes = Vec::new();
     for _ in 0..12 {
         let response = gw.chat("m-open", &[]).await;
         if response.status == StatusCode::OK {
             assert_eq!(gw.pool(&response).as_deref(), Some("open"));
-        } else {
-            failures += 1;
         }
+        outcomes.push(response.status == StatusCode::OK);
     }
+    let failures = outcomes.iter().filter(|ok| !**ok).count();
+    let served_once_out = outcomes.iter().skip_while(|ok| !**ok).all(|ok| *ok);
     assert!(
-        failures <= 1,
-        "{failures} requests failed\n{}",
+        failures <= 2 && served_once_out,
+        "{failures} requests failed ({outcomes:?})\n{}",
         gw.envoy_log()
     );
 }

@@ -425,7 +425,7 @@ fn add_health_check(cluster: &mut Value, health: PickerHealth) {
     cluster["health_checks"] = json!([check]);
     cluster["common_lb_config"] = json!({ "healthy_panic_threshold": { "value": 0.0 } });
     // The health check notices a dead picker within its interval; a refused connection from a
-    // real request ejects the picker at once, so only that request fails.
+    // real request ejects the picker at once, so only the requests already sent to it fail.
     cluster["outlier_detection"] = json!({
         "split_external_local_origin_errors": true,
         "consecutive_local_origin_failure": 1,
