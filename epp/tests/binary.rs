@@ -10,9 +10,6 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use switchyard_conformance::process::ChildProcess;
-use tonic_health::pb::HealthCheckRequest;
-use tonic_health::pb::health_check_response::ServingStatus;
-use tonic_health::pb::health_client::HealthClient;
 
 const BINARY: &str = env!("CARGO_BIN_EXE_switchyard-epp");
 
@@ -97,29 +94,12 @@ async fn serves_then_drains_on_sigterm() {
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     };
-    let channel = tonic::transport::Channel::from_shared(format!("http://{health}"))
-        .unwrap()
-        .connect()
-        .await
-        .unwrap();
-    let mut client = HealthClient::new(channel);
-    let deadline = Instant::now() + Duration::from_secs(5);
-    loop {
-        let status = client
-            .check(HealthCheckRequest {
-                service: "readiness".into(),
-            })
-            .await
-            .unwrap()
-            .into_inner()
-            .status;
-        if status == ServingStatus::Serving as i32 {
-            break;
-        }
-        assert!(Instant::now() < deadline, "never ready");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    drop(client);
+    common::wait_until_serving(
+        health,
+        Instant::now() + Duration::from_secs(5),
+        "switchyard-epp",
+    )
+    .await;
     let status = tokio::task::spawn_blocking(move || {
         let status = child.stop().unwrap();
         (status, child.log_tail(5))

@@ -15,9 +15,6 @@ use std::time::{Duration, Instant};
 use clap::Parser;
 use switchyard_conformance::process::ChildProcess;
 use switchyard_epp::cli::Args;
-use tonic_health::pb::HealthCheckRequest;
-use tonic_health::pb::health_check_response::ServingStatus;
-use tonic_health::pb::health_client::HealthClient;
 
 const BINARY: &str = env!("CARGO_BIN_EXE_switchyard-epp");
 
@@ -129,28 +126,7 @@ async fn starts_and_serves(name: String, args: Vec<String>) {
         );
         tokio::time::sleep(Duration::from_millis(25)).await;
     };
-    let channel = tonic::transport::Channel::from_shared(format!("http://{health}"))
-        .unwrap()
-        .connect()
-        .await
-        .unwrap();
-    let mut client = HealthClient::new(channel);
-    loop {
-        let status = client
-            .check(HealthCheckRequest {
-                service: "readiness".into(),
-            })
-            .await
-            .unwrap()
-            .into_inner()
-            .status;
-        if status == ServingStatus::Serving as i32 {
-            break;
-        }
-        assert!(Instant::now() < deadline, "{name}: never ready");
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    drop(client);
+    common::wait_until_serving(health, deadline, &name).await;
     let (status, tail) = tokio::task::spawn_blocking(move || {
         let status = child.stop().unwrap();
         (status, child.log_tail(10))

@@ -160,3 +160,33 @@ pub fn response_trailers() -> ProcessingRequest {
         ..ProcessingRequest::default()
     }
 }
+
+/// Polls the gRPC health service at `health` until `readiness` answers SERVING, panicking
+/// with `what` once `deadline` has passed.
+pub async fn wait_until_serving(health: SocketAddr, deadline: std::time::Instant, what: &str) {
+    use tonic_health::pb::HealthCheckRequest;
+    use tonic_health::pb::health_check_response::ServingStatus;
+    use tonic_health::pb::health_client::HealthClient;
+
+    let channel = tonic::transport::Channel::from_shared(format!("http://{health}"))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let mut client = HealthClient::new(channel);
+    loop {
+        let status = client
+            .check(HealthCheckRequest {
+                service: "readiness".into(),
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .status;
+        if status == ServingStatus::Serving as i32 {
+            return;
+        }
+        assert!(std::time::Instant::now() < deadline, "{what}: never ready");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
